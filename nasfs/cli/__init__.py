@@ -1,0 +1,1 @@
+"""The `nasfs` command line: one module per group of subcommands, assembled by `main`."""

@@ -1,0 +1,62 @@
+"""Entry point of the `nasfs` command: builds the parser from the subcommand modules.
+
+Each subcommand module exposes `register(subparsers)` which adds its parsers and sets
+`func` (a callable taking the parsed `argparse.Namespace` and returning an exit code).
+Expected failures are `NasfsError`s: printed on one line as `nasfs: <message>`, exit code
+from the exception. `--json` is a global flag that subcommands honour for scripting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from nasfs.errors import NasfsError
+
+log = logging.getLogger(__name__)
+
+# Modules under nasfs.cli that contribute subcommands, in the order they appear in --help.
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints the whole usage block; one clear line is friendlier.
+        self.exit(2, f"nasfs: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nasfs", description="Manage and mount a nasfs array.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(f"nasfs.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result = args.func(args)
+    except NasfsError as exc:
+        print(f"nasfs: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("nasfs: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
