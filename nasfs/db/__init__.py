@@ -1,0 +1,5 @@
+"""Metadata databases replicated on every member (see nasfs.db.replicated)."""
+
+from nasfs.db.replicated import DBEvent, EventSink, MetadataLostError, ReplicatedDB
+
+__all__ = ["DBEvent", "EventSink", "MetadataLostError", "ReplicatedDB"]

@@ -1,0 +1,514 @@
+"""One logical SQLite database with a copy on every member disk.
+
+Why: the metadata is the one thing no parity can rebuild, so it must outlive the loss of
+any member (DESIGN.md §5, "dual system"). Every write statement runs on the primary copy
+and on enough *synchronous* copies to survive the loss of `nparity` members; the remaining
+*lagging* copies are refreshed from a consistent read snapshot of the primary by
+`refresh_lagging()` (owners call it periodically from a worker thread) and at clean close.
+
+Each copy stores a commit generation in its `_replica` row, bumped inside every
+transaction, so the newest copy is the one with the highest generation. At open, copies are
+compared, corrupt or stale ones are replaced by the newest healthy one, and each repair is
+reported to the event sink.
+
+Failure handling while running: a copy whose file vanished (member emptied or removed) or
+that raises an I/O-class SQLite error is dropped from the set and reported; a lagging copy
+is promoted to keep the synchronous count. Statement errors that are the caller's fault
+(constraint violations, SQL errors) raise from the primary before any replica runs them.
+
+Not thread-safe: one owner uses it from one thread at a time (the filesystem from the
+trio thread, the store under its own lock). `refresh_lagging` uses its own connection and
+may run concurrently in a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from nasfs.errors import NasfsError
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+# SQLite primary result codes that mean "this copy's storage is broken", as opposed to
+# an error in the statement. SQLITE_FULL is deliberately absent: a full disk must fail the
+# operation, not silently shrink the set of copies.
+_STORAGE_ERRORS = frozenset(
+    {
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+    }
+)
+
+
+class MetadataLostError(NasfsError):
+    """No usable copy of a metadata database is left."""
+
+
+@dataclass(frozen=True)
+class DBEvent:
+    """Something that happened to one copy: created, repaired, failed, promoted."""
+
+    kind: str
+    database: str
+    path: Path
+    detail: str
+
+
+EventSink = Callable[[DBEvent], None]
+
+
+@dataclass
+class _Copy:
+    path: Path
+    conn: sqlite3.Connection | None = None
+    inode: int = 0
+    wal_fd: int = -1
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: commits do not fsync; commit(durable=True) fsyncs the WAL itself, which
+        # gives FULL's guarantee exactly where the caller asks for it.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.conn = conn
+        self.inode = os.stat(self.path).st_ino
+        return conn
+
+    def close(self) -> None:
+        if self.wal_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.wal_fd)
+            self.wal_fd = -1
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
+
+    def still_there(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def fsync_wal(self) -> None:
+        wal = Path(f"{self.path}-wal")
+        if self.wal_fd >= 0 and os.fstat(self.wal_fd).st_ino != _inode_or_zero(wal):
+            os.close(self.wal_fd)
+            self.wal_fd = -1
+        if self.wal_fd < 0:
+            try:
+                self.wal_fd = os.open(wal, os.O_RDONLY)
+            except FileNotFoundError:
+                return  # nothing written in WAL mode yet: the commit went to the main file
+        os.fsync(self.wal_fd)
+
+
+def _inode_or_zero(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_storage_error(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+            exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
+        )
+    return (code & 0xFF) in _STORAGE_ERRORS
+
+
+@dataclass(frozen=True)
+class _Inspection:
+    path: Path
+    generation: int | None  # None: missing, corrupt or foreign
+    identity: str | None
+    problem: str
+
+
+def _inspect(path: Path) -> _Inspection:
+    if not path.exists():
+        return _Inspection(path, None, None, "missing")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                return _Inspection(path, None, None, f"corrupt ({check})")
+            row = conn.execute("SELECT generation, identity FROM _replica WHERE id = 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return _Inspection(path, None, None, f"unreadable ({exc})")
+    if row is None:
+        return _Inspection(path, None, None, "has no generation record")
+    return _Inspection(path, int(row[0]), str(row[1]), "")
+
+
+def _copy_database(source: sqlite3.Connection, target: Path) -> None:
+    """Replace `target` with a consistent copy of `source`, atomically and durably."""
+    tmp = target.with_name(target.name + ".copying")
+    tmp.unlink(missing_ok=True)
+    dest = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        source.backup(dest)
+        dest.execute("PRAGMA journal_mode=WAL")
+        # Fold the WAL into the file so the copy is one self-contained file.
+        dest.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        dest.close()
+    for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    # A WAL left beside the old file would be replayed onto the new one: remove it first.
+    # A crash in between leaves an older but consistent copy, which the next open repairs.
+    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
+class ReplicatedDB:
+    """A SQLite database kept identical on several directories (see module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        primary: _Copy,
+        sync: list[_Copy],
+        lagging: list[_Copy],
+        sync_copies: int,
+        identity: str,
+        events: EventSink | None,
+    ) -> None:
+        self.name = name
+        self.identity = identity
+        self._primary = primary
+        self._sync = sync
+        self._lagging = lagging
+        self._want_sync = sync_copies
+        self._events = events
+        self._in_transaction = False
+        self._lagging_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        dirs: Sequence[Path],
+        *,
+        sync_copies: int,
+        migrations: Migrations,
+        identity: str | None = None,
+        events: EventSink | None = None,
+    ) -> ReplicatedDB:
+        """Open (or create) database `name` with a copy `NAME.db` in each of `dirs`.
+
+        `sync_copies` counts the primary. `identity` (e.g. the array UUID) is stamped into a
+        new database; copies carrying another identity are treated as foreign and replaced.
+        Raises MetadataLostError when copies exist but none is usable.
+        """
+        if not dirs:
+            raise MetadataLostError(f"no directory to hold the {name} database")
+        paths = []
+        for d in dirs:
+            Path(d).mkdir(parents=True, exist_ok=True)
+            paths.append(Path(d) / f"{name}.db")
+        found = [_inspect(p) for p in paths]
+
+        def emit(kind: str, path: Path, detail: str) -> None:
+            log.log(logging.INFO if kind == "created" else logging.WARNING,
+                    "%s database %s: %s (%s)", name, kind, path, detail)
+            if events is not None:
+                events(DBEvent(kind, name, path, detail))
+
+        usable = [f for f in found if f.generation is not None]
+        if identity is not None:
+            foreign = [f for f in usable if f.identity != identity]
+            usable = [f for f in usable if f.identity == identity]
+        else:
+            foreign = []
+            if usable:
+                # Without an expected identity, the newest copy's identity defines the set.
+                newest = max(usable, key=lambda f: f.generation or 0)
+                foreign = [f for f in usable if f.identity != newest.identity]
+                usable = [f for f in usable if f.identity == newest.identity]
+
+        if usable:
+            best = max(usable, key=lambda f: f.generation or 0)
+            ident = best.identity or ""
+        else:
+            damaged = [f for f in found if f.problem not in ("missing",)]
+            if damaged and not foreign:
+                raise MetadataLostError(
+                    f"every copy of the {name} database is damaged: "
+                    + "; ".join(f"{f.path}: {f.problem}" for f in damaged)
+                )
+            best = None
+            ident = identity or uuid.uuid4().hex
+
+        order = [best.path] + [p for p in paths if p != best.path] if best else list(paths)
+        primary = _Copy(order[0])
+        conn = primary.connect() if best else cls._create(primary, ident)
+        sdb = sqlite_utils.Database(conn)
+        if migrations.pending(sdb):
+            migrations.apply(sdb)
+            # A schema change is a change like any other: copies must see they are behind.
+            conn.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
+        if best is None:
+            emit("created", primary.path, "new database")
+
+        by_path = {f.path: f for f in found}
+        best_gen = conn.execute("SELECT generation FROM _replica WHERE id = 1").fetchone()[0]
+        copies: list[_Copy] = []
+        for path in order[1:]:
+            info = by_path[path]
+            if info in foreign:
+                problem = f"belongs to another volume ({info.identity})"
+            elif info.generation is None:
+                problem = info.problem
+            elif info.generation != best_gen:
+                problem = f"stale (generation {info.generation}, newest {best_gen})"
+            else:
+                problem = ""
+            if problem:
+                _copy_database(conn, path)
+                emit("created" if problem == "missing" else "repaired", path, problem)
+            copies.append(_Copy(path))
+
+        want = max(1, min(sync_copies, len(paths)))
+        sync = copies[: want - 1]
+        for c in sync:
+            c.connect()
+        return cls(name, primary, sync, copies[want - 1 :], want, ident, events)
+
+    @staticmethod
+    def _create(primary: _Copy, identity: str) -> sqlite3.Connection:
+        primary.path.unlink(missing_ok=True)
+        for stale in (Path(f"{primary.path}-wal"), Path(f"{primary.path}-shm")):
+            stale.unlink(missing_ok=True)
+        conn = primary.connect()
+        conn.execute(
+            "CREATE TABLE _replica ("
+            " id INTEGER PRIMARY KEY CHECK (id = 1),"  # a single row
+            " generation INTEGER NOT NULL,"  # bumped by every commit; newest copy wins
+            " identity TEXT NOT NULL)"  # which volume this database belongs to
+        )
+        conn.execute("INSERT INTO _replica VALUES (1, 0, ?)", (identity,))
+        _fsync_dir(primary.path.parent)
+        return conn
+
+    # ------------------------------------------------------------------ access
+
+    @property
+    def generation(self) -> int:
+        return int(self.query_one("SELECT generation FROM _replica WHERE id = 1")[0])  # type: ignore[index]
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The primary connection, for reads only (writes must go through `execute`)."""
+        assert self._primary.conn is not None
+        return self._primary.conn
+
+    def copies(self) -> list[Path]:
+        """Paths of every copy in use: primary, synchronous, lagging."""
+        return [c.path for c in (self._primary, *self._sync, *self._lagging)]
+
+    def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        """Run a write statement on every synchronous copy; returns the primary's cursor."""
+        self._begin()
+        cur = self._run_on_primary(lambda c: c.execute(sql, params))
+        for copy in list(self._sync):
+            self._run_on_replica(copy, lambda c: c.execute(sql, params).fetchall())
+        return cur
+
+    def executemany(self, sql: str, seq: Iterable[Params]) -> sqlite3.Cursor:
+        rows = list(seq)
+        self._begin()
+        cur = self._run_on_primary(lambda c: c.executemany(sql, rows))
+        for copy in list(self._sync):
+            self._run_on_replica(copy, lambda c: c.executemany(sql, rows))
+        return cur
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def commit(self, *, durable: bool = False) -> None:
+        """Commit on every copy; with `durable`, return only once it is on stable storage."""
+        if self._in_transaction:
+            self.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
+            for copy in list(self._sync):
+                self._run_on_replica(copy, lambda c: c.execute("COMMIT"))
+            self._run_on_primary(lambda c: c.execute("COMMIT"))
+            self._in_transaction = False
+        if durable:
+            self._check_files()
+            for copy in [self._primary, *self._sync]:
+                try:
+                    copy.fsync_wal()
+                except OSError as exc:
+                    if copy is self._primary and not self._sync:
+                        raise
+                    self._drop(copy, f"fsync failed: {exc}")
+        self._keep_sync_count()
+
+    def rollback(self) -> None:
+        if not self._in_transaction:
+            return
+        for copy in [self._primary, *self._sync]:
+            assert copy.conn is not None
+            with contextlib.suppress(sqlite3.Error):
+                copy.conn.execute("ROLLBACK")
+        self._in_transaction = False
+
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = False) -> Any:
+        """`with db.transaction():` commits on success, rolls back on an exception."""
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit(durable=durable)
+
+    def refresh_lagging(self) -> None:
+        """Bring every lagging copy up to the last committed state (run in a worker thread)."""
+        with self._lagging_lock:
+            targets = list(self._lagging)
+            if not targets:
+                return
+            reader = sqlite3.connect(self._primary.path, isolation_level=None)
+            try:
+                for copy in targets:
+                    try:
+                        _copy_database(reader, copy.path)
+                    except (OSError, sqlite3.Error) as exc:
+                        log.warning("%s: could not refresh copy %s: %s", self.name, copy.path, exc)
+            finally:
+                reader.close()
+
+    def close(self) -> None:
+        """Commit what is pending, bring every copy up to date, and close."""
+        if self._in_transaction:
+            self.commit(durable=True)
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for copy in self._sync:
+            if copy.conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.refresh_lagging()
+        for copy in [self._primary, *self._sync]:
+            copy.close()
+
+    # --------------------------------------------------------------- internals
+
+    def _begin(self) -> None:
+        if self._in_transaction:
+            return
+        self._run_on_primary(lambda c: c.execute("BEGIN IMMEDIATE"))
+        for copy in list(self._sync):
+            self._run_on_replica(copy, lambda c: c.execute("BEGIN IMMEDIATE"))
+        self._in_transaction = True
+
+    def _run_on_primary(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        while True:
+            assert self._primary.conn is not None
+            try:
+                return op(self._primary.conn)
+            except sqlite3.Error as exc:
+                if not _is_storage_error(exc):
+                    raise
+                if not self._sync:
+                    raise MetadataLostError(
+                        f"the last copy of the {self.name} database failed: {exc}"
+                    ) from exc
+                self._drop(self._primary, str(exc))
+
+    def _run_on_replica(self, copy: _Copy, op: Callable[[sqlite3.Connection], Any]) -> None:
+        assert copy.conn is not None
+        try:
+            op(copy.conn)
+        except sqlite3.Error as exc:
+            # The primary accepted the statement, so any error here means this copy diverged
+            # or its disk failed: either way it can no longer be trusted.
+            self._drop(copy, str(exc))
+
+    def _check_files(self) -> None:
+        for copy in [self._primary, *self._sync]:
+            if not copy.still_there():
+                if copy is self._primary and not self._sync:
+                    raise MetadataLostError(
+                        f"the last copy of the {self.name} database ({copy.path}) disappeared"
+                    )
+                self._drop(copy, "file disappeared (member emptied or removed)")
+
+    def _drop(self, copy: _Copy, why: str) -> None:
+        copy.close()
+        if copy is self._primary:
+            self._primary = self._sync.pop(0)
+            self._emit("promoted", self._primary.path, f"became primary after: {why}")
+        elif copy in self._sync:
+            self._sync.remove(copy)
+        self._emit("failed", copy.path, why)
+
+    def _keep_sync_count(self) -> None:
+        """Promote lagging copies (outside a transaction) until enough copies are in sync."""
+        while len(self._sync) + 1 < self._want_sync and self._lagging and not self._in_transaction:
+            with self._lagging_lock:
+                copy = self._lagging.pop(0)
+            try:
+                _copy_database(self.conn, copy.path)
+                copy.connect()
+            except (OSError, sqlite3.Error) as exc:
+                self._emit("failed", copy.path, f"could not be promoted: {exc}")
+                continue
+            self._sync.append(copy)
+            self._emit("promoted", copy.path, "now kept in sync")
+
+    def _emit(self, kind: str, path: Path, detail: str) -> None:
+        log.warning("%s database copy %s: %s (%s)", self.name, kind, path, detail)
+        if self._events is not None:
+            self._events(DBEvent(kind, self.name, path, detail))
