@@ -37,7 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         module = importlib.import_module(f"nasfs.cli.{name}")
         module.register(subparsers)
+    _accept_json_everywhere(parser)
     return parser
+
+
+def _accept_json_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let `--json` follow any subcommand too (`nasfs status --json`), not only precede it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--json" not in sub._option_string_actions:
+                    sub.add_argument(
+                        "--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output",
+                    )
+                _accept_json_everywhere(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
