@@ -4,6 +4,7 @@
  */
 #include "parity_core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "parity_kernels.h"
@@ -200,6 +201,11 @@ static void dispatch_init(void)
         level--;
     best_level = level;
     current_level = level;
+    /* Tests and benchmarks can pin a lower level for a whole process. */
+    const char *wanted = getenv("PARITY_SIMD_LEVEL");
+    for (int l = 0; wanted != NULL && l <= best_level; l++)
+        if (strcmp(wanted, parity_level_name(l)) == 0 && kernels_for(l) != NULL)
+            current_level = l;
 }
 
 int parity_best_level(void)
