@@ -1,0 +1,150 @@
+"""`Client`: typed calls to the daemon of one array, found by socket, mount point or config.
+
+    with Client.connect("/srv/nas") as client:     # a mount point, a socket, or a Config
+        print(client.status().state)
+        client.scrub(on_progress=lambda p: print(f"{p.fraction:.0%}"))
+
+Synchronous (the console calls it from worker threads; calls on one Client are serialised).
+Raises DaemonNotRunning (with how to start one) when no daemon answers, DaemonError for a
+refused request, DaemonGone when the daemon dies mid-call.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nasfs.client.connection import Connection, DaemonNotRunning
+from nasfs.client.types import ArrayStatus, JobProgress, JobResult, from_dict
+from nasfs.config import Config, default_run_dir
+from nasfs.daemon import registry
+
+ProgressCallback = Callable[[JobProgress], None]
+
+
+def start_hint(mountpoint: Path | str | None, config: Config | None = None) -> str:
+    """How to start a daemon, for DaemonNotRunning messages."""
+    where = str(mountpoint) if mountpoint else "MOUNTPOINT"
+    if config is not None and config.source is not None:
+        return f"start it with 'nasfs mount --config {config.source}'"
+    return f"start it with 'nasfs mount {where} --array MEMBER...'"
+
+
+def resolve_socket(target: str | os.PathLike[str] | Config | None,
+                   run_dir: Path | None = None) -> tuple[Path, str]:
+    """(socket path, hint for DaemonNotRunning) for a socket, mount point or Config.
+
+    Raises DaemonNotRunning when the target names no live daemon.
+    """
+    if isinstance(target, Config):
+        return _resolve_config(target)
+    if target is None:
+        from nasfs.config import load_config
+
+        return _resolve_config(load_config())
+    path = Path(target)
+    run_dir = run_dir or default_run_dir()
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            return path, start_hint(None)
+    except OSError:
+        pass
+    record = registry.find_by_mountpoint(run_dir, path)
+    if record is None:
+        raise DaemonNotRunning(
+            f"no nasfs daemon is running for {path}; {start_hint(path)}")
+    return Path(record.socket), start_hint(path)
+
+
+def _resolve_config(config: Config) -> tuple[Path, str]:
+    hint = start_hint(config.mountpoint, config)
+    if config.socket is not None:
+        return config.socket, hint
+    if config.members:
+        from nasfs.store.assembly import assemble
+
+        uuid = assemble(list(config.members)).label.array_uuid
+        record = registry.read_record(config.run_dir, uuid)
+        if record is None:
+            raise DaemonNotRunning(f"no nasfs daemon is running for array {uuid}; {hint}")
+        return Path(record.socket), hint
+    if config.mountpoint is not None:
+        return resolve_socket(config.mountpoint, config.run_dir)
+    raise DaemonNotRunning(
+        "no nasfs daemon is known: name a mount point, or give the array with --array or "
+        "a config file")
+
+
+class Client:
+    """Typed control calls over one connection (see the module docstring)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @classmethod
+    def connect(cls, target: str | os.PathLike[str] | Config | None = None, *,
+                run_dir: Path | None = None) -> Client:
+        """Connect to the daemon for a socket path, a mount point or a Config.
+
+        With no target, the default config file (/etc/nasfs/nasfs.toml) says which array.
+        """
+        path, hint = resolve_socket(target, run_dir)
+        return cls(Connection.open(path, not_running_hint=f"no nasfs daemon answers on {path}; "
+                                   f"{hint}"))
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *,
+             on_progress: Callable[[dict[str, Any]], None] | None = None) -> Any:
+        """An untyped call, for methods this client has no typed wrapper for yet."""
+        return self.connection.call(method, params, on_progress=on_progress)
+
+    # -- typed calls ---------------------------------------------------------------------
+
+    def status(self) -> ArrayStatus:
+        return ArrayStatus.from_json(self.call("status"))
+
+    def flush(self, *, durable: bool = True) -> None:
+        """Write out buffered data (durable: committed and fsynced) through the daemon."""
+        self.call("flush", {"durable": durable})
+
+    def umount(self) -> str | None:
+        """Flush, unmount and stop the daemon; returns the mount point it had."""
+        result = self.call("umount")
+        return result.get("mountpoint") if isinstance(result, dict) else None
+
+    def scrub(self, *, resume: bool = False, repair: bool = True,
+              on_progress: ProgressCallback | None = None) -> JobResult:
+        report = self.call("scrub", {"resume": resume, "repair": repair},
+                           on_progress=_typed(on_progress))
+        return JobResult("scrub", report)
+
+    def rebuild(self, member_index: int, onto: str | os.PathLike[str], *,
+                on_progress: ProgressCallback | None = None) -> JobResult:
+        """Rebuild the missing member `member_index` onto the empty directory `onto`."""
+        report = self.call("rebuild", {"member": member_index, "onto": str(onto)},
+                           on_progress=_typed(on_progress))
+        return JobResult("rebuild", report)
+
+    def methods(self) -> list[str]:
+        return list(self.call("methods"))
+
+
+def _typed(callback: ProgressCallback | None) -> Callable[[dict[str, Any]], None] | None:
+    if callback is None:
+        return None
+
+    def relay(raw: dict[str, Any]) -> None:
+        callback(from_dict(JobProgress, raw))
+
+    return relay

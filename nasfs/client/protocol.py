@@ -1,0 +1,93 @@
+"""Wire format of the control socket, shared by the daemon (server) and nasfs.client.
+
+Newline-delimited JSON over a Unix stream socket; docs/control-protocol.md is the reference.
+A request is `{"id": ID, "method": NAME, "params": {...}}`; the answer to it is any number of
+`{"id": ID, "progress": {...}}` lines followed by exactly one `{"id": ID, "result": ...}` or
+`{"id": ID, "error": {"code": CODE, "message": SENTENCE}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# One message may not exceed this many bytes (the newline included); a longer line is an
+# error rather than an unbounded buffer in the daemon.
+MAX_MESSAGE_BYTES = 1 << 20
+
+PROTOCOL_VERSION = 1
+
+# Error codes the server itself produces. Handlers raising a NasfsError produce the snake_case
+# form of the exception's class name (ArrayIncomplete -> "array_incomplete").
+PARSE_ERROR = "parse_error"  # the line is not JSON
+BAD_REQUEST = "bad_request"  # JSON, but not a request object
+UNKNOWN_METHOD = "unknown_method"
+BAD_PARAMS = "bad_params"
+PERMISSION_DENIED = "permission_denied"
+MESSAGE_TOO_LONG = "message_too_long"
+SHUTTING_DOWN = "shutting_down"
+INTERNAL = "internal"
+
+RequestId = int | str | None
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    """One message as its line on the wire (compact JSON, UTF-8, trailing newline)."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def request(request_id: RequestId, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"id": request_id, "method": method, "params": params}
+
+
+def result(request_id: RequestId, value: Any) -> dict[str, Any]:
+    return {"id": request_id, "result": value}
+
+
+def progress(request_id: RequestId, value: dict[str, Any]) -> dict[str, Any]:
+    return {"id": request_id, "progress": value}
+
+
+def error(request_id: RequestId, code: str, message: str) -> dict[str, Any]:
+    return {"id": request_id, "error": {"code": code, "message": message}}
+
+
+def error_code_for(exc_type: type[BaseException]) -> str:
+    """The wire code of an exception class: its name in snake_case, without 'Error'."""
+    name = exc_type.__name__
+    if name.endswith("Error") and name != "Error":
+        name = name[: -len("Error")]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class LineBuffer:
+    """Splits a byte stream into lines no longer than MAX_MESSAGE_BYTES."""
+
+    def __init__(self, limit: int = MAX_MESSAGE_BYTES) -> None:
+        self._data = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return the complete lines (without newline) now available.
+
+        Raises ValueError when a line grows past the limit without a newline.
+        """
+        self._data += data
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            end = self._data.find(b"\n", start)
+            if end < 0:
+                break
+            lines.append(bytes(self._data[start:end]))
+            start = end + 1
+        del self._data[:start]
+        if len(self._data) >= self._limit or any(len(line) >= self._limit for line in lines):
+            raise ValueError(f"a message is longer than {self._limit} bytes")
+        return lines
+
+    @property
+    def pending(self) -> int:
+        """Bytes received after the last newline."""
+        return len(self._data)

@@ -1,0 +1,124 @@
+"""Control methods about the array itself: status, flush, umount, scrub, rebuild, methods.
+
+Scrub and rebuild run in a worker thread (they are blocking store calls) and stream the
+store's progress reports to the caller as progress lines; one of them at a time per array.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.status import array_status, to_jsonable
+from nasfs.errors import NasfsError
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class JobBusy(NasfsError):
+    """A scrub or rebuild is already running on this array."""
+
+
+class NotMounted(NasfsError):
+    """The method needs the mounted filesystem and this daemon has none."""
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    async def status(request: Request) -> Any:
+        report = await trio.to_thread.run_sync(functools.partial(
+            array_status, daemon.store, source="daemon", mounted=daemon.mounted,
+            mountpoint=str(daemon.mountpoint) if daemon.mountpoint else None,
+            daemon_pid=daemon.pid, started_at=daemon.started_at,
+            running_job=daemon.running_job, events=list(daemon.events)[-20:]))
+        return report.to_json()
+
+    async def flush(request: Request) -> Any:
+        durable = request.param("durable", bool, True)
+        if daemon.fs is None:
+            raise NotMounted("the array is not mounted, so there is nothing to flush")
+        await daemon.fs.flush_all(durable=durable)
+        return {"durable": durable}
+
+    async def umount(request: Request) -> Any:
+        mountpoint = str(daemon.mountpoint) if daemon.mountpoint else None
+        await daemon.shutdown_and_wait(f"umount requested by pid {request.peer.pid}")
+        return {"mountpoint": mountpoint}
+
+    async def scrub(request: Request) -> Any:
+        resume = request.param("resume", bool, False)
+        repair = request.param("repair", bool, True)
+        return await _run_job(daemon, request, "scrub", functools.partial(
+            daemon.store.scrub, resume=resume, repair=repair))
+
+    async def rebuild(request: Request) -> Any:
+        member = request.param("member", int)
+        onto = Path(request.param("onto", str))
+        return await _run_job(daemon, request, "rebuild", functools.partial(
+            daemon.store.rebuild, member, onto))
+
+    async def methods(request: Request) -> Any:
+        return table.names()
+
+    table.add("status", status)
+    table.add("flush", flush)
+    table.add("umount", umount)
+    table.add("scrub", scrub)
+    table.add("rebuild", rebuild)
+    table.add("methods", methods)
+
+
+async def _run_job(daemon: Daemon, request: Request, name: str,
+                   job: Callable[..., Any]) -> Any:
+    """Run a blocking store job in a thread, streaming its progress to the caller."""
+    if daemon.job_lock.locked():
+        raise JobBusy(f"a {daemon.running_job or 'maintenance job'} is already running on "
+                      "this array; wait for it to finish")
+    async with daemon.job_lock:
+        daemon.running_job = name
+        daemon.note("daemon", f"{name}-started", f"requested by pid {request.peer.pid}")
+        try:
+            report = await _with_progress(request, job)
+        finally:
+            daemon.running_job = None
+    daemon.note("daemon", f"{name}-finished", "")
+    return to_jsonable(report)
+
+
+async def _with_progress(request: Request, job: Callable[..., Any]) -> Any:
+    send, receive = trio.open_memory_channel[dict[str, Any]](math.inf)
+    token = trio.lowlevel.current_trio_token()
+
+    def deliver(value: dict[str, Any]) -> None:
+        # A report arriving after the job ended is of no use.
+        with contextlib.suppress(trio.ClosedResourceError):
+            send.send_nowait(value)
+
+    def on_progress(progress: Any) -> None:
+        # Called in the worker thread; hand the report to the trio thread without blocking.
+        value = to_jsonable(progress)
+        if not isinstance(value, dict):
+            value = {"value": value}
+        token.run_sync_soon(deliver, value)
+
+    async def forward() -> None:
+        async for value in receive:
+            await request.progress(value)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(forward)
+        try:
+            # Not abandoned on cancel: the store must not be closed under a running job.
+            return await trio.to_thread.run_sync(functools.partial(job, progress=on_progress))
+        finally:
+            send.close()

@@ -1,0 +1,255 @@
+"""The daemon: one process that owns one array, mounts it and serves the control socket.
+
+It only assembles parts (store, filesystem, FUSE adapter, control server, periodic jobs)
+and runs the start-up and shutdown sequences; the parts do the work. Order matters:
+
+start:  check mount point → read labels (array UUID) → take the array lock → open store →
+        open filesystem → control socket → periodic jobs → FUSE mount → publish the daemon
+        record → report ready
+stop:   (SIGTERM/SIGINT, the `umount` method, or someone unmounting it from outside)
+        stop taking new control requests → wait for a running scrub/rebuild →
+        unmount (no new file operations) → flush durably and close the filesystem →
+        close the store → remove record and socket → release the lock
+
+A kill -9 skips "stop": the lock dies with the process, and the next daemon replaces the
+stale socket and record (the filesystem recovers from its own journal at open).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from nasfs.config import Config
+from nasfs.daemon import registry
+from nasfs.daemon.control import ControlServer, MethodTable
+from nasfs.daemon.mountpoint import check_mountpoint
+from nasfs.daemon.periodic import PeriodicJobs
+
+log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 200
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something worth telling the administrator, kept for `status` (and later the log)."""
+
+    time: float
+    source: str  # "store" | "db" | "daemon"
+    kind: str
+    detail: str
+
+
+@dataclass
+class DaemonOptions:
+    """What to run: the array, and where (or whether) to mount it."""
+
+    config: Config
+    mountpoint: Path | None  # None: serve the control socket over the array, no mount
+    fuse_options: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    """One array owned by this process. Build with DaemonOptions, then `await run()`."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.config = options.config
+        self.mountpoint = options.mountpoint
+        self.array_uuid: str | None = None
+        self.store: Any = None
+        self.fs: Any = None
+        self.mounted = False
+        self.pid = os.getpid()
+        self.started_at = time.time()
+        self.events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
+        self.methods = MethodTable()
+        self.jobs = PeriodicJobs()
+        self.server: ControlServer | None = None
+        self.socket_path: Path | None = None
+        self.job_lock = trio.Lock()  # one scrub/rebuild at a time
+        self.running_job: str | None = None
+        self._shutdown_requested = trio.Event()
+        self._stopped = trio.Event()
+        self._fuse_scope: trio.CancelScope | None = None
+        self._fuse_done = trio.Event()
+        self._trio_token: trio.lowlevel.TrioToken | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def run(self, *, on_ready: Callable[[], None] = lambda: None) -> None:
+        """Start, call `on_ready` once serving, and return after a clean shutdown.
+
+        Raises NasfsError subclasses (from checks, assembly, the lock, the store) before
+        `on_ready` if the array cannot be served.
+        """
+        from nasfs.store.assembly import assemble
+
+        self._trio_token = trio.lowlevel.current_trio_token()
+        fuse_options: list[str] = []
+        if self.mountpoint is not None:
+            fuse_options = check_mountpoint(self.mountpoint, self.options.fuse_options)
+        members = list(self.config.members)
+        assembly = await trio.to_thread.run_sync(assemble, members)
+        self.array_uuid = assembly.label.array_uuid
+        run_dir = self.config.run_dir
+        where = f"mounted at {self.mountpoint}" if self.mountpoint else "unmounted"
+        lock = registry.ArrayLock.acquire(
+            run_dir, self.array_uuid, f"nasfs daemon, {where}", what=f"array {self.array_uuid}")
+        try:
+            await self._run_locked(members, fuse_options, on_ready)
+        finally:
+            registry.remove_record(run_dir, self.array_uuid)
+            lock.release()
+
+    async def _run_locked(
+        self, members: list[Path], fuse_options: list[str], on_ready: Callable[[], None],
+    ) -> None:
+        from nasfs.daemon.methods import register_all
+
+        assert self.array_uuid is not None
+        self.store = await trio.to_thread.run_sync(self._open_store, members)
+        try:
+            if self.mountpoint is not None:
+                self.fs = await self._open_filesystem()
+            register_all(self.methods, self)
+            self.socket_path = self.config.socket or registry.socket_path(
+                self.config.run_dir, self.array_uuid)
+            self.server = ControlServer(self.socket_path, self.methods)
+            self._add_periodic_jobs()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.server.serve)
+                nursery.start_soon(self._watch_signals)
+                await nursery.start(self.jobs.run)
+                if self.mountpoint is not None:
+                    await nursery.start(self._serve_fuse, fuse_options)
+                registry.write_record(self.config.run_dir, registry.new_record(
+                    self.array_uuid, self.socket_path, self.mountpoint, members))
+                state = f"mounted at {self.mountpoint}" if self.mounted else "not mounted"
+                self.note("daemon", "started", f"pid {os.getpid()}, {state}")
+                on_ready()
+                await self._shutdown_requested.wait()
+                await self._stop()
+                self._stopped.set()
+                # Let a `umount` caller receive its answer before the socket goes away.
+                with trio.move_on_after(5):
+                    await self.server.wait_idle()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._close_filesystem()
+                if self.store is not None:
+                    await trio.to_thread.run_sync(self.store.close)
+                    self.store = None
+        log.info("daemon for array %s stopped cleanly", self.array_uuid)
+
+    def request_shutdown(self, reason: str) -> None:
+        """Begin the stop sequence (idempotent; safe from any trio task)."""
+        if not self._shutdown_requested.is_set():
+            log.info("shutting down: %s", reason)
+            self.note("daemon", "stopping", reason)
+            self._shutdown_requested.set()
+
+    async def shutdown_and_wait(self, reason: str) -> None:
+        """Request shutdown and return once the array is unmounted, flushed and closed."""
+        self.request_shutdown(reason)
+        await self._stopped.wait()
+
+    async def _stop(self) -> None:
+        if self.server is not None:
+            self.server.accepting = False
+        # A scrub or rebuild runs in a worker thread that cannot be interrupted; closing the
+        # store under it would fail it halfway, so wait (both resume from where they were).
+        async with self.job_lock:
+            pass
+        if self._fuse_scope is not None and self.mounted:
+            self._fuse_scope.cancel()
+            await self._fuse_done.wait()
+        await self._close_filesystem()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                self.request_shutdown(f"received {signal.Signals(signum).name}")
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _open_store(self, members: list[Path]) -> Any:
+        from nasfs.store import Store
+
+        return Store.open(members, events=self._store_event)
+
+    async def _open_filesystem(self) -> Any:
+        from nasfs.fs import Filesystem
+        from nasfs.store.label import nasfs_dir
+
+        # On the trio thread, not a worker: the filesystem's SQLite connection is used from
+        # this thread only (docs/architecture.md, concurrency rule).
+        db_dirs = [nasfs_dir(self.store.present[i]) / "db" for i in sorted(self.store.present)]
+        return Filesystem.open(self.store, db_dirs, nparity=self.store.nparity,
+                               events=self._store_event)
+
+    async def _close_filesystem(self) -> None:
+        fs, self.fs = self.fs, None
+        if fs is None:
+            return
+        try:
+            await fs.flush_all(durable=True)
+        finally:
+            await fs.close()
+
+    async def _serve_fuse(
+        self, fuse_options: list[str], *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        from nasfs.fuse import serve
+
+        assert self.mountpoint is not None
+        try:
+            with trio.CancelScope() as scope:
+                self._fuse_scope = scope
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(functools.partial(
+                        serve, self.fs, self.mountpoint, options=fuse_options))
+                    self.mounted = True
+                    task_status.started()
+            if not scope.cancelled_caught:
+                # serve() returned by itself: someone unmounted it from outside.
+                self.request_shutdown(f"{self.mountpoint} was unmounted from outside")
+        finally:
+            self.mounted = False
+            self._fuse_done.set()
+
+    def _add_periodic_jobs(self) -> None:
+        if self.fs is not None:
+            async def group_commit() -> None:
+                # Durable: changes older than one interval survive a crash (issue 4).
+                if self.fs is not None:
+                    await self.fs.commit()
+
+            self.jobs.add("group-commit", self.config.flush_interval, group_commit)
+
+    # -- events --------------------------------------------------------------------------
+
+    def note(self, source: str, kind: str, detail: str) -> None:
+        self.events.append(Event(time.time(), source, kind, detail))
+
+    def _store_event(self, event: Any) -> None:
+        # Called from worker threads as well as the trio thread: deque.append is atomic.
+        kind = getattr(event, "kind", type(event).__name__)
+        detail = getattr(event, "detail", "") or str(event)
+        level = logging.INFO if kind in {"repaired", "scrub-done", "rebuild-done"} else (
+            logging.WARNING)
+        log.log(level, "store event %s: %s", kind, detail)
+        self.events.append(Event(time.time(), "store", str(kind), str(detail)))
