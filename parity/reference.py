@@ -188,6 +188,8 @@ def _write_all(
         if target is None:
             raise ValueError(f"shard {i} is missing but output {i} is None")
         with memoryview(target) as view:
+            if not view.c_contiguous:
+                raise ValueError(f"output {i} is not a contiguous buffer")
             if view.readonly:
                 raise ValueError(f"output {i} is a read-only buffer and cannot receive output")
             if view.nbytes != len(results[i]):

@@ -56,7 +56,8 @@ def numpy_xor(shards: list[bytearray]) -> Callable[[], object] | None:
         import numpy as np
     except ImportError:
         return None
-    arrays = [np.frombuffer(s, dtype=np.uint64) for s in shards]
+    dtype = np.uint64 if len(shards[0]) % 8 == 0 else np.uint8
+    arrays = [np.frombuffer(s, dtype=dtype) for s in shards]
     out = np.empty_like(arrays[0])
 
     def run() -> None:
