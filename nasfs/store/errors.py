@@ -1,0 +1,59 @@
+"""Errors raised by the store, each a `NasfsError` whose message names what is wrong."""
+
+from __future__ import annotations
+
+import errno as _errno
+
+from nasfs.errors import NasfsError
+
+
+class StoreError(NasfsError):
+    """Base of the store's expected failures."""
+
+
+class AssemblyError(StoreError):
+    """The given member directories do not form a usable array (wrong, stale, too few...)."""
+
+    errno = _errno.ENODEV
+
+
+class MkfsError(StoreError):
+    """An array cannot be created on the given directories."""
+
+    errno = _errno.EINVAL
+
+
+class ChunkNotFoundError(StoreError):
+    """No chunk with this id is in the catalog."""
+
+    errno = _errno.ENOENT
+
+
+class ChunkLostError(StoreError):
+    """A chunk cannot be read back: more shards are damaged than parity covers."""
+
+    errno = _errno.EIO
+
+
+class StoreFullError(StoreError):
+    """A member ran out of space (ENOSPC) while a stripe was written; nothing was stored."""
+
+    errno = _errno.ENOSPC
+
+
+class StoreIOError(StoreError):
+    """Too many members failed while writing; the put was not stored."""
+
+    errno = _errno.EIO
+
+
+class RebuildError(StoreError):
+    """A rebuild cannot start or continue (bad target, index not missing...)."""
+
+    errno = _errno.EINVAL
+
+
+class StoreClosedError(StoreError):
+    """The store was used after close()."""
+
+    errno = _errno.EBADF

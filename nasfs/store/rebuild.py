@@ -1,0 +1,230 @@
+"""Rebuild: recreate a missing member's shards on a new, empty directory.
+
+Stripe by stripe, the survivors are read, the stripe is checked (chunk hashes and parity)
+and the missing shard is reconstructed and written to the new directory; files are fsynced
+and the cursor (next stripe id) is persisted every REBUILD_BATCH_BYTES, so an interrupted
+rebuild resumes where it stopped. `nasfs/rebuild.json` in the target marks it as the
+target in progress (same array, same slot, the member UUID it will get).
+
+Switch-over: the target joins the present members first (new writes go to it too), then
+the rebuild waits for writes that reserved stripes before that moment, finishes the stripes
+up to there, and only then labels the target and bumps the generation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nasfs.store.catalog import StripeRecord
+from nasfs.store.errors import RebuildError
+from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
+from nasfs.store.geometry import member_shard
+from nasfs.store.label import fsync_dir, looks_emptied, read_label, write_file_atomic, write_label
+from nasfs.store.segments import ensure_segments_dir, segment_path, write_all
+from nasfs.store.stripecheck import check_stripe, read_stripe
+
+if TYPE_CHECKING:
+    from nasfs.store.store import Store
+
+log = logging.getLogger(__name__)
+
+REBUILD_BATCH_BYTES = 64 << 20
+READ_AHEAD = 8
+MARKER = "rebuild.json"
+
+
+@dataclass
+class RebuildReport:
+    member: int
+    onto: str
+    stripes: int
+    bytes_written: int
+    unrecoverable: list[str]
+    resumed_from: int
+
+
+def _check_target(store: Store, index: int, onto: Path) -> str:
+    """Validate the target; returns the member UUID it will get (kept across resumes)."""
+    if not 0 <= index < store.member_count:
+        raise RebuildError(f"slot {index} does not exist (the array has {store.member_count})")
+    if index in store.present:
+        raise RebuildError(f"slot {index} is present ({store.present[index]}); nothing to rebuild")
+    real = os.path.realpath(onto)
+    for i, path in store.present.items():
+        if os.path.realpath(path) == real:
+            raise RebuildError(f"{onto} is member {i} of this array already")
+    onto.mkdir(parents=True, exist_ok=True)
+    if read_label(onto) is not None or not looks_emptied(onto):
+        raise RebuildError(f"{onto} is not empty; a rebuild needs an empty directory")
+    marker = onto / "nasfs" / MARKER
+    saved = store.catalog.get_state("rebuild")
+    if marker.exists() and saved:
+        body = json.loads(marker.read_text())
+        if (body.get("array_uuid") == store.label.array_uuid and body.get("index") == index
+                and saved.get("member_uuid") == body.get("member_uuid")):
+            return str(body["member_uuid"])
+    return uuid.uuid4().hex
+
+
+def rebuild(store: Store, index: int, onto: Path, *,
+            progress: ProgressCallback | None = None) -> RebuildReport:
+    with store.maintenance_lock:
+        with store._lock:
+            member_uuid = _check_target(store, index, onto)
+            saved = store.catalog.get_state("rebuild")
+            resume = bool(saved and saved.get("member_uuid") == member_uuid)
+            start = int(saved["next"]) if resume and saved else 0
+            if not resume:
+                (onto / "nasfs").mkdir(exist_ok=True)
+                fsync_dir(onto)
+                write_file_atomic(onto / "nasfs" / MARKER, json.dumps({
+                    "array_uuid": store.label.array_uuid, "index": index,
+                    "member_uuid": member_uuid}).encode())
+                store.catalog.set_state(
+                    "rebuild", {"index": index, "member_uuid": member_uuid, "next": 0})
+            ensure_segments_dir(onto)
+            total = store.catalog.stripe_totals(0)[1]
+            done_before = total - store.catalog.stripe_totals(start)[1]
+        meter = ProgressMeter(total, progress, start_done=done_before)
+        worker = _Rebuilder(store, index, onto, member_uuid, meter)
+        try:
+            cursor = worker.run_until(start, None)
+            # Switch-over: new writes include the target from here on.
+            with store._lock:
+                store.present[index] = onto
+                boundary = store._next_stripe
+            store.wait_stripes_settled(boundary)
+            worker.run_until(cursor, boundary)
+            worker.flush(boundary)
+        except BaseException:
+            with store._lock:
+                if store.present.get(index) == onto:
+                    del store.present[index]
+            worker.close()
+            raise
+        worker.close()
+        _finish(store, index, onto, member_uuid)
+        meter.advance(0, force=True)
+        report = RebuildReport(index, str(onto), worker.stripes, worker.bytes_written,
+                               worker.unrecoverable, start)
+        store.emit(StoreEvent("rebuild-done", member=index, path=str(onto),
+                              detail=f"{worker.stripes} stripes, {worker.bytes_written} bytes"))
+        return report
+
+
+class _Rebuilder:
+    def __init__(self, store: Store, index: int, onto: Path, member_uuid: str,
+                 meter: ProgressMeter):
+        self.store = store
+        self.index = index
+        self.onto = onto
+        self.member_uuid = member_uuid
+        self.meter = meter
+        self.fds: dict[int, int] = {}
+        self.unflushed = 0
+        self.stripes = 0
+        self.bytes_written = 0
+        self.unrecoverable: list[str] = []
+        self.pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="nasfs-rebuild")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+    def _fd(self, segment: int) -> int:
+        fd = self.fds.get(segment)
+        if fd is None:
+            fd = os.open(segment_path(self.onto, segment), os.O_WRONLY | os.O_CREAT, 0o644)
+            self.fds[segment] = fd
+        return fd
+
+    def _reconstruct(self, stripe: StripeRecord) -> bytes | None:
+        store = self.store
+        j = member_shard(stripe.first_member, self.index, store.member_count,
+                         stripe.width + store.nparity)
+        if j < 0:
+            return b""
+        with store._lock:
+            chunks = store.catalog.chunks_in_stripe(stripe.id)
+        present = {i: p for i, p in store.present.items() if i != self.index}
+        shards, why = read_stripe(stripe, present, store.member_count, store.nparity)
+        verdict = check_stripe(shards, why, stripe, chunks, store.nparity)
+        if verdict.shards is None:
+            return None
+        return verdict.shards[j]
+
+    def run_until(self, cursor: int, stop: int | None) -> int:
+        """Rebuild stripes with id >= cursor (and < stop if given); returns the next id."""
+        while True:
+            with self.store._lock:
+                stripes = self.store.catalog.stripes_from(cursor, 256)
+            if stop is not None:
+                stripes = [s for s in stripes if s.id < stop]
+            if not stripes:
+                return cursor
+            window: list[tuple[StripeRecord, Future[bytes | None]]] = []
+            for stripe in stripes:
+                window.append((stripe, self.pool.submit(self._reconstruct, stripe)))
+                if len(window) > READ_AHEAD:
+                    self._write(*window.pop(0))
+            for item in window:
+                self._write(*item)
+            cursor = stripes[-1].id + 1
+            if self.unflushed >= REBUILD_BATCH_BYTES:
+                self.flush(cursor)
+
+    def _write(self, stripe: StripeRecord, future: Future[bytes | None]) -> None:
+        shard = future.result()
+        self.stripes += 1
+        if shard is None:
+            detail = f"stripe {stripe.id} (segment {stripe.segment}) cannot be rebuilt"
+            self.unrecoverable.append(detail)
+            self.store.emit(StoreEvent("unrecoverable", member=self.index,
+                                       segment=stripe.segment, detail=detail))
+        elif shard:
+            write_all(self._fd(stripe.segment), shard, stripe.offset)
+            self.unflushed += len(shard)
+            self.bytes_written += len(shard)
+        self.meter.advance(stripe.shard_size)
+
+    def flush(self, cursor: int) -> None:
+        for fd in self.fds.values():
+            os.fsync(fd)
+        fsync_dir(self.onto / "nasfs" / "segments")
+        self.unflushed = 0
+        with self.store._lock:
+            self.store.catalog.set_state(
+                "rebuild", {"index": self.index, "member_uuid": self.member_uuid, "next": cursor})
+
+
+def _finish(store: Store, index: int, onto: Path, member_uuid: str) -> None:
+    """Label the new member, bump the generation everywhere, add it to the catalog copies."""
+    with store._lock:
+        members = list(store.label.members)
+        members[index] = member_uuid
+        new = store.label.__class__(**{
+            **store.label.__dict__,
+            "members": tuple(members),
+            "generation": store.label.generation + 1,
+            "failed": tuple(i for i in store.label.failed if i != index),
+        })
+        write_label(onto, new.for_member(index))
+        for i, path in store.present.items():
+            if i != index:
+                write_label(path, new.for_member(i))
+        store.label = new
+        store.catalog.set_state("rebuild", None)
+        (onto / "nasfs" / MARKER).unlink(missing_ok=True)
+        # Reopening makes ReplicatedDB copy the catalog onto the new member.
+        store.catalog.close()
+        store.catalog = store._open_catalog()
+        store.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))

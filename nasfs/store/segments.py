@@ -1,0 +1,110 @@
+"""Segment files: `MEMBER/nasfs/segments/%08d.seg`, one per segment on every member.
+
+Files are opened per operation rather than cached: a read racing with compaction either
+opens the old file (still readable after unlink) or fails to open it and looks the chunk
+up again, and no descriptor can be closed under another thread's feet.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from nasfs.store.label import fsync_dir
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_DIR = "segments"
+
+
+def segments_dir(member: Path) -> Path:
+    return member / "nasfs" / SEGMENTS_DIR
+
+
+def segment_path(member: Path, segment: int) -> Path:
+    return segments_dir(member) / f"{segment:08d}.seg"
+
+
+def ensure_segments_dir(member: Path) -> None:
+    d = segments_dir(member)
+    if not d.is_dir():
+        d.mkdir(parents=True, exist_ok=True)
+        fsync_dir(d.parent)
+
+
+def read_range(member: Path, segment: int, offset: int, length: int) -> bytes:
+    """Exactly `length` bytes at `offset`; OSError (EIO for a short read) otherwise."""
+    fd = os.open(segment_path(member, segment), os.O_RDONLY)
+    try:
+        data = os.pread(fd, length, offset)
+        if len(data) != length:
+            # A hole past the end (crashed tail, truncated file) is a damaged shard.
+            raise OSError(errno.EIO, f"short read ({len(data)} of {length} bytes)")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_ranges(member: Path, segment: int, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    fd = os.open(segment_path(member, segment), os.O_RDONLY)
+    try:
+        out = []
+        for offset, length in ranges:
+            data = os.pread(fd, length, offset)
+            if len(data) != length:
+                raise OSError(errno.EIO, f"short read ({len(data)} of {length} bytes)")
+            out.append(data)
+        return out
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: memoryview | bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def rewrite_range(
+    member: Path, segment: int, offset: int, data: bytes, *, create: bool = False
+) -> None:
+    """Self-heal: put back known-good bytes at `offset`, fsynced.
+
+    Creates a lost file only with `create` (scrub, which excludes compaction): a heal racing
+    with compaction must not resurrect a deleted segment.
+    """
+    if create:
+        ensure_segments_dir(member)
+    flags = os.O_WRONLY | (os.O_CREAT if create else 0)
+    fd = os.open(segment_path(member, segment), flags, 0o644)
+    try:
+        write_all(fd, data, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def list_segment_files(member: Path) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    try:
+        entries = list(os.scandir(segments_dir(member)))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        stem, dot, ext = entry.name.partition(".")
+        if dot and ext == "seg" and stem.isdigit():
+            found[int(stem)] = Path(entry.path)
+    return found
+
+
+def delete_segment(member: Path, segment: int) -> None:
+    try:
+        os.unlink(segment_path(member, segment))
+    except FileNotFoundError:
+        return
+    fsync_dir(segments_dir(member))

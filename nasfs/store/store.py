@@ -1,0 +1,514 @@
+"""The Store: a content-addressed, parity-striped chunk store over member directories.
+
+Threading: every public method is synchronous and may be called from any thread. The
+catalog (one ReplicatedDB connection set) and the in-memory allocation state are guarded by
+`_lock`; stripe building, parity, disk writes, fsyncs and reads run without it, so several
+puts and gets proceed at once. A chunk being written by one put is marked pending so that
+a concurrent put of the same content waits for it instead of storing it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from nasfs.db import DBEvent
+from nasfs.store import capacity as capacity_mod
+from nasfs.store.assembly import Assembly, assemble
+from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
+from nasfs.store.errors import (
+    ChunkLostError,
+    ChunkNotFoundError,
+    MkfsError,
+    StoreClosedError,
+    StoreFullError,
+    StoreIOError,
+)
+from nasfs.store.events import EventSink, ProgressCallback, StoreEvent
+from nasfs.store.geometry import pack, shape_for
+from nasfs.store.label import ArrayLabel, looks_emptied, nasfs_dir, write_label
+from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
+from nasfs.store.segments import delete_segment, list_segment_files, rewrite_range
+from nasfs.store.writer import MemberWriters, PlannedStripe, is_no_space, write_stripes
+
+log = logging.getLogger(__name__)
+
+ChunkId = bytes
+Buffer = bytes | bytearray | memoryview
+MIN_MEMBERS = 3
+MAX_MEMBERS = 16
+
+
+class Store:
+    """An assembled array. Use `Store.create` once, then `Store.open`; `close()` at the end."""
+
+    def __init__(self, assembly: Assembly, events: EventSink | None):
+        self._events = events
+        self._lock = threading.RLock()
+        self._closed = False
+        self.label = assembly.label
+        self.member_count = assembly.label.member_count
+        self.nparity = assembly.label.nparity
+        self.k = self.member_count - self.nparity
+        self.present: dict[int, Path] = dict(assembly.present)
+        self.spare_dirs = list(assembly.empty_dirs)
+        self._pending: dict[bytes, threading.Event] = {}
+        # Stripe ids reserved by writes that have not committed or given up yet: a rebuild
+        # waits for those older than its switch-over point before it finishes.
+        self._inflight: set[int] = set()
+        self._inflight_cv = threading.Condition(self._lock)
+        self._writers = MemberWriters(self.member_count)
+        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nasfs-hash")
+        self.catalog = self._open_catalog()
+        self._next_stripe = self.catalog.next_stripe_id()
+        # A new segment on every open: whatever a crash left at the old tail is dead space.
+        self._segment: int | None = None
+        self._segment_end = 0
+        self.maintenance_lock = threading.Lock()  # one scrub/rebuild/compaction at a time
+
+    # ------------------------------------------------------------- lifecycle
+
+    @staticmethod
+    def create(
+        members: Sequence[Path],
+        nparity: int,
+        *,
+        force: bool = False,
+        segment_bytes: int = 256 << 20,
+        max_shard_bytes: int = 1 << 20,
+    ) -> ArrayLabel:
+        """Make a new array on 3-16 empty directories (mkfs); returns its label."""
+        members = [Path(m) for m in members]
+        if nparity not in (1, 2):
+            raise MkfsError(f"parity must be 1 or 2, not {nparity}")
+        if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
+            raise MkfsError(
+                f"an array needs {MIN_MEMBERS} to {MAX_MEMBERS} member directories, "
+                f"{len(members)} given"
+            )
+        if len(members) - nparity < 2:
+            raise MkfsError(f"parity {nparity} needs at least {nparity + 2} members")
+        seen: set[str] = set()
+        for m in members:
+            real = os.path.realpath(m)
+            if real in seen:
+                raise MkfsError(f"{m} is given twice")
+            seen.add(real)
+            if not m.is_dir():
+                raise MkfsError(f"{m} is not a directory (create it, or mount the disk there)")
+            if any(True for e in os.scandir(m) if e.name != "lost+found") and not force:
+                raise MkfsError(
+                    f"{m} is not empty; refusing to make an array on it (use --force to "
+                    "overwrite its nasfs data; other files are left alone)"
+                )
+        if segment_bytes < max_shard_bytes or max_shard_bytes % 4096:
+            raise MkfsError("segment size must be >= the shard size, a multiple of 4 KiB")
+        member_uuids = tuple(uuid.uuid4().hex for _ in members)
+        label = ArrayLabel(
+            array_uuid=uuid.uuid4().hex,
+            member_uuid=member_uuids[0],
+            index=0,
+            member_count=len(members),
+            nparity=nparity,
+            members=member_uuids,
+            generation=1,
+            segment_bytes=segment_bytes,
+            max_shard_bytes=max_shard_bytes,
+        )
+        for i, m in enumerate(members):
+            if force and nasfs_dir(m).exists():
+                import shutil
+
+                shutil.rmtree(nasfs_dir(m))
+            write_label(m, label.for_member(i))
+        log.info("created array %s on %d members, parity %d", label.array_uuid,
+                 len(members), nparity)
+        return label
+
+    @classmethod
+    def open(cls, members: Sequence[Path], *, events: EventSink | None = None) -> Store:
+        """Assemble the array from its member directories (any order; degraded is fine).
+
+        Raises AssemblyError naming the directory that is wrong.
+        """
+        assembly = assemble([Path(m) for m in members])
+        store = cls(assembly, events)
+        try:
+            store._after_open(assembly)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _open_catalog(self) -> Catalog:
+        def relay(event: DBEvent) -> None:
+            self.emit(StoreEvent(f"db-{event.kind}", path=str(event.path), detail=event.detail))
+
+        return Catalog.open(
+            [self.present[i] for i in sorted(self.present)],
+            self.nparity,
+            self.label.array_uuid,
+            relay,
+        )
+
+    def _after_open(self, assembly: Assembly) -> None:
+        missing = set(assembly.missing)
+        for i in sorted(missing):
+            self.emit(StoreEvent("member-missing", member=i, detail=f"slot {i} is missing"))
+        if not missing <= set(self.label.failed):
+            self._bump_generation(failed=set(self.label.failed) | missing)
+        self._remove_orphans()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._writers.close()
+        self._hash_pool.shutdown(wait=True)
+        with self._lock:
+            self.catalog.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- events
+
+    def emit(self, event: StoreEvent) -> None:
+        level = logging.INFO if event.kind.endswith("done") else logging.WARNING
+        log.log(level, "%s member=%s segment=%s %s", event.kind, event.member, event.segment,
+                event.detail)
+        if self._events is not None:
+            try:
+                self._events(event)
+            except Exception:
+                log.exception("event sink failed on %s", event)
+
+    # ------------------------------------------------------------ membership
+
+    @property
+    def missing(self) -> list[int]:
+        return [i for i in range(self.member_count) if i not in self.present]
+
+    def _bump_generation(self, *, failed: set[int]) -> None:
+        """Rewrite every present label with generation + 1 (members that miss it go stale)."""
+        with self._lock:
+            new = ArrayLabel(
+                **{
+                    **self.label.__dict__,
+                    "generation": self.label.generation + 1,
+                    "failed": tuple(sorted(failed)),
+                }
+            )
+            for i, path in list(self.present.items()):
+                try:
+                    write_label(path, new.for_member(i))
+                except OSError as exc:
+                    log.error("cannot write label on %s: %s", path, exc)
+            self.label = new
+            self.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))
+
+    def fail_member(self, index: int, why: str) -> None:
+        """Stop using a member that failed while running (it will need a rebuild)."""
+        with self._lock:
+            path = self.present.pop(index, None)
+            if path is None:
+                return
+            self.emit(StoreEvent("member-failed", member=index, path=str(path), detail=why))
+            self._bump_generation(failed=set(self.label.failed) | {index})
+
+    def _remove_orphans(self) -> None:
+        """Delete segment files the catalog does not know (crashed compaction, crashed mkfs)."""
+        known = self.catalog.segment_ids()
+        for i, path in self.present.items():
+            for seg, file in list_segment_files(path).items():
+                if seg not in known:
+                    delete_segment(path, seg)
+                    self.emit(StoreEvent("orphan-removed", member=i, path=str(file), segment=seg))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+
+    # ----------------------------------------------------------------- write
+
+    def _hash_all(self, views: Sequence[memoryview]) -> list[bytes]:
+        total = sum(len(v) for v in views)
+        if total >= (4 << 20) and len(views) > 1:
+            return list(self._hash_pool.map(chunk_hash, views))
+        return [chunk_hash(v) for v in views]
+
+    def _claim(self, ids: Sequence[bytes]) -> tuple[dict[bytes, int], list[bytes], threading.Event]:
+        """Split ids into existing (with counts) and new ones claimed by this put.
+
+        Waits while another in-flight put is writing one of them; claims nothing while
+        waiting so two puts can never wait for each other.
+        """
+        counts = Counter(ids)
+        while True:
+            with self._lock:
+                self._check_open()
+                refs = self.catalog.refs_of(counts)
+                busy = [self._pending[c] for c in counts if c not in refs and c in self._pending]
+                if not busy:
+                    mine = threading.Event()
+                    new = [c for c in counts if c not in refs]
+                    for c in new:
+                        self._pending[c] = mine
+                    return {c: counts[c] for c in refs}, new, mine
+            busy[0].wait()
+
+    def _plan(self, new: Sequence[tuple[bytes, memoryview]]) -> tuple[list[PlannedStripe],
+                                                                       list[ChunkRecord]]:
+        """Reserve stripe ids and segment space for new chunks (caller holds the lock)."""
+        stripes: list[PlannedStripe] = []
+        records: list[ChunkRecord] = []
+        for group in pack([len(v) for _, v in new], self.k, self.label.max_shard_bytes):
+            data_len = sum(len(new[i][1]) for i in group)
+            shape = shape_for(data_len, self.k)
+            if self._segment is None or self._segment_end + shape.shard_size > (
+                self.label.segment_bytes
+            ):
+                self._segment = self.catalog.new_segment()
+                self._segment_end = 0
+            sid = self._next_stripe
+            self._next_stripe += 1
+            self._inflight.add(sid)
+            rec = StripeRecord(
+                sid, self._segment, self._segment_end, shape.shard_size, shape.width,
+                sid % self.member_count, data_len,
+            )
+            self._segment_end += shape.shard_size
+            placed = []
+            offset = 0
+            for i in group:
+                cid, view = new[i]
+                placed.append((view, offset))
+                records.append(ChunkRecord(cid, sid, offset, len(view), 0))
+                offset += len(view)
+            stripes.append(PlannedStripe(rec, placed))
+        return stripes, records
+
+    def put(self, chunks: Sequence[Buffer]) -> list[ChunkId]:
+        """Store chunks; returns their ids. Durable on return: stripes fsynced, refs +1 each.
+
+        Raises StoreFullError (ENOSPC) if a member is full, StoreIOError if more members
+        fail than parity covers; in both cases nothing of this batch is referenced.
+        """
+        while True:
+            try:
+                return self._put_once(chunks)
+            except ChunkVanished:
+                log.info("a deduplicated chunk was compacted away during put; retrying")
+
+    def _put_once(self, chunks: Sequence[Buffer]) -> list[ChunkId]:
+        self._check_open()
+        views = [memoryview(c).cast("B") for c in chunks]
+        ids = self._hash_all(views)
+        if not ids:
+            return []
+        counts = Counter(ids)
+        existing, new_ids, mine = self._claim(ids)
+        stripes: list[PlannedStripe] = []
+        try:
+            first_view: dict[bytes, memoryview] = {}
+            for cid, v in zip(ids, views, strict=True):
+                first_view.setdefault(cid, v)
+            new_set = set(new_ids)
+            records: list[ChunkRecord] = []
+            if new_ids:
+                with self._lock:
+                    stripes, records = self._plan([(c, first_view[c]) for c in new_ids])
+                self._write(stripes)
+            records = [
+                ChunkRecord(r.id, r.stripe, r.offset, r.length, counts[r.id]) for r in records
+            ]
+            with self._lock:
+                self._check_open()
+                self.catalog.record_put(
+                    [s.record for s in stripes], self.nparity, records,
+                    {c: n for c, n in existing.items() if c not in new_set},
+                )
+        finally:
+            with self._lock:
+                self.finish_stripes([s.record.id for s in stripes])
+                for c in new_ids:
+                    if self._pending.get(c) is mine:
+                        del self._pending[c]
+            mine.set()
+        return ids
+
+    def _write(self, stripes: list[PlannedStripe]) -> None:
+        present = dict(self.present)
+        errors = write_stripes(stripes, present, self.member_count, self.nparity, self._writers)
+        if not errors:
+            return
+        for member, exc in errors.items():
+            if is_no_space(exc):
+                raise StoreFullError(
+                    f"member {member} ({present[member]}) is full: {exc.strerror}; "
+                    "nothing of this write was stored"
+                ) from exc
+        for member, exc in errors.items():
+            self.fail_member(member, f"write failed: {exc.strerror or exc}")
+        if len(self.missing) > self.nparity:
+            raise StoreIOError(
+                "too many members failed while writing ("
+                + ", ".join(f"{present[m]}: {e.strerror or e}" for m, e in errors.items())
+                + "); nothing of this write was stored"
+            )
+
+    # ------------------------------------------------------------------ read
+
+    def _locate(self, chunk_id: bytes) -> tuple[ChunkRecord, StripeRecord]:
+        with self._lock:
+            self._check_open()
+            found = self.catalog.lookup(chunk_id)
+        if found is None:
+            raise ChunkNotFoundError(f"chunk {chunk_id.hex()} is not in the store")
+        return found
+
+    def get(self, chunk_id: ChunkId) -> bytes:
+        """The chunk's bytes, BLAKE3-checked; reconstructs from parity and heals if needed.
+
+        Raises ChunkNotFoundError for an unknown id, ChunkLostError if more shards are
+        damaged than parity covers.
+        """
+        chunk, stripe = self._locate(chunk_id)
+        for _attempt in range(3):
+            present = dict(self.present)
+            data = read_direct(chunk, stripe, present, self.member_count)
+            if data is not None:
+                return data
+            outcome = read_reconstructing(
+                chunk, stripe, present, self.member_count, self.nparity
+            )
+            if outcome is not None:
+                self._report_and_heal(chunk, stripe, outcome)
+                return outcome.data
+            # Compaction may have moved the chunk (and deleted its old segment) meanwhile.
+            moved = self._locate(chunk_id)
+            if moved == (chunk, stripe):
+                break
+            chunk, stripe = moved
+        raise ChunkLostError(
+            f"chunk {chunk_id.hex()} in stripe {stripe.id} (segment {stripe.segment}) is lost: "
+            f"more shards are missing or damaged than parity {self.nparity} can rebuild"
+        )
+
+    def _report_and_heal(self, chunk: ChunkRecord, stripe: StripeRecord,
+                         outcome: ReadOutcome) -> None:
+        healed = set()
+        for repair in outcome.repairs:
+            try:
+                rewrite_range(self.present[repair.member], repair.segment, repair.offset,
+                              repair.data)
+                healed.add(repair.member)
+            except (OSError, KeyError) as exc:
+                log.warning("could not heal member %d: %s", repair.member, exc)
+        for member, why in outcome.damaged:
+            if why == "member missing":
+                continue
+            self.emit(
+                StoreEvent(
+                    "repaired" if member in healed else "read-error",
+                    member=member,
+                    path=str(self.present.get(member, "")),
+                    segment=stripe.segment,
+                    detail=f"chunk {chunk.id.hex()[:16]} stripe {stripe.id}: {why}"
+                    + ("; rewritten from parity" if member in healed else ""),
+                )
+            )
+
+    # ------------------------------------------------------------ references
+
+    def release(self, chunk_ids: Iterable[ChunkId]) -> None:
+        """Drop one reference per id given (durable on return); unreferenced = dead space."""
+        counts = Counter(chunk_ids)
+        with self._lock:
+            self._check_open()
+            self.catalog.add_refs({c: -n for c, n in counts.items()})
+
+    def reconcile(self, refcounts: Mapping[ChunkId, int]) -> None:
+        """Set every refcount to exactly the given value; chunks not named get 0."""
+        with self._lock:
+            self._check_open()
+            self.catalog.reconcile(refcounts)
+
+    def refcount(self, chunk_id: ChunkId) -> int:
+        with self._lock:
+            return self.catalog.refs_of([chunk_id]).get(chunk_id, 0)
+
+    def contains(self, chunk_id: ChunkId) -> bool:
+        return self.refcount(chunk_id) > 0
+
+    # ------------------------------------------------------- status and upkeep
+
+    def health(self) -> capacity_mod.Health:
+        return capacity_mod.health(self)
+
+    def capacity(self) -> capacity_mod.Capacity:
+        return capacity_mod.capacity(self)
+
+    def scrub(self, *, resume: bool = False, progress: ProgressCallback | None = None,
+              repair: bool = True) -> Any:
+        from nasfs.store.scrub import scrub
+
+        return scrub(self, resume=resume, progress=progress, repair=repair)
+
+    def rebuild(self, member_index: int, onto: Path, *,
+                progress: ProgressCallback | None = None) -> Any:
+        from nasfs.store.rebuild import rebuild
+
+        return rebuild(self, member_index, Path(onto), progress=progress)
+
+    def compact(self, min_dead_fraction: float = 0.5, *,
+                progress: ProgressCallback | None = None) -> Any:
+        from nasfs.store.compact import compact
+
+        return compact(self, min_dead_fraction, progress=progress)
+
+    # ------------------------------------------------------- for maintenance
+
+    def write_stripes_for(self, chunks: Sequence[tuple[bytes, bytes]]
+                          ) -> tuple[list[StripeRecord], list[ChunkRecord]]:
+        """Write already-verified chunks into fresh stripes (compaction); no catalog change."""
+        with self._lock:
+            self._check_open()
+            stripes, records = self._plan([(c, memoryview(d)) for c, d in chunks])
+        self._write(stripes)
+        return [s.record for s in stripes], records
+
+    def finish_stripes(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self._inflight.difference_update(ids)
+            self._inflight_cv.notify_all()
+
+    def wait_stripes_settled(self, below: int) -> None:
+        """Wait until no write holds a reserved stripe id lower than `below`."""
+        with self._lock:
+            while any(i < below for i in self._inflight):
+                self._inflight_cv.wait()
+
+    def seal_segment(self) -> None:
+        """Start the next write in a new segment (the current one becomes compactable)."""
+        with self._lock:
+            self._segment = None
+
+    @property
+    def current_segment(self) -> int | None:
+        return self._segment
+
+    def rebuild_target_ok(self, path: Path) -> bool:
+        return not path.exists() or looks_emptied(path)
+

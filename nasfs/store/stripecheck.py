@@ -1,0 +1,88 @@
+"""Checking a whole stripe: which shards are wrong, and what they should contain.
+
+Used by scrub and rebuild. A stripe is consistent when every chunk recorded in it matches
+its BLAKE3 name, its padding is zero and its parity matches its data. Missing shards are
+erasures; if the stripe is still inconsistent, every combination of further shards up to
+the parity count is tried as an erasure, smallest first, until the stripe checks out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasfs.store import code as parity
+from nasfs.store.catalog import ChunkRecord, StripeRecord
+from nasfs.store.geometry import shard_member
+from nasfs.store.reader import chunk_hash
+from nasfs.store.segments import read_range
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StripeVerdict:
+    shards: list[bytes] | None  # the correct shards, or None when beyond repair
+    erased: set[int]  # shard indexes that were missing or wrong
+    unreadable: dict[int, str]  # shard index -> why it could not be read
+
+
+def read_stripe(
+    stripe: StripeRecord, present: dict[int, Path], member_count: int, nparity: int,
+    skip_member: int | None = None,
+) -> tuple[list[bytes | None], dict[int, str]]:
+    shards: list[bytes | None] = []
+    why: dict[int, str] = {}
+    for j in range(stripe.width + nparity):
+        member = shard_member(stripe.first_member, j, member_count)
+        path = present.get(member)
+        if path is None or member == skip_member:
+            shards.append(None)
+            why[j] = "member missing"
+            continue
+        try:
+            shards.append(read_range(path, stripe.segment, stripe.offset, stripe.shard_size))
+        except OSError as exc:
+            shards.append(None)
+            why[j] = f"unreadable: {exc.strerror or exc}"
+    return shards, why
+
+
+def consistent(
+    shards: Sequence[bytes], stripe: StripeRecord, chunks: Sequence[ChunkRecord], nparity: int
+) -> bool:
+    data_shards = shards[: stripe.width]
+    if list(parity.encode(data_shards, nparity)) != list(shards[stripe.width :]):
+        return False
+    data = b"".join(data_shards)
+    if any(data[stripe.data_len :]):
+        return False
+    view = memoryview(data)
+    return all(chunk_hash(view[c.offset : c.offset + c.length]) == c.id for c in chunks)
+
+
+def check_stripe(
+    shards: list[bytes | None],
+    unreadable: dict[int, str],
+    stripe: StripeRecord,
+    chunks: Sequence[ChunkRecord],
+    nparity: int,
+) -> StripeVerdict:
+    lost = {j for j, s in enumerate(shards) if s is None}
+    if len(lost) > nparity:
+        return StripeVerdict(None, lost, unreadable)
+    candidates = [j for j in range(len(shards)) if j not in lost]
+    for extra in range(0, nparity - len(lost) + 1):
+        for guess in itertools.combinations(candidates, extra):
+            erased = lost | set(guess)
+            if erased:
+                full = parity.reconstruct([None if j in erased else s for j, s in
+                                           enumerate(shards)], nparity)
+            else:
+                full = [s for s in shards if s is not None]
+            if consistent(full, stripe, chunks, nparity):
+                return StripeVerdict(list(full), erased, unreadable)
+    return StripeVerdict(None, lost, unreadable)

@@ -1,0 +1,152 @@
+"""Writing stripes: pack chunks, compute parity, write shards to members, fsync.
+
+The writer owns no catalog state: the Store reserves stripe ids and segment space under
+its lock, then hands the planned stripes here to be filled and made durable without any
+lock held, so several puts can be in flight. Each member slot has one I/O thread, so the
+writes to one member stay in order while members proceed in parallel and the caller's
+thread computes the next stripe's parity.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from nasfs.store import code as parity
+from nasfs.store.catalog import StripeRecord
+from nasfs.store.geometry import shard_member
+from nasfs.store.label import fsync_dir
+from nasfs.store.segments import ensure_segments_dir, segment_path, write_all
+
+log = logging.getLogger(__name__)
+
+# At most this many stripes' buffers are queued to the member threads at once.
+MAX_IN_FLIGHT = 6
+
+
+@dataclass
+class PlannedStripe:
+    record: StripeRecord
+    chunks: list[tuple[memoryview, int]]  # (content, offset in stripe data)
+
+
+@dataclass
+class _MemberBatch:
+    """What one put did on one member: open descriptors and the first error met."""
+
+    path: Path
+    fds: dict[int, int] = field(default_factory=dict)
+    created: bool = False
+    error: OSError | None = None
+
+    def fd_for(self, segment: int) -> int:
+        fd = self.fds.get(segment)
+        if fd is None:
+            target = segment_path(self.path, segment)
+            if not target.exists():
+                ensure_segments_dir(self.path)
+                self.created = True
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
+            self.fds[segment] = fd
+        return fd
+
+    def write(self, segment: int, offset: int, data: memoryview | bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            write_all(self.fd_for(segment), data, offset)
+        except OSError as exc:
+            self.error = exc
+
+    def finish(self) -> None:
+        """fsync every file written (and the directory of new files), then close them."""
+        try:
+            if self.error is None:
+                for fd in self.fds.values():
+                    os.fsync(fd)
+                if self.created:
+                    fsync_dir(self.path / "nasfs" / "segments")
+        except OSError as exc:
+            self.error = exc
+        finally:
+            for fd in self.fds.values():
+                try:
+                    os.close(fd)
+                except OSError as exc:
+                    # close can report a deferred write error (NFS, some FUSE backends).
+                    self.error = self.error or exc
+            self.fds.clear()
+
+
+def build_shards(stripe: PlannedStripe, nparity: int) -> list[memoryview | bytes]:
+    rec = stripe.record
+    buf = bytearray(rec.width * rec.shard_size)
+    for content, offset in stripe.chunks:
+        buf[offset : offset + len(content)] = content
+    view = memoryview(buf)
+    data = [view[i * rec.shard_size : (i + 1) * rec.shard_size] for i in range(rec.width)]
+    return [*data, *parity.encode(data, nparity)]
+
+
+class MemberWriters:
+    """One single-thread executor per member slot (created lazily, shut down at close)."""
+
+    def __init__(self, member_count: int):
+        self._pools = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nasfs-member{i}")
+            for i in range(member_count)
+        ]
+
+    def submit(self, member: int, fn: Callable[[], None]) -> Future[None]:
+        return self._pools[member].submit(fn)
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True)
+
+
+def write_stripes(
+    stripes: Sequence[PlannedStripe],
+    present: dict[int, Path],
+    member_count: int,
+    nparity: int,
+    writers: MemberWriters,
+) -> dict[int, OSError]:
+    """Write and fsync all stripes on every present member; returns errors by member.
+
+    Nothing here touches the catalog: on any error the stripes are merely dead space.
+    """
+    batches = {m: _MemberBatch(path) for m, path in present.items()}
+    pending: list[list[Future[None]]] = []
+    for stripe in stripes:
+        shards = build_shards(stripe, nparity)
+        rec = stripe.record
+        futures = []
+        for j, shard in enumerate(shards):
+            member = shard_member(rec.first_member, j, member_count)
+            batch = batches.get(member)
+            if batch is None:
+                continue  # missing member: parity covers this shard
+            futures.append(writers.submit(member, partial(batch.write, rec.segment,
+                                                          rec.offset, shard)))
+        pending.append(futures)
+        if len(pending) > MAX_IN_FLIGHT:
+            for f in pending.pop(0):
+                f.result()
+    finish = [writers.submit(m, b.finish) for m, b in batches.items()]
+    for futures in pending:
+        for f in futures:
+            f.result()
+    for f in finish:
+        f.result()
+    return {m: b.error for m, b in batches.items() if b.error is not None}
+
+
+def is_no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
