@@ -98,7 +98,8 @@ def test_concurrent_puts_and_gets_from_threads(tmp_path: Path) -> None:
     members = new_array(tmp_path, 5, 2)
     events = EventLog()
     with Store.open(members, events=events) as store:
-        shared = [random.Random(7).randbytes(30_000) for _ in range(5)]
+        seed = random.Random(7)
+        shared = [seed.randbytes(30_000) for _ in range(5)]
         results: dict[int, list[bytes]] = {}
         errors: list[BaseException] = []
 

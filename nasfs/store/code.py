@@ -22,6 +22,6 @@ def encode(data: Sequence[Shard], nparity: int) -> list[bytes]:
 
 def reconstruct(shards: Sequence[Shard | None], nparity: int) -> list[bytes]:
     if len(shards) == 1 + nparity:
-        survivor = next(s for s in shards if s is not None)
-        return [bytes(survivor)] * len(shards)
+        survivor = bytes(next(s for s in shards if s is not None))
+        return [survivor if s is None else bytes(s) for s in shards]
     return list(parity.reconstruct(shards, nparity))

@@ -38,6 +38,9 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
+# Seconds between two progress callbacks, so a callback that prints cannot dominate.
+REPORT_INTERVAL = 0.2
+
 
 class ProgressMeter:
     """Turns (done, total) into Progress with a rate measured since this meter started."""
@@ -53,8 +56,7 @@ class ProgressMeter:
     def advance(self, nbytes: int, *, force: bool = False) -> None:
         self.done += nbytes
         now = time.monotonic()
-        # Throttled so a callback that prints does not dominate small stripes.
-        if self._callback is None or (not force and now - self._last_report < 0.2):
+        if self._callback is None or (not force and now - self._last_report < REPORT_INTERVAL):
             return
         self._last_report = now
         self._callback(self.snapshot())

@@ -179,8 +179,6 @@ class _Rebuilder:
             for item in window:
                 self._write(*item)
             cursor = stripes[-1].id + 1
-            if self.unflushed >= REBUILD_BATCH_BYTES:
-                self.flush(cursor)
 
     def _write(self, stripe: StripeRecord, future: Future[bytes | None]) -> None:
         shard = future.result()
@@ -194,6 +192,8 @@ class _Rebuilder:
             write_all(self._fd(stripe.segment), shard, stripe.offset)
             self.unflushed += len(shard)
             self.bytes_written += len(shard)
+        if self.unflushed >= REBUILD_BATCH_BYTES:
+            self.flush(stripe.id + 1)  # stripes are written in id order
         self.meter.advance(stripe.shard_size)
 
     def flush(self, cursor: int) -> None:
