@@ -4,10 +4,12 @@
 For k data shards of --size MiB and p = 1, 2 it times encode_into, a one-shard rebuild and
 (p = 2) a two-data-shard rebuild, all into preallocated buffers, and prints GB/s of data
 (k x size bytes per call) and the ratio to memcpy of those k x size input bytes measured in
-the same run (best of --repeat samples each, so a busy shared machine shows its best
-moment for both sides). numpy's XOR and zfec, when importable, run the same work beside
-ours. Usage: .venv/bin/python scripts/bench_parity.py [--size MiB] [--ks 3,4,8]
-[--repeat N] [--level avx2|...|all]
+the same run (best of --repeat samples each, ours and memcpy's taken alternately, so load
+from other processes on a shared machine hits both sides alike). numpy's XOR and zfec,
+when importable, run the same work beside ours.
+
+Usage: .venv/bin/python scripts/bench_parity.py [--size MiB] [--ks 3,4,8] [--repeat N]
+       [--level avx2|...|all]
 """
 
 from __future__ import annotations
@@ -28,27 +30,52 @@ log = logging.getLogger(__name__)
 SAMPLE_SECONDS = 0.02
 
 
-def best_seconds(call: Callable[[], object], repeat: int) -> float:
-    """Best time of one call, from `repeat` samples of enough calls to last ~20 ms."""
+def loops_for(call: Callable[[], object]) -> int:
+    """How many calls make one ~20 ms sample."""
     start = time.perf_counter()
     call()
     once = max(time.perf_counter() - start, 1e-7)
-    loops = max(1, int(SAMPLE_SECONDS / once))
-    best = float("inf")
+    return max(1, int(SAMPLE_SECONDS / once))
+
+
+def sample(call: Callable[[], object], loops: int) -> float:
+    start = time.perf_counter()
+    for _ in range(loops):
+        call()
+    return (time.perf_counter() - start) / loops
+
+
+def best_seconds(call: Callable[[], object], repeat: int) -> float:
+    """Best time of one call over `repeat` samples."""
+    loops = loops_for(call)
+    return min(sample(call, loops) for _ in range(repeat))
+
+
+def paired_best_seconds(
+    call: Callable[[], object], baseline: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Best times of call and baseline, sampled alternately so that load from other
+    processes on a shared machine hits both sides alike."""
+    loops, base_loops = loops_for(call), loops_for(baseline)
+    best, base_best = float("inf"), float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(loops):
-            call()
-        best = min(best, (time.perf_counter() - start) / loops)
-    return best
+        best = min(best, sample(call, loops))
+        base_best = min(base_best, sample(baseline, base_loops))
+    return best, base_best
 
 
-def memcpy_seconds(nbytes: int, repeat: int) -> float:
+def memcpy_call(nbytes: int) -> Callable[[], object]:
+    """ctypes.memmove of nbytes between two preallocated buffers (glibc memcpy)."""
     src = bytearray(os.urandom(nbytes))
     dst = bytearray(nbytes)
     src_addr = ctypes.addressof(ctypes.c_char.from_buffer(src))
     dst_addr = ctypes.addressof(ctypes.c_char.from_buffer(dst))
-    return best_seconds(lambda: ctypes.memmove(dst_addr, src_addr, nbytes), repeat)
+
+    def copy() -> None:
+        # Referring to src and dst keeps the buffers alive as long as the closure.
+        ctypes.memmove(dst_addr, src_addr, len(src) if src is not dst else 0)
+
+    return copy
 
 
 def numpy_xor(shards: list[bytearray]) -> Callable[[], object] | None:
@@ -79,49 +106,54 @@ def zfec_encode(shards: list[bytearray], nparity: int) -> Callable[[], object] |
     return lambda: encoder.encode(blocks, list(range(k, k + nparity)))
 
 
-def rows_for(k: int, size: int, repeat: int) -> list[tuple[str, float, str]]:
-    """(work, GB/s, extra columns) rows for k data shards of `size` bytes."""
+Row = tuple[str, float, float, str]
+
+
+def rows_for(k: int, size: int, repeat: int) -> list[Row]:
+    """(work, our GB/s, memcpy GB/s, other libraries) for k data shards of `size` bytes."""
     data = [bytearray(os.urandom(size)) for _ in range(k)]
     nbytes = k * size
-    rows: list[tuple[str, float, str]] = []
+    memcpy = memcpy_call(nbytes)
+    rows: list[Row] = []
 
     def rate(seconds: float) -> float:
         return nbytes / seconds / 1e9
 
+    def measure(work: str, call: Callable[[], object], others: list[str]) -> None:
+        ours, base = paired_best_seconds(call, memcpy, repeat)
+        rows.append((work, rate(ours), rate(base), "  ".join(others)))
+
     for nparity in (1, 2):
         out = [bytearray(size) for _ in range(nparity)]
-        ours = best_seconds(lambda out=out: parity.encode_into(data, out), repeat)
-        extra = []
+        others = []
         np_run = numpy_xor(data) if nparity == 1 else None
         if np_run is not None:
-            extra.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
+            others.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
         zf_run = zfec_encode(data, nparity)
         if zf_run is not None:
-            extra.append(f"zfec {rate(best_seconds(zf_run, repeat)):6.2f}")
-        rows.append((f"k={k} p={nparity} encode", rate(ours), "  ".join(extra)))
+            others.append(f"zfec {rate(best_seconds(zf_run, repeat)):6.2f}")
+        measure(f"k={k} p={nparity} encode",
+                lambda out=out: parity.encode_into(data, out), others)
 
         full = data + [bytearray(b) for b in parity.encode(data, nparity)]
         shards: list[bytearray | None] = list(full)
         shards[0] = None
         target: list[bytearray | None] = [None] * len(full)
         target[0] = bytearray(size)
-        ours = best_seconds(
-            lambda s=shards, t=target, p=nparity: parity.reconstruct_into(s, p, t), repeat
-        )
-        extra = []
-        np_run = numpy_xor([s for s in full[1:k + 1]])
+        others = []
+        np_run = numpy_xor(full[1:k + 1])
         if np_run is not None:
-            extra.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
-        rows.append((f"k={k} p={nparity} rebuild 1 data", rate(ours), "  ".join(extra)))
+            others.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
+        measure(f"k={k} p={nparity} rebuild 1 data",
+                lambda s=shards, t=target, p=nparity: parity.reconstruct_into(s, p, t), others)
 
         if nparity == 2:
             shards = list(full)
             shards[0] = shards[k - 1] = None
             target = [None] * len(full)
             target[0], target[k - 1] = bytearray(size), bytearray(size)
-            ours = best_seconds(lambda s=shards, t=target: parity.reconstruct_into(s, 2, t),
-                                repeat)
-            rows.append((f"k={k} p=2 rebuild 2 data", rate(ours), ""))
+            measure(f"k={k} p=2 rebuild 2 data",
+                    lambda s=shards, t=target: parity.reconstruct_into(s, 2, t), [])
     return rows
 
 
@@ -145,9 +177,8 @@ def main() -> int:
               f"{args.repeat}")
         print(f"{'work':<24} {'GB/s':>7} {'memcpy':>7} {'ratio':>6}  others (GB/s)")
         for k in ks:
-            mem = k * size / memcpy_seconds(k * size, args.repeat) / 1e9
-            for work, gbps, extra in rows_for(k, size, args.repeat):
-                print(f"{work:<24} {gbps:7.2f} {mem:7.2f} {gbps / mem:5.2f}x  {extra}")
+            for work, gbps, mem, others in rows_for(k, size, args.repeat):
+                print(f"{work:<24} {gbps:7.2f} {mem:7.2f} {gbps / mem:5.2f}x  {others}")
         print()
     return 0
 

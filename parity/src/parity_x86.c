@@ -48,6 +48,8 @@ TGT_SSE2 static inline __m128i sse2_mulc(__m128i v, unsigned c, __m128i poly)
 #define V __m128i
 #define VB 16
 #define U 4
+#define UX 4
+#define STEP 64
 #define VLOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define VSTORE(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
 #define VXOR(a, b) _mm_xor_si128((a), (b))
@@ -76,6 +78,8 @@ TGT_SSSE3 static inline __m128i ssse3_mulc(__m128i v, __m128i lo, __m128i hi, __
 #define V __m128i
 #define VB 16
 #define U 4
+#define UX 4
+#define STEP 64
 #define VLOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define VSTORE(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
 #define VXOR(a, b) _mm_xor_si128((a), (b))
@@ -116,6 +120,8 @@ TGT_AVX2 static inline __m256i avx2_table(const uint8_t *t)
 #define V __m256i
 #define VB 32
 #define U 4
+#define UX 8
+#define STEP 256
 #define VLOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define VSTORE(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 #define VXOR(a, b) _mm256_xor_si256((a), (b))
@@ -156,6 +162,8 @@ TGT_AVX512 static inline __m512i avx512_table(const uint8_t *t)
 #define V __m512i
 #define VB 64
 #define U 4
+#define UX 2
+#define STEP 256
 #define VLOAD(p) _mm512_loadu_si512((const void *)(p))
 #define VSTORE(p, v) _mm512_storeu_si512((void *)(p), (v))
 #define VXOR(a, b) _mm512_xor_si512((a), (b))

@@ -5,31 +5,35 @@
  * templates) after defining:
  *   FN(name)      the level's function name for a kernel
  *   TGT           __attribute__((target(...))) for the level
- *   V, VB, U      vector type, its size in bytes, vectors per loop iteration
+ *   V, VB         vector type and its size in bytes
+ *   U, UX         vectors per loop iteration of the GF kernels and of xor_n (XOR is pure
+ *                 load bandwidth and prefers its own unroll); U * VB and UX * VB must
+ *                 both divide STEP
+ *   STEP          the length granule of every kernel
  *   VLOAD(p), VSTORE(p, v), VXOR(a, b), VZERO()
  *   MUL2_SETUP    declarations MUL2 needs (loop invariants)
  *   MUL2(v)       v times 2 in GF(2^8)
  *   MULC_SETUP(name, k)  loop invariants for multiplying by the parity_gf_const *k
  *   MULC(name, v) v times that constant
- * Lengths are multiples of U * VB; every load and store is unaligned.
+ * Lengths are multiples of STEP; every load and store is unaligned.
  */
 
 TGT static void FN(xor_n)(size_t len, int n, const uint8_t *const *src, uint8_t *dst)
 {
-    for (size_t i = 0; i < len; i += U * VB) {
-        V acc[U];
+    for (size_t i = 0; i < len; i += UX * VB) {
+        V acc[UX];
         const uint8_t *s = src[0] + i;
 #pragma GCC unroll 8
-        for (int u = 0; u < U; u++)
+        for (int u = 0; u < UX; u++)
             acc[u] = VLOAD(s + u * VB);
         for (int z = 1; z < n; z++) {
             s = src[z] + i;
 #pragma GCC unroll 8
-            for (int u = 0; u < U; u++)
+            for (int u = 0; u < UX; u++)
                 acc[u] = VXOR(acc[u], VLOAD(s + u * VB));
         }
 #pragma GCC unroll 8
-        for (int u = 0; u < U; u++)
+        for (int u = 0; u < UX; u++)
             VSTORE(dst + i + u * VB, acc[u]);
     }
 }
@@ -107,7 +111,7 @@ TGT static void FN(recov1)(size_t len, const uint8_t *q, uint8_t *dx, const pari
 }
 
 static const struct parity_kernels FN(kernels) = {
-    .step = U * VB,
+    .step = STEP,
     .xor_n = FN(xor_n),
     .pq_n = FN(pq_n),
     .recov2 = FN(recov2),
@@ -119,6 +123,8 @@ static const struct parity_kernels FN(kernels) = {
 #undef V
 #undef VB
 #undef U
+#undef UX
+#undef STEP
 #undef VLOAD
 #undef VSTORE
 #undef VXOR
