@@ -44,6 +44,10 @@ def resolve_socket(target: str | os.PathLike[str] | Config | None,
     if target is None:
         from nasfs.config import load_config
 
+        # Set by `nasfs demo` for the console it opens: the daemon it just started.
+        if os.environ.get("NASFS_SOCKET"):
+            return Path(os.environ["NASFS_SOCKET"]), start_hint(None)
+
         return _resolve_config(load_config())
     path = Path(target)
     run_dir = run_dir or default_run_dir()
@@ -89,7 +93,8 @@ class Client:
                 run_dir: Path | None = None) -> Client:
         """Connect to the daemon for a socket path, a mount point or a Config.
 
-        With no target, the default config file (/etc/nasfs/nasfs.toml) says which array.
+        With no target: the socket named by $NASFS_SOCKET, else the array of the default
+        config file (/etc/nasfs/nasfs.toml).
         """
         path, hint = resolve_socket(target, run_dir)
         return cls(Connection.open(path, not_running_hint=f"no nasfs daemon answers on {path}; "

@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Request"], Awaitable[Any]]
 
 
+# sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+
+
+class SocketPathTooLong(NasfsError):
+    """The control socket's path does not fit in a Unix socket address."""
+
+
 class BadParams(NasfsError):
     """A request's params are missing, of the wrong type or out of range."""
 
@@ -163,7 +171,12 @@ class ControlServer:
         # Bind under a temporary name, restrict it, then rename into place: the socket is
         # never reachable with looser permissions, and a stale socket from a killed daemon
         # is simply replaced (the caller holds the array lock, so it cannot be a live one).
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        tmp = self.path.with_name(f".bind-{os.getpid()}")
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH or len(os.fsencode(tmp)) > (
+                MAX_SOCKET_PATH):
+            raise SocketPathTooLong(
+                f"control socket path {self.path} is too long for a Unix socket (at most "
+                f"{MAX_SOCKET_PATH} bytes); choose a shorter [daemon] run_dir or socket")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         await sock.bind(str(tmp))
@@ -253,7 +266,7 @@ class ControlServer:
         log.debug("control request %r %s from pid %d", request.id, request.method,
                   request.peer.pid)
         try:
-            value = await handler(request)
+            value = await _unwrap_group(handler(request))
         except BadParams as exc:
             return protocol.error(request.id, protocol.BAD_PARAMS, str(exc))
         except NasfsError as exc:
@@ -267,6 +280,28 @@ class ControlServer:
             return protocol.error(request.id, protocol.INTERNAL,
                                   f"{request.method} failed unexpectedly: {exc!r}")
         return protocol.result(request.id, value)
+
+
+async def _unwrap_group(call: Awaitable[Any]) -> Any:
+    """Await `call`; if it fails with a group holding one exception, raise that one.
+
+    Handlers that use nurseries would otherwise turn a clear NasfsError into "internal".
+    """
+    try:
+        return await call
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if len(leaves) == 1 and isinstance(leaves[0], Exception):
+            raise leaves[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 async def _hang_up(stream: trio.SocketStream) -> None:

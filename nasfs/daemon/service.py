@@ -192,13 +192,11 @@ class Daemon:
 
     async def _open_filesystem(self) -> Any:
         from nasfs.fs import Filesystem
-        from nasfs.store.label import nasfs_dir
 
         # On the trio thread, not a worker: the filesystem's SQLite connection is used from
-        # this thread only (docs/architecture.md, concurrency rule).
-        db_dirs = [nasfs_dir(self.store.present[i]) / "db" for i in sorted(self.store.present)]
-        return Filesystem.open(self.store, db_dirs, nparity=self.store.nparity,
-                               events=self._store_event)
+        # this thread only (docs/architecture.md, concurrency rule). Its database copies sit
+        # beside the store's on every present member (Filesystem.open's default).
+        return Filesystem.open(self.store, events=self._store_event)
 
     async def _close_filesystem(self) -> None:
         fs, self.fs = self.fs, None
@@ -232,13 +230,11 @@ class Daemon:
             self._fuse_done.set()
 
     def _add_periodic_jobs(self) -> None:
-        if self.fs is not None:
-            async def group_commit() -> None:
-                # Durable: changes older than one interval survive a crash (issue 4).
-                if self.fs is not None:
-                    await self.fs.commit()
+        """Timed jobs of the daemon (trash retention, log export, snapshot schedules...).
 
-            self.jobs.add("group-commit", self.config.flush_interval, group_commit)
+        Group commit is not among them: nasfs.fuse.serve runs the filesystem's own group
+        commit for as long as the array is mounted.
+        """
 
     # -- events --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import outcome
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
@@ -117,8 +118,10 @@ async def _with_progress(request: Request, job: Callable[..., Any]) -> Any:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(forward)
-        try:
-            # Not abandoned on cancel: the store must not be closed under a running job.
-            return await trio.to_thread.run_sync(functools.partial(job, progress=on_progress))
-        finally:
-            send.close()
+        # Captured rather than raised inside the nursery, which would wrap the job's own
+        # error in an ExceptionGroup. Not abandoned on cancel: the store must not be closed
+        # under a running job.
+        result = await outcome.acapture(
+            trio.to_thread.run_sync, functools.partial(job, progress=on_progress))
+        send.close()
+    return result.unwrap()

@@ -1,0 +1,158 @@
+"""`nasfs demo`: the README's first command — a four-disk demo array, built and mounted.
+
+Idempotent: members are made and formatted only the first time, a running demo is only
+reported on. With a terminal and the console installed, the console opens and the array is
+unmounted when it closes; otherwise (CI, scripts) the array stays mounted until
+`nasfs umount DATA/mnt`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nasfs.client import ArrayStatus, Client
+from nasfs.client.connection import Connection
+from nasfs.config import Config
+from nasfs.daemon import registry
+from nasfs.daemon.mountpoint import is_mounted
+
+log = logging.getLogger(__name__)
+
+MEMBER_COUNT = 4
+NPARITY = 1
+
+SAMPLE_FILES: dict[str, bytes] = {
+    "README.txt": (
+        b"This is the nasfs demo array: four member directories (data/members/disk1..4)\n"
+        b"with single parity, mounted here. Any one member may be lost without losing\n"
+        b"data. Copy files in, run 'nasfs status', try 'nasfs umount' and mount again.\n"
+    ),
+    "shared/welcome.txt": "Welcome — ようこそ — to the shared folder.\n".encode(),
+    "shared/numbers.csv": b"n,square\n" + b"".join(f"{i},{i * i}\n".encode()
+                                                  for i in range(1, 101)),
+    "projects/plan.md": b"# Plan\n\n1. Mount the array.\n2. Put files on it.\n3. Sleep well.\n",
+}
+
+
+def _say(text: str, as_json: bool) -> None:
+    # In --json mode only the final JSON goes to stdout; progress notes go to stderr.
+    print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+
+def fuse_layer_available() -> bool:
+    try:
+        module = importlib.import_module("nasfs.fuse")
+    except ImportError:
+        return False
+    return hasattr(module, "serve")
+
+
+def console_available() -> bool:
+    try:
+        if importlib.util.find_spec("console.app") is None:
+            return False
+        return hasattr(importlib.import_module("console.app"), "main")
+    except ImportError:
+        return False
+
+
+def run_demo(data: Path, *, as_json: bool = False) -> int:
+    import parity
+    from nasfs.cli.mount import array_status_anyhow
+    from nasfs.store import Store
+    from nasfs.store.label import read_label
+
+    members = [data / "members" / f"disk{i}" for i in range(1, MEMBER_COUNT + 1)]
+    mountpoint = data / "mnt"
+    for member in members:
+        member.mkdir(parents=True, exist_ok=True)
+    created = all(read_label(m) is None for m in members)
+    if created:
+        label = Store.create(members, NPARITY)
+        _say(f"created demo array {label.array_uuid} on {MEMBER_COUNT} members "
+             f"(parity {NPARITY}) under {data / 'members'}", as_json)
+
+    parity.selftest()
+    _say(f"parity self-test: passed (SIMD level {parity.simd_level()})", as_json)
+
+    config = Config(members=tuple(members), mountpoint=mountpoint, name="demo",
+                    log_file=data / "daemon.log")
+    if not fuse_layer_available():
+        status = array_status_anyhow(config)
+        _report(status, as_json)
+        _say("the filesystem layer is not built yet, so the demo array is not mounted", as_json)
+        return 0
+
+    record = registry.find_by_mountpoint(config.run_dir, mountpoint)
+    if record is not None:
+        _say(f"the demo array is already mounted at {mountpoint}", as_json)
+        _report(_status_of(record), as_json)
+        return 0
+    _mount(config, mountpoint, as_json)
+    record = registry.find_by_mountpoint(config.run_dir, mountpoint)
+    assert record is not None, "the daemon reported ready without publishing its record"
+    if created:
+        _put_samples(mountpoint)
+        _say(f"put {len(SAMPLE_FILES)} sample files on the array", as_json)
+    status = _status_of(record)
+    if sys.stdin.isatty() and sys.stdout.isatty() and console_available():
+        _run_console(Path(record.socket))
+        with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+            client.umount()
+        _say(f"unmounted {mountpoint}", as_json)
+        return 0
+    _report(status, as_json)
+    _say(f"the demo array stays mounted at {mountpoint}; unmount it with: "
+         f"nasfs umount {mountpoint}", as_json)
+    return 0
+
+
+def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:
+    from nasfs.daemon.detach import start_background
+
+    if is_mounted(mountpoint):
+        # A FUSE mount left by a killed daemon ("transport endpoint is not connected").
+        _say(f"removing a stale mount at {mountpoint} left by a daemon that died", as_json)
+        subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], check=False)
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    assert config.log_file is not None
+    argv = ["mount", str(mountpoint), "--array", *map(str, config.members)]
+    pid = start_background(argv, config.log_file)
+    _say(f"mounted the demo array at {mountpoint} (daemon pid {pid}, log {config.log_file})",
+         as_json)
+
+
+def _put_samples(mountpoint: Path) -> None:
+    for name, content in SAMPLE_FILES.items():
+        path = mountpoint / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+            os.fsync(f.fileno())
+
+
+def _status_of(record: registry.DaemonRecord) -> ArrayStatus:
+    with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+        return client.status()
+
+
+def _report(status: ArrayStatus, as_json: bool) -> None:
+    from nasfs.cli.mount import format_status
+
+    if as_json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(format_status(status), flush=True)
+
+
+def _run_console(socket: Path) -> None:
+    env = dict(os.environ, NASFS_SOCKET=str(socket))
+    code = "from console.app import main; raise SystemExit(main())"
+    subprocess.run([sys.executable, "-c", code], env=env, check=False)

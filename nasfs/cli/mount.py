@@ -1,0 +1,305 @@
+"""`nasfs mount`, `nasfs umount`, `nasfs status` and `nasfs demo`.
+
+Which array: `--array MEMBER...` on the command line, else the config file (`--config`,
+default /etc/nasfs/nasfs.toml). `status` talks to the daemon when one runs and otherwise
+reads the array offline, under the array lock so it never races a daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
+from nasfs.client.connection import Connection
+from nasfs.config import Config, default_log_dir, load_config
+from nasfs.daemon import registry
+from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
+from nasfs.errors import NasfsError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+class NotMountedError(NasfsError):
+    """`nasfs umount` of a directory where nothing is mounted."""
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    mount = subparsers.add_parser(
+        "mount", help="assemble an array and mount it (runs the daemon)",
+        description="Assemble the array, mount it at MOUNTPOINT and serve it. Without "
+                    "--foreground the daemon detaches once the mount is up.")
+    mount.add_argument("mountpoint", nargs="?", type=Path, metavar="MOUNTPOINT",
+                       help="where to mount (default: mount.mountpoint of the config file)")
+    _array_arguments(mount)
+    mount.add_argument("--foreground", action="store_true",
+                       help="serve in this process until unmounted or interrupted")
+    mount.add_argument("-o", dest="options", action="append", metavar="OPT[,OPT...]",
+                       help="mount options (e.g. allow_other, nonempty)")
+    # Used by the detached child to say when it is ready (nasfs.daemon.detach).
+    mount.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    mount.set_defaults(func=cmd_mount)
+
+    umount = subparsers.add_parser(
+        "umount", help="flush and unmount a mounted array (stops its daemon)")
+    umount.add_argument("mountpoint", nargs="?", type=Path, metavar="MOUNTPOINT")
+    umount.add_argument("--config", type=Path, metavar="FILE",
+                        help="config file (default /etc/nasfs/nasfs.toml)")
+    umount.set_defaults(func=cmd_umount)
+
+    status = subparsers.add_parser(
+        "status", help="array health, capacity and mount state",
+        description="Through the daemon when one runs; otherwise read from the disks.")
+    status.add_argument("mountpoint", nargs="?", type=Path, metavar="MOUNTPOINT")
+    _array_arguments(status)
+    status.set_defaults(func=cmd_status)
+
+    demo = subparsers.add_parser(
+        "demo", help="build, mount and show a demo array of four member directories")
+    demo.add_argument("--data", type=Path, default=Path("data"), metavar="DIR",
+                      help="folder for the demo's members and mount point (default ./data)")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _array_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--array", nargs="+", type=Path, metavar="MEMBER",
+                        help="the array's member directories (any order)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="config file (default /etc/nasfs/nasfs.toml)")
+
+
+def _config(args: argparse.Namespace, *, mountpoint: Path | None = None) -> Config:
+    config = load_config(args.config)
+    options = split_options(args.options) if getattr(args, "options", None) else None
+    return config.with_overrides(members=args.array, mountpoint=mountpoint,
+                                 mount_options=options)
+
+
+def _where_config(config: Config) -> str:
+    return str(config.source) if config.source else "/etc/nasfs/nasfs.toml"
+
+
+# -- mount ------------------------------------------------------------------------------
+
+def cmd_mount(args: argparse.Namespace) -> int:
+    config = _config(args, mountpoint=args.mountpoint)
+    if not config.members:
+        raise UsageError(f"no array given: name its member directories with --array, or list "
+                         f"them under [array] members in {_where_config(config)}")
+    if config.mountpoint is None:
+        raise UsageError(f"no mount point given: name it, or set [mount] mountpoint in "
+                         f"{_where_config(config)}")
+    if args.foreground:
+        return _serve_foreground(config, args.ready_fd)
+    from nasfs.daemon.detach import start_background
+    from nasfs.daemon.mountpoint import check_mountpoint
+
+    # Cheap checks here too, so the usual mistakes are reported without a daemon log.
+    check_mountpoint(config.mountpoint, config.mount_options)
+    log_file = config.log_file or default_log_dir() / f"{config.name or 'nasfs'}.log"
+    argv = ["mount", str(config.mountpoint), "--array", *map(str, config.members)]
+    if config.mount_options:
+        argv += ["-o", ",".join(config.mount_options)]
+    if config.source is not None:
+        argv += ["--config", str(config.source)]
+    pid = start_background(argv, log_file)
+    if args.json:
+        print(json.dumps({"mountpoint": str(config.mountpoint), "pid": pid,
+                          "log": str(log_file)}))
+    else:
+        print(f"mounted at {config.mountpoint} (daemon pid {pid}, log {log_file})")
+    return 0
+
+
+def _serve_foreground(config: Config, ready_fd: int | None) -> int:
+    import trio
+
+    from nasfs.daemon.detach import ReadyPipe
+    from nasfs.daemon.service import Daemon, DaemonOptions
+
+    assert config.mountpoint is not None
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    ready = ReadyPipe(ready_fd)
+    daemon = Daemon(DaemonOptions(config, config.mountpoint, list(config.mount_options)))
+
+    def on_ready() -> None:
+        log.info("serving array %s at %s (control socket %s)", daemon.array_uuid,
+                 config.mountpoint, daemon.socket_path)
+        ready.ready()
+
+    try:
+        trio.run(lambda: daemon.run(on_ready=on_ready))
+    except NasfsError as exc:
+        ready.failed(str(exc))
+        raise
+    except BaseException as exc:
+        ready.failed(f"the daemon failed unexpectedly: {exc!r}")
+        raise
+    return 0
+
+
+# -- umount -----------------------------------------------------------------------------
+
+def cmd_umount(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    mountpoint = args.mountpoint.absolute() if args.mountpoint else config.mountpoint
+    if mountpoint is None:
+        raise UsageError(f"no mount point given: name it, or set [mount] mountpoint in "
+                         f"{_where_config(config)}")
+    record = registry.find_by_mountpoint(config.run_dir, mountpoint)
+    if record is not None:
+        try:
+            with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+                client.umount()
+            _wait_for_exit(config.run_dir, record)
+        except (DaemonNotRunning, DaemonGone) as exc:
+            log.warning("daemon pid %d did not finish the unmount: %s", record.pid, exc)
+    if is_mounted(mountpoint):
+        if record is not None:
+            raise NasfsError(f"{mountpoint} is still mounted after its daemon stopped; "
+                             f"see the daemon's log")
+        print(f"nasfs: warning: no nasfs daemon owns {mountpoint}; unmounting it with "
+              "fusermount3 -u (data the daemon had not flushed is lost)", file=sys.stderr)
+        done = subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise NasfsError(f"fusermount3 could not unmount {mountpoint}: "
+                             f"{done.stderr.strip() or 'exit status ' + str(done.returncode)}")
+    elif record is None:
+        raise NotMountedError(f"nothing is mounted at {mountpoint}")
+    if not wait_unmounted(mountpoint):
+        raise NasfsError(f"{mountpoint} is still mounted after 60 seconds")
+    if not args.json:
+        print(f"unmounted {mountpoint}")
+    else:
+        print(json.dumps({"unmounted": str(mountpoint)}))
+    return 0
+
+
+def _wait_for_exit(run_dir: Path, record: registry.DaemonRecord, timeout: float = 60) -> None:
+    lock = registry.lock_path(run_dir, record.key)
+    deadline = time.monotonic() + timeout
+    while (holder := registry.lock_holder(lock)) is not None and holder[0] == record.pid:
+        if time.monotonic() > deadline:
+            raise NasfsError(f"the nasfs daemon (pid {record.pid}) did not exit within "
+                             f"{timeout:.0f} seconds of unmounting")
+        time.sleep(0.05)
+
+
+# -- status -----------------------------------------------------------------------------
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = _statuses(args)
+    if args.json:
+        body: Any = [s.to_json() for s in statuses]
+        print(json.dumps(body[0] if len(body) == 1 else body, indent=2))
+    else:
+        print("\n\n".join(format_status(s) for s in statuses))
+    return 0 if all(s.state != "failed" for s in statuses) else 1
+
+
+def _statuses(args: argparse.Namespace) -> list[ArrayStatus]:
+    config = _config(args)
+    if args.mountpoint is not None:
+        with Client.connect(args.mountpoint.absolute(), run_dir=config.run_dir) as client:
+            return [client.status()]
+    if config.members:
+        return [array_status_anyhow(config)]
+    if config.mountpoint is not None:
+        with Client.connect(config.mountpoint, run_dir=config.run_dir) as client:
+            return [client.status()]
+    records = registry.live_records(config.run_dir)
+    if not records:
+        raise DaemonNotRunning(
+            "no nasfs daemon is running and no array was given: name a mount point, pass "
+            f"--array MEMBER..., or list the members in {_where_config(config)}")
+    statuses = []
+    for record in records:
+        with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+            statuses.append(client.status())
+    return statuses
+
+
+def array_status_anyhow(config: Config) -> ArrayStatus:
+    """Through the array's daemon if it runs, else read offline under the array lock."""
+    from nasfs.store.assembly import assemble
+
+    uuid = assemble(list(config.members)).label.array_uuid
+    record = registry.read_record(config.run_dir, uuid)
+    if record is not None:
+        try:
+            with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+                return client.status()
+        except (DaemonNotRunning, DaemonGone):
+            pass  # it stopped between the check and the call: read offline below
+    return offline_status(config, uuid)
+
+
+def offline_status(config: Config, uuid: str) -> ArrayStatus:
+    from nasfs.daemon.status import array_status
+    from nasfs.store import Store
+
+    with registry.ArrayLock.acquire(config.run_dir, uuid, "nasfs status, reading offline",
+                                    what=f"array {uuid}"), \
+            Store.open(list(config.members)) as store:
+        return array_status(store, source="offline")
+
+
+def format_status(status: ArrayStatus) -> str:
+    lines = [f"array {status.array_uuid}: {status.state.upper()} "
+             f"({len(status.members)} members, parity {status.nparity}, "
+             f"generation {status.generation})"]
+    if status.mounted:
+        lines.append(f"mounted at {status.mountpoint} (daemon pid {status.daemon_pid}, "
+                     f"up {_duration(status.uptime_s or 0)})")
+    elif status.source == "daemon":
+        lines.append(f"not mounted (daemon pid {status.daemon_pid})")
+    else:
+        lines.append("not mounted (read from the disks; no daemon is running)")
+    if status.running_job:
+        lines.append(f"running: {status.running_job}")
+    if status.rebuild_in_progress is not None:
+        lines.append(f"rebuild of slot {status.rebuild_in_progress} in progress")
+    lines.append("members:")
+    for m in status.members:
+        lines.append(f"  {m.index:>2}  {m.state:<8} {m.path or '(absent)'}")
+    c = status.capacity
+    lines.append(f"capacity: usable {_size(c.usable_bytes)}, used {_size(c.used_bytes)}, "
+                 f"free {_size(c.free_bytes)}, dead {_size(c.dead_bytes)} "
+                 f"(raw {_size(c.raw_bytes)})")
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    return f"{s // 3600}h {s % 3600 // 60}m"
+
+
+# -- demo -------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from nasfs.cli.demo import run_demo
+
+    return run_demo(args.data.absolute(), as_json=bool(args.json))
+
