@@ -242,6 +242,11 @@ class Store:
 
     # ----------------------------------------------------------------- write
 
+    @staticmethod
+    def ids_of(chunks: Sequence[Buffer]) -> list[ChunkId]:
+        """The ids chunks get (BLAKE3-256), without storing anything."""
+        return [chunk_hash(memoryview(c).cast("B")) for c in chunks]
+
     def _hash_all(self, views: Sequence[memoryview]) -> list[bytes]:
         total = sum(len(v) for v in views)
         if total >= (4 << 20) and len(views) > 1:
