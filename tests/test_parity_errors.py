@@ -189,3 +189,61 @@ def test_fuzzed_arguments_raise_only_type_or_value_errors(
         # Anything else (SystemError, BufferError, a crash) fails the test.
         with contextlib.suppress(TypeError, ValueError):
             call()
+
+
+def test_repeated_calls_do_not_leak_memory() -> None:
+    """Success and error paths alike release every buffer view and temporary object."""
+    import tracemalloc
+
+    data = [bytearray(b"x" * 1000), b"y" * 1000, memoryview(b"z" * 1001)[1:]]
+    full = [bytes(s) for s in data] + parity.encode(data, 2)
+    out = [bytearray(1000), bytearray(1000)]
+
+    def churn() -> None:
+        for _ in range(200):
+            parity.encode(data, 2)
+            parity.encode_into(data, out)
+            parity.reconstruct([None, *full[1:3], None, full[4]], 2)
+            parity.reconstruct_into([None, *full[1:4], None], 2, [out[0], None, None, None,
+                                                                    out[1]])
+            for bad in (lambda: parity.encode([*data, b"short"], 2),
+                        lambda: parity.encode_into(data, [b"ro" * 500]),
+                        lambda: parity.reconstruct([None, None, None, *full[3:]], 2)):
+                with contextlib.suppress(ValueError):
+                    bad()
+
+    churn()  # warm caches (interned strings, free lists)
+    tracemalloc.start()
+    try:
+        churn()
+        before, _ = tracemalloc.get_traced_memory()
+        churn()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 10_000
+
+
+def test_list_changed_by_another_thread_during_a_call_is_harmless() -> None:
+    import threading
+
+    size = 1 << 20
+    shards: list[bytes | None] = [bytes([i]) * size for i in range(8)] + [None, None]
+    stop = threading.Event()
+
+    def mutate() -> None:
+        while not stop.is_set():
+            # Shrink and regrow: a call that re-read the caller's list after the kernels
+            # would index past its end.
+            last = shards.pop()
+            shards.append(last)
+
+    thread = threading.Thread(target=mutate)
+    thread.start()
+    try:
+        for _ in range(50):
+            with contextlib.suppress(ValueError, TypeError):
+                parity.reconstruct(shards, 2)
+    finally:
+        stop.set()
+        thread.join()

@@ -105,7 +105,7 @@ static int parse_nparity(PyObject *obj, int *nparity)
     return 0;
 }
 
-/* A list or tuple view of a sequence argument; refuses a lone buffer (a common slip). */
+/* A tuple copy of a sequence argument; refuses a lone buffer (a common slip). */
 static PyObject *as_sequence(PyObject *obj, const char *what)
 {
     if (PyObject_CheckBuffer(obj)) {
@@ -119,7 +119,9 @@ static PyObject *as_sequence(PyObject *obj, const char *what)
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    return PySequence_Fast(obj, "shards must be a sequence");
+    /* A private tuple, not the caller's list: another thread may change the list while
+     * the kernels run without the GIL, and the items are read again afterwards. */
+    return PySequence_Tuple(obj);
 }
 
 static int check_data_count(Py_ssize_t k)
