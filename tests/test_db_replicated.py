@@ -215,3 +215,19 @@ def test_generation_grows_with_commits(tmp_path: Path) -> None:
     path = db.copies()[0]
     db.close()
     assert _generation(path) == g0 + 1
+
+
+def test_several_migration_sets_share_one_database(tmp_path: Path) -> None:
+    other = Migrations("other-layer")
+
+    @other()
+    def m001_things(db) -> None:  # type: ignore[no-untyped-def]
+        db.execute("CREATE TABLE thing (id INTEGER PRIMARY KEY)")
+
+    dirs = _dirs(tmp_path)
+    db = ReplicatedDB.open("meta", dirs, sync_copies=2, migrations=[MIGRATIONS, other])
+    db.execute("INSERT INTO thing DEFAULT VALUES")
+    db.execute("INSERT INTO item (name) VALUES ('a')")
+    db.close()
+    for d in dirs:
+        assert _names(d / "meta.db") == ["a"]

@@ -232,14 +232,16 @@ class ReplicatedDB:
         dirs: Sequence[Path],
         *,
         sync_copies: int,
-        migrations: Migrations,
+        migrations: Migrations | Sequence[Migrations],
         identity: str | None = None,
         events: EventSink | None = None,
     ) -> ReplicatedDB:
         """Open (or create) database `name` with a copy `NAME.db` in each of `dirs`.
 
-        `sync_copies` counts the primary. `identity` (e.g. the array UUID) is stamped into a
-        new database; copies carrying another identity are treated as foreign and replaced.
+        `sync_copies` counts the primary. `migrations` may be several named sets (each layer
+        that keeps tables in this database brings its own), applied in the order given.
+        `identity` (e.g. the array UUID) is stamped into a new database; copies carrying
+        another identity are treated as foreign and replaced.
         Raises MetadataLostError when copies exist but none is usable.
         """
         if not dirs:
@@ -285,8 +287,10 @@ class ReplicatedDB:
         primary = _Copy(order[0])
         conn = primary.connect() if best else cls._create(primary, ident)
         sdb = sqlite_utils.Database(conn)
-        if migrations.pending(sdb):
-            migrations.apply(sdb)
+        sets = [migrations] if isinstance(migrations, Migrations) else list(migrations)
+        if any(m.pending(sdb) for m in sets):
+            for m in sets:
+                m.apply(sdb)
             # A schema change is a change like any other: copies must see they are behind.
             conn.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
         if best is None:
