@@ -56,9 +56,24 @@ uint8_t parity_gf_inv(uint8_t a)
     return gf_exp_table[(255 - gf_log_table[a]) % 255];
 }
 
+uint64_t parity_gf_affine(uint8_t c)
+{
+    /* Row i (byte 7 - i of the operand) selects the input bits whose products with c
+     * have bit i set; the instruction XORs the selected bits into output bit i. */
+    uint64_t matrix = 0;
+    for (int i = 0; i < 8; i++) {
+        unsigned row = 0;
+        for (int j = 0; j < 8; j++)
+            row |= (unsigned)((parity_gf_mul(c, (uint8_t)(1u << j)) >> i) & 1) << j;
+        matrix |= (uint64_t)row << (8 * (7 - i));
+    }
+    return matrix;
+}
+
 static void gf_const_make(parity_gf_const *k, uint8_t c)
 {
     k->c = c;
+    k->affine = parity_gf_affine(c);
     for (int i = 0; i < 16; i++) {
         k->lo[i] = parity_gf_mul(c, (uint8_t)i);
         k->hi[i] = parity_gf_mul(c, (uint8_t)(i << 4));
@@ -232,7 +247,7 @@ int parity_set_level(int level)
 const char *parity_level_name(int level)
 {
     static const char *const names[PARITY_LEVEL_COUNT] = {
-        "generic", "sse2", "ssse3", "avx2", "avx512",
+        "generic", "sse2", "ssse3", "avx2", "avx512", "avx512gfni",
     };
     if (level < 0 || level >= PARITY_LEVEL_COUNT)
         return NULL;

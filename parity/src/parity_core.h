@@ -25,7 +25,8 @@ enum parity_level {
     PARITY_LEVEL_SSSE3 = 2,
     PARITY_LEVEL_AVX2 = 3,
     PARITY_LEVEL_AVX512 = 4,
-    PARITY_LEVEL_COUNT = 5
+    PARITY_LEVEL_AVX512_GFNI = 5,
+    PARITY_LEVEL_COUNT = 6
 };
 
 /* The best level this CPU runs (detected once). */
@@ -34,7 +35,7 @@ int parity_best_level(void);
 int parity_current_level(void);
 /* Choose a level for testing; returns -1 if the CPU cannot run it. */
 int parity_set_level(int level);
-/* "generic", "sse2", "ssse3", "avx2", "avx512"; NULL for an unknown level. */
+/* "generic", "sse2", "ssse3", "avx2", "avx512", "avx512gfni"; NULL if unknown. */
 const char *parity_level_name(int level);
 
 /*
@@ -55,5 +56,7 @@ int parity_reconstruct(int k, int nparity, size_t len, uint8_t *const *shards,
 uint8_t parity_gf_mul(uint8_t a, uint8_t b);
 uint8_t parity_gf_exp(int e);      /* g^e for any e >= 0 */
 uint8_t parity_gf_inv(uint8_t a);  /* a != 0 */
+/* Multiplication by c as the 8x8 bit matrix operand of gf2p8affineqb. */
+uint64_t parity_gf_affine(uint8_t c);
 
 #endif

@@ -12,10 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Multiplication by a constant c in GF(2^8): c*x = lo[x & 15] ^ hi[x >> 4]. */
+/* Multiplication by a constant c in GF(2^8), in the forms the kernels use:
+ * c*x = lo[x & 15] ^ hi[x >> 4] (pshufb), the bit matrix (GFNI), c itself (shift-and-add). */
 typedef struct {
     uint8_t lo[16];
     uint8_t hi[16];
+    uint64_t affine;
     uint8_t c;
 } parity_gf_const;
 

@@ -6,7 +6,9 @@
  * kernel's saved register state) has it.  Multiplication by 2 is the Linux raid6 trick
  * (add the byte to itself, fold 0x1d into bytes whose top bit was set); multiplication by a
  * constant uses two 16-entry nibble tables with pshufb (SSSE3 and up) or shift-and-add over
- * the constant's bits (SSE2, which has no byte shuffle).
+ * the constant's bits (SSE2, which has no byte shuffle).  With GFNI both are one
+ * gf2p8affineqb: multiplying by a constant is linear over GF(2), an 8x8 bit matrix (the
+ * instruction's own multiply, gf2p8mulb, is fixed to polynomial 0x11b and cannot be used).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -177,11 +179,38 @@ TGT_AVX512 static inline __m512i avx512_table(const uint8_t *t)
 #define MULC(name, v) avx512_mulc((v), name##_lo, name##_hi, name##_low4)
 #include "parity_x86_tmpl.h"
 
+/* ------------------------------------------------------------------ AVX-512BW + GFNI */
+
+#define TGT_GFNI __attribute__((target("avx512f,avx512bw,gfni")))
+
+/* The bit matrix of multiplication by 2 (parity_gf_affine(2)). */
+#define AFFINE_MUL2 0x8001828488102040ULL
+
+#define FN(name) CAT(avx512gfni_, name)
+#define TGT TGT_GFNI
+#define V __m512i
+#define VB 64
+#define U 4
+#define UX 2
+#define STEP 256
+#define VLOAD(p) _mm512_loadu_si512((const void *)(p))
+#define VSTORE(p, v) _mm512_storeu_si512((void *)(p), (v))
+#define VXOR(a, b) _mm512_xor_si512((a), (b))
+#define VZERO() _mm512_setzero_si512()
+#define MUL2_SETUP const __m512i mul2_matrix = _mm512_set1_epi64((long long)AFFINE_MUL2)
+#define MUL2(v) _mm512_gf2p8affine_epi64_epi8((v), mul2_matrix, 0)
+#define MULC_SETUP(name, k) const __m512i name##_matrix = _mm512_set1_epi64((long long)(k)->affine)
+#define MULC(name, v) _mm512_gf2p8affine_epi64_epi8((v), name##_matrix, 0)
+#include "parity_x86_tmpl.h"
+
 /* ------------------------------------------------------------------ dispatch */
 
 int parity_x86_detect(void)
 {
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("gfni"))
+        return PARITY_LEVEL_AVX512_GFNI;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
         return PARITY_LEVEL_AVX512;
     if (__builtin_cpu_supports("avx2"))
@@ -204,6 +233,8 @@ const struct parity_kernels *parity_x86_kernels(int level)
         return &avx2_kernels;
     case PARITY_LEVEL_AVX512:
         return &avx512_kernels;
+    case PARITY_LEVEL_AVX512_GFNI:
+        return &avx512gfni_kernels;
     default:
         return NULL;
     }
