@@ -185,7 +185,9 @@ class Store:
     # ---------------------------------------------------------------- events
 
     def emit(self, event: StoreEvent) -> None:
-        level = logging.INFO if event.kind.endswith("done") else logging.WARNING
+        quiet = event.kind.endswith("done") or event.kind in (
+            "db-created", "generation-bumped", "compacted", "orphan-removed")
+        level = logging.INFO if quiet else logging.WARNING
         log.log(level, "%s member=%s segment=%s %s", event.kind, event.member, event.segment,
                 event.detail)
         if self._events is not None:

@@ -1,0 +1,177 @@
+"""`nasfs mkfs`, `nasfs rebuild`, `nasfs scrub` and `nasfs compact`: array maintenance.
+
+scrub and rebuild go through the array's daemon when one runs (it owns the store);
+otherwise they, like compact, open the array offline under the array lock so they never
+race a daemon. mkfs never touches a running array: it refuses non-empty directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from nasfs.config import Config, load_config
+from nasfs.errors import UsageError
+from nasfs.store import Progress, Store
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    mkfs = subparsers.add_parser(
+        "mkfs", help="make a new array on 3-16 empty member directories",
+        description="Write a label on every member directory (each normally the mount point "
+                    "of one disk). Parity 1 survives one lost disk, parity 2 two.")
+    mkfs.add_argument("members", nargs="+", type=Path, metavar="MEMBER")
+    mkfs.add_argument("--parity", type=int, choices=(1, 2), default=1)
+    mkfs.add_argument("--force", action="store_true",
+                      help="use directories that are not empty (their nasfs data is wiped)")
+    mkfs.set_defaults(func=cmd_mkfs)
+
+    rebuild = subparsers.add_parser(
+        "rebuild", help="recreate a missing member on a new, empty directory",
+        description="Rebuild slot INDEX from the other members onto NEWDIR; resumes an "
+                    "interrupted rebuild onto the same directory.")
+    _array_arguments(rebuild)
+    rebuild.add_argument("--member", type=int, required=True, metavar="INDEX")
+    rebuild.add_argument("--onto", type=Path, required=True, metavar="NEWDIR")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    scrub = subparsers.add_parser(
+        "scrub", help="check every chunk and every parity; repair what parity can")
+    _array_arguments(scrub)
+    scrub.add_argument("--resume", action="store_true", help="go on from an interrupted scrub")
+    scrub.add_argument("--no-repair", action="store_true", help="only report")
+    scrub.set_defaults(func=cmd_scrub)
+
+    compact = subparsers.add_parser(
+        "compact", help="reclaim the space of unreferenced chunks (array not mounted)")
+    _array_arguments(compact)
+    compact.add_argument("--min-dead", type=float, default=0.5, metavar="FRACTION",
+                         help="compact segments at least this dead (default 0.5)")
+    compact.set_defaults(func=cmd_compact)
+
+
+def _array_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--array", nargs="+", type=Path, metavar="MEMBER",
+                        help="the array's member directories (any order)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="config file (default /etc/nasfs/nasfs.toml)")
+
+
+def _members(args: argparse.Namespace) -> tuple[Config, list[Path]]:
+    config = load_config(args.config).with_overrides(members=args.array)
+    if not config.members:
+        raise UsageError("no array given: name its member directories with --array")
+    return config, list(config.members)
+
+
+def _print_progress(p: Progress) -> None:
+    eta = f", {p.eta_s:.0f}s left" if p.eta_s is not None else ""
+    pct = 100.0 * p.done_bytes / p.total_bytes if p.total_bytes else 100.0
+    print(f"\r{pct:5.1f}%  {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB, "
+          f"{p.rate_bytes_per_s / 2**20:.0f} MiB/s{eta}   ", end="", file=sys.stderr)
+
+
+def _report(args: argparse.Namespace, what: str, report: Any) -> None:
+    is_record = dataclasses.is_dataclass(report) and not isinstance(report, type)
+    body = dataclasses.asdict(report) if is_record else report
+    if args.json:
+        print(json.dumps({"job": what, "report": body}))
+        return
+    print(file=sys.stderr)
+    print(f"{what}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in body.items()
+                                  if not isinstance(v, list)))
+    for line in body.get("unrecoverable", []) if isinstance(body, dict) else []:
+        print(f"  unrecoverable: {line}")
+
+
+def _daemon_client(config: Config, members: list[Path]) -> Any:
+    """A client of the daemon serving this array, or None when none runs."""
+    from nasfs.client import Client, DaemonGone, DaemonNotRunning
+    from nasfs.client.connection import Connection
+    from nasfs.daemon import registry
+    from nasfs.store.assembly import assemble
+
+    uuid = assemble(members).label.array_uuid
+    record = registry.read_record(config.run_dir, uuid)
+    if record is None:
+        return None
+    try:
+        return Client(Connection.open(Path(record.socket), not_running_hint=""))
+    except (DaemonNotRunning, DaemonGone):
+        return None
+
+
+def _offline(config: Config, members: list[Path], purpose: str) -> AbstractContextManager[Any]:
+    from nasfs.daemon import registry
+    from nasfs.store.assembly import assemble
+
+    uuid = assemble(members).label.array_uuid
+    return registry.ArrayLock.acquire(config.run_dir, uuid, purpose, what=f"array {uuid}")
+
+
+def cmd_mkfs(args: argparse.Namespace) -> int:
+    label = Store.create(args.members, args.parity, force=args.force)
+    if args.json:
+        print(json.dumps({"array_uuid": label.array_uuid, "members": len(args.members),
+                          "parity": label.nparity}))
+    else:
+        print(f"created array {label.array_uuid}: {len(args.members)} members, parity "
+              f"{label.nparity} (survives {label.nparity} lost member"
+              f"{'s' if label.nparity > 1 else ''})")
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    config, members = _members(args)
+    progress = None if args.json else _print_progress
+    client = _daemon_client(config, members)
+    if client is not None:
+        with client:
+            result = client.rebuild(args.member, args.onto,
+                                    on_progress=None if args.json else _print_job)
+        _report(args, "rebuild", result.report)
+        return 0
+    with _offline(config, members, "nasfs rebuild"), Store.open(members) as store:
+        report = store.rebuild(args.member, args.onto, progress=progress)
+    _report(args, "rebuild", report)
+    return 1 if report.unrecoverable else 0
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    config, members = _members(args)
+    client = _daemon_client(config, members)
+    if client is not None:
+        with client:
+            result = client.scrub(resume=args.resume, repair=not args.no_repair,
+                                  on_progress=None if args.json else _print_job)
+        _report(args, "scrub", result.report)
+        return 0
+    with _offline(config, members, "nasfs scrub"), Store.open(members) as store:
+        report = store.scrub(resume=args.resume, repair=not args.no_repair,
+                             progress=None if args.json else _print_progress)
+    _report(args, "scrub", report)
+    return 1 if report.unrecoverable else 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    config, members = _members(args)
+    if not 0.0 <= args.min_dead <= 1.0:
+        raise UsageError("--min-dead must be a fraction between 0 and 1")
+    with _offline(config, members, "nasfs compact"), Store.open(members) as store:
+        report = store.compact(args.min_dead,
+                               progress=None if args.json else _print_progress)
+    _report(args, "compact", report)
+    return 0
+
+
+def _print_job(p: Any) -> None:
+    _print_progress(Progress(int(p.done_bytes), int(p.total_bytes),
+                             float(p.rate_bytes_per_s), p.eta_s))
