@@ -330,8 +330,12 @@ static void run_plan(const struct plan *pl, uint8_t *const *shards, size_t len)
     const struct parity_kernels *kern = kernels_for(parity_current_level());
     size_t body = len - len % kern->step;
     size_t off = 0;
+    /* Single-pass plans (no scratch, nothing read back) need no column blocks. */
+    size_t block = (pl->lost_data == 0 && (pl->lost_p || !pl->lost_q)) ||
+                           (pl->lost_data == 1 && !pl->lost_p && !pl->lost_q)
+                       ? body : PARITY_BLOCK;
     while (off < body) {
-        size_t n = body - off < PARITY_BLOCK ? body - off : PARITY_BLOCK;
+        size_t n = body - off < block ? body - off : block;
         run_block(pl, kern, shards, off, n, scratch);
         off += n;
     }
