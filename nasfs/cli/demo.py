@@ -21,7 +21,7 @@ from nasfs.client import ArrayStatus, Client
 from nasfs.client.connection import Connection
 from nasfs.config import Config
 from nasfs.daemon import registry
-from nasfs.daemon.mountpoint import is_mounted
+from nasfs.daemon.mountpoint import clear_dead_mount
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,9 @@ def run_demo(data: Path, *, as_json: bool = False) -> int:
 def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:
     from nasfs.daemon.detach import start_background
 
-    if is_mounted(mountpoint):
-        # A FUSE mount left by a killed daemon ("transport endpoint is not connected").
-        _say(f"removing a stale mount at {mountpoint} left by a daemon that died", as_json)
-        subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], check=False)
+    if clear_dead_mount(mountpoint):
+        _say(f"removed the dead mount at {mountpoint} left by a daemon that was killed",
+             as_json)
     mountpoint.mkdir(parents=True, exist_ok=True)
     assert config.log_file is not None
     argv = ["mount", str(mountpoint), "--array", *map(str, config.members)]

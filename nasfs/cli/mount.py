@@ -98,9 +98,12 @@ def cmd_mount(args: argparse.Namespace) -> int:
     if args.foreground:
         return _serve_foreground(config, args.ready_fd)
     from nasfs.daemon.detach import start_background
-    from nasfs.daemon.mountpoint import check_mountpoint
+    from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 
     # Cheap checks here too, so the usual mistakes are reported without a daemon log.
+    if clear_dead_mount(config.mountpoint):
+        print(f"nasfs: warning: removed the dead mount at {config.mountpoint} left by a "
+              "daemon that was killed", file=sys.stderr)
     check_mountpoint(config.mountpoint, config.mount_options)
     log_file = config.log_file or default_log_dir() / f"{config.name or 'nasfs'}.log"
     argv = ["mount", str(config.mountpoint), "--array", *map(str, config.members)]

@@ -6,12 +6,18 @@ lose track of files that way, so we refuse unless `-o nonempty` says it is meant
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+
+log = logging.getLogger(__name__)
 
 # Our own options, handled here and never passed to FUSE (fuse3 no longer knows nonempty).
 OWN_OPTIONS = frozenset({"nonempty"})
@@ -30,6 +36,40 @@ def split_options(raw: Sequence[str]) -> list[str]:
             if option and option not in options:
                 options.append(option)
     return options
+
+
+def clear_dead_mount(mountpoint: Path) -> bool:
+    """Remove a nasfs FUSE mount whose daemon died (kill -9); True if there was one.
+
+    Such a mount answers requests with ENOTCONN ("transport endpoint is not connected") and
+    would make the next mount fail as busy. statvfs is the probe because the kernel always
+    asks the daemon for it (stat of the root may be answered from the attribute cache).
+    The probe runs in a thread with a timeout so a live but stuck mount cannot hang us;
+    anything that is not clearly dead is left alone.
+    """
+    if mount_fstype(mountpoint) != "fuse.nasfs":
+        return False
+    outcome: list[int] = []
+
+    def probe() -> None:
+        try:
+            os.statvfs(mountpoint)
+            outcome.append(0)
+        except OSError as exc:
+            outcome.append(exc.errno or 0)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(5)
+    if outcome != [errno.ENOTCONN]:
+        return False
+    log.warning("removing the dead mount at %s left by a daemon that was killed", mountpoint)
+    done = subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise MountpointError(f"mount point {mountpoint} holds a dead mount that fusermount3 "
+                              f"could not remove: {done.stderr.strip()}")
+    return True
 
 
 def check_mountpoint(mountpoint: Path, options: Sequence[str]) -> list[str]:
@@ -64,16 +104,29 @@ def is_mounted(mountpoint: Path) -> bool:
     Unlike os.path.ismount this never stats the mount point itself, so it cannot hang on a
     FUSE mount whose daemon is stuck or gone.
     """
-    target = os.path.realpath(mountpoint)
+    return mount_fstype(mountpoint) is not None
+
+
+def mount_fstype(mountpoint: Path) -> str | None:
+    """The type of the filesystem mounted at `mountpoint` (e.g. "fuse.nasfs"), or None.
+
+    The path is made absolute without resolving symlinks in its last component: resolving
+    would stat the mount root, which can hang on a stuck FUSE mount.
+    """
+    path = Path(os.path.abspath(mountpoint))
+    target = os.fsencode(os.path.join(os.path.realpath(path.parent), path.name))
+    found = None
     try:
         with open("/proc/self/mountinfo", "rb") as f:
             for line in f:
                 fields = line.split(b" ")
-                if len(fields) > 4 and _unescape(fields[4]) == os.fsencode(target):
-                    return True
+                if len(fields) > 4 and _unescape(fields[4]) == target:
+                    # The last mount at a path is the visible one; fstype follows " - ".
+                    rest = line.split(b" - ", 1)
+                    found = rest[1].split(b" ")[0].decode() if len(rest) == 2 else "unknown"
     except OSError:
-        return os.path.ismount(mountpoint)
-    return False
+        return "unknown" if os.path.ismount(mountpoint) else None
+    return found
 
 
 def _unescape(field: bytes) -> bytes:

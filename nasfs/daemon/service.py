@@ -33,7 +33,7 @@ import trio
 from nasfs.config import Config
 from nasfs.daemon import registry
 from nasfs.daemon.control import ControlServer, MethodTable
-from nasfs.daemon.mountpoint import check_mountpoint
+from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Daemon:
         self._trio_token = trio.lowlevel.current_trio_token()
         fuse_options: list[str] = []
         if self.mountpoint is not None:
+            clear_dead_mount(self.mountpoint)
             fuse_options = check_mountpoint(self.mountpoint, self.options.fuse_options)
         members = list(self.config.members)
         assembly = await trio.to_thread.run_sync(assemble, members)
@@ -243,9 +244,7 @@ class Daemon:
 
     def _store_event(self, event: Any) -> None:
         # Called from worker threads as well as the trio thread: deque.append is atomic.
+        # Not logged here: the store and the databases log their own events.
         kind = getattr(event, "kind", type(event).__name__)
         detail = getattr(event, "detail", "") or str(event)
-        level = logging.INFO if kind in {"repaired", "scrub-done", "rebuild-done"} else (
-            logging.WARNING)
-        log.log(level, "store event %s: %s", kind, detail)
         self.events.append(Event(time.time(), "store", str(kind), str(detail)))
