@@ -89,6 +89,13 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
+def mounts_under(base: Path) -> list[str]:
+    prefix = str(base) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split(" ")[4] for line in f]
+    return [p for p in points if p.startswith(prefix)]
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     # Unix socket paths are limited to 107 bytes; pytest's tmp_path is too deep for them.
@@ -98,9 +105,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
     for record in registry.live_records(run_dir):
         os.kill(record.pid, signal.SIGKILL)
         wait_gone(record.pid)
-    for path in tmp_path.iterdir():
-        if is_mounted(path):
-            subprocess.run(["fusermount3", "-u", "-z", str(path)], check=False)
+    for path in mounts_under(tmp_path):
+        subprocess.run(["fusermount3", "-u", "-z", path], check=False)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
