@@ -227,6 +227,10 @@ def test_mount_status_umount_round_trip(env: Env) -> None:
     assert env.status("--array", *members)["daemon_pid"] == pid
     human = env.run("status", mnt).stdout
     assert f"mounted at {mnt}" in human and "HEALTHY" in human
+    # No array named at all: every running daemon reports.
+    empty = env.base / "empty.toml"
+    empty.write_text("")
+    assert env.status("--config", empty)["daemon_pid"] == pid
 
     assert env.run("umount", mnt).stdout.strip() == f"unmounted {mnt}"
     assert not is_mounted(mnt)
@@ -255,6 +259,30 @@ def test_sigterm_unmounts_cleanly(env: Env) -> None:
     env.mount(mnt, members)
     assert (mnt / "data.bin").read_bytes() == b"x" * 300_000
     assert "unclean shutdown" not in (env.base / "log" / "nasfs.log").read_text()
+
+
+def test_foreground_mount_stops_on_ctrl_c(env: Env) -> None:
+    members = env.members()
+    mnt = env.mountpoint()
+    proc = subprocess.Popen([*NASFS, "mount", "--foreground", str(mnt), "--array",
+                             *map(str, members)], env=env.environ, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while registry.find_by_mountpoint(env.run_dir, mnt) is None:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the foreground mount did not come up"
+            time.sleep(0.05)
+        (mnt / "f.txt").write_text("foreground")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "received SIGINT" in err and "stopped cleanly" in err
+    assert not is_mounted(mnt)
 
 
 def test_next_mount_after_kill_9(env: Env) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 
-from nasfs.client.connection import Connection, DaemonError, DaemonNotRunning
+from nasfs.client.connection import Connection, DaemonError, DaemonNotRunning, DaemonTimeout
 from nasfs.daemon.control import ControlServer, MethodTable, Request
 from nasfs.errors import NasfsError
 
@@ -46,6 +46,10 @@ def make_methods() -> MethodTable:
     async def crash(request: Request) -> Any:
         raise RuntimeError("boom")
 
+    async def hang(request: Request) -> Any:
+        await trio.sleep_forever()
+
+    methods.add("hang", hang)
     methods.add("echo", echo)
     methods.add("count", count)
     methods.add("refuse", refuse)
@@ -183,6 +187,15 @@ async def test_several_requests_on_one_connection(server: ControlServer) -> None
     replies = await trio.to_thread.run_sync(raw_exchange, server.path, payload, 20)
     assert sorted(r["id"] for r in replies) == list(range(20))
     assert all(r["result"]["params"] == {"n": r["id"]} for r in replies)
+
+
+async def test_silent_daemon_times_out(server: ControlServer) -> None:
+    def hang() -> None:
+        with Connection.open(server.path, not_running_hint="") as conn:
+            conn.call("hang", timeout=0.2)
+
+    with pytest.raises(DaemonTimeout, match=r"did not answer 'hang' within 0\.2 seconds"):
+        await trio.to_thread.run_sync(hang)
 
 
 async def test_client_without_daemon(tmp_path: Path) -> None:

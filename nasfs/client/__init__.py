@@ -5,7 +5,13 @@ trio, so the console (asyncio) can call it from worker threads.
 """
 
 from nasfs.client.client import Client, resolve_socket, start_hint
-from nasfs.client.connection import Connection, DaemonError, DaemonGone, DaemonNotRunning
+from nasfs.client.connection import (
+    Connection,
+    DaemonError,
+    DaemonGone,
+    DaemonNotRunning,
+    DaemonTimeout,
+)
 from nasfs.client.types import (
     ArrayStatus,
     Capacity,
@@ -23,6 +29,7 @@ __all__ = [
     "DaemonError",
     "DaemonGone",
     "DaemonNotRunning",
+    "DaemonTimeout",
     "EventRecord",
     "JobProgress",
     "JobResult",

@@ -24,6 +24,10 @@ from nasfs.daemon import registry
 
 ProgressCallback = Callable[[JobProgress], None]
 
+# Seconds a quick call (status, flush) may stay unanswered before the daemon is called stuck.
+# Jobs (scrub, rebuild) and umount (which waits for a running job) have no limit.
+QUICK_CALL_TIMEOUT = 120.0
+
 
 def start_hint(mountpoint: Path | str | None, config: Config | None = None) -> str:
     """How to start a daemon, for DaemonNotRunning messages."""
@@ -110,18 +114,19 @@ class Client:
         self.close()
 
     def call(self, method: str, params: dict[str, Any] | None = None, *,
-             on_progress: Callable[[dict[str, Any]], None] | None = None) -> Any:
+             on_progress: Callable[[dict[str, Any]], None] | None = None,
+             timeout: float | None = None) -> Any:
         """An untyped call, for methods this client has no typed wrapper for yet."""
-        return self.connection.call(method, params, on_progress=on_progress)
+        return self.connection.call(method, params, on_progress=on_progress, timeout=timeout)
 
     # -- typed calls ---------------------------------------------------------------------
 
     def status(self) -> ArrayStatus:
-        return ArrayStatus.from_json(self.call("status"))
+        return ArrayStatus.from_json(self.call("status", timeout=QUICK_CALL_TIMEOUT))
 
     def flush(self, *, durable: bool = True) -> None:
         """Write out buffered data (durable: committed and fsynced) through the daemon."""
-        self.call("flush", {"durable": durable})
+        self.call("flush", {"durable": durable}, timeout=QUICK_CALL_TIMEOUT)
 
     def umount(self) -> str | None:
         """Flush, unmount and stop the daemon; returns the mount point it had."""
@@ -142,7 +147,7 @@ class Client:
         return JobResult("rebuild", report)
 
     def methods(self) -> list[str]:
-        return list(self.call("methods"))
+        return list(self.call("methods", timeout=QUICK_CALL_TIMEOUT))
 
 
 def _typed(callback: ProgressCallback | None) -> Callable[[dict[str, Any]], None] | None:

@@ -42,6 +42,10 @@ class DaemonGone(NasfsError):
     """The daemon closed the connection before it answered."""
 
 
+class DaemonTimeout(NasfsError):
+    """The daemon did not answer within the call's time limit (it may be stuck)."""
+
+
 class Connection:
     """An open control connection. Use `nasfs.client.Client` for typed calls."""
 
@@ -85,40 +89,58 @@ class Connection:
 
     def call(
         self, method: str, params: dict[str, Any] | None = None, *,
-        on_progress: ProgressHandler | None = None,
+        on_progress: ProgressHandler | None = None, timeout: float | None = None,
     ) -> Any:
         """Send one request and return its result; progress lines go to `on_progress`.
 
-        Raises DaemonError for an error answer, DaemonGone if the connection drops first.
+        `timeout` bounds the wait for each line of the answer (None: wait as long as it
+        takes, for jobs). Raises DaemonError for an error answer, DaemonGone if the
+        connection drops first, DaemonTimeout when the daemon stays silent too long.
         """
         with self._lock:
-            request_id = next(self._ids)
-            data = protocol.encode_message(protocol.request(request_id, method, params or {}))
+            self._sock.settimeout(timeout)
             try:
-                self._sock.sendall(data)
-            except OSError as exc:
-                raise DaemonGone(f"the nasfs daemon went away before '{method}' was sent "
-                                 f"({exc.strerror})") from None
-            while True:
-                message = self._read_message(method)
-                if message.get("id") not in (request_id, None):
-                    log.warning("control reply for unknown request %r dropped", message.get("id"))
-                    continue
-                if "progress" in message:
-                    if on_progress is not None:
-                        on_progress(message["progress"])
-                    continue
-                if "error" in message:
-                    err = message["error"]
-                    raise DaemonError(str(err.get("code")), str(err.get("message")))
-                if "result" in message and message.get("id") == request_id:
-                    return message["result"]
-                log.warning("unexpected control message dropped: %r", message)
+                return self._call_locked(method, params, on_progress)
+            except TimeoutError:
+                # The answer may still come later and would confuse the next call.
+                self._sock.close()
+                raise DaemonTimeout(f"the nasfs daemon did not answer '{method}' within "
+                                    f"{timeout:g} seconds; it may be stuck (see its log)"
+                                    ) from None
+
+    def _call_locked(
+        self, method: str, params: dict[str, Any] | None,
+        on_progress: ProgressHandler | None,
+    ) -> Any:
+        request_id = next(self._ids)
+        data = protocol.encode_message(protocol.request(request_id, method, params or {}))
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise DaemonGone(f"the nasfs daemon went away before '{method}' was sent "
+                             f"({exc.strerror})") from None
+        while True:
+            message = self._read_message(method)
+            if message.get("id") not in (request_id, None):
+                log.warning("control reply for unknown request %r dropped", message.get("id"))
+                continue
+            if "progress" in message:
+                if on_progress is not None:
+                    on_progress(message["progress"])
+                continue
+            if "error" in message:
+                err = message["error"]
+                raise DaemonError(str(err.get("code")), str(err.get("message")))
+            if "result" in message and message.get("id") == request_id:
+                return message["result"]
+            log.warning("unexpected control message dropped: %r", message)
 
     def _read_message(self, method: str) -> dict[str, Any]:
         while not self._lines:
             try:
                 data = self._sock.recv(65536)
+            except TimeoutError:
+                raise
             except OSError as exc:
                 data = b""
                 log.debug("control socket read failed: %s", exc)
