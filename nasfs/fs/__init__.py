@@ -1,0 +1,33 @@
+"""The POSIX filesystem layer: namespace on the metadata database, file data in the store."""
+
+from nasfs.fs.data import ChunkStore
+from nasfs.fs.errors import FsError
+from nasfs.fs.filesystem import (
+    NAME_MAX,
+    RENAME_EXCHANGE,
+    RENAME_NOREPLACE,
+    ROOT_CALLER,
+    AttrChanges,
+    Caller,
+    Filesystem,
+    FsStats,
+    Tuning,
+)
+from nasfs.fs.repository import Attributes
+from nasfs.fs.schema import ROOT_INODE
+
+__all__ = [
+    "NAME_MAX",
+    "RENAME_EXCHANGE",
+    "RENAME_NOREPLACE",
+    "ROOT_CALLER",
+    "ROOT_INODE",
+    "AttrChanges",
+    "Attributes",
+    "Caller",
+    "ChunkStore",
+    "Filesystem",
+    "FsError",
+    "FsStats",
+    "Tuning",
+]

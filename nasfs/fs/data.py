@@ -1,0 +1,344 @@
+"""File data: records buffered in memory, flushed in batches to the store, read through a cache.
+
+A file is cut into records of `record_size` bytes by offset; record `idx` covers bytes
+`[idx * record_size, (idx + 1) * record_size)`. A stored record is one chunk of its own
+length (a short file is one short chunk); bytes after a record's content up to st_size read
+as zeros, and a record with no extent row is a hole. All-zero records are never stored.
+
+The content of record `idx` of a file is, in order of precedence: its dirty buffer (written,
+not yet flushed), its in-flight copy (being put to the store), its extent's chunk, zeros.
+
+Concurrency (see docs/architecture.md): everything here runs on the trio thread; the only
+awaits are store calls in worker threads. A per-file lock serialises flushes and truncation
+of that file, so a flush never commits an extent for a record that a truncate removed.
+Writes do not take the lock: they go to the dirty map, which a flush swaps out atomically.
+
+Ordering with the store: chunks are put (durable) before extent rows naming them are
+written; chunks of removed rows are queued and released only after the next durable commit
+(Filesystem.commit), so a crash can leak references (fixed by reconcile) but never lose data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import trio
+
+from nasfs.fs.repository import ChunkId, Repository
+
+log = logging.getLogger(__name__)
+
+
+class ChunkStore(Protocol):
+    """What the filesystem needs from nasfs.store.Store (sync, thread-safe)."""
+
+    def put(self, chunks: Sequence[Any]) -> list[ChunkId]: ...
+    def get(self, chunk_id: ChunkId) -> bytes: ...
+    def release(self, chunk_ids: Iterable[ChunkId]) -> None: ...
+    def reconcile(self, refcounts: Mapping[ChunkId, int]) -> None: ...
+    def capacity(self) -> Any: ...
+
+
+class FileBuffers:
+    """Unflushed records of one file."""
+
+    __slots__ = ("dirty", "flushing", "lock", "nbytes")
+
+    def __init__(self) -> None:
+        self.dirty: dict[int, bytearray] = {}
+        self.flushing: dict[int, bytearray] = {}
+        self.lock = trio.Lock()
+        self.nbytes = 0  # bytes in `dirty`
+
+
+class RecordCache:
+    """LRU of chunk contents by chunk id, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict[ChunkId, bytes] = OrderedDict()
+
+    def get(self, chunk: ChunkId) -> bytes | None:
+        data = self._items.get(chunk)
+        if data is not None:
+            self._items.move_to_end(chunk)
+        return data
+
+    def put(self, chunk: ChunkId, data: bytes) -> None:
+        if chunk in self._items or len(data) > self.max_bytes:
+            return
+        self._items[chunk] = data
+        self.nbytes += len(data)
+        while self.nbytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.nbytes -= len(old)
+
+
+class DataPath:
+    """Reads, writes, truncation and flushing of file records."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        store: ChunkStore,
+        *,
+        record_size: int,
+        flush_batch: int,
+        max_dirty: int,
+        cache_bytes: int,
+    ) -> None:
+        self.repo = repo
+        self.store = store
+        self.record_size = record_size
+        self.flush_batch = flush_batch
+        self.max_dirty = max_dirty
+        self.cache = RecordCache(cache_bytes)
+        self.files: dict[int, FileBuffers] = {}
+        self.dirty_bytes = 0
+        # Chunks whose last referencing row is removed but maybe not yet durably so.
+        self.release_after_commit: list[ChunkId] = []
+        self._fetching: dict[ChunkId, trio.Event] = {}
+        self._zeros = bytes(record_size)
+
+    # -------------------------------------------------------------- reading
+
+    async def _fetch(self, chunk: ChunkId) -> bytes:
+        """Chunk content from the cache or the store; concurrent readers share one fetch."""
+        while True:
+            data = self.cache.get(chunk)
+            if data is not None:
+                return data
+            pending = self._fetching.get(chunk)
+            if pending is None:
+                break
+            await pending.wait()
+        done = self._fetching[chunk] = trio.Event()
+        try:
+            data = await trio.to_thread.run_sync(self.store.get, chunk)
+            self.cache.put(chunk, data)
+            return data
+        finally:
+            del self._fetching[chunk]
+            done.set()
+
+    async def _stored(self, ino: int, idx: int) -> bytes:
+        """Committed content of a record (extent chunk, or b'' for a hole)."""
+        ext = self.repo.get_extent(ino, idx)
+        if ext is None:
+            return b""
+        return await self._fetch(ext.chunk)
+
+    async def read(self, ino: int, off: int, size: int, file_size: int) -> bytes:
+        end = min(off + size, file_size)
+        if off >= end:
+            return b""
+        rs = self.record_size
+        parts: list[bytes] = []
+        pos = off
+        while pos < end:
+            idx, roff = divmod(pos, rs)
+            n = min(rs - roff, end - pos)
+            fb = self.files.get(ino)
+            buf: bytes | bytearray | None = None
+            if fb is not None:
+                buf = fb.dirty.get(idx)
+                if buf is None:
+                    buf = fb.flushing.get(idx)
+            if buf is None:
+                buf = await self._stored(ino, idx)
+            piece = bytes(buf[roff : roff + n])
+            if len(piece) < n:
+                piece += bytes(n - len(piece))
+            parts.append(piece)
+            pos += n
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -------------------------------------------------------------- writing
+
+    def buffers(self, ino: int) -> FileBuffers:
+        fb = self.files.get(ino)
+        if fb is None:
+            fb = self.files[ino] = FileBuffers()
+        return fb
+
+    async def _dirty_record(self, ino: int, fb: FileBuffers, idx: int) -> bytearray:
+        rec = fb.dirty.get(idx)
+        if rec is not None:
+            return rec
+        base: bytes | bytearray | None = fb.flushing.get(idx)
+        if base is None:
+            base = await self._stored(ino, idx)
+            rec = fb.dirty.get(idx)  # a concurrent write may have created it meanwhile
+            if rec is not None:
+                return rec
+        rec = fb.dirty[idx] = bytearray(base)
+        fb.nbytes += len(rec)
+        self.dirty_bytes += len(rec)
+        return rec
+
+    async def write(self, ino: int, off: int, data: bytes) -> None:
+        rs = self.record_size
+        fb = self.buffers(ino)
+        view = memoryview(data)
+        done = 0
+        total = len(data)
+        while done < total:
+            idx, roff = divmod(off + done, rs)
+            n = min(rs - roff, total - done)
+            if n == rs and idx not in fb.dirty:
+                # A whole record: no need to read what it replaces.
+                rec = fb.dirty[idx] = bytearray(view[done : done + n])
+                fb.nbytes += n
+                self.dirty_bytes += n
+            else:
+                rec = await self._dirty_record(ino, fb, idx)
+                before = len(rec)
+                if before < roff:
+                    rec.extend(bytes(roff - before))
+                rec[roff : roff + n] = view[done : done + n]
+                grown = len(rec) - before
+                fb.nbytes += grown
+                self.dirty_bytes += grown
+            done += n
+
+    def needs_flush(self, ino: int) -> bool:
+        fb = self.files.get(ino)
+        return fb is not None and fb.nbytes >= self.flush_batch and not fb.lock.locked()
+
+    def over_memory_bound(self) -> bool:
+        return self.dirty_bytes > self.max_dirty
+
+    # ----------------------------------------------------------- truncation
+
+    async def truncate(self, ino: int, old_size: int, new_size: int) -> None:
+        """Drop data past `new_size` (shrinking); growing leaves a hole, nothing to do."""
+        if new_size >= old_size:
+            return
+        rs = self.record_size
+        fb = self.buffers(ino)
+        async with fb.lock:
+            first_gone = -(-new_size // rs)
+            for idx in [i for i in fb.dirty if i >= first_gone]:
+                self._drop_dirty(fb, idx)
+            self.release_after_commit += self.repo.delete_extents_from(ino, first_gone)
+            cut = new_size % rs
+            if cut:
+                idx = new_size // rs
+                rec = fb.dirty.get(idx)
+                if rec is None:
+                    ext = self.repo.get_extent(ino, idx)
+                    if ext is not None and ext.length > cut:
+                        rec = await self._dirty_record(ino, fb, idx)
+                if rec is not None and len(rec) > cut:
+                    shrink = len(rec) - cut
+                    del rec[cut:]
+                    fb.nbytes -= shrink
+                    self.dirty_bytes -= shrink
+
+    def _drop_dirty(self, fb: FileBuffers, idx: int) -> None:
+        rec = fb.dirty.pop(idx)
+        fb.nbytes -= len(rec)
+        self.dirty_bytes -= len(rec)
+
+    def discard(self, ino: int) -> None:
+        """Forget every buffer of a purged inode."""
+        fb = self.files.pop(ino, None)
+        if fb is not None:
+            self.dirty_bytes -= fb.nbytes
+
+    # ------------------------------------------------------------- flushing
+
+    def dirty_inodes(self) -> list[int]:
+        return [ino for ino, fb in self.files.items() if fb.dirty]
+
+    async def flush(self, inos: Iterable[int]) -> None:
+        """Put the dirty records of `inos` to the store (one batch) and write their extents.
+
+        Returns when every record that was dirty at the call is in the store and named by an
+        extent row (not yet committed: the caller commits). Store errors propagate with the
+        records put back, so nothing is lost and the caller's fsync fails.
+        """
+        mine: list[tuple[int, FileBuffers]] = []
+        busy: list[int] = []
+        for ino in inos:
+            fb = self.files.get(ino)
+            if fb is None or not fb.dirty:
+                continue
+            if fb.lock.locked():
+                busy.append(ino)
+                continue
+            fb.lock.acquire_nowait()
+            mine.append((ino, fb))
+        try:
+            await self._flush_locked(mine)
+        finally:
+            for _, fb in mine:
+                fb.lock.release()
+        for ino in busy:
+            fb = self.files.get(ino)
+            if fb is None:
+                continue
+            async with fb.lock:
+                await self._flush_locked([(ino, fb)])
+
+    async def _flush_locked(self, files: list[tuple[int, FileBuffers]]) -> None:
+        batch: list[tuple[int, FileBuffers, int, bytearray]] = []
+        for ino, fb in files:
+            if not fb.dirty:
+                continue
+            for idx, rec in fb.dirty.items():
+                batch.append((ino, fb, idx, rec))
+            fb.flushing = fb.dirty
+            fb.dirty = {}
+            self.dirty_bytes -= fb.nbytes
+            fb.nbytes = 0
+        if not batch:
+            return
+        zeros = self._zeros
+        to_store = [item for item in batch if len(item[3]) and item[3] != zeros[: len(item[3])]]
+        try:
+            ids = await trio.to_thread.run_sync(self.store.put, [item[3] for item in to_store])
+        except BaseException:
+            self._restore(batch)
+            raise
+        stored = {(item[0], item[2]): cid for item, cid in zip(to_store, ids, strict=True)}
+        orphaned: list[ChunkId] = []
+        live: dict[int, bool] = {}
+        for ino, fb, idx, rec in batch:
+            if ino not in live:
+                live[ino] = self.repo.get_inode(ino) is not None and self.files.get(ino) is fb
+            cid = stored.get((ino, idx))
+            if not live[ino]:
+                if cid is not None:
+                    orphaned.append(cid)
+                continue
+            if cid is None:
+                self.release_after_commit += self.repo.delete_extent(ino, idx)
+            else:
+                self.cache.put(cid, bytes(rec))
+                old = self.repo.set_extent(ino, idx, cid, len(rec))
+                if old is not None:
+                    self.release_after_commit.append(old)
+        for _, fb in files:
+            fb.flushing = {}
+        if orphaned:
+            # Never named by any row, committed or not: safe to release at once.
+            await trio.to_thread.run_sync(self.store.release, orphaned)
+
+    def _restore(self, batch: list[tuple[int, FileBuffers, int, bytearray]]) -> None:
+        for _, fb, idx, rec in batch:
+            if idx not in fb.dirty:
+                fb.dirty[idx] = rec
+                fb.nbytes += len(rec)
+                self.dirty_bytes += len(rec)
+            fb.flushing = {}
+
+    async def release_committed(self) -> None:
+        """Release chunks whose removal is now durable (call right after a durable commit)."""
+        ids, self.release_after_commit = self.release_after_commit, []
+        if ids:
+            await trio.to_thread.run_sync(self.store.release, ids)

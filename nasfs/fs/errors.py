@@ -1,0 +1,62 @@
+"""Errors of the filesystem layer: each carries the errno a native filesystem would return.
+
+The FUSE adapter turns the `errno` attribute into the reply (in exactly one place); the
+message is for logs and for callers other than the kernel (CLI, recovery tools).
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+from nasfs.errors import NasfsError
+
+
+class FsError(NasfsError):
+    """A filesystem operation failed the way a POSIX filesystem would fail it."""
+
+    errno = _errno.EIO
+
+
+class NotFound(FsError):
+    errno = _errno.ENOENT
+
+
+class AlreadyExists(FsError):
+    errno = _errno.EEXIST
+
+
+class NotEmpty(FsError):
+    errno = _errno.ENOTEMPTY
+
+
+class NotADirectory(FsError):
+    errno = _errno.ENOTDIR
+
+
+class IsADirectory(FsError):
+    errno = _errno.EISDIR
+
+
+class NameTooLong(FsError):
+    errno = _errno.ENAMETOOLONG
+
+
+class InvalidArgument(FsError):
+    errno = _errno.EINVAL
+
+
+class NoSuchAttribute(FsError):
+    # ENODATA is Linux's ENOATTR.
+    errno = _errno.ENODATA
+
+
+class NotPermitted(FsError):
+    errno = _errno.EPERM
+
+
+class TooManyLinks(FsError):
+    errno = _errno.EMLINK
+
+
+class FileTooBig(FsError):
+    errno = _errno.EFBIG

@@ -1,0 +1,621 @@
+"""The POSIX namespace and file data of one volume, on the metadata database and the store.
+
+`Filesystem` is what the FUSE adapter (and later the policy layer) calls. Methods take inode
+numbers and byte names, return `Attributes`, and raise `FsError` subclasses carrying the
+errno a native filesystem gives. Permission checks are the kernel's (`default_permissions`);
+this layer keeps the rules the kernel leaves to filesystems: setgid directory inheritance,
+link counts, times, orphan lifetime, NAME_MAX, rename semantics.
+
+Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
+group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
+and commits durably, then releases chunks whose last reference went away.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from nasfs.fs import errors
+from nasfs.fs.data import ChunkStore, DataPath
+from nasfs.fs.repository import Attributes, MetadataDB, Repository
+from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
+
+log = logging.getLogger(__name__)
+
+NAME_MAX = 255
+DEFAULT_RECORD_SIZE = 1 << 20
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: from the FUSE request context (the policy layer will map it to a user)."""
+
+    uid: int
+    gid: int
+    pid: int = 0
+    umask: int = 0o022
+
+
+ROOT_CALLER = Caller(0, 0)
+
+
+@dataclass(slots=True)
+class AttrChanges:
+    """Fields of a setattr; None means leave unchanged."""
+
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime_ns: int | None = None
+    mtime_ns: int | None = None
+    ctime_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FsStats:
+    """statfs(2) figures."""
+
+    block_size: int
+    blocks: int
+    blocks_free: int
+    blocks_available: int
+    files: int
+    files_free: int
+    name_max: int = NAME_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Sizes and intervals of the data path (defaults chosen by scripts/bench_fs.py)."""
+
+    record_size: int = DEFAULT_RECORD_SIZE
+    flush_batch: int = 16 << 20  # a file's dirty bytes that trigger a flush of that file
+    max_dirty: int = 256 << 20  # all dirty bytes above which writers wait for flushes
+    cache_bytes: int = 128 << 20  # record read cache
+    commit_interval: float = 5.0  # group commit of unsynced changes, seconds
+
+
+def _check_name(name: bytes) -> None:
+    if len(name) > NAME_MAX:
+        raise errors.NameTooLong(f"the name {name[:40]!r}... is longer than {NAME_MAX} bytes")
+    if not name or b"/" in name or b"\0" in name:
+        raise errors.InvalidArgument(f"{name!r} is not a valid file name")
+
+
+class Filesystem:
+    """One mounted volume's namespace and data (see module docstring)."""
+
+    def __init__(self, db: MetadataDB, store: ChunkStore, tuning: Tuning) -> None:
+        self.db = db
+        self.store = store
+        self.repo = Repository(db)
+        record_size = int(self.repo.get_meta("record_size", tuning.record_size))
+        self.tuning = tuning
+        self.data = DataPath(
+            self.repo,
+            store,
+            record_size=record_size,
+            flush_batch=tuning.flush_batch,
+            max_dirty=tuning.max_dirty,
+            cache_bytes=tuning.cache_bytes,
+        )
+        # Kernel lookup counts: an unlinked inode lives while the kernel still knows it.
+        self._lookups: dict[int, int] = {}
+        self._open: dict[int, int] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        store: ChunkStore,
+        db_dirs: Sequence[Path] | None = None,
+        *,
+        nparity: int | None = None,
+        events: object = None,
+        tuning: Tuning | None = None,
+    ) -> Filesystem:
+        """Open the volume's namespace (creating the root directory on first open).
+
+        `db_dirs` default to `MEMBER/nasfs/db` of the store's present members and `nparity`
+        to the store's, so `fs.db` sits beside `store.db` on every member. After an unclean
+        shutdown, orphans are purged and store references are recounted (`reconcile`).
+        Raises nasfs.db.MetadataLostError when no copy of fs.db is usable.
+        """
+        from nasfs.db import ReplicatedDB
+
+        present = getattr(store, "present", {})
+        if db_dirs is None:
+            db_dirs = [Path(present[i]) / "nasfs" / "db" for i in sorted(present)]
+        if nparity is None:
+            nparity = int(getattr(store, "nparity", 1))
+        label = getattr(store, "label", None)
+        db = ReplicatedDB.open(
+            "fs",
+            list(db_dirs),
+            sync_copies=nparity + 1,
+            migrations=MIGRATIONS,
+            identity=getattr(label, "array_uuid", None),
+            events=events,  # type: ignore[arg-type]
+        )
+        try:
+            fs = cls(db, store, tuning or Tuning())
+            fs._mount()
+        except BaseException:
+            db.close()
+            raise
+        return fs
+
+    def _mount(self) -> None:
+        repo = self.repo
+        if repo.get_inode(ROOT_INODE) is None:
+            now = time.time_ns()
+            repo.set_meta("generation", repo.generation)
+            repo.set_meta("record_size", self.data.record_size)
+            repo.set_meta("clean", 1)
+            repo.insert_inode(
+                Attributes(ROOT_INODE, stat.S_IFDIR | 0o755, 0, 0, 2, 0, 0, now, now, now, now)
+            )
+            log.info("created the root directory of a new filesystem")
+        clean = int(repo.get_meta("clean", 1)) == 1
+        released: list[bytes] = []
+        for ino in repo.orphans():
+            released += repo.delete_inode(ino)
+        repo.set_meta("clean", 0)
+        self.db.commit(durable=True)
+        if not clean:
+            counts = repo.chunk_refcounts()
+            log.warning("unclean shutdown: reconciling %d chunk references", len(counts))
+            self.store.reconcile(counts)
+        elif released:
+            self.store.release(released)
+
+    async def commit(self) -> None:
+        """Flush every dirty record and commit durably; then release freed chunks."""
+        await self.data.flush(self.data.dirty_inodes())
+        await self._commit_durable()
+
+    async def _commit_durable(self) -> None:
+        self.db.commit(durable=True)
+        # No await between the commit and taking the list: exactly the committed removals.
+        ids, self.data.release_after_commit = self.data.release_after_commit, []
+        if ids:
+            await trio.to_thread.run_sync(self.store.release, ids)
+
+    async def flush_all(self, durable: bool) -> None:
+        await self.data.flush(self.data.dirty_inodes())
+        if durable:
+            await self._commit_durable()
+        else:
+            self.db.commit(durable=False)
+
+    async def run_group_commit(self) -> None:
+        """Commit unsynced changes every `commit_interval` seconds until cancelled."""
+        while True:
+            await trio.sleep(self.tuning.commit_interval)
+            try:
+                await self.commit()
+            except Exception:
+                log.exception("group commit failed; will retry")
+
+    async def close(self) -> None:
+        """Flush everything, mark the volume clean, and close the database."""
+        if self._closed:
+            return
+        await self.commit()
+        self.repo.set_meta("clean", 1)
+        self.db.commit(durable=True)
+        self.db.close()
+        self._closed = True
+
+    def statfs(self) -> FsStats:
+        cap = self.store.capacity()
+        bsize = 4096
+        total = int(getattr(cap, "usable_bytes", 0))
+        free = int(getattr(cap, "free_bytes", 0))
+        return FsStats(bsize, total // bsize, free // bsize, free // bsize, 1 << 32, 1 << 31)
+
+    # --------------------------------------------------------------- lookups
+
+    def _remember(self, ino: int) -> None:
+        self._lookups[ino] = self._lookups.get(ino, 0) + 1
+
+    def remember(self, ino: int) -> None:
+        """The kernel got a reference to `ino` (e.g. through readdirplus)."""
+        self._remember(ino)
+
+    def forget(self, ino: int, nlookup: int) -> None:
+        left = self._lookups.get(ino, 0) - nlookup
+        if left > 0:
+            self._lookups[ino] = left
+            return
+        self._lookups.pop(ino, None)
+        a = self.repo.get_inode(ino)
+        if a is not None and a.nlink == 0 and not self._open.get(ino):
+            self._purge(ino)
+
+    def _purge(self, ino: int) -> None:
+        self.data.discard(ino)
+        self.data.release_after_commit += self.repo.delete_inode(ino)
+
+    def _unlinked(self, a: Attributes) -> None:
+        """`a` lost its last name: purge it now or keep it as an orphan while referenced."""
+        if self._lookups.get(a.ino) or self._open.get(a.ino):
+            self.repo.add_orphan(a.ino)
+        else:
+            self._purge(a.ino)
+
+    def lookup(self, parent: int, name: bytes, caller: Caller) -> Attributes | None:
+        """Attributes of `name` in `parent` (remembered by the kernel), or None if absent."""
+        _check_name(name)
+        a = self.repo.lookup_attrs(parent, name)
+        if a is None:
+            self._dir(parent)
+            return None
+        self._remember(a.ino)
+        return a
+
+    def getattr(self, ino: int) -> Attributes:
+        a = self.repo.get_inode(ino)
+        if a is None:
+            raise errors.NotFound(f"inode {ino} does not exist")
+        return a
+
+    def _dir(self, ino: int) -> Attributes:
+        a = self.getattr(ino)
+        if not stat.S_ISDIR(a.mode):
+            raise errors.NotADirectory(f"inode {ino} is not a directory")
+        return a
+
+    def _touch_dir(self, d: Attributes, now: int, nlink_delta: int = 0) -> None:
+        d.mtime_ns = d.ctime_ns = now
+        d.nlink += nlink_delta
+        self.repo.update_inode(d)
+
+    # -------------------------------------------------------------- creating
+
+    def _new_inode(
+        self, parent: int, name: bytes, mode: int, caller: Caller, rdev: int = 0
+    ) -> tuple[Attributes, Attributes]:
+        _check_name(name)
+        d = self._dir(parent)
+        if self.repo.lookup(parent, name) is not None:
+            raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
+        gid = caller.gid
+        if d.mode & stat.S_ISGID:
+            # BSD group semantics of setgid directories, as ext4.
+            gid = d.gid
+            if stat.S_ISDIR(mode):
+                mode |= stat.S_ISGID
+        now = time.time_ns()
+        nlink = 2 if stat.S_ISDIR(mode) else 1
+        a = Attributes(
+            self.repo.allocate_ino(), mode, caller.uid, gid, nlink, 0, rdev, now, now, now, now
+        )
+        self.repo.insert_inode(a)
+        self.repo.insert_dentry(parent, name, a.ino)
+        self._touch_dir(d, now, 1 if stat.S_ISDIR(mode) else 0)
+        self._remember(a.ino)
+        return a, d
+
+    def mknod(self, parent: int, name: bytes, mode: int, rdev: int, caller: Caller) -> Attributes:
+        if stat.S_IFMT(mode) == 0:
+            mode |= stat.S_IFREG
+        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+            raise errors.InvalidArgument("mknod cannot make directories or symbolic links")
+        return self._new_inode(parent, name, mode, caller, rdev)[0]
+
+    def mkdir(self, parent: int, name: bytes, mode: int, caller: Caller) -> Attributes:
+        return self._new_inode(parent, name, stat.S_IFDIR | (mode & 0o7777), caller)[0]
+
+    def create(self, parent: int, name: bytes, mode: int, caller: Caller) -> Attributes:
+        """Create and open a regular file (O_EXCL is implied: the kernel checked absence)."""
+        a = self._new_inode(parent, name, stat.S_IFREG | (mode & 0o7777), caller)[0]
+        self._open[a.ino] = self._open.get(a.ino, 0) + 1
+        return a
+
+    def symlink(self, parent: int, name: bytes, target: bytes, caller: Caller) -> Attributes:
+        if len(target) >= 4096:
+            raise errors.NameTooLong("the symbolic link target is longer than PATH_MAX")
+        a = self._new_inode(parent, name, stat.S_IFLNK | 0o777, caller)[0]
+        self.repo.insert_symlink(a.ino, target)
+        a.size = len(target)
+        self.repo.update_inode(a)
+        return a
+
+    def readlink(self, ino: int) -> bytes:
+        target = self.repo.get_symlink(ino)
+        if target is None:
+            raise errors.InvalidArgument(f"inode {ino} is not a symbolic link")
+        return target
+
+    def link(self, ino: int, parent: int, name: bytes, caller: Caller) -> Attributes:
+        _check_name(name)
+        a = self.getattr(ino)
+        if stat.S_ISDIR(a.mode):
+            raise errors.NotPermitted("hard links to directories are not allowed")
+        if a.nlink == 0:
+            raise errors.NotFound(f"inode {ino} was deleted")
+        d = self._dir(parent)
+        if self.repo.lookup(parent, name) is not None:
+            raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
+        if a.nlink >= 65000:
+            raise errors.TooManyLinks(f"inode {ino} has too many links")
+        now = time.time_ns()
+        self.repo.insert_dentry(parent, name, ino)
+        a.nlink += 1
+        a.ctime_ns = now
+        self.repo.update_inode(a)
+        self._touch_dir(d, now)
+        self._remember(ino)
+        return a
+
+    # -------------------------------------------------------------- removing
+
+    def unlink(self, parent: int, name: bytes, caller: Caller) -> None:
+        _check_name(name)
+        d = self._dir(parent)
+        a = self.repo.lookup_attrs(parent, name)
+        if a is None:
+            raise errors.NotFound(f"{name!r} does not exist in directory {parent}")
+        if stat.S_ISDIR(a.mode):
+            raise errors.IsADirectory(f"{name!r} is a directory")
+        now = time.time_ns()
+        self.repo.delete_dentry(parent, name)
+        self._touch_dir(d, now)
+        self._drop_link(a, now)
+
+    def _drop_link(self, a: Attributes, now: int) -> None:
+        a.nlink -= 1
+        a.ctime_ns = now
+        self.repo.update_inode(a)
+        if a.nlink == 0:
+            self._unlinked(a)
+
+    def rmdir(self, parent: int, name: bytes, caller: Caller) -> None:
+        _check_name(name)
+        d = self._dir(parent)
+        a = self.repo.lookup_attrs(parent, name)
+        if a is None:
+            raise errors.NotFound(f"{name!r} does not exist in directory {parent}")
+        if not stat.S_ISDIR(a.mode):
+            raise errors.NotADirectory(f"{name!r} is not a directory")
+        if self.repo.has_entries(a.ino):
+            raise errors.NotEmpty(f"directory {name!r} is not empty")
+        now = time.time_ns()
+        self.repo.delete_dentry(parent, name)
+        self._touch_dir(d, now, -1)
+        self._remove_dir(a, now)
+
+    def _remove_dir(self, a: Attributes, now: int) -> None:
+        a.nlink = 0
+        a.ctime_ns = now
+        self.repo.update_inode(a)
+        self._unlinked(a)
+
+    # --------------------------------------------------------------- rename
+
+    def _check_not_inside(self, ino: int, target_parent: int) -> None:
+        """A directory must not move into itself or its own subtree (EINVAL)."""
+        cur: int | None = target_parent
+        while cur is not None and cur != ROOT_INODE:
+            if cur == ino:
+                raise errors.InvalidArgument("cannot move a directory into itself")
+            cur = self.repo.parent_of_directory(cur)
+
+    def rename(
+        self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
+    ) -> None:
+        _check_name(n1)
+        _check_name(n2)
+        d1 = self._dir(p1)
+        d2 = d1 if p2 == p1 else self._dir(p2)
+        src = self.repo.lookup_attrs(p1, n1)
+        if src is None:
+            raise errors.NotFound(f"{n1!r} does not exist in directory {p1}")
+        dst = self.repo.lookup_attrs(p2, n2)
+        if flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE:
+            raise errors.InvalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE exclude each other")
+        if dst is not None and flags & RENAME_NOREPLACE:
+            raise errors.AlreadyExists(f"{n2!r} already exists in directory {p2}")
+        src_dir = stat.S_ISDIR(src.mode)
+        now = time.time_ns()
+        if flags & RENAME_EXCHANGE:
+            if dst is None:
+                raise errors.NotFound(f"{n2!r} does not exist in directory {p2}")
+            self._exchange(p1, n1, src, d1, p2, n2, dst, d2, now)
+            return
+        if p1 == p2 and n1 == n2:
+            return
+        if src_dir:
+            self._check_not_inside(src.ino, p2)
+        if dst is not None:
+            if dst.ino == src.ino:
+                return  # two links to one file: POSIX says do nothing
+            dst_dir = stat.S_ISDIR(dst.mode)
+            if src_dir and not dst_dir:
+                raise errors.NotADirectory(f"{n2!r} is not a directory")
+            if dst_dir and not src_dir:
+                raise errors.IsADirectory(f"{n2!r} is a directory")
+            if dst_dir and self.repo.has_entries(dst.ino):
+                raise errors.NotEmpty(f"directory {n2!r} is not empty")
+            self.repo.retarget_dentry(p2, n2, src.ino)
+            if dst_dir:
+                d2.nlink -= 1
+                self._remove_dir(dst, now)
+            else:
+                self._drop_link(dst, now)
+        else:
+            self.repo.insert_dentry(p2, n2, src.ino)
+        self.repo.delete_dentry(p1, n1)
+        if src_dir and p1 != p2:
+            d1.nlink -= 1
+            d2.nlink += 1
+        src.ctime_ns = now
+        self.repo.update_inode(src)
+        self._touch_dir(d1, now)
+        if d2 is not d1:
+            self._touch_dir(d2, now)
+
+    def _exchange(
+        self,
+        p1: int,
+        n1: bytes,
+        a1: Attributes,
+        d1: Attributes,
+        p2: int,
+        n2: bytes,
+        a2: Attributes,
+        d2: Attributes,
+        now: int,
+    ) -> None:
+        if p1 == p2 and n1 == n2:
+            return
+        dir1, dir2 = stat.S_ISDIR(a1.mode), stat.S_ISDIR(a2.mode)
+        if dir1:
+            self._check_not_inside(a1.ino, p2)
+        if dir2:
+            self._check_not_inside(a2.ino, p1)
+        self.repo.retarget_dentry(p1, n1, a2.ino)
+        self.repo.retarget_dentry(p2, n2, a1.ino)
+        if p1 != p2 and dir1 != dir2:
+            moved_to_2 = 1 if dir1 else -1
+            d1.nlink -= moved_to_2
+            d2.nlink += moved_to_2
+        for a in (a1, a2):
+            a.ctime_ns = now
+            self.repo.update_inode(a)
+        self._touch_dir(d1, now)
+        if d2 is not d1:
+            self._touch_dir(d2, now)
+
+    # ------------------------------------------------------------ attributes
+
+    async def setattr(self, ino: int, ch: AttrChanges, caller: Caller) -> Attributes:
+        a = self.getattr(ino)
+        now = time.time_ns()
+        if ch.size is not None and ch.size != a.size:
+            if stat.S_ISDIR(a.mode):
+                raise errors.IsADirectory(f"inode {ino} is a directory")
+            if not stat.S_ISREG(a.mode):
+                raise errors.InvalidArgument(f"inode {ino} is not a regular file")
+            await self.data.truncate(ino, a.size, ch.size)
+            a = self.getattr(ino)  # the truncation awaited: re-read what may have changed
+            a.size = ch.size
+            a.mtime_ns = now
+        if ch.mode is not None:
+            a.mode = stat.S_IFMT(a.mode) | (ch.mode & 0o7777)
+        if ch.uid is not None:
+            a.uid = ch.uid
+        if ch.gid is not None:
+            a.gid = ch.gid
+        if ch.atime_ns is not None:
+            a.atime_ns = ch.atime_ns
+        if ch.mtime_ns is not None:
+            a.mtime_ns = ch.mtime_ns
+        a.ctime_ns = ch.ctime_ns if ch.ctime_ns is not None else now
+        self.repo.update_inode(a)
+        return a
+
+    # ----------------------------------------------------------------- files
+
+    async def open_file(self, ino: int, flags: int, caller: Caller) -> None:
+        a = self.getattr(ino)
+        if stat.S_ISDIR(a.mode):
+            raise errors.IsADirectory(f"inode {ino} is a directory")
+        self._open[ino] = self._open.get(ino, 0) + 1
+        if flags & os.O_TRUNC and stat.S_ISREG(a.mode) and (flags & os.O_ACCMODE) != os.O_RDONLY:
+            try:
+                await self.setattr(ino, AttrChanges(size=0), caller)
+            except BaseException:
+                self._open[ino] -= 1
+                raise
+
+    async def read(self, ino: int, off: int, size: int) -> bytes:
+        a = self.getattr(ino)
+        return await self.data.read(ino, off, size, a.size)
+
+    async def write(self, ino: int, off: int, buf: bytes) -> int:
+        if off + len(buf) > (1 << 62):
+            raise errors.FileTooBig(f"a write at offset {off} exceeds the maximum file size")
+        await self.data.write(ino, off, buf)
+        # Re-read after the await: a concurrent write may have grown the file meanwhile.
+        a = self.getattr(ino)
+        end = off + len(buf)
+        if end > a.size:
+            a.size = end
+        a.mtime_ns = a.ctime_ns = time.time_ns()
+        self.repo.update_inode(a)
+        if self.data.needs_flush(ino) or self.data.over_memory_bound():
+            await self.data.flush([ino])
+        return len(buf)
+
+    async def fsync(self, ino: int, datasync: bool) -> None:
+        await self.data.flush([ino])
+        await self._commit_durable()
+
+    async def release(self, ino: int) -> None:
+        left = self._open.get(ino, 0) - 1
+        if left > 0:
+            self._open[ino] = left
+            return
+        self._open.pop(ino, None)
+        a = self.repo.get_inode(ino)
+        if a is not None and a.nlink == 0 and not self._lookups.get(ino):
+            self._purge(ino)
+
+    # ------------------------------------------------------------ directories
+
+    def opendir(self, ino: int) -> None:
+        self._dir(ino)
+
+    def readdir(
+        self, ino: int, after: int, limit: int = 256
+    ) -> list[tuple[int, bytes, Attributes]]:
+        """Up to `limit` entries with ids greater than `after`, in id order."""
+        return self.repo.list_entries(ino, after, limit)
+
+    async def fsyncdir(self, ino: int) -> None:
+        await self._commit_durable()
+
+    # ---------------------------------------------------------------- xattrs
+
+    def getxattr(self, ino: int, name: bytes) -> bytes:
+        value = self.repo.get_xattr(ino, name)
+        if value is None:
+            self.getattr(ino)
+            raise errors.NoSuchAttribute(f"inode {ino} has no attribute {name!r}")
+        return value
+
+    def setxattr(self, ino: int, name: bytes, value: bytes, caller: Caller) -> None:
+        a = self.getattr(ino)
+        if len(name) > 255:
+            raise errors.InvalidArgument(f"the attribute name {name[:40]!r}... is too long")
+        if len(value) > 65536:
+            raise errors.InvalidArgument("an attribute value is limited to 64 KiB")
+        self.repo.set_xattr(ino, name, value)
+        a.ctime_ns = time.time_ns()
+        self.repo.update_inode(a)
+
+    def listxattr(self, ino: int) -> list[bytes]:
+        self.getattr(ino)
+        return self.repo.list_xattrs(ino)
+
+    def removexattr(self, ino: int, name: bytes, caller: Caller) -> None:
+        a = self.getattr(ino)
+        if not self.repo.remove_xattr(ino, name):
+            raise errors.NoSuchAttribute(f"inode {ino} has no attribute {name!r}")
+        a.ctime_ns = time.time_ns()
+        self.repo.update_inode(a)

@@ -1,0 +1,353 @@
+"""Typed queries on the filesystem database: the only module that writes SQL for `fs.db`.
+
+Every mutation goes through the versioned-row helpers (see nasfs.fs.schema): a row born in
+the current generation changes in place, an older one is closed and copied. SQLite calls
+are synchronous and run on the trio thread; the sqlite3 statement cache makes the fixed SQL
+strings below prepared statements.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nasfs.fs.schema import ROOT_INODE
+
+log = logging.getLogger(__name__)
+
+ChunkId = bytes
+
+
+class MetadataDB(Protocol):
+    """What the repository needs from nasfs.db.ReplicatedDB."""
+
+    def execute(self, sql: str, params: Any = ()) -> Any: ...
+    def executemany(self, sql: str, seq: Any) -> Any: ...
+    def query(self, sql: str, params: Any = ()) -> list[Any]: ...
+    def query_one(self, sql: str, params: Any = ()) -> Any: ...
+    def commit(self, *, durable: bool = False) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Attributes:
+    """The stat(2) fields of one inode."""
+
+    ino: int
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    size: int
+    rdev: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    crtime_ns: int
+
+
+@dataclass(slots=True, frozen=True)
+class Extent:
+    idx: int
+    chunk: ChunkId
+    length: int
+
+
+_ATTR_COLS = "id, mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns, ctime_ns, crtime_ns"
+_INODE_COPY = "mode, uid, gid, nlink, size, rdev, atime_ns, mtime_ns, ctime_ns, crtime_ns"
+
+
+def _attrs(row: Sequence[Any]) -> Attributes:
+    return Attributes(*row)
+
+
+class Repository:
+    """Typed access to inodes, entries, extents, symlinks and xattrs at the live generation."""
+
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
+        self.generation = int(self._meta("generation", 1))
+        row = db.query_one("SELECT max(id) FROM inode")
+        self._next_ino = int(row[0] or ROOT_INODE) + 1
+
+    # -------------------------------------------------------------------- meta
+
+    def _meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.query_one("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if row is None else row[0]
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        return self._meta(key, default)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def new_generation(self) -> int:
+        """Freeze the current generation (a snapshot point) and continue in the next one."""
+        self.generation += 1
+        self.set_meta("generation", self.generation)
+        return self.generation - 1
+
+    # ------------------------------------------------------- versioned helpers
+
+    def _close_and_copy(self, table: str, cols: str, where: str, params: Sequence[Any]) -> None:
+        """Copy-on-write of a live row born before this generation (a snapshot keeps it)."""
+        g = self.generation
+        self.db.execute(
+            f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL AND born < ?",
+            (g, *params, g),
+        )
+        self.db.execute(
+            f"INSERT INTO {table} ({cols}, born, died) SELECT {cols}, ?, NULL FROM {table}"
+            f" WHERE {where} AND died = ? AND born < ?",
+            (g, *params, g, g),
+        )
+
+    def _remove(self, table: str, where: str, params: Sequence[Any]) -> int:
+        """Remove live rows: delete those born now, close older ones. Returns rows affected."""
+        g = self.generation
+        n = int(
+            self.db.execute(
+                f"DELETE FROM {table} WHERE {where} AND died IS NULL AND born = ?", (*params, g)
+            ).rowcount
+        )
+        n += int(
+            self.db.execute(
+                f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL", (g, *params)
+            ).rowcount
+        )
+        return n
+
+    # ------------------------------------------------------------------ inodes
+
+    def allocate_ino(self) -> int:
+        ino = self._next_ino
+        self._next_ino += 1
+        return ino
+
+    def insert_inode(self, a: Attributes) -> None:
+        self.db.execute(
+            "INSERT INTO inode (id, born, died, mode, uid, gid, nlink, size, rdev,"
+            " atime_ns, mtime_ns, ctime_ns, crtime_ns) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?)",
+            (a.ino, self.generation, a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
+             a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns),
+        )
+
+    def get_inode(self, ino: int) -> Attributes | None:
+        row = self.db.query_one(
+            f"SELECT {_ATTR_COLS} FROM inode WHERE id = ? AND died IS NULL", (ino,)
+        )
+        return None if row is None else _attrs(row)
+
+    def update_inode(self, a: Attributes) -> None:
+        """Write every attribute of `a` to its live inode row."""
+        values = (a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
+                  a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns, a.ino)
+        sql = (
+            "UPDATE inode SET mode=?, uid=?, gid=?, nlink=?, size=?, rdev=?, atime_ns=?,"
+            " mtime_ns=?, ctime_ns=?, crtime_ns=? WHERE id = ? AND died IS NULL AND born = ?"
+        )
+        if self.db.execute(sql, (*values, self.generation)).rowcount == 0:
+            self._close_and_copy("inode", "id, " + _INODE_COPY, "id = ?", (a.ino,))
+            self.db.execute(sql, (*values, self.generation))
+
+    def delete_inode(self, ino: int) -> list[ChunkId]:
+        """Remove an inode with its extents, symlink and xattrs.
+
+        Returns the chunk ids whose store references must be released once the removal is
+        durable (rows closed for a snapshot keep their reference and are not returned).
+        """
+        released = self.delete_extents_from(ino, 0)
+        self._remove("symlink", "ino = ?", (ino,))
+        self._remove("xattr", "ino = ?", (ino,))
+        self._remove("inode", "id = ?", (ino,))
+        self.db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
+        return released
+
+    # ---------------------------------------------------------------- dentries
+
+    def lookup(self, parent: int, name: bytes) -> int | None:
+        row = self.db.query_one(
+            "SELECT ino FROM dentry WHERE parent = ? AND name = ? AND died IS NULL",
+            (parent, name),
+        )
+        return None if row is None else int(row[0])
+
+    def lookup_attrs(self, parent: int, name: bytes) -> Attributes | None:
+        row = self.db.query_one(
+            "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, i.atime_ns,"
+            " i.mtime_ns, i.ctime_ns, i.crtime_ns FROM dentry d JOIN inode i"
+            " ON i.id = d.ino AND i.died IS NULL"
+            " WHERE d.parent = ? AND d.name = ? AND d.died IS NULL",
+            (parent, name),
+        )
+        return None if row is None else _attrs(row)
+
+    def insert_dentry(self, parent: int, name: bytes, ino: int) -> None:
+        self.db.execute(
+            "INSERT INTO dentry (parent, name, ino, born, died) VALUES (?, ?, ?, ?, NULL)",
+            (parent, name, ino, self.generation),
+        )
+
+    def delete_dentry(self, parent: int, name: bytes) -> None:
+        self._remove("dentry", "parent = ? AND name = ?", (parent, name))
+
+    def retarget_dentry(self, parent: int, name: bytes, ino: int) -> None:
+        """Point an existing entry at another inode (rename over, exchange)."""
+        # A new row rather than an update: the entry's readdir offset changes, which POSIX
+        # allows for entries changed during a listing, and old generations stay intact.
+        self.delete_dentry(parent, name)
+        self.insert_dentry(parent, name, ino)
+
+    def has_entries(self, parent: int) -> bool:
+        row = self.db.query_one(
+            "SELECT 1 FROM dentry WHERE parent = ? AND died IS NULL LIMIT 1", (parent,)
+        )
+        return row is not None
+
+    def parent_of_directory(self, ino: int) -> int | None:
+        row = self.db.query_one(
+            "SELECT parent FROM dentry WHERE ino = ? AND died IS NULL LIMIT 1", (ino,)
+        )
+        return None if row is None else int(row[0])
+
+    def list_entries(
+        self, parent: int, after_id: int, limit: int
+    ) -> list[tuple[int, bytes, Attributes]]:
+        rows = self.db.query(
+            "SELECT d.id, d.name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev,"
+            " i.atime_ns, i.mtime_ns, i.ctime_ns, i.crtime_ns FROM dentry d JOIN inode i"
+            " ON i.id = d.ino AND i.died IS NULL"
+            " WHERE d.parent = ? AND d.died IS NULL AND d.id > ? ORDER BY d.id LIMIT ?",
+            (parent, after_id, limit),
+        )
+        return [(int(r[0]), bytes(r[1]), _attrs(tuple(r)[2:])) for r in rows]
+
+    # ----------------------------------------------------------------- extents
+
+    def get_extent(self, ino: int, idx: int) -> Extent | None:
+        row = self.db.query_one(
+            "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
+            (ino, idx),
+        )
+        return None if row is None else Extent(int(row[0]), bytes(row[1]), int(row[2]))
+
+    def set_extent(self, ino: int, idx: int, chunk: ChunkId, length: int) -> ChunkId | None:
+        """Make `chunk` the content of record `idx`; returns the chunk to release, if any."""
+        g = self.generation
+        old = self.db.query_one(
+            "SELECT chunk, born FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
+            (ino, idx),
+        )
+        released: ChunkId | None = None
+        if old is not None:
+            if int(old[1]) == g:
+                released = bytes(old[0])
+                self.db.execute(
+                    "DELETE FROM extent WHERE ino = ? AND idx = ? AND born = ?", (ino, idx, g)
+                )
+            else:
+                self.db.execute(
+                    "UPDATE extent SET died = ? WHERE ino = ? AND idx = ? AND died IS NULL",
+                    (g, ino, idx),
+                )
+        self.db.execute(
+            "INSERT INTO extent (ino, idx, chunk, length, born, died) VALUES (?,?,?,?,?,NULL)",
+            (ino, idx, chunk, length, g),
+        )
+        return released
+
+    def delete_extents_from(self, ino: int, first_idx: int) -> list[ChunkId]:
+        """Remove records `first_idx` and later; returns chunks to release when durable."""
+        g = self.generation
+        rows = self.db.query(
+            "SELECT chunk FROM extent WHERE ino = ? AND idx >= ? AND died IS NULL AND born = ?",
+            (ino, first_idx, g),
+        )
+        self._remove("extent", "ino = ? AND idx >= ?", (ino, first_idx))
+        return [bytes(r[0]) for r in rows]
+
+    def delete_extent(self, ino: int, idx: int) -> list[ChunkId]:
+        g = self.generation
+        rows = self.db.query(
+            "SELECT chunk FROM extent WHERE ino = ? AND idx = ? AND died IS NULL AND born = ?",
+            (ino, idx, g),
+        )
+        self._remove("extent", "ino = ? AND idx = ?", (ino, idx))
+        return [bytes(r[0]) for r in rows]
+
+    def chunk_refcounts(self) -> dict[ChunkId, int]:
+        """References the filesystem holds on each chunk: one per extent row, any version."""
+        rows = self.db.query("SELECT chunk, count(*) FROM extent GROUP BY chunk")
+        return {bytes(r[0]): int(r[1]) for r in rows}
+
+    # ---------------------------------------------------------------- symlinks
+
+    def insert_symlink(self, ino: int, target: bytes) -> None:
+        self.db.execute(
+            "INSERT INTO symlink (ino, target, born, died) VALUES (?, ?, ?, NULL)",
+            (ino, target, self.generation),
+        )
+
+    def get_symlink(self, ino: int) -> bytes | None:
+        row = self.db.query_one(
+            "SELECT target FROM symlink WHERE ino = ? AND died IS NULL", (ino,)
+        )
+        return None if row is None else bytes(row[0])
+
+    # ------------------------------------------------------------------ xattrs
+
+    def get_xattr(self, ino: int, name: bytes) -> bytes | None:
+        row = self.db.query_one(
+            "SELECT value FROM xattr WHERE ino = ? AND name = ? AND died IS NULL", (ino, name)
+        )
+        return None if row is None else bytes(row[0])
+
+    def set_xattr(self, ino: int, name: bytes, value: bytes) -> None:
+        self._remove("xattr", "ino = ? AND name = ?", (ino, name))
+        self.db.execute(
+            "INSERT INTO xattr (ino, name, value, born, died) VALUES (?, ?, ?, ?, NULL)",
+            (ino, name, value, self.generation),
+        )
+
+    def list_xattrs(self, ino: int) -> list[bytes]:
+        rows = self.db.query(
+            "SELECT name FROM xattr WHERE ino = ? AND died IS NULL ORDER BY name", (ino,)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def remove_xattr(self, ino: int, name: bytes) -> bool:
+        return self._remove("xattr", "ino = ? AND name = ?", (ino, name)) > 0
+
+    # ----------------------------------------------------------------- orphans
+
+    def add_orphan(self, ino: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO orphan (ino) VALUES (?)", (ino,))
+
+    def orphans(self) -> Iterator[int]:
+        return iter([int(r[0]) for r in self.db.query("SELECT ino FROM orphan")])
+
+    # ------------------------------------------------------------- snapshots
+
+    def entries_at(self, parent: int, generation: int) -> list[tuple[bytes, int]]:
+        """Directory listing as it was at `generation` (what a snapshot will browse)."""
+        rows = self.db.query(
+            "SELECT name, ino FROM dentry WHERE parent = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?) ORDER BY id",
+            (parent, generation, generation),
+        )
+        return [(bytes(r[0]), int(r[1])) for r in rows]
+
+    def inode_at(self, ino: int, generation: int) -> Attributes | None:
+        row = self.db.query_one(
+            f"SELECT {_ATTR_COLS} FROM inode WHERE id = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?)",
+            (ino, generation, generation),
+        )
+        return None if row is None else _attrs(row)

@@ -1,0 +1,96 @@
+"""Mount a `Filesystem` with pyfuse3 and serve it until unmounted or cancelled."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyfuse3
+import trio
+
+from nasfs.errors import NasfsError
+from nasfs.fs import Filesystem
+from nasfs.fuse.operations import Operations
+
+log = logging.getLogger(__name__)
+
+# default_permissions: the kernel does POSIX permission checks (mode bits, sticky bit,
+# chown/chmod rules); allow_other: every local user (and Samba) may use the mount.
+BASE_OPTIONS = ("default_permissions", "allow_other", "fsname=nasfs", "subtype=nasfs")
+
+# The kernel's default readahead for FUSE is 128 KiB; records are 1 MiB, so read more ahead.
+READ_AHEAD_KB = 4096
+
+
+class MountError(NasfsError):
+    """The mount point cannot take the mount."""
+
+
+def check_mountpoint(mountpoint: Path) -> None:
+    if not mountpoint.exists():
+        raise MountError(f"mount point {mountpoint} does not exist")
+    if not mountpoint.is_dir():
+        raise MountError(f"mount point {mountpoint} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise MountError(f"mount point {mountpoint} is busy: something is already mounted there")
+
+
+def _device_of_mount(mountpoint: Path) -> str | None:
+    """'major:minor' of the mount at `mountpoint`, from mountinfo (never stats the mount)."""
+    # abspath, not realpath: realpath lstat()s the mount root, which waits for a FUSE reply
+    # that this very process has not started serving yet (deadlock in fuse_get_req).
+    target = os.fsencode(os.path.abspath(mountpoint))
+    found = None
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split(b" ")
+            if len(fields) > 4 and fields[4] == target:
+                found = fields[2].decode()
+    return found
+
+
+def _tune_readahead(mountpoint: Path) -> None:
+    dev = _device_of_mount(mountpoint)
+    if dev is None:
+        return
+    try:
+        Path(f"/sys/class/bdi/{dev}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
+    except OSError as exc:  # not root, or no sysfs: the kernel default still works
+        log.info("could not raise readahead of %s: %s", mountpoint, exc)
+
+
+async def serve(
+    fs: Filesystem,
+    mountpoint: Path,
+    *,
+    options: Sequence[str] = (),
+    writeback_cache: bool = True,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Mount `fs` at `mountpoint`, report started, serve until unmounted or cancelled.
+
+    Runs the filesystem's group commit while mounted. Returns when the mount goes away
+    (e.g. `fusermount3 -u`); on cancellation it unmounts. It does not close `fs`: the
+    caller does (`await fs.close()`), which flushes and marks the volume clean.
+    Raises MountError for a missing or busy mount point.
+    """
+    mountpoint = Path(os.path.realpath(mountpoint))  # resolved while nothing is mounted there
+    check_mountpoint(mountpoint)
+    ops = Operations(fs, writeback_cache=writeback_cache)
+    opts = set(pyfuse3.default_options) | set(BASE_OPTIONS) | set(options)
+    try:
+        pyfuse3.init(ops, str(mountpoint), opts)
+    except RuntimeError as exc:
+        raise MountError(f"could not mount {mountpoint}: {exc}") from exc
+    try:
+        _tune_readahead(mountpoint)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(fs.run_group_commit)
+            task_status.started()
+            await pyfuse3.main()
+            nursery.cancel_scope.cancel()
+        log.info("%s was unmounted", mountpoint)
+    finally:
+        pyfuse3.close(unmount=True)
