@@ -82,7 +82,7 @@ class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
     enable_acl = False
 
-    def __init__(self, fs: Filesystem, *, writeback_cache: bool = True) -> None:
+    def __init__(self, fs: Filesystem, *, writeback_cache: bool = False) -> None:
         super().__init__()
         self.fs = fs
         self.enable_writeback_cache = writeback_cache

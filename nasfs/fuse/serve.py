@@ -66,7 +66,7 @@ async def serve(
     mountpoint: Path,
     *,
     options: Sequence[str] = (),
-    writeback_cache: bool = True,
+    writeback_cache: bool = False,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Mount `fs` at `mountpoint`, report started, serve until unmounted or cancelled.

@@ -22,7 +22,9 @@ from nasfs.errors import NasfsError
 log = logging.getLogger(__name__)
 
 
-async def _run(mountpoint: Path, members: list[Path], create: bool, nparity: int) -> None:
+async def _run(
+    mountpoint: Path, members: list[Path], create: bool, nparity: int, writeback: bool
+) -> None:
     from nasfs.fs import Filesystem
     from nasfs.fuse import serve
     from nasfs.fuse.serve import check_mountpoint
@@ -44,7 +46,7 @@ async def _run(mountpoint: Path, members: list[Path], create: bool, nparity: int
                             return
 
                 async def serve_then_stop(task_status: trio.TaskStatus[None]) -> None:
-                    await serve(fs, mountpoint, task_status=task_status)
+                    await serve(fs, mountpoint, writeback_cache=writeback, task_status=task_status)
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(stop_on_signal)
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create", action="store_true", help="create the array first")
     parser.add_argument("--nparity", type=int, default=1)
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--writeback-cache", action="store_true")
     parser.add_argument("mountpoint", type=Path)
     parser.add_argument("members", type=Path, nargs="+")
     args = parser.parse_args(argv)
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        trio.run(_run, args.mountpoint, args.members, args.create, args.nparity)
+        trio.run(_run, args.mountpoint, args.members, args.create, args.nparity,
+                 args.writeback_cache)
     except NasfsError as exc:
         print(f"nasfs: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Filesystem benchmark: a mounted 4-member single-parity array versus a native directory.
+
+Both live on the same disk and are measured in the same run. Rows: sequential write with
+fsync, sequential read with caches dropped, create+write+close of many small files, cold
+stat of all of them, delete of all of them. Every create (native and nasfs) happens before
+any bulk delete, because ext4 creates files much slower for a while after a bulk delete.
+Prints each ratio (nasfs throughput / native throughput). Needs root (drop_caches, FUSE).
+
+    .venv/bin/python scripts/bench_fs.py [--size-mib 1024] [--files 5000] [--dir /var/tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BLOCK = 1 << 20
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3")
+
+
+def timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def seq_write(path: Path, size: int) -> None:
+    block = os.urandom(BLOCK)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(size // BLOCK):
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def seq_read(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while os.read(fd, BLOCK):
+            pass
+    finally:
+        os.close(fd)
+
+
+def create_files(d: Path, count: int, size: int) -> None:
+    data = os.urandom(size)
+    d.mkdir()
+    for i in range(count):
+        fd = os.open(d / f"file{i:06d}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, data)
+        os.close(fd)
+
+
+def stat_files(d: Path, count: int) -> None:
+    for i in range(count):
+        os.stat(d / f"file{i:06d}")
+
+
+def delete_files(d: Path, count: int) -> None:
+    for i in range(count):
+        os.unlink(d / f"file{i:06d}")
+
+
+def wait_for_mount(proc: subprocess.Popen[bytes], mnt: Path) -> None:
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None:
+            sys.exit(f"bench_fs: the mount process exited with {proc.returncode}")
+        time.sleep(0.05)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024, help="sequential file size")
+    parser.add_argument("--files", type=int, default=5000, help="number of small files")
+    parser.add_argument("--file-size", type=int, default=4096)
+    parser.add_argument("--dir", type=Path, default=Path("/var/tmp"), help="where to work")
+    args = parser.parse_args()
+    size = args.size_mib * BLOCK
+    base = Path(tempfile.mkdtemp(prefix="nasfs-bench-", dir=args.dir))
+    native = base / "native"
+    native.mkdir()
+    members = [base / f"member{i}" for i in range(4)]
+    for m in members:
+        m.mkdir()
+    mnt = base / "mnt"
+    mnt.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasfs.fuse.testmount", "--create", "--nparity", "1",
+         str(mnt), *map(str, members)], cwd=REPO, stdout=subprocess.DEVNULL)
+    results: dict[str, tuple[float, float]] = {}
+    try:
+        wait_for_mount(proc, mnt)
+        targets = {"native": native, "nasfs": mnt}
+
+        def row(name: str, fn: Callable[[Path], None], before: Callable[[], None] = drop_caches,
+                ) -> None:
+            times = []
+            for where in ("native", "nasfs"):
+                before()
+                times.append(timed(lambda: fn(targets[where])))  # noqa: B023
+            results[name] = (times[0], times[1])
+
+        row("sequential write 1 MiB blocks + fsync", lambda d: seq_write(d / "big", size))
+        row("sequential read, caches dropped", lambda d: seq_read(d / "big"))
+        row(f"create+write+close {args.files} x {args.file_size} B",
+            lambda d: create_files(d / "small", args.files, args.file_size))
+        row("cold stat of all small files", lambda d: stat_files(d / "small", args.files))
+        row("delete all small files", lambda d: delete_files(d / "small", args.files))
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=False)
+        try:
+            rc = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"{'benchmark':45} {'native s':>9} {'nasfs s':>9} {'ratio':>6}")
+    for name, (t_native, t_nasfs) in results.items():
+        print(f"{name:45} {t_native:9.3f} {t_nasfs:9.3f} {t_native / t_nasfs:6.2f}x")
+    print(f"(sequential file {args.size_mib} MiB; ratio = nasfs speed / native speed;"
+          f" mount exit status {rc})")
+    return 0 if rc == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
