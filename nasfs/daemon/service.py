@@ -70,6 +70,7 @@ class Daemon:
         self.array_uuid: str | None = None
         self.store: Any = None
         self.fs: Any = None
+        self.policy: Any = None  # nasfs.policy.PolicyService: accounts, shares, logs
         self.mounted = False
         self.pid = os.getpid()
         self.started_at = time.time()
@@ -122,6 +123,7 @@ class Daemon:
         assert self.array_uuid is not None
         self.store = await trio.to_thread.run_sync(self._open_store, members)
         try:
+            self.policy = await trio.to_thread.run_sync(self._open_policy)
             if self.mountpoint is not None:
                 self.fs = await self._open_filesystem()
             register_all(self.methods, self)
@@ -130,6 +132,7 @@ class Daemon:
             self.server = ControlServer(self.socket_path, self.methods)
             self._add_periodic_jobs()
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.policy.run)  # the access-log writer
                 await nursery.start(self.server.serve)
                 nursery.start_soon(self._watch_signals)
                 await nursery.start(self.jobs.run)
@@ -150,6 +153,9 @@ class Daemon:
         finally:
             with trio.CancelScope(shield=True):
                 await self._close_filesystem()
+                if self.policy is not None:
+                    await trio.to_thread.run_sync(self.policy.close)
+                    self.policy = None
                 if self.store is not None:
                     await trio.to_thread.run_sync(self.store.close)
                     self.store = None
@@ -190,6 +196,13 @@ class Daemon:
         from nasfs.store import Store
 
         return Store.open(members, events=self._store_event)
+
+    def _open_policy(self) -> Any:
+        from nasfs.policy import PolicyService, db_dirs
+
+        # policy.db and audit.db sit beside store.db on every present member.
+        return PolicyService.open(db_dirs(self.store.present), nparity=self.store.nparity,
+                                  identity=self.array_uuid, events=self._store_event)
 
     async def _open_filesystem(self) -> Any:
         from nasfs.fs import Filesystem

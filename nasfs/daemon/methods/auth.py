@@ -1,0 +1,17 @@
+"""Control methods `auth.*`: password checks with lock-out (the console login path)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nasfs.daemon.control import MethodTable
+from nasfs.daemon.methods.users import register_policy_methods
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+METHODS = ("auth.check", "auth.locks")
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    register_policy_methods(table, daemon, METHODS)

@@ -1,0 +1,17 @@
+"""Control methods `group.*`: NAS groups and their members."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nasfs.daemon.control import MethodTable
+from nasfs.daemon.methods.users import register_policy_methods
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+METHODS = ("group.list", "group.add", "group.del", "group.adduser", "group.deluser")
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    register_policy_methods(table, daemon, METHODS)

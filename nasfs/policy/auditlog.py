@@ -1,0 +1,158 @@
+"""The access-log writer: callers hand entries over without waiting for the database; one
+trio task writes them in batches, one transaction per batch.
+
+    ok = audit.record_nowait(entry)      # never blocks; False when the queue is full
+    await audit.record(entry)            # waits only while the queue is full (back-pressure)
+
+Nothing is dropped silently: the queue is bounded, and a full queue makes `record` wait
+instead of discarding. If a batch cannot be written (a database error), its entries are
+counted as lost, and the next successful write to that log starts with a `log-lost` row
+saying how many were lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import trio
+
+from nasfs.policy.auditstore import LogEntry
+from nasfs.policy.clock import Clock
+
+log = logging.getLogger(__name__)
+
+# Writes `entries` to log `kind` in one transaction (blocking; called in a worker thread).
+BatchWriter = Callable[[str, Sequence[LogEntry]], None]
+
+DEFAULT_CAPACITY = 10_000
+DEFAULT_BATCH = 1_000
+
+
+@dataclass
+class AuditStatistics:
+    queued: int  # waiting in the queue now
+    capacity: int  # the queue's bound
+    max_queued: int  # the most ever waiting at once (never above capacity)
+    written: int  # entries written so far
+    lost: int  # entries that could not be written (each reported by a log-lost row)
+    batches: int  # transactions made
+
+
+class AuditLog:
+    """Bounded queue + batch writer (see the module docstring). Run `run` in a nursery."""
+
+    def __init__(self, write: BatchWriter, clock: Clock, *, capacity: int = DEFAULT_CAPACITY,
+                 batch: int = DEFAULT_BATCH) -> None:
+        self._write = write
+        self._clock = clock
+        self._capacity = capacity
+        self._batch = batch
+        self._send, self._receive = trio.open_memory_channel[tuple[str, LogEntry]](capacity)
+        self._pending = 0  # recorded and not yet written (or lost)
+        self._idle = trio.Event()
+        self._idle.set()
+        self._unreported_lost: dict[str, int] = {}
+        self._done = trio.Event()
+        self.stats = AuditStatistics(0, capacity, 0, 0, 0, 0)
+
+    def _stamp(self, entry: LogEntry) -> LogEntry:
+        if entry.time_ns is None:
+            return dataclasses.replace(entry, time_ns=self._clock.now_ns())
+        return entry
+
+    def _queued(self) -> None:
+        self._pending += 1
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        used = self._send.statistics().current_buffer_used
+        self.stats.max_queued = max(self.stats.max_queued, used)
+
+    def record_nowait(self, entry: LogEntry, kind: str = "access") -> bool:
+        """Queue `entry` without waiting; False (nothing queued) when the queue is full."""
+        try:
+            self._send.send_nowait((kind, self._stamp(entry)))
+        except trio.WouldBlock:
+            return False
+        self._queued()
+        return True
+
+    async def record(self, entry: LogEntry, kind: str = "access") -> None:
+        """Queue `entry`, waiting while the queue is full."""
+        stamped = self._stamp(entry)
+        try:
+            self._send.send_nowait((kind, stamped))
+        except trio.WouldBlock:
+            await self._send.send((kind, stamped))
+        self._queued()
+
+    async def wait_idle(self) -> None:
+        """Return once everything recorded so far is written (or counted lost)."""
+        while self._pending:
+            await self._idle.wait()
+
+    def statistics(self) -> AuditStatistics:
+        self.stats.queued = self._send.statistics().current_buffer_used
+        return dataclasses.replace(self.stats)
+
+    async def aclose(self) -> None:
+        """Stop taking entries and wait until the writer has written what was queued."""
+        self._send.close()
+        await self._done.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write batches until `aclose`; on cancellation, write what is queued first."""
+        task_status.started()
+        try:
+            while True:
+                try:
+                    first = await self._receive.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                await self._write_batch([first, *self._take(self._batch - 1)])
+        finally:
+            with trio.CancelScope(shield=True):
+                while rest := self._take(self._batch):
+                    await self._write_batch(rest)
+                self._done.set()
+
+    def _take(self, most: int) -> list[tuple[str, LogEntry]]:
+        items: list[tuple[str, LogEntry]] = []
+        while len(items) < most:
+            try:
+                items.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        return items
+
+    async def _write_batch(self, items: list[tuple[str, LogEntry]]) -> None:
+        by_kind: dict[str, list[LogEntry]] = {}
+        for kind, entry in items:
+            by_kind.setdefault(kind, []).append(entry)
+        try:
+            for kind, entries in by_kind.items():
+                await trio.to_thread.run_sync(self._write_kind, kind, entries)
+        finally:
+            self._pending -= len(items)
+            if self._pending == 0:
+                self._idle.set()
+
+    def _write_kind(self, kind: str, entries: list[LogEntry]) -> None:
+        lost = self._unreported_lost.get(kind, 0)
+        batch = list(entries)
+        if lost:
+            batch.insert(0, LogEntry(
+                operation="log-lost", result="EIO", time_ns=self._clock.now_ns(),
+                detail=f"{lost} {kind}-log entries could not be written and are lost"))
+        try:
+            self._write(kind, batch)
+        except Exception:
+            log.exception("could not write %d %s-log entries; they are lost", len(entries),
+                          kind)
+            self._unreported_lost[kind] = lost + len(entries)
+            self.stats.lost += len(entries)
+            return
+        self._unreported_lost.pop(kind, None)
+        self.stats.written += len(entries)
+        self.stats.batches += 1

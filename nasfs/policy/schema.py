@@ -1,0 +1,166 @@
+"""Schemas of `policy.db` (accounts, shares, ACLs, settings, lock-out state) and `audit.db`
+(the access log and the system log), as named sqlite-utils migrations.
+
+Both are `nasfs.db.ReplicatedDB`s with a copy on every member. Only
+`nasfs.policy.repository` and `nasfs.policy.auditstore` run SQL against them.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+POLICY_MIGRATIONS = Migrations("nasfs.policy")
+AUDIT_MIGRATIONS = Migrations("nasfs.audit")
+
+
+@POLICY_MIGRATIONS()
+def m001_accounts_shares(db: Database) -> None:
+    """Users, groups, memberships, shares, ACL entries, settings, lock-out state."""
+    db.execute(
+        """
+        CREATE TABLE user (
+            name       TEXT PRIMARY KEY,   -- login name (validated by nasfs.policy.names)
+            uid        INTEGER NOT NULL UNIQUE,  -- the uid the kernel reports for this person;
+                                               -- 0 is root, the administrator
+            pw_hash    TEXT,               -- Argon2id PHC string; NULL = no password (cannot
+                                           -- log in at the console, may still use files)
+            created_ns INTEGER NOT NULL    -- when the account was made, UTC ns
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE "group" (
+            name       TEXT PRIMARY KEY,         -- group name
+            gid        INTEGER NOT NULL UNIQUE,  -- the gid files carry
+            created_ns INTEGER NOT NULL          -- when the group was made, UTC ns
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE membership (
+            group_name TEXT NOT NULL REFERENCES "group"(name) ON DELETE CASCADE,  -- the group
+            user_name  TEXT NOT NULL REFERENCES user(name) ON DELETE CASCADE,     -- a member
+            PRIMARY KEY (group_name, user_name)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX membership_user ON membership (user_name)")
+    db.execute(
+        """
+        CREATE TABLE share (
+            name             TEXT PRIMARY KEY,  -- top-level folder name (nasfs.policy.names)
+            hidden           INTEGER NOT NULL,  -- 1: shadow share, invisible without access
+            trash_days       INTEGER,           -- days deleted items stay in the trash;
+                                                -- NULL = no trash (deletes are final)
+            homes            INTEGER NOT NULL,  -- 1: the homes share (homes/<user> per user)
+            force_group      TEXT,              -- group new entries get (Samba 'force group');
+                                                -- NULL = the creator's group as usual
+            create_mode      INTEGER,           -- mode bits new files get; NULL = caller's
+            dir_mode         INTEGER,           -- mode bits new folders get; NULL = caller's
+            keep_overwritten INTEGER NOT NULL,  -- 1: truncating/overwriting a non-empty file
+                                                -- keeps the old content in the trash
+            created_ns       INTEGER NOT NULL   -- when the share was made, UTC ns
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE share_acl (
+            share     TEXT NOT NULL REFERENCES share(name) ON DELETE CASCADE,  -- the share
+            kind      TEXT NOT NULL CHECK (kind IN ('user', 'group', 'everyone')),  -- who
+            principal TEXT NOT NULL,  -- user or group name; '' for everyone. Entries naming a
+                                      -- deleted user/group are removed with it
+            access    TEXT NOT NULL CHECK (access IN ('rw', 'ro', 'none')),  -- the grant;
+                                      -- 'none' is a deny that wins over every grant
+            PRIMARY KEY (share, kind, principal)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE setting (
+            key   TEXT PRIMARY KEY,  -- a key of nasfs.policy.settings.SETTINGS
+            value TEXT NOT NULL      -- JSON of the value; absent row = the default
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE auth_failure (
+            id      INTEGER PRIMARY KEY,  -- insertion order
+            kind    TEXT NOT NULL CHECK (kind IN ('user', 'source')),  -- what is counted
+            subject TEXT NOT NULL,        -- the login name tried (existing or not), or the
+                                          -- source (terminal name or remote address)
+            time_ns INTEGER NOT NULL      -- when it failed, UTC ns; rows older than the
+                                          -- window are ignored and pruned
+        )
+        """
+    )
+    db.execute("CREATE INDEX auth_failure_subject ON auth_failure (kind, subject, time_ns)")
+    db.execute(
+        """
+        CREATE TABLE auth_lock (
+            kind     TEXT NOT NULL CHECK (kind IN ('user', 'source')),  -- what is locked
+            subject  TEXT NOT NULL,     -- login name or source
+            since_ns INTEGER NOT NULL,  -- when it was locked, UTC ns
+            until_ns INTEGER,           -- when it unlocks by itself; NULL = only an
+                                        -- administrator unlocks it (permanent mode)
+            PRIMARY KEY (kind, subject)
+        ) WITHOUT ROWID
+        """
+    )
+
+
+@AUDIT_MIGRATIONS()
+def m001_logs(db: Database) -> None:
+    """The access log and the system log (same shape) and their hash-chain anchors."""
+    for table in ("access_log", "system_log"):
+        db.execute(
+            f"""
+            CREATE TABLE {table} (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- row order; never reused
+                time_ns     INTEGER NOT NULL,  -- when it happened, UTC ns
+                user        TEXT,              -- NAS user name; NULL = guest / unknown
+                uid         INTEGER,           -- uid of the caller (the control peer's uid
+                                               -- for administrative actions)
+                pid         INTEGER,           -- process id of the caller
+                process     TEXT,              -- process name (comm) of the caller
+                share       TEXT,              -- share the operation touched; NULL = none
+                path        BLOB,              -- path inside the share (or the object an
+                                               -- administrative action names), exact bytes
+                second_path BLOB,              -- rename/link target, exact bytes; NULL = none
+                operation   TEXT NOT NULL,     -- e.g. 'open-read', 'rename', 'user.add'
+                result      TEXT NOT NULL,     -- 'OK' or an errno name / error code
+                bytes       INTEGER,           -- bytes read or written; NULL = not applicable
+                admin       INTEGER NOT NULL,  -- 1: allowed only because the caller is an
+                                               -- administrator (administrator access)
+                detail      TEXT,              -- free text for people (what changed, why)
+                prev_hash   BLOB NOT NULL,     -- `hash` of the previous row (or the anchor)
+                hash        BLOB NOT NULL      -- BLAKE3(prev_hash + canonical row encoding)
+            )
+            """
+        )
+        db.execute(f"CREATE INDEX {table}_time ON {table} (time_ns)")
+    db.execute(
+        """
+        CREATE TABLE chain (
+            kind        TEXT PRIMARY KEY CHECK (kind IN ('access', 'system')),  -- which log
+            anchor_id   INTEGER NOT NULL,  -- id of the last pruned row (0: none pruned)
+            anchor_hash BLOB NOT NULL,     -- its hash: the first kept row's prev_hash
+            head_id     INTEGER NOT NULL,  -- id of the newest row written
+            head_hash   BLOB NOT NULL      -- its hash (catches rows cut off the end)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_meta (
+            key   TEXT PRIMARY KEY,  -- 'last_export_day': newest day (YYYY-MM-DD, UTC)
+                                     -- already written by the daily export
+            value TEXT NOT NULL      -- per key
+        )
+        """
+    )
