@@ -110,7 +110,11 @@ class AuditLog:
                     first = await self._receive.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     break
-                await self._write_batch([first, *self._take(self._batch - 1)])
+                batch = [first, *self._take(self._batch - 1)]
+                # Shielded: entries taken off the queue must reach the database even when
+                # the daemon is stopping (a cancelled write would lose them silently).
+                with trio.CancelScope(shield=True):
+                    await self._write_batch(batch)
         finally:
             with trio.CancelScope(shield=True):
                 while rest := self._take(self._batch):
