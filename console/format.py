@@ -1,0 +1,43 @@
+"""Numbers for people: sizes, rates, durations, member names. No Textual here."""
+
+from __future__ import annotations
+
+UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+
+
+def size(n: float) -> str:
+    """1234567 -> '1.2 MB' (powers of 1000, as disks are sold)."""
+    value = float(n)
+    for unit in UNITS:
+        if abs(value) < 1000 or unit == UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def rate(bytes_per_s: float) -> str:
+    return f"{size(bytes_per_s)}/s"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as '1 h 05 min', '3 min 20 s', '12 s'; '?' when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "?"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def disk_name(index: int) -> str:
+    """Members are numbered from 0 on the wire; people count disks from 1."""
+    return f"disk {index + 1}"
+
+
+def short_path(path: str, width: int) -> str:
+    """`path` cut from the left to `width` characters: the end names the disk."""
+    if len(path) <= width:
+        return path
+    return "…" + path[-(width - 1):] if width > 1 else "…"

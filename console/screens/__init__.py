@@ -1,0 +1,1 @@
+"""Console screens, one per module; `console.screens.base.ConsoleScreen` is their frame."""

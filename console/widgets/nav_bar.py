@@ -1,0 +1,34 @@
+"""The second line of every screen: the function keys that switch screens, always shown.
+
+Screens whose daemon methods do not exist yet are left out rather than shown broken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    key: str  # as shown: "F1"
+    title: str
+    screen: str  # the App's screen name
+
+
+class NavBar(Static):
+    DEFAULT_CSS = """
+    NavBar { height: 1; background: $boost; }
+    """
+
+    def show(self, entries: list[NavEntry], current: str) -> None:
+        line = Text()
+        for entry in entries:
+            style = "reverse bold" if entry.screen == current else ""
+            line.append(entry.key, "bold")
+            line.append(f" {entry.title}", style)
+            line.append(" ")
+        line.truncate(self.size.width or 80, overflow="ellipsis")
+        self.update(line)
