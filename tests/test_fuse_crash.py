@@ -91,3 +91,22 @@ def test_member_emptied_while_mounted(fuse_array: MountedArray) -> None:
     for name, data in files.items():
         assert (mnt / name).read_bytes() == data
     fuse_array.unmount()
+
+
+def test_unsynced_file_never_reads_back_as_zeros_after_a_crash(fuse_array: MountedArray) -> None:
+    """fsync of one file commits the tree; another file's size must not outrun its data."""
+    mnt = fuse_array.mount()
+    unsynced = b"written, closed, never fsynced" * 1000
+    (mnt / "unsynced").write_bytes(unsynced)  # buffered in the daemon, size already known
+    fd = os.open(mnt / "synced", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"synced")
+    os.fsync(fd)  # commits the whole transaction, "unsynced"'s size included
+    os.close(fd)
+    fuse_array.kill()
+    fuse_array.mount()
+    assert (mnt / "synced").read_bytes() == b"synced"
+    # ext4 data=ordered: absent, empty or complete, but never a size full of zeros.
+    if (mnt / "unsynced").exists():
+        content = (mnt / "unsynced").read_bytes()
+        assert content in (b"", unsynced)
+    fuse_array.unmount()
