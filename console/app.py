@@ -30,6 +30,7 @@ from console.backend import Backend
 from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
+from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
 from console.widgets.nav_bar import NavEntry
 from nasfs.client import ArrayStatus, DaemonGone, DaemonNotRunning, JobProgress
@@ -52,6 +53,7 @@ class ScreenEntry:
 SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f1", "Dashboard", "dashboard"),
     ScreenEntry("f2", "Disks", "disks"),
+    ScreenEntry("f3", "Users", "users", frozenset({"user.list", "group.list"})),
 )
 
 
@@ -64,6 +66,7 @@ class NasConsole(App[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "dashboard": DashboardScreen,
         "disks": DisksScreen,
+        "users": UsersScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [

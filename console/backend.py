@@ -20,15 +20,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from nasfs.client import ArrayStatus, Client, DaemonError, JobProgress, JobResult
+from nasfs.client import ArrayStatus, Client, JobProgress, JobResult
+from nasfs.client.policy import PolicyClient
 from nasfs.config import Config
 from nasfs.errors import NasfsError
 
 log = logging.getLogger(__name__)
 
 Target = str | os.PathLike[str] | Config | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class AuthAnswer:
     ok: bool
     locked: bool
     message: str
+    not_admin: bool = False  # the password was right, but the account may not administer
 
 
 class Backend:
@@ -76,22 +79,25 @@ class Backend:
         with self.client() as client:
             return client.rebuild(member_index, onto, on_progress=on_progress)
 
-    # -- policy methods (nasfs.daemon.methods of the policy layer) ------------------------
+    # -- policy methods (users, groups, shares, logs, settings) ----------------------------
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """A control method by name, typed wrapper or not (users, shares, logs, settings)."""
+    def policy(self, action: Callable[[PolicyClient], T]) -> T:
+        """Run `action` with the typed policy calls of one connection."""
         with self.client() as client:
-            return client.call(method, params)
+            return action(PolicyClient(client))
 
     def auth_check(self, name: str, password: str) -> AuthAnswer:
+        """The daemon's verdict; a success counts only for an administrator (uid 0)."""
         with self.client() as client:
-            answer = client.call("auth.check", {"name": name, "password": password,
-                                                "source": "console"})
-        if not isinstance(answer, dict):
-            raise DaemonError("internal", "the daemon gave an answer to the password check "
-                              "that the console does not understand")
-        return AuthAnswer(bool(answer.get("ok")), bool(answer.get("locked")),
-                          str(answer.get("message") or ""))
+            policy = PolicyClient(client)
+            answer = policy.auth_check(name, password, "console")
+            if not answer.ok:
+                return AuthAnswer(False, answer.locked, answer.message)
+            admin = any(u.name == name and u.is_admin for u in policy.user_list())
+        if not admin:
+            return AuthAnswer(False, False, "only administrators may use the console",
+                              not_admin=True)
+        return AuthAnswer(True, False, answer.message)
 
     # -- starting the daemon, the recovery shell ------------------------------------------
 

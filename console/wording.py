@@ -25,6 +25,12 @@ ADVICE: dict[str, str] = {
     "enospc": "The array or a disk is full. Delete files or empty the trash, then try again.",
     "bad_params": "Check what you typed and try again.",
     "unknown_method": "This version of the nasfs daemon cannot do that yet.",
+    "invalid_name": "Names are letters, digits, _ - and ., starting with a letter.",
+    "invalid_value": "Check the value and try again.",
+    "already_exists": "Choose another name or number.",
+    "not_found": "It may have just been removed; the list is refreshed.",
+    "group_in_use": "Remove it from the shares that name it first.",
+    "policy_unavailable": "The service is starting or stopping; try again in a moment.",
     "internal": "This is a fault in nasfs, not something you did. The daemon's log has the "
                 "details; please report it.",
 }

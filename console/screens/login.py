@@ -107,7 +107,10 @@ class LoginScreen(ConsoleScreen):
             self.console.unlock(message.name)
             return
         self.failures += 1
-        if message.answer.locked:
+        if message.answer.not_admin:
+            text = ("This account may not administer the NAS: only an administrator can use "
+                    "the console.")
+        elif message.answer.locked:
             text = ("This account is locked after too many failed attempts. Another "
                     "administrator can unlock it on the Users screen, or wait and try again.")
             if message.answer.message:

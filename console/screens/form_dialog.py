@@ -1,0 +1,90 @@
+"""A small keyboard form in a dialog: text, password, number and choice fields.
+
+Tab moves between fields, Enter saves, Escape cancels. Returns the values as text by field
+name (choices as the chosen value), or None when cancelled. Checks only the shape of what
+was typed (required, whole number); the daemon checks the meaning and says why it refuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select, Static
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str = "text"  # "text" | "password" | "integer" | "choice"
+    value: str = ""
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
+
+
+class FormDialog(ModalScreen[dict[str, str] | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "save", "Save"),
+    ]
+
+    def __init__(self, title: str, fields: list[Field], help_text: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+        self.help_text = help_text or ("Tab: next field   Enter or Ctrl+S: save   "
+                                        "Escape: cancel")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="section-title")
+            for field in self.fields:
+                with Horizontal(classes="form-row"):
+                    yield Label(field.label)
+                    if field.kind == "choice":
+                        yield Select([(c, c) for c in field.choices], value=field.value
+                                     or field.choices[0], allow_blank=False,
+                                     id=f"field-{field.name}")
+                    else:
+                        yield Input(field.value, id=f"field-{field.name}",
+                                    password=field.kind == "password",
+                                    type="integer" if field.kind == "integer" else "text",
+                                    placeholder=field.placeholder)
+            yield Static(self.help_text)
+            yield Static("", id="form-error", classes="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        values: dict[str, str] = {}
+        for field in self.fields:
+            widget = self.query_one(f"#field-{field.name}")
+            if isinstance(widget, Select):
+                values[field.name] = str(widget.value)
+                continue
+            assert isinstance(widget, Input)
+            text = widget.value if field.kind == "password" else widget.value.strip()
+            if field.required and not text:
+                self._error(f"{field.label} is needed.")
+                widget.focus()
+                return
+            if field.kind == "integer" and text and not text.lstrip("-").isdigit():
+                self._error(f"{field.label} is a whole number.")
+                widget.focus()
+                return
+            values[field.name] = text
+        self.dismiss(values)
+
+    def _error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(text)

@@ -1,0 +1,107 @@
+"""Base of the screens that show and change policy data (users, shares, logs, settings).
+
+`fetch()` reads what the screen shows (in a thread worker, through the backend's typed
+`PolicyClient`); `act()` runs one change in a worker, tells the outcome in plain words and
+reads again. Data is read when the screen is shown and when the daemon comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual import work
+from textual.message import Message
+from textual.widgets import Static
+
+from console import wording
+from console.screens.base import ConsoleScreen
+from console.state import ConsoleState
+from nasfs.client.policy import PolicyClient
+from nasfs.errors import NasfsError
+
+log = logging.getLogger(__name__)
+
+
+class PolicyScreen(ConsoleScreen):
+    @dataclass
+    class Loaded(Message):
+        """What `fetch` returned, or why it could not (in plain words)."""
+
+        data: Any
+        error: str | None = None
+
+    @dataclass
+    class Acted(Message):
+        """A change finished: `done` says what happened, `error` why it did not."""
+
+        done: str
+        error: str | None = None
+        result: Any = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._was_running = False
+
+    def fetch(self, policy: PolicyClient) -> Any:
+        """Read the screen's data (runs in a worker thread; override)."""
+        return None
+
+    def show_data(self, data: Any) -> None:
+        """Draw what `fetch` returned (override)."""
+
+    def after_action(self, result: Any) -> None:
+        """Called with a successful action's result before the data is read again."""
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.load()
+
+    def show_state(self, state: ConsoleState) -> None:
+        if state.daemon_running and not self._was_running:
+            self.load()
+        self._was_running = state.daemon_running
+
+    def say(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#screen-message", Static)
+        message.set_classes("error" if error else "")
+        message.update(text)
+
+    @work(thread=True, exclusive=True, group="load")
+    def load(self) -> None:
+        try:
+            data = self.console.backend.policy(self.fetch)
+        except NasfsError as exc:
+            self.post_message(self.Loaded(None, wording.explain(exc)))
+            return
+        self.post_message(self.Loaded(data))
+
+    def on_policy_screen_loaded(self, message: Loaded) -> None:
+        if message.error is not None:
+            self.say(message.error, error=True)
+            return
+        self.show_data(message.data)
+
+    def act(self, done: str, action: Callable[[PolicyClient], Any]) -> None:
+        """Run `action` in a worker; `done` is the sentence shown when it worked."""
+        self.say("Working...")
+        self._act(done, action)
+
+    @work(thread=True, group="act")
+    def _act(self, done: str, action: Callable[[PolicyClient], Any]) -> None:
+        try:
+            result = self.console.backend.policy(action)
+        except NasfsError as exc:
+            self.post_message(self.Acted(done, wording.explain(exc)))
+            return
+        self.post_message(self.Acted(done, None, result))
+
+    def on_policy_screen_acted(self, message: Acted) -> None:
+        if message.error is not None:
+            self.say(message.error, error=True)
+        else:
+            self.say(message.done)
+            self.after_action(message.result)
+        self.load()

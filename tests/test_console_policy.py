@@ -1,0 +1,141 @@
+"""The console's policy screens against a real daemon: login and lock-out, users, groups.
+
+The daemon is a real `nasfs mount` process (fixtures of test_cli_mount.py); accounts are
+made with the typed client, as `nasfs user add` would, and everything else through the
+console's keys at 80×24.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import test_cli_mount
+from test_cli_mount import Env
+from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
+
+from console.app import NasConsole
+from console.backend import Backend
+from console.screens.login import LoginScreen
+from nasfs.client import Client
+from nasfs.client.policy import PolicyClient
+
+SIZE = (80, 24)
+ROOT_PASSWORD = "correct horse"
+
+env = test_cli_mount.env
+
+
+def mounted(env: Env) -> Path:
+    members = env.members()
+    mnt = env.mountpoint()
+    env.mount(mnt, members)
+    with Client.connect(mnt, run_dir=env.run_dir) as client:
+        policy = PolicyClient(client)
+        policy.user_add("root", 0, password=ROOT_PASSWORD)
+        policy.user_add("alice", 1001, password="alice's secret")
+    return mnt
+
+
+def policy_of(env: Env, mnt: Path) -> PolicyClient:
+    return PolicyClient(Client.connect(mnt, run_dir=env.run_dir))
+
+
+async def log_in(pilot: object, name: str, password: str) -> None:
+    await pilot.press(*name, "enter", *password, "enter")  # type: ignore[attr-defined]
+
+
+def test_login_refuses_without_saying_which_part_was_wrong(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "Log in to manage the NAS")
+            await log_in(pilot, "root", "wrong")
+            await wait_for_text(pilot, "Name or password not accepted. Failed attempts: 1.")
+            await log_in(pilot, "nobody", "wrong")
+            await wait_for_text(pilot, "Name or password not accepted. Failed attempts: 2.")
+            assert isinstance(app.screen, LoginScreen)
+            await log_in(pilot, "alice", "alice's secret")
+            await wait_for_text(pilot, "only an administrator can use the console")
+            assert app.locked
+            await pilot.press("f2")  # screen keys do nothing while locked
+            assert isinstance(app.screen, LoginScreen)
+            await log_in(pilot, "root", ROOT_PASSWORD)
+            await wait_for(pilot, lambda: not app.locked, "the console unlocked")
+            await wait_for_text(pilot, "Array HEALTHY")
+            assert app.user == "root"
+            await pilot.press("f9")
+            await wait_for_text(pilot, "Log in to manage the NAS")
+
+    run(scenario())
+
+
+def test_locked_account_is_told_apart_only_once_locked(env: Env) -> None:
+    mnt = mounted(env)
+    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+        PolicyClient(client).settings_set("auth.max_failures", 3)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            for attempt in (1, 2, 3):
+                await log_in(pilot, "root", "wrong")
+                await wait_for_text(pilot, f"Failed attempts: {attempt}.")
+                assert_on_screen(app, "Name or password not accepted")
+            await log_in(pilot, "root", ROOT_PASSWORD)
+            await wait_for_text(pilot, "This account is locked")
+            assert app.locked
+            with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+                PolicyClient(client).user_unlock("root")
+                PolicyClient(client).user_unlock(source="console")
+            await log_in(pilot, "root", ROOT_PASSWORD)
+            await wait_for(pilot, lambda: not app.locked, "the console unlocked")
+
+    run(scenario())
+
+
+def test_idle_console_locks_itself(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), poll_s=0.3, idle_lock_s=1.0)
+        async with app.run_test(size=SIZE) as pilot:
+            await log_in(pilot, "root", ROOT_PASSWORD)
+            await wait_for(pilot, lambda: not app.locked, "the console unlocked")
+            await wait_for(pilot, lambda: app.locked, "the idle lock")
+            assert isinstance(app.screen, LoginScreen)
+
+    run(scenario())
+
+
+def test_add_user_group_and_membership(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "F3 Users")
+            await pilot.press("f3")
+            await wait_for_text(pilot, "alice")
+            await pilot.press("a")
+            await wait_for_text(pilot, "Add a user")
+            await pilot.press(*"bob", "tab", "tab", *"pw1", "tab", *"pw1", "enter")
+            await wait_for_text(pilot, "User bob added.")
+            await pilot.press("g")
+            await wait_for_text(pilot, "Add a group")
+            await pilot.press(*"office", "enter")
+            await wait_for_text(pilot, "Group office added.")
+            # Users are listed by uid: root, alice, bob. Put alice in the only group.
+            await pilot.press("down", "m")
+            await wait_for_text(pilot, "Add alice to a group")
+            await pilot.press("ctrl+s")
+            await wait_for_text(pilot, "alice is now in office.")
+        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+            policy = PolicyClient(client)
+            users = {u.name: u for u in policy.user_list()}
+            assert users["bob"].uid == 1002 and users["bob"].has_password
+            assert users["alice"].groups == ["office"]
+            assert [g.members for g in policy.group_list()] == [["alice"]]
+
+    run(scenario())
