@@ -103,6 +103,13 @@ class DataPath:
         self.release_after_commit: list[ChunkId] = []
         self._fetching: dict[ChunkId, trio.Event] = {}
         self._zeros = bytes(record_size)
+        # Set while a snapshot drains the buffers: new writes and truncations wait for it, so
+        # the drain ends (nasfs.fs.snapshots). None almost always: then no await is added.
+        self.write_gate: trio.Event | None = None
+
+    async def wait_write_gate(self) -> None:
+        while self.write_gate is not None:
+            await self.write_gate.wait()
 
     # -------------------------------------------------------------- reading
 
@@ -124,6 +131,10 @@ class DataPath:
         finally:
             del self._fetching[chunk]
             done.set()
+
+    async def fetch_chunk(self, chunk: ChunkId) -> bytes:
+        """Content of a chunk through the record cache (also for snapshot reads)."""
+        return await self._fetch(chunk)
 
     async def _stored(self, ino: int, idx: int) -> bytes:
         """Committed content of a record (extent chunk, or b'' for a hole)."""
@@ -181,6 +192,8 @@ class DataPath:
         return rec
 
     async def write(self, ino: int, off: int, data: bytes) -> None:
+        if self.write_gate is not None:
+            await self.wait_write_gate()
         rs = self.record_size
         fb = self.buffers(ino)
         view = memoryview(data)
@@ -218,6 +231,8 @@ class DataPath:
         """Drop data past `new_size` (shrinking); growing leaves a hole, nothing to do."""
         if new_size >= old_size:
             return
+        if self.write_gate is not None:
+            await self.wait_write_gate()
         rs = self.record_size
         fb = self.buffers(ino)
         async with fb.lock:

@@ -27,6 +27,8 @@ from nasfs.fs import errors
 from nasfs.fs.data import ChunkStore, DataPath
 from nasfs.fs.repository import Attributes, MetadataDB, Repository
 from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
+from nasfs.fs.snapshot_view import SnapshotView
+from nasfs.fs.snapshots import SnapshotManager
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class Filesystem:
         self._lookups: dict[int, int] = {}
         self._open: dict[int, int] = {}
         self._closed = False
+        self.snapshots = SnapshotManager(self)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -239,9 +242,14 @@ class Filesystem:
     def statfs(self) -> FsStats:
         cap = self.store.capacity()
         bsize = 4096
-        total = int(getattr(cap, "usable_bytes", 0))
-        free = int(getattr(cap, "free_bytes", 0))
+        # The snapshot reserve is not part of the live size (nasfs.fs.snapshots).
+        total, free = self.snapshots.live_capacity(
+            int(getattr(cap, "usable_bytes", 0)), int(getattr(cap, "free_bytes", 0)))
         return FsStats(bsize, total // bsize, free // bsize, free // bsize, 1 << 32, 1 << 31)
+
+    def snapshot_view(self, snapshot_id: int) -> SnapshotView:
+        """The tree at a snapshot, read-only; NotFound (ENOENT) for an unknown id."""
+        return self.snapshots.view(snapshot_id)
 
     # --------------------------------------------------------------- lookups
 

@@ -351,3 +351,170 @@ class Repository:
             (ino, generation, generation),
         )
         return None if row is None else _attrs(row)
+
+    # --------------------------------------------------- reads at a generation
+    # A row is visible at generation S when born <= S AND (died IS NULL OR died > S). Each
+    # read asks the live rows and the dead rows separately, so that each half uses its own
+    # (partial) index: `*_live` for died IS NULL, `dentry_dead` / the primary keys otherwise.
+
+    def lookup_at(self, parent: int, name: bytes, generation: int) -> Attributes | None:
+        g = generation
+        row = self.db.query_one(
+            "SELECT ino FROM dentry WHERE parent = ? AND name = ? AND died IS NULL AND born <= ?",
+            (parent, name, g),
+        )
+        if row is None:
+            row = self.db.query_one(
+                "SELECT ino FROM dentry WHERE parent = ? AND name = ? AND died > ? AND born <= ?",
+                (parent, name, g, g),
+            )
+        return None if row is None else self.inode_at(int(row[0]), g)
+
+    def list_entries_at(
+        self, parent: int, after_id: int, limit: int, generation: int
+    ) -> list[tuple[int, bytes, Attributes]]:
+        """Entries of `parent` at `generation` with dentry ids above `after_id`, in id order."""
+        g = generation
+        inode_at = (
+            f"SELECT d.id, d.name, {', '.join('i.' + c for c in _ATTR_COLS.split(', '))}"
+            " FROM dentry d JOIN inode i ON i.id = d.ino AND i.born <= ?"
+            " AND (i.died IS NULL OR i.died > ?)"
+        )
+        live = self.db.query(
+            inode_at + " WHERE d.parent = ? AND d.died IS NULL AND d.born <= ? AND d.id > ?"
+            " ORDER BY d.id LIMIT ?",
+            (g, g, parent, g, after_id, limit),
+        )
+        dead = self.db.query(
+            inode_at + " WHERE d.parent = ? AND d.died > ? AND d.born <= ? AND d.id > ?"
+            " ORDER BY d.id LIMIT ?",
+            (g, g, parent, g, g, after_id, limit),
+        )
+        rows = sorted([*live, *dead], key=lambda r: int(r[0]))[:limit]
+        return [(int(r[0]), bytes(r[1]), _attrs(tuple(r)[2:])) for r in rows]
+
+    def extent_at(self, ino: int, idx: int, generation: int) -> Extent | None:
+        row = self.db.query_one(
+            "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?)",
+            (ino, idx, generation, generation),
+        )
+        return None if row is None else Extent(int(row[0]), bytes(row[1]), int(row[2]))
+
+    def extents_at(self, ino: int, generation: int) -> list[Extent]:
+        rows = self.db.query(
+            "SELECT idx, chunk, length FROM extent WHERE ino = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?) ORDER BY idx",
+            (ino, generation, generation),
+        )
+        return [Extent(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    def symlink_at(self, ino: int, generation: int) -> bytes | None:
+        row = self.db.query_one(
+            "SELECT target FROM symlink WHERE ino = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?)",
+            (ino, generation, generation),
+        )
+        return None if row is None else bytes(row[0])
+
+    def xattr_at(self, ino: int, name: bytes, generation: int) -> bytes | None:
+        row = self.db.query_one(
+            "SELECT value FROM xattr WHERE ino = ? AND name = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?)",
+            (ino, name, generation, generation),
+        )
+        return None if row is None else bytes(row[0])
+
+    def xattrs_at(self, ino: int, generation: int) -> list[tuple[bytes, bytes]]:
+        rows = self.db.query(
+            "SELECT name, value FROM xattr WHERE ino = ? AND born <= ?"
+            " AND (died IS NULL OR died > ?) ORDER BY name",
+            (ino, generation, generation),
+        )
+        return [(bytes(r[0]), bytes(r[1])) for r in rows]
+
+    # ------------------------------------------------------- snapshot records
+
+    def snapshot_rows(self) -> list[tuple[Any, ...]]:
+        """(id, name, generation, created_ns, locked, schedule, policy_state), oldest first."""
+        return [tuple(r) for r in self.db.query(
+            "SELECT id, name, generation, created_ns, locked, schedule, policy_state"
+            " FROM snapshot ORDER BY generation"
+        )]
+
+    def insert_snapshot(
+        self, name: str, generation: int, created_ns: int, schedule: int | None,
+        policy_state: str | None,
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO snapshot (name, generation, created_ns, locked, schedule, policy_state)"
+            " VALUES (?, ?, ?, 0, ?, ?)",
+            (name, generation, created_ns, schedule, policy_state),
+        )
+        return int(cur.lastrowid)
+
+    def set_snapshot_locked(self, snapshot_id: int, locked: bool) -> None:
+        self.db.execute(
+            "UPDATE snapshot SET locked = ? WHERE id = ?", (int(locked), snapshot_id)
+        )
+
+    def delete_snapshot_row(self, snapshot_id: int) -> None:
+        self.db.execute("DELETE FROM snapshot WHERE id = ?", (snapshot_id,))
+
+    def purge_unseen(self, prev: int, generation: int, nxt: int | None) -> list[ChunkId]:
+        """Physically delete the rows only the (deleted) snapshot at `generation` saw.
+
+        Such a row was visible at `generation` (born <= S < died), is dead, and no remaining
+        snapshot sees it: none at or before `prev` (so born > prev) and none at or after
+        `nxt` (so died <= nxt). Returns the chunks of deleted extent rows, whose references
+        are released once the deletion is durable.
+        """
+        cond = "died > ? AND born > ? AND born <= ?"
+        params: tuple[int, ...] = (generation, prev, generation)
+        if nxt is not None:
+            cond += " AND died <= ?"
+            params += (nxt,)
+        chunks = [bytes(r[0]) for r in self.db.query(
+            f"SELECT chunk FROM extent WHERE {cond}", params)]
+        for table in ("extent", "inode", "dentry", "symlink", "xattr"):
+            self.db.execute(f"DELETE FROM {table} WHERE {cond}", params)
+        return chunks
+
+    def dead_extent_bytes(self) -> list[tuple[int, int, int]]:
+        """(born, died, bytes) of all extent rows no longer live, grouped (space figures)."""
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in self.db.query(
+            "SELECT born, died, sum(length) FROM extent WHERE died IS NOT NULL"
+            " GROUP BY died, born"
+        )]
+
+    # ------------------------------------------------------ snapshot schedules
+
+    def schedule_rows(self) -> list[tuple[Any, ...]]:
+        """(id, name, cron, keep_last, keep_within_s, keep_hourly, keep_daily, keep_weekly,
+        keep_monthly, last_run_ns), by name."""
+        return [tuple(r) for r in self.db.query(
+            "SELECT id, name, cron, keep_last, keep_within_s, keep_hourly, keep_daily,"
+            " keep_weekly, keep_monthly, last_run_ns FROM snapshot_schedule ORDER BY name"
+        )]
+
+    def upsert_schedule(self, name: str, cron: str, keep: Sequence[int | None]) -> None:
+        """Add or replace schedule `name`; `keep` = last, within_s, hourly, daily, weekly,
+        monthly."""
+        self.db.execute(
+            "INSERT INTO snapshot_schedule (name, cron, keep_last, keep_within_s, keep_hourly,"
+            " keep_daily, keep_weekly, keep_monthly) VALUES (?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (name) DO UPDATE SET cron = excluded.cron,"
+            " keep_last = excluded.keep_last, keep_within_s = excluded.keep_within_s,"
+            " keep_hourly = excluded.keep_hourly, keep_daily = excluded.keep_daily,"
+            " keep_weekly = excluded.keep_weekly, keep_monthly = excluded.keep_monthly",
+            (name, cron, *keep),
+        )
+
+    def delete_schedule(self, name: str) -> bool:
+        return int(self.db.execute(
+            "DELETE FROM snapshot_schedule WHERE name = ?", (name,)).rowcount) > 0
+
+    def set_schedule_run(self, schedule_id: int, run_ns: int) -> None:
+        self.db.execute(
+            "UPDATE snapshot_schedule SET last_run_ns = ? WHERE id = ?", (run_ns, schedule_id)
+        )

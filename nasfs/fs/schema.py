@@ -132,3 +132,47 @@ def m001_namespace(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS()
+def m002_snapshots(db: Database) -> None:
+    """Snapshots (a named, frozen generation), their schedules, and indexes on dead rows."""
+    db.execute(
+        """
+        CREATE TABLE snapshot (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after delete
+            name         TEXT NOT NULL UNIQUE,  -- '@GMT-YYYY.MM.DD-HH.MM.SS' (UTC) by default
+            generation   INTEGER NOT NULL UNIQUE,  -- the frozen generation S: the snapshot
+                                                   -- sees born <= S AND (died NULL OR > S)
+            created_ns   INTEGER NOT NULL,      -- when it was taken, ns since the epoch (UTC)
+            locked       INTEGER NOT NULL DEFAULT 0,  -- 1: never removed automatically
+            schedule     INTEGER,               -- snapshot_schedule.id that took it, or NULL
+            policy_state TEXT                   -- JSON of the policy (users, groups, shares,
+                                                -- ACLs) at that moment, or NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE snapshot_schedule (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            name         TEXT NOT NULL UNIQUE,  -- administrator's label, e.g. 'hourly'
+            cron         TEXT NOT NULL,         -- five-field cron expression, evaluated in UTC
+            keep_last    INTEGER,               -- keep the newest N of this schedule
+            keep_within_s INTEGER,              -- keep those younger than this many seconds
+            keep_hourly  INTEGER,               -- GFS thinning: newest of each of the last N
+            keep_daily   INTEGER,               --   hours / days / ISO weeks / months that
+            keep_weekly  INTEGER,               --   have a snapshot (NULL or 0: rule off)
+            keep_monthly INTEGER,
+            last_run_ns  INTEGER                -- fire time of the last run, ns (UTC)
+        )
+        """
+    )
+    # Deleting a snapshot and the space figures look for rows by the generation that ended
+    # them. Partial: live rows (the hot path) never touch these indexes.
+    for table, cols in (("inode", "died, born"), ("dentry", "died, born"),
+                        ("extent", "died, born, length"), ("symlink", "died, born"),
+                        ("xattr", "died, born")):
+        db.execute(f"CREATE INDEX {table}_died ON {table} ({cols}) WHERE died IS NOT NULL")
+    # Browsing a snapshot: entries that are no longer live, by directory and name.
+    db.execute("CREATE INDEX dentry_dead ON dentry (parent, name) WHERE died IS NOT NULL")

@@ -446,6 +446,22 @@ class Store:
             self._check_open()
             self.catalog.add_refs({c: -n for c, n in counts.items()})
 
+    def retain(self, chunk_ids: Iterable[ChunkId]) -> None:
+        """Add one reference per id given, writing no data (durable on return).
+
+        For copies of metadata that name chunks already stored (snapshot restore). Only
+        chunks that still have references may be retained: a dead chunk may be compacted
+        away at any moment. Raises ChunkNotFoundError naming the first such chunk.
+        """
+        counts = Counter(chunk_ids)
+        with self._lock:
+            self._check_open()
+            refs = self.catalog.refs_of(counts)
+            for cid in counts:
+                if refs.get(cid, 0) <= 0:
+                    raise ChunkNotFoundError(f"chunk {cid.hex()} has no references to add to")
+            self.catalog.add_refs(counts)
+
     def reconcile(self, refcounts: Mapping[ChunkId, int]) -> None:
         """Set every refcount to exactly the given value; chunks not named get 0."""
         with self._lock:
