@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.fs import errors
+from nasfs.fs.snapshot_diff import TreeDiff, diff_generations
+from nasfs.fs.snapshot_restore import RestoreResult
+from nasfs.fs.snapshot_restore import restore as restore_tree
 from nasfs.fs.snapshot_view import SnapshotView
 
 if TYPE_CHECKING:
@@ -373,6 +376,26 @@ class SnapshotManager:
             except Exception:
                 log.exception("snapshot-removed callback failed")
 
+    # ------------------------------------------------------- restore and diff
+
+    async def restore(self, snapshot_id: int, path: bytes,
+                      to: bytes | None = None) -> RestoreResult:
+        """Restore a file or folder of a snapshot (nasfs.fs.snapshot_restore)."""
+        async with self._lock:  # the snapshot cannot be deleted halfway
+            view = self.view(snapshot_id)
+            return await restore_tree(self.fs, view, self._row(snapshot_id).name, path, to)
+
+    async def diff(self, snapshot_id: int, other_id: int | None = None) -> TreeDiff:
+        """What changed from a snapshot to another (given in either order) or to now."""
+        first = self._row(snapshot_id).generation
+        if other_id is None:
+            # Buffered writes are part of "now".
+            await self.fs.data.flush(self.fs.data.dirty_inodes())
+            second = self.repo.generation
+        else:
+            second = self._row(other_id).generation
+        return diff_generations(self.repo, min(first, second), max(first, second))
+
     # ------------------------------------------------------------ the reserve
 
     async def reclaim_space(self) -> Infos:
@@ -397,5 +420,7 @@ class SnapshotManager:
                 await self.fs.commit()
             removed.append(info)
             self._notify(info, "space")
+            # The segment being appended to is never compacted: start a new one first.
+            store.seal_segment()
             await trio.to_thread.run_sync(store.compact, 0.0)
         return removed
