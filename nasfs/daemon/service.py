@@ -71,6 +71,8 @@ class Daemon:
         self.store: Any = None
         self.fs: Any = None
         self.policy: Any = None  # nasfs.policy.PolicyService: accounts, shares, logs
+        self.gate: Any = None  # nasfs.policy.gate.Gate: the policy in front of the mount
+        self.trash: Any = None  # nasfs.trash.Trash, while the filesystem is open
         self.mounted = False
         self.pid = os.getpid()
         self.started_at = time.time()
@@ -210,12 +212,31 @@ class Daemon:
         # On the trio thread, not a worker: the filesystem's SQLite connection is used from
         # this thread only (docs/architecture.md, concurrency rule). Its database copies sit
         # beside the store's on every present member (Filesystem.open's default).
-        return Filesystem.open(self.store, events=self._store_event)
+        from nasfs.policy.gate import Gate
+        from nasfs.trash import TRASH_MIGRATIONS, Trash
+
+        fs = Filesystem.open(self.store, events=self._store_event,
+                             extra_migrations=[TRASH_MIGRATIONS])
+        self.trash = Trash(fs, self.policy.clock)
+        self.gate = Gate(fs, self.policy, self.trash)
+        self.gate.ensure_all_share_folders()
+        token = trio.lowlevel.current_trio_token()
+
+        def share_created(share: Any) -> None:
+            # Called in the worker thread of the admin call: the folder is made on the trio
+            # thread (the filesystem's), before `share create` answers.
+            gate = self.gate
+            if gate is not None:
+                trio.from_thread.run_sync(gate.ensure_share_folder, share, trio_token=token)
+
+        self.policy.on_share_created.append(share_created)
+        return fs
 
     async def _close_filesystem(self) -> None:
         fs, self.fs = self.fs, None
         if fs is None:
             return
+        self.gate = self.trash = None
         try:
             await fs.flush_all(durable=True)
         finally:
@@ -233,7 +254,7 @@ class Daemon:
                 self._fuse_scope = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(functools.partial(
-                        serve, self.fs, self.mountpoint, options=fuse_options))
+                        serve, self.fs, self.mountpoint, options=fuse_options, gate=self.gate))
                     self.mounted = True
                     task_status.started()
             if not scope.cancelled_caught:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+from sqlite_utils.migrations import Migrations
 
 from nasfs.fs import errors
 from nasfs.fs.data import ChunkStore, DataPath
@@ -129,12 +130,15 @@ class Filesystem:
         nparity: int | None = None,
         events: object = None,
         tuning: Tuning | None = None,
+        extra_migrations: Sequence[Migrations] = (),
     ) -> Filesystem:
         """Open the volume's namespace (creating the root directory on first open).
 
         `db_dirs` default to `MEMBER/nasfs/db` of the store's present members and `nparity`
         to the store's, so `fs.db` sits beside `store.db` on every member. After an unclean
         shutdown, orphans are purged and store references are recounted (`reconcile`).
+        `extra_migrations`: tables other layers keep in fs.db (e.g. the trash), so they
+        commit in the same transactions as the namespace they describe.
         Raises nasfs.db.MetadataLostError when no copy of fs.db is usable.
         """
         from nasfs.db import ReplicatedDB
@@ -149,7 +153,7 @@ class Filesystem:
             "fs",
             list(db_dirs),
             sync_copies=nparity + 1,
-            migrations=MIGRATIONS,
+            migrations=[MIGRATIONS, *extra_migrations],
             identity=getattr(label, "array_uuid", None),
             events=events,  # type: ignore[arg-type]
         )
@@ -290,6 +294,10 @@ class Filesystem:
             return None
         self._remember(a.ino)
         return a
+
+    def lookup_count(self, ino: int) -> int:
+        """How many references the kernel holds on `ino` (0: it forgot the inode)."""
+        return self._lookups.get(ino, 0)
 
     def getattr(self, ino: int) -> Attributes:
         a = self.repo.get_inode(ino)
@@ -566,6 +574,76 @@ class Filesystem:
             except BaseException:
                 self._open[ino] -= 1
                 raise
+
+    async def detach_content(self, ino: int) -> Attributes:
+        """Move the content of regular file `ino` to a new inode without a name (nlink 0,
+        an orphan until linked somewhere); `ino` keeps its number and becomes empty.
+
+        No data is copied: extent rows change owner. The trash uses it to keep what an
+        O_TRUNC or truncate-to-zero would throw away. Returns the new inode's attributes.
+        """
+        a = self.getattr(ino)
+        if not stat.S_ISREG(a.mode):
+            raise errors.InvalidArgument(f"inode {ino} is not a regular file")
+        # Buffered writes belong to the old content: flush them into extent rows first.
+        while ino in self.data.dirty_inodes():
+            await self.data.flush([ino])
+        older = self.repo.older_extent_chunks(ino)
+        if older:
+            # Rows a snapshot keeps hold their own references; the copies need theirs.
+            data = [await trio.to_thread.run_sync(self.store.get, c) for c in older]
+            await trio.to_thread.run_sync(self.store.put, data)
+        while ino in self.data.dirty_inodes():  # written while we awaited the store
+            await self.data.flush([ino])
+        # From here on no await: the move is atomic with respect to other requests.
+        a = self.getattr(ino)
+        now = time.time_ns()
+        moved = Attributes(
+            self.repo.allocate_ino(), a.mode, a.uid, a.gid, 0, a.size, 0,
+            a.atime_ns, a.mtime_ns, now, a.crtime_ns,
+        )
+        self.repo.insert_inode(moved)
+        self.repo.add_orphan(moved.ino)
+        copied = self.repo.move_extents(ino, moved.ino)
+        # References taken above but no longer needed (records rewritten meanwhile).
+        extra = list(older)
+        for c in copied:
+            if c in extra:
+                extra.remove(c)
+        self.data.release_after_commit += extra
+        a.size = 0
+        a.mtime_ns = a.ctime_ns = now
+        self.repo.update_inode(a)
+        return moved
+
+    def link_orphan(self, ino: int, parent: int, name: bytes) -> Attributes:
+        """Give an unnamed inode (from `detach_content`) its first name."""
+        _check_name(name)
+        a = self.getattr(ino)
+        d = self._dir(parent)
+        if self.repo.lookup(parent, name) is not None:
+            raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
+        now = time.time_ns()
+        self.repo.insert_dentry(parent, name, ino)
+        self.repo.delete_orphan(ino)
+        a.nlink += 1
+        a.ctime_ns = now
+        self.repo.update_inode(a)
+        self._touch_dir(d, now)
+        return a
+
+    def make_unnamed_dir(self, meta_key: str) -> int:
+        """The inode of a directory reachable from no path, kept under `meta_key` (created on
+        first call): a place for entries the namespace must not show, such as the trash."""
+        found = self.repo.get_meta(meta_key)
+        if found is not None and self.repo.get_inode(int(found)) is not None:
+            return int(found)
+        now = time.time_ns()
+        a = Attributes(self.repo.allocate_ino(), stat.S_IFDIR | 0o700, 0, 0, 2, 0, 0,
+                       now, now, now, now)
+        self.repo.insert_inode(a)
+        self.repo.set_meta(meta_key, a.ino)
+        return a.ino
 
     async def read(self, ino: int, off: int, size: int) -> bytes:
         a = self.getattr(ino)

@@ -282,6 +282,39 @@ class Repository:
         self._remove("extent", "ino = ? AND idx = ?", (ino, idx))
         return [bytes(r[0]) for r in rows]
 
+    def older_extent_chunks(self, ino: int) -> list[ChunkId]:
+        """Chunks of live records of `ino` written before this generation (a snapshot may
+        still name them, so moving them to another inode needs a new store reference)."""
+        rows = self.db.query(
+            "SELECT chunk FROM extent WHERE ino = ? AND died IS NULL AND born < ?",
+            (ino, self.generation),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def move_extents(self, src: int, dst: int) -> list[ChunkId]:
+        """Give every live record of `src` to `dst` (which has none); `src` becomes empty.
+
+        Rows born in this generation change owner in place (their store reference moves
+        with them). Older rows are closed for `src` and copied for `dst`: the returned
+        chunks are named twice from now on and need one more store reference each.
+        """
+        g = self.generation
+        self.db.execute(
+            "UPDATE extent SET ino = ? WHERE ino = ? AND died IS NULL AND born = ?", (dst, src, g)
+        )
+        older = self.older_extent_chunks(src)
+        self.db.execute(
+            "INSERT INTO extent (ino, idx, chunk, length, born, died)"
+            " SELECT ?, idx, chunk, length, ?, NULL FROM extent"
+            " WHERE ino = ? AND died IS NULL AND born < ?",
+            (dst, g, src, g),
+        )
+        self.db.execute(
+            "UPDATE extent SET died = ? WHERE ino = ? AND died IS NULL AND born < ?",
+            (g, src, g),
+        )
+        return older
+
     def chunk_refcounts(self) -> dict[ChunkId, int]:
         """References the filesystem holds on each chunk: one per extent row, any version."""
         rows = self.db.query("SELECT chunk, count(*) FROM extent GROUP BY chunk")
@@ -329,6 +362,9 @@ class Repository:
 
     def add_orphan(self, ino: int) -> None:
         self.db.execute("INSERT OR IGNORE INTO orphan (ino) VALUES (?)", (ino,))
+
+    def delete_orphan(self, ino: int) -> None:
+        self.db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
 
     def orphans(self) -> Iterator[int]:
         return iter([int(r[0]) for r in self.db.query("SELECT ino FROM orphan")])

@@ -1,11 +1,10 @@
-"""The pyfuse3 Operations class: translates kernel requests into nasfs.fs calls.
+"""The pyfuse3 Operations class: translates kernel requests into calls of the policy gate.
 
 Thin on purpose: no SQL, no policy, no data handling. Each handler turns the request
-context into a `Caller`, calls the filesystem, and converts `Attributes` into pyfuse3's
-`EntryAttributes`. Errors become `FUSEError` in exactly one place (`_replying`).
-
-The policy layer (a later issue) will sit between this class and `Filesystem`; every call
-already carries the `Caller` it needs.
+context into a `Caller`, calls the `Gate` (nasfs.policy.gate: who may do what, logging,
+trash, shadowing; it calls the filesystem), and converts `Attributes` into pyfuse3's
+`EntryAttributes` with the cache timeouts the gate allows. Errors become `FUSEError` in
+exactly one place (`_replying`).
 """
 
 from __future__ import annotations
@@ -21,13 +20,13 @@ from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
 
 from nasfs.errors import NasfsError
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem
+from nasfs.policy.gate import ENTRY_TIMEOUT, VOLATILE_TIMEOUT, Gate
 
 log = logging.getLogger(__name__)
 
 # All changes reach the volume through this kernel mount (one daemon owns the array), so
-# the kernel's caches can be trusted for a while; negative entries are cached too.
-ENTRY_TIMEOUT = 60.0
-ATTR_TIMEOUT = 60.0
+# the kernel's caches can be trusted for a while; negative entries are cached too. Entries
+# whose visibility depends on the caller (the gate says which) are not cached at all.
 
 
 @contextlib.contextmanager
@@ -48,12 +47,14 @@ def _caller(ctx: RequestContext) -> Caller:
     return Caller(ctx.uid, ctx.gid, ctx.pid, ctx.umask)
 
 
-def entry(a: Attributes, block_size: int) -> EntryAttributes:
+def entry(
+    a: Attributes, block_size: int, timeout: float = ENTRY_TIMEOUT
+) -> EntryAttributes:
     e = EntryAttributes()
     e.st_ino = cast(pyfuse3.InodeT, a.ino)
     e.generation = 0
-    e.entry_timeout = ENTRY_TIMEOUT
-    e.attr_timeout = ATTR_TIMEOUT
+    e.entry_timeout = timeout
+    e.attr_timeout = timeout
     e.st_mode = cast(pyfuse3.ModeT, a.mode)
     e.st_nlink = a.nlink
     e.st_uid = a.uid
@@ -69,27 +70,28 @@ def entry(a: Attributes, block_size: int) -> EntryAttributes:
     return e
 
 
-def _negative_entry() -> EntryAttributes:
+def _negative_entry(timeout: float) -> EntryAttributes:
     e = EntryAttributes()
     e.st_ino = cast(pyfuse3.InodeT, 0)
-    e.entry_timeout = ENTRY_TIMEOUT
+    e.entry_timeout = timeout
     return e
 
 
 class Operations(pyfuse3.Operations):
-    """pyfuse3 request handlers over one `Filesystem`."""
+    """pyfuse3 request handlers over one `Gate` (over one `Filesystem`)."""
 
     supports_dot_lookup = False
     enable_acl = False
 
-    def __init__(self, fs: Filesystem, *, writeback_cache: bool = False) -> None:
+    def __init__(self, fs: Filesystem | Gate, *, writeback_cache: bool = False) -> None:
         super().__init__()
-        self.fs = fs
+        self.gate = fs if isinstance(fs, Gate) else Gate(fs, None)
         self.enable_writeback_cache = writeback_cache
-        self.block_size = fs.data.record_size
+        self.block_size = self.gate.fs.data.record_size
 
     def _entry(self, a: Attributes) -> EntryAttributes:
-        return entry(a, self.block_size)
+        timeout = VOLATILE_TIMEOUT if self.gate.volatile(a.ino) else ENTRY_TIMEOUT
+        return entry(a, self.block_size, timeout)
 
     # -- names ----------------------------------------------------------------------------
 
@@ -97,17 +99,19 @@ class Operations(pyfuse3.Operations):
         self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT, ctx: RequestContext
     ) -> EntryAttributes:
         with _replying():
-            a = self.fs.lookup(parent_inode, name, _caller(ctx))
-            return _negative_entry() if a is None else self._entry(a)
+            a = await self.gate.lookup(parent_inode, name, _caller(ctx))
+            if a is not None:
+                return self._entry(a)
+            volatile = self.gate.negative_volatile(parent_inode)
+            return _negative_entry(VOLATILE_TIMEOUT if volatile else ENTRY_TIMEOUT)
 
     async def forget(self, inode_list: Sequence[tuple[pyfuse3.InodeT, int]]) -> None:
         with _replying():
-            for ino, n in inode_list:
-                self.fs.forget(ino, n)
+            self.gate.forget(inode_list)
 
     async def getattr(self, inode: pyfuse3.InodeT, ctx: RequestContext) -> EntryAttributes:
         with _replying():
-            return self._entry(self.fs.getattr(inode))
+            return self._entry(await self.gate.getattr(inode, _caller(ctx)))
 
     async def setattr(
         self,
@@ -127,11 +131,11 @@ class Operations(pyfuse3.Operations):
             ctime_ns=attr.st_ctime_ns if fields.update_ctime else None,
         )
         with _replying():
-            return self._entry(await self.fs.setattr(inode, ch, _caller(ctx)))
+            return self._entry(await self.gate.setattr(inode, ch, _caller(ctx)))
 
     async def readlink(self, inode: pyfuse3.InodeT, ctx: RequestContext) -> pyfuse3.FileNameT:
         with _replying():
-            return cast(pyfuse3.FileNameT, self.fs.readlink(inode))
+            return cast(pyfuse3.FileNameT, await self.gate.readlink(inode, _caller(ctx)))
 
     async def mknod(
         self,
@@ -142,7 +146,8 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> EntryAttributes:
         with _replying():
-            return self._entry(self.fs.mknod(parent_inode, name, mode, rdev, _caller(ctx)))
+            return self._entry(
+                await self.gate.mknod(parent_inode, name, mode, rdev, _caller(ctx)))
 
     async def mkdir(
         self,
@@ -152,19 +157,19 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> EntryAttributes:
         with _replying():
-            return self._entry(self.fs.mkdir(parent_inode, name, mode, _caller(ctx)))
+            return self._entry(await self.gate.mkdir(parent_inode, name, mode, _caller(ctx)))
 
     async def unlink(
         self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT, ctx: RequestContext
     ) -> None:
         with _replying():
-            self.fs.unlink(parent_inode, name, _caller(ctx))
+            await self.gate.unlink(parent_inode, name, _caller(ctx))
 
     async def rmdir(
         self, parent_inode: pyfuse3.InodeT, name: pyfuse3.FileNameT, ctx: RequestContext
     ) -> None:
         with _replying():
-            self.fs.rmdir(parent_inode, name, _caller(ctx))
+            await self.gate.rmdir(parent_inode, name, _caller(ctx))
 
     async def symlink(
         self,
@@ -174,7 +179,8 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> EntryAttributes:
         with _replying():
-            return self._entry(self.fs.symlink(parent_inode, name, target, _caller(ctx)))
+            return self._entry(
+                await self.gate.symlink(parent_inode, name, target, _caller(ctx)))
 
     async def rename(
         self,
@@ -186,7 +192,7 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> None:
         with _replying():
-            self.fs.rename(
+            await self.gate.rename(
                 parent_inode_old, name_old, parent_inode_new, name_new, flags, _caller(ctx)
             )
 
@@ -198,18 +204,18 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> EntryAttributes:
         with _replying():
-            return self._entry(self.fs.link(inode, new_parent_inode, new_name, _caller(ctx)))
+            return self._entry(
+                await self.gate.link(inode, new_parent_inode, new_name, _caller(ctx)))
 
     # -- files ----------------------------------------------------------------------------
-    # The file handle is the inode number: no per-handle state is needed (the kernel turns
-    # O_APPEND into offsets and checks access modes).
+    # File handles are the gate's: one per open, so bytes can be counted per open.
 
     async def open(
         self, inode: pyfuse3.InodeT, flags: pyfuse3.FlagT, ctx: RequestContext
     ) -> FileInfo:
         with _replying():
-            await self.fs.open_file(inode, flags, _caller(ctx))
-            return FileInfo(fh=cast(pyfuse3.FileHandleT, inode), keep_cache=True)
+            fh = await self.gate.open(inode, flags, _caller(ctx))
+            return FileInfo(fh=cast(pyfuse3.FileHandleT, fh), keep_cache=True)
 
     async def create(
         self,
@@ -220,16 +226,16 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> tuple[FileInfo, EntryAttributes]:
         with _replying():
-            a = self.fs.create(parent_inode, name, mode, _caller(ctx))
-            return FileInfo(fh=cast(pyfuse3.FileHandleT, a.ino), keep_cache=True), self._entry(a)
+            fh, a = await self.gate.create(parent_inode, name, mode, flags, _caller(ctx))
+            return FileInfo(fh=cast(pyfuse3.FileHandleT, fh), keep_cache=True), self._entry(a)
 
     async def read(self, fh: pyfuse3.FileHandleT, off: int, size: int) -> bytes:
         with _replying():
-            return await self.fs.read(fh, off, size)
+            return await self.gate.read(fh, off, size)
 
     async def write(self, fh: pyfuse3.FileHandleT, off: int, buf: bytes) -> int:
         with _replying():
-            return await self.fs.write(fh, off, buf)
+            return await self.gate.write(fh, off, buf)
 
     async def flush(self, fh: pyfuse3.FileHandleT) -> None:
         # close(2) does not promise durability; data stays buffered until fsync, the group
@@ -238,48 +244,48 @@ class Operations(pyfuse3.Operations):
 
     async def release(self, fh: pyfuse3.FileHandleT) -> None:
         with _replying():
-            await self.fs.release(fh)
+            await self.gate.release(fh)
 
     async def fsync(self, fh: pyfuse3.FileHandleT, datasync: bool) -> None:
         with _replying():
-            await self.fs.fsync(fh, datasync)
+            await self.gate.fsync(fh, datasync)
 
     # -- directories ----------------------------------------------------------------------
 
     async def opendir(self, inode: pyfuse3.InodeT, ctx: RequestContext) -> pyfuse3.FileHandleT:
         with _replying():
-            self.fs.opendir(inode)
-            return cast(pyfuse3.FileHandleT, inode)
+            return cast(pyfuse3.FileHandleT, await self.gate.opendir(inode, _caller(ctx)))
 
     async def readdir(
         self, fh: pyfuse3.FileHandleT, start_id: int, token: pyfuse3.ReaddirToken
     ) -> None:
-        # Offsets are dentry ids, so entries added or removed during a listing never make
-        # it skip or repeat the others.
+        # Offsets come from the gate (dentry ids, shifted behind virtual entries), so entries
+        # added or removed during a listing never make it skip or repeat the others.
         with _replying():
             after = start_id
             while True:
-                batch = self.fs.readdir(fh, after)
+                batch = self.gate.readdir(fh, after)
                 if not batch:
                     return
-                for entry_id, name, a in batch:
+                for item in batch:
                     if not pyfuse3.readdir_reply(
-                        token, cast(pyfuse3.FileNameT, name), self._entry(a), entry_id
+                        token, cast(pyfuse3.FileNameT, item.name), self._entry(item.attrs),
+                        item.offset,
                     ):
                         return
-                    self.fs.remember(a.ino)  # readdirplus hands the kernel a reference
-                    after = entry_id
+                    self.gate.listed(fh, item)  # readdirplus hands the kernel a reference
+                    after = item.offset
 
     async def releasedir(self, fh: pyfuse3.FileHandleT) -> None:
-        return None
+        self.gate.releasedir(fh)
 
     async def fsyncdir(self, fh: pyfuse3.FileHandleT, datasync: bool) -> None:
         with _replying():
-            await self.fs.fsyncdir(fh)
+            await self.gate.fsyncdir(fh)
 
     async def statfs(self, ctx: RequestContext) -> pyfuse3.StatvfsData:
         with _replying():
-            s = self.fs.statfs()
+            s = self.gate.fs.statfs()
             out = pyfuse3.StatvfsData()
             out.f_bsize = s.block_size
             out.f_frsize = s.block_size
@@ -297,7 +303,7 @@ class Operations(pyfuse3.Operations):
     ) -> bool:
         # Only reached without default_permissions; the kernel checks otherwise.
         with _replying():
-            self.fs.getattr(inode)
+            await self.gate.getattr(inode, _caller(ctx))
             return True
 
     # -- xattrs ---------------------------------------------------------------------------
@@ -310,25 +316,26 @@ class Operations(pyfuse3.Operations):
         ctx: RequestContext,
     ) -> None:
         with _replying():
-            self.fs.setxattr(inode, name, value, _caller(ctx))
+            await self.gate.setxattr(inode, name, value, _caller(ctx))
 
     async def getxattr(
         self, inode: pyfuse3.InodeT, name: pyfuse3.XAttrNameT, ctx: RequestContext
     ) -> bytes:
         with _replying():
-            return self.fs.getxattr(inode, name)
+            return await self.gate.getxattr(inode, name, _caller(ctx))
 
     async def listxattr(
         self, inode: pyfuse3.InodeT, ctx: RequestContext
     ) -> Sequence[pyfuse3.XAttrNameT]:
         with _replying():
-            return [cast(pyfuse3.XAttrNameT, n) for n in self.fs.listxattr(inode)]
+            names = await self.gate.listxattr(inode, _caller(ctx))
+            return [cast(pyfuse3.XAttrNameT, n) for n in names]
 
     async def removexattr(
         self, inode: pyfuse3.InodeT, name: pyfuse3.XAttrNameT, ctx: RequestContext
     ) -> None:
         with _replying():
-            self.fs.removexattr(inode, name, _caller(ctx))
+            await self.gate.removexattr(inode, name, _caller(ctx))
 
 
 __all__ = ["Operations", "entry"]

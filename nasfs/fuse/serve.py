@@ -13,6 +13,7 @@ import trio
 from nasfs.errors import NasfsError
 from nasfs.fs import Filesystem
 from nasfs.fuse.operations import Operations
+from nasfs.policy.gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ async def serve(
     *,
     options: Sequence[str] = (),
     writeback_cache: bool = False,
+    gate: Gate | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Mount `fs` at `mountpoint`, report started, serve until unmounted or cancelled.
@@ -74,11 +76,12 @@ async def serve(
     Runs the filesystem's group commit while mounted. Returns when the mount goes away
     (e.g. `fusermount3 -u`); on cancellation it unmounts. It does not close `fs`: the
     caller does (`await fs.close()`), which flushes and marks the volume clean.
+    `gate`: the policy gate to serve through (the daemon's); None serves `fs` unrestricted.
     Raises MountError for a missing or busy mount point.
     """
     mountpoint = Path(os.path.realpath(mountpoint))  # resolved while nothing is mounted there
     check_mountpoint(mountpoint)
-    ops = Operations(fs, writeback_cache=writeback_cache)
+    ops = Operations(gate or fs, writeback_cache=writeback_cache)
     opts = set(pyfuse3.default_options) | set(BASE_OPTIONS) | set(options)
     try:
         pyfuse3.init(ops, str(mountpoint), opts)
