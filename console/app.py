@@ -30,6 +30,7 @@ from console.backend import Backend
 from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
+from console.screens.shares import SharesScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
 from console.widgets.nav_bar import NavEntry
@@ -54,6 +55,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f1", "Dashboard", "dashboard"),
     ScreenEntry("f2", "Disks", "disks"),
     ScreenEntry("f3", "Users", "users", frozenset({"user.list", "group.list"})),
+    ScreenEntry("f4", "Shares", "shares", frozenset({"share.list", "share.effective"})),
 )
 
 
@@ -67,6 +69,7 @@ class NasConsole(App[None]):
         "dashboard": DashboardScreen,
         "disks": DisksScreen,
         "users": UsersScreen,
+        "shares": SharesScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [

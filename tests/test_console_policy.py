@@ -139,3 +139,38 @@ def test_add_user_group_and_membership(env: Env) -> None:
             assert [g.members for g in policy.group_list()] == [["alice"]]
 
     run(scenario())
+
+
+def test_share_with_acl_and_live_effective_access(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "F4 Shares")
+            await pilot.press("f4")
+            await wait_for_text(pilot, "No shares yet")
+            await pilot.press("a")
+            await wait_for_text(pilot, "Add a share")
+            await pilot.press(*"docs", "enter")
+            await wait_for_text(pilot, "Share docs added.")
+            await wait_for_text(pilot, "Access to docs")
+            await pilot.press("plus")
+            await wait_for_text(pilot, "Give access to docs")
+            await pilot.press("tab", *"alice", "ctrl+s")
+            await wait_for_text(pilot, "User alice now has read and write on docs.")
+            await pilot.press("w", *"alice")
+            await wait_for_text(pilot, "alice on docs: rw (read and write)")
+            # Back to the access table, then Space turns rw into ro: the answer follows.
+            await pilot.press("shift+tab", "space")
+            await wait_for_text(pilot, "User alice now has read only on docs.")
+            await wait_for_text(pilot, "alice on docs: ro (read only)")
+            await pilot.press("w", "ctrl+u", *"root")
+            await wait_for_text(pilot, "root on docs: rw (read and write), as an administrator")
+        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+            share = PolicyClient(client).share_show("docs")
+            assert [(e.kind, e.principal, e.access) for e in share.acl] == [
+                ("user", "alice", "ro")]
+            assert share.trash_days == 30 and not share.hidden
+
+    run(scenario())

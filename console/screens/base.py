@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console.state import ConsoleState
 from console.widgets.array_header import ArrayHeader
 from console.widgets.daemon_banner import DaemonBanner
+from console.widgets.key_bar import KeyBar
 from console.widgets.nav_bar import NavBar
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 class ConsoleScreen(Screen[None]):
     """Base of all console screens (see the module docstring)."""
+
+    DEFAULT_CSS = """
+    ConsoleScreen { layout: vertical; }
+    """
 
     # The App's mode name of this screen, for the highlighted key in the NavBar.
     SCREEN_NAME: ClassVar[str] = ""
@@ -41,7 +45,7 @@ class ConsoleScreen(Screen[None]):
         yield NavBar()
         yield DaemonBanner()
         yield from self.compose_body()
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

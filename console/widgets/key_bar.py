@@ -1,0 +1,46 @@
+"""The footer: every key that acts on the current screen, wrapped onto a second line when
+80 columns are not enough (Textual's own footer cuts them off at the edge).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from rich.text import Text
+from textual.dom import NoScreen
+from textual.screen import Screen
+from textual.widgets import Static
+
+
+class KeyBar(Static):
+    DEFAULT_CSS = """
+    KeyBar { dock: bottom; height: auto; max-height: 3; background: $panel; }
+    """
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.call_after_refresh(self.redraw)
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(NoScreen):
+            self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen[object]) -> None:
+        if self.is_attached and screen is self.screen:
+            self.call_after_refresh(self.redraw)
+
+    def redraw(self) -> None:
+        if not self.is_attached:
+            return  # the screen closed before this deferred redraw ran
+        text = Text()
+        seen: set[str] = set()
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            if text:
+                text.append("  ")
+            style = "" if enabled else "dim"
+            text.append(self.app.get_key_display(binding), f"bold reverse {style}".strip())
+            text.append(f" {binding.description}", style)
+        self.update(text)
