@@ -272,7 +272,8 @@ class Gate:
             node.home is not None and self._is_homes_root(node.parent))
 
     def negative_volatile(self, parent: int) -> bool:
-        return self.restrict and (parent == ROOT_INODE or self._is_homes_root(parent))
+        return self.restrict and (parent == ROOT_INODE or parent >= VIRTUAL_BASE
+                                  or self._is_homes_root(parent))
 
     def _is_homes_root(self, ino: int) -> bool:
         node = self.nodes.get(ino)
@@ -310,8 +311,10 @@ class Gate:
         return dataclasses.replace(a, mode=mode, nlink=nlink)
 
     def _virtual_attrs(self, ino: int) -> Attributes:
+        # Sticky and world-writable so that the kernel lets owners move their own items out
+        # (restore by rename); every write into it is refused here (EACCES).
         t = self._started_ns
-        return Attributes(ino, stat.S_IFDIR | 0o555, 0, 0, 2, 0, 0, t, t, t, t)
+        return Attributes(ino, stat.S_IFDIR | 0o1777, 0, 0, 2, 0, 0, t, t, t, t)
 
     def _trash_ino(self, share: str) -> int:
         ino = self._virtual.get(share)
@@ -903,6 +906,18 @@ class Gate:
         share, path = self._path(ino)
         await self._log(who, caller, "removexattr", share, path, detail=name.decode(
             "utf-8", "replace"), admin=place.decision.admin)
+
+    def invalidate(self, parent: int, name: bytes) -> None:
+        """Drop the kernel's cached entry (e.g. a negative one) for a name changed behind
+        its back, such as a file restored through the control socket."""
+        if not self.restrict:
+            return
+        try:
+            import pyfuse3
+
+            pyfuse3.invalidate_entry_async(parent, name, ignore_enoent=True)
+        except Exception as exc:  # not mounted (tests, offline): nothing is cached
+            log.debug("could not invalidate %r in %d: %s", name, parent, exc)
 
     # ---------------------------------------------------------------------- shares
 

@@ -41,6 +41,7 @@ class Restored:
     parent: int  # directory the item now lives in
     name: bytes
     path: bytes  # inside the share
+    made: tuple[tuple[int, bytes], ...] = ()  # folders created for it: (parent, name)
 
 
 def entry_name(item_id: int) -> bytes:
@@ -111,14 +112,16 @@ class Trash:
             raise TrashError(f"share {share} has no folder")
         return ino
 
-    def _make_parents(self, root: int, parts: builtins.list[bytes], owner: Caller) -> int:
-        """Walk `parts` below `root`, creating missing folders (mkdir -p)."""
+    def _make_parents(self, root: int, parts: builtins.list[bytes], owner: Caller,
+                      made: builtins.list[tuple[int, bytes]]) -> int:
+        """Walk `parts` below `root`, creating missing folders (mkdir -p) into `made`."""
         cur = root
         for part in parts:
             a = self.fs.repo.lookup_attrs(cur, part)
             if a is None:
                 a = self.fs.mkdir(cur, part, 0o755, owner)
                 self.fs.forget(a.ino, 1)  # mkdir counts a kernel reference; there is none
+                made.append((cur, part))
             elif not stat.S_ISDIR(a.mode):
                 raise TrashError(f"{part.decode('utf-8', 'replace')!r} is not a folder")
             cur = a.ino
@@ -149,9 +152,11 @@ class Trash:
         share = to_share or item.share
         parts = split_path(to if to is not None else item.path)
         owner = Caller(item.uid, item.uid)
-        parent = self._make_parents(self.share_root(share), parts[:-1], owner)
+        made: builtins.list[tuple[int, bytes]] = []
+        parent = self._make_parents(self.share_root(share), parts[:-1], owner, made)
         name = self.free_name(parent, parts[-1])
-        return self.restore_to(item, parent, name, b"/".join([b"", *parts[:-1], name]))
+        done = self.restore_to(item, parent, name, b"/".join([b"", *parts[:-1], name]))
+        return Restored(done.item, done.parent, done.name, done.path, tuple(made))
 
     def restore_to(self, item: TrashItem, parent: int, name: bytes, path: bytes) -> Restored:
         """Move the item's inode to `name` in `parent` (which must be free) and forget it."""

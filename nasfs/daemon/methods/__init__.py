@@ -15,7 +15,7 @@ from nasfs.daemon.control import MethodTable
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
 
-GROUPS: tuple[str, ...] = ("array", "users", "groups", "auth", "shares", "log", "settings")
+GROUPS: tuple[str, ...] = ("array", "users", "groups", "auth", "shares", "log", "settings", "trash")
 
 
 def register_all(table: MethodTable, daemon: Daemon) -> None:
