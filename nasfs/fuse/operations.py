@@ -20,7 +20,7 @@ from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
 
 from nasfs.errors import NasfsError
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem
-from nasfs.policy.gate import ENTRY_TIMEOUT, VOLATILE_TIMEOUT, Gate
+from nasfs.policy.gate import ENTRY_TIMEOUT, VOLATILE_ATTR_TIMEOUT, VOLATILE_TIMEOUT, Gate
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,14 @@ def _caller(ctx: RequestContext) -> Caller:
 
 
 def entry(
-    a: Attributes, block_size: int, timeout: float = ENTRY_TIMEOUT
+    a: Attributes, block_size: int, timeout: float = ENTRY_TIMEOUT,
+    attr_timeout: float = ENTRY_TIMEOUT,
 ) -> EntryAttributes:
     e = EntryAttributes()
     e.st_ino = cast(pyfuse3.InodeT, a.ino)
     e.generation = 0
     e.entry_timeout = timeout
-    e.attr_timeout = timeout
+    e.attr_timeout = attr_timeout
     e.st_mode = cast(pyfuse3.ModeT, a.mode)
     e.st_nlink = a.nlink
     e.st_uid = a.uid
@@ -90,8 +91,9 @@ class Operations(pyfuse3.Operations):
         self.block_size = self.gate.fs.data.record_size
 
     def _entry(self, a: Attributes) -> EntryAttributes:
-        timeout = VOLATILE_TIMEOUT if self.gate.volatile(a.ino) else ENTRY_TIMEOUT
-        return entry(a, self.block_size, timeout)
+        if self.gate.volatile(a.ino):
+            return entry(a, self.block_size, VOLATILE_TIMEOUT, VOLATILE_ATTR_TIMEOUT)
+        return entry(a, self.block_size)
 
     # -- names ----------------------------------------------------------------------------
 

@@ -52,7 +52,11 @@ TRASH_NAME = b"#trash"
 SNAPSHOT_NAME = b"#snapshot"  # reserved for browsing snapshots
 RESERVED_NAMES = frozenset({TRASH_NAME, SNAPSHOT_NAME})
 ENTRY_TIMEOUT = 60.0  # ordinary entries: this mount is the only writer
-VOLATILE_TIMEOUT = 0.0  # entries whose visibility depends on who asks
+VOLATILE_TIMEOUT = 0.0  # entries whose visibility depends on who asks: every walk asks us
+# Attributes of those entries may be cached briefly: each walk's LOOKUP (as the walker)
+# replaces them with what that caller may see before the kernel checks permissions.
+VOLATILE_ATTR_TIMEOUT = 1.0
+PROCESS_NAME_TTL = 1.0  # seconds a pid's process name is reused for log rows
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR
@@ -148,6 +152,7 @@ class Gate:
         self._virtual: dict[str, int] = {}  # share -> inode of its #trash
         self._virtual_share: dict[int, str] = {}
         self._started_ns = time.time_ns()
+        self._comms: dict[int, tuple[float, str | None]] = {}
         self.restrict = policy is not None
 
     # ------------------------------------------------------------------ identity
@@ -247,10 +252,22 @@ class Gate:
         if audit is None:  # only while the daemon starts or stops
             return
         entry = LogEntry(operation, result, who.name, who.uid, caller.pid,
-                         process_name(caller.pid), share, path, second, nbytes, admin, detail,
-                         time_ns)
+                         self._process_name(caller.pid), share, path, second, nbytes, admin,
+                         detail, time_ns)
         if not audit.record_nowait(entry):
             await audit.record(entry)  # back-pressure: the log's queue is full
+
+    def _process_name(self, pid: int) -> str | None:
+        """/proc/PID/comm, reused for a second (a busy writer opens many files)."""
+        now = time.monotonic()
+        cached = self._comms.get(pid)
+        if cached is not None and now - cached[0] < PROCESS_NAME_TTL:
+            return cached[1]
+        if len(self._comms) > 4096:
+            self._comms.clear()
+        name = process_name(pid)
+        self._comms[pid] = (now, name)
+        return name
 
     async def _deny(self, who: Principal, caller: Caller, operation: str, share: str | None,
                     path: bytes | None, exc: NasfsError) -> NasfsError:
@@ -263,7 +280,9 @@ class Gate:
         """Whether the kernel must not cache this entry (its visibility depends on who)."""
         if not self.restrict:
             return False
-        if ino == ROOT_INODE or ino >= VIRTUAL_BASE:
+        if ino == ROOT_INODE:
+            return False  # looked up by no one; its attributes are the same for all
+        if ino >= VIRTUAL_BASE:
             return True
         node = self.nodes.get(ino)
         if node is None:
