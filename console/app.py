@@ -30,6 +30,7 @@ from console.backend import Backend
 from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
+from console.screens.logs import LogsScreen
 from console.screens.shares import SharesScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
@@ -56,6 +57,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f2", "Disks", "disks"),
     ScreenEntry("f3", "Users", "users", frozenset({"user.list", "group.list"})),
     ScreenEntry("f4", "Shares", "shares", frozenset({"share.list", "share.effective"})),
+    ScreenEntry("f5", "Logs", "logs", frozenset({"log.query"})),
 )
 
 
@@ -70,6 +72,7 @@ class NasConsole(App[None]):
         "disks": DisksScreen,
         "users": UsersScreen,
         "shares": SharesScreen,
+        "logs": LogsScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [

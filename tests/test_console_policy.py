@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import test_cli_mount
 from test_cli_mount import Env
 from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
@@ -16,6 +17,7 @@ from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
 from console.app import NasConsole
 from console.backend import Backend
 from console.screens.login import LoginScreen
+from console.screens.logs import LogsScreen
 from nasfs.client import Client
 from nasfs.client.policy import PolicyClient
 
@@ -172,5 +174,51 @@ def test_share_with_acl_and_live_effective_access(env: Env) -> None:
             assert [(e.kind, e.principal, e.access) for e in share.acl] == [
                 ("user", "alice", "ro")]
             assert share.trash_days == 30 and not share.hidden
+
+    run(scenario())
+
+
+def test_logs_page_filter_verify_and_export(env: Env, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    mnt = mounted(env)
+    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+        policy = PolicyClient(client)
+        for i in range(3):
+            policy.group_add(f"team{i}", 2000 + i)
+        system_rows = policy.log_query("system", limit=5000).rows
+    assert len(system_rows) >= 5
+    monkeypatch.setattr(LogsScreen, "PAGE_ROWS", 2)
+    export = tmp_path / "system.csv"
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "F5 Logs")
+            await pilot.press("f5")
+            await wait_for_text(pilot, "Access log, page 1")
+            await pilot.press("k")
+            first, second = system_rows[0]["id"], system_rows[1]["id"]
+            await wait_for_text(pilot, f"System log, page 1: rows {first}..{second}")
+            await pilot.press("n")
+            third, fourth = system_rows[2]["id"], system_rows[3]["id"]
+            await wait_for_text(pilot, f"System log, page 2: rows {third}..{fourth}")
+            await pilot.press("p")
+            await wait_for_text(pilot, f"System log, page 1: rows {first}..{second}")
+            await pilot.press("l")
+            await wait_for_text(pilot, "System log, last page")
+            await pilot.press("f")
+            await wait_for_text(pilot, "Filter the log")
+            await pilot.press("tab", "tab", "tab", "tab", *"group.add", "enter")
+            await wait_for_text(pilot, "(filter: op=group.add)")
+            assert_on_screen(app, "group.add")
+            await pilot.press("v")
+            await wait_for_text(pilot, "The system log is intact")
+            await pilot.press("x")
+            await wait_for_text(pilot, "Export the system log")
+            await pilot.press("enter", "down", "down", "enter")  # the encoding list: cp932
+            await pilot.press("tab", *str(export), "enter")
+            await wait_for_text(pilot, f"3 rows written to {export} (cp932)")
+        text = export.read_bytes().decode("cp932")
+        assert text.count("group.add") == 3 and "user.add" not in text
 
     run(scenario())
