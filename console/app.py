@@ -31,6 +31,7 @@ from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
 from console.screens.logs import LogsScreen
+from console.screens.settings import SettingsScreen
 from console.screens.shares import SharesScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
@@ -58,6 +59,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f3", "Users", "users", frozenset({"user.list", "group.list"})),
     ScreenEntry("f4", "Shares", "shares", frozenset({"share.list", "share.effective"})),
     ScreenEntry("f5", "Logs", "logs", frozenset({"log.query"})),
+    ScreenEntry("f6", "Settings", "settings", frozenset({"settings.get", "settings.set"})),
 )
 
 
@@ -73,6 +75,7 @@ class NasConsole(App[None]):
         "users": UsersScreen,
         "shares": SharesScreen,
         "logs": LogsScreen,
+        "settings": SettingsScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [

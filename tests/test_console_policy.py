@@ -222,3 +222,28 @@ def test_logs_page_filter_verify_and_export(env: Env, tmp_path: Path,
         assert text.count("group.add") == 3 and "user.add" not in text
 
     run(scenario())
+
+
+def test_settings_change_the_lock_out_policy(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "F6 Settings")
+            await pilot.press("f6")
+            await wait_for_text(pilot, "auth.max_failures")
+            assert_on_screen(app, "wrong passwords before a name (or terminal) is locked",
+                             "console idle lock")
+            await pilot.press("e")
+            await wait_for_text(pilot, "Change auth.max_failures")
+            await pilot.press("ctrl+u", *"0", "enter")
+            await wait_for_text(pilot, "must be a positive whole number")
+            await pilot.press("enter")
+            await wait_for_text(pilot, "Change auth.max_failures")
+            await pilot.press("ctrl+u", *"7", "enter")
+            await wait_for_text(pilot, "auth.max_failures is now 7.")
+        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+            assert PolicyClient(client).settings_get()["auth.max_failures"] == 7
+
+    run(scenario())
