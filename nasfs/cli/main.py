@@ -19,7 +19,9 @@ from nasfs.errors import NasfsError
 log = logging.getLogger(__name__)
 
 # Modules under nasfs.cli that contribute subcommands, in the order they appear in --help.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("mount", "array", "users", "shares", "log", "auth", "trash")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "mount", "array", "users", "shares", "log", "auth", "trash", "snapshot",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,9 @@ from nasfs.daemon.control import MethodTable
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
 
-GROUPS: tuple[str, ...] = ("array", "users", "groups", "auth", "shares", "log", "settings", "trash")
+GROUPS: tuple[str, ...] = (
+    "array", "users", "groups", "auth", "shares", "log", "settings", "trash", "snapshots",
+)
 
 
 def register_all(table: MethodTable, daemon: Daemon) -> None:

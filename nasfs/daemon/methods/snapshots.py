@@ -1,0 +1,149 @@
+"""Control methods `snapshot.*` (see nasfs.snapshots.api) and the daemon's snapshot jobs.
+
+Besides the methods, `register` adds two periodic jobs when the array is mounted:
+`snapshot-schedules` (every 30 s: take due scheduled snapshots, thin them out) and
+`snapshot-space` (every 15 s: when snapshot-held data outgrew the reserve and the volume is
+full, remove the oldest unlocked snapshots). Automatic removals and every changing call go
+to the system log (when the policy layer is open) and to the daemon's events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.methods.array import NotMounted
+from nasfs.snapshots import api
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+    from nasfs.fs.snapshots import SnapshotInfo
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_INTERVAL_S = 30.0
+SPACE_INTERVAL_S = 15.0
+
+
+def policy_state(daemon: Daemon) -> str | None:
+    """The policy's current state as JSON (recorded with each snapshot), if it is open."""
+    from nasfs.snapshots.policy_state import export
+
+    policy = getattr(daemon, "policy", None)
+    return None if policy is None else export(policy.snapshot)
+
+
+async def system_log(daemon: Daemon, operation: str, *, result: str = "OK",
+                     uid: int | None = None, pid: int | None = None,
+                     detail: str | None = None) -> None:
+    policy = getattr(daemon, "policy", None)
+    if policy is None:
+        return
+    from nasfs.policy.auditstore import LogEntry
+    from nasfs.policy.service import process_name
+
+    entry = LogEntry(operation, result=result, uid=uid, pid=pid, process=process_name(pid),
+                     admin=True, detail=detail)
+    try:
+        await trio.to_thread.run_sync(policy.log_system, [entry])
+    except Exception:
+        log.exception("could not write the system-log row for %s", operation)
+
+
+def _invalidate(daemon: Daemon, result: dict[str, Any], fs: Any) -> None:
+    """Tell the kernel about an entry made behind its back (its negative cache is 60 s)."""
+    if not daemon.mounted:
+        return
+    try:
+        import pyfuse3
+
+        row = fs.repo.lookup_attrs
+        path = result["path"].encode("utf-8", "surrogateescape")
+        parent, _, name = path.rpartition(b"/")
+        parent_ino = 1
+        for part in parent.split(b"/"):
+            if part:
+                found = row(parent_ino, part)
+                if found is None:
+                    return
+                parent_ino = found.ino
+        pyfuse3.invalidate_entry_async(parent_ino, name, ignore_enoent=True)
+    except Exception:
+        log.exception("could not invalidate the kernel's cache after a restore")
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    removed: list[tuple[SnapshotInfo, str]] = []
+
+    def on_removed(info: SnapshotInfo, reason: str) -> None:
+        removed.append((info, reason))
+        daemon.note("fs", "snapshot-removed",
+                    f"snapshot {info.id} ({info.name}) removed automatically: "
+                    + ("more than the limit of snapshots" if reason == "limit"
+                       else "the volume is full and snapshots held more than the reserve"))
+
+    async def log_removed() -> None:
+        while removed:
+            info, reason = removed.pop(0)
+            await system_log(daemon, "snapshot-removed", detail=f"{info.name} ({reason})")
+
+    fs = getattr(daemon, "fs", None)
+    if fs is not None:
+        fs.snapshots.on_removed.append(on_removed)
+
+    def handler(method: str) -> Callable[[Request], Awaitable[Any]]:
+        async def handle(request: Request) -> Any:
+            fs = daemon.fs
+            if fs is None:
+                raise NotMounted("the array is not mounted, so it has no snapshots to use")
+            state = policy_state(daemon) if method == "snapshot.create" else None
+            try:
+                result = await api.call(fs, method, request.params, policy_state=state)
+            except Exception as exc:
+                if method in api.CHANGING:
+                    await system_log(daemon, method, result=type(exc).__name__,
+                                     uid=request.peer.uid, pid=request.peer.pid,
+                                     detail=str(exc))
+                raise
+            if method == "snapshot.restore":
+                _invalidate(daemon, result, fs)
+            if method in api.CHANGING:
+                await system_log(daemon, method, uid=request.peer.uid, pid=request.peer.pid,
+                                 detail=_describe(request.params))
+            await log_removed()
+            return result
+
+        return handle
+
+    for method in api.METHODS:
+        table.add(method, handler(method))
+
+    if fs is not None:
+        from nasfs.snapshots.schedule import ScheduleRunner
+
+        runner = ScheduleRunner(fs.snapshots, policy_state=lambda: policy_state(daemon))
+
+        async def run_schedules() -> None:
+            if daemon.fs is None:
+                return
+            taken, _ = await runner.run_due()
+            for info in taken:
+                await system_log(daemon, "snapshot.scheduled", detail=info.name)
+            await log_removed()
+
+        async def keep_space() -> None:
+            if daemon.fs is None:
+                return
+            await daemon.fs.snapshots.reclaim_space()
+            await log_removed()
+
+        daemon.jobs.add("snapshot-schedules", SCHEDULE_INTERVAL_S, run_schedules)
+        daemon.jobs.add("snapshot-space", SPACE_INTERVAL_S, keep_space)
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
