@@ -45,13 +45,18 @@ class ChunkStore(Protocol):
 class FileBuffers:
     """Unflushed records of one file."""
 
-    __slots__ = ("dirty", "flushing", "lock", "nbytes")
+    __slots__ = ("dirty", "flushing", "lock", "nbytes", "pins")
 
     def __init__(self) -> None:
         self.dirty: dict[int, bytearray] = {}
         self.flushing: dict[int, bytearray] = {}
         self.lock = trio.Lock()
         self.nbytes = 0  # bytes in `dirty`
+        self.pins = 0  # writers/truncations holding this object across an await
+
+    def idle(self) -> bool:
+        """Nothing buffered and nobody using it: the object can be forgotten."""
+        return not self.dirty and not self.flushing and not self.pins and not self.lock.locked()
 
 
 class RecordCache:
@@ -194,8 +199,15 @@ class DataPath:
     async def write(self, ino: int, off: int, data: bytes) -> None:
         if self.write_gate is not None:
             await self.wait_write_gate()
-        rs = self.record_size
         fb = self.buffers(ino)
+        fb.pins += 1  # a flush finishing during our await must not forget `fb`
+        try:
+            await self._write(ino, fb, off, data)
+        finally:
+            fb.pins -= 1
+
+    async def _write(self, ino: int, fb: FileBuffers, off: int, data: bytes) -> None:
+        rs = self.record_size
         view = memoryview(data)
         done = 0
         total = len(data)
@@ -235,24 +247,32 @@ class DataPath:
             await self.wait_write_gate()
         rs = self.record_size
         fb = self.buffers(ino)
-        async with fb.lock:
-            first_gone = -(-new_size // rs)
-            for idx in [i for i in fb.dirty if i >= first_gone]:
-                self._drop_dirty(fb, idx)
-            self.release_after_commit += self.repo.delete_extents_from(ino, first_gone)
-            cut = new_size % rs
-            if cut:
-                idx = new_size // rs
-                rec = fb.dirty.get(idx)
-                if rec is None:
-                    ext = self.repo.get_extent(ino, idx)
-                    if ext is not None and ext.length > cut:
-                        rec = await self._dirty_record(ino, fb, idx)
-                if rec is not None and len(rec) > cut:
-                    shrink = len(rec) - cut
-                    del rec[cut:]
-                    fb.nbytes -= shrink
-                    self.dirty_bytes -= shrink
+        fb.pins += 1
+        try:
+            async with fb.lock:
+                await self._truncate_locked(ino, fb, new_size, rs)
+        finally:
+            fb.pins -= 1
+        self._forget_if_idle(ino, fb)
+
+    async def _truncate_locked(self, ino: int, fb: FileBuffers, new_size: int, rs: int) -> None:
+        first_gone = -(-new_size // rs)
+        for idx in [i for i in fb.dirty if i >= first_gone]:
+            self._drop_dirty(fb, idx)
+        self.release_after_commit += self.repo.delete_extents_from(ino, first_gone)
+        cut = new_size % rs
+        if cut:
+            idx = new_size // rs
+            rec = fb.dirty.get(idx)
+            if rec is None:
+                ext = self.repo.get_extent(ino, idx)
+                if ext is not None and ext.length > cut:
+                    rec = await self._dirty_record(ino, fb, idx)
+            if rec is not None and len(rec) > cut:
+                shrink = len(rec) - cut
+                del rec[cut:]
+                fb.nbytes -= shrink
+                self.dirty_bytes -= shrink
 
     def _drop_dirty(self, fb: FileBuffers, idx: int) -> None:
         rec = fb.dirty.pop(idx)
@@ -293,12 +313,21 @@ class DataPath:
         finally:
             for _, fb in mine:
                 fb.lock.release()
+        for ino, fb in mine:
+            self._forget_if_idle(ino, fb)
         for ino in busy:
-            fb = self.files.get(ino)
-            if fb is None:
+            maybe = self.files.get(ino)
+            if maybe is None:
                 continue
-            async with fb.lock:
-                await self._flush_locked([(ino, fb)])
+            async with maybe.lock:
+                await self._flush_locked([(ino, maybe)])
+            self._forget_if_idle(ino, maybe)
+
+    def _forget_if_idle(self, ino: int, fb: FileBuffers) -> None:
+        # Keeping one object per inode ever written would grow without bound and make
+        # every dirty scan (group commit, snapshot) proportional to the files ever touched.
+        if fb.idle() and self.files.get(ino) is fb:
+            del self.files[ino]
 
     async def _flush_locked(self, files: list[tuple[int, FileBuffers]]) -> None:
         batch: list[tuple[int, FileBuffers, int, bytearray]] = []
