@@ -131,3 +131,21 @@ async def test_write_buffers_are_forgotten_once_flushed(store: Store) -> None:
     assert await fs.read(inos[1], 0, 100) == b"con"
     assert fs.data.files == {}
     await fs.close()
+
+
+async def test_detached_content_under_a_snapshot_copies_no_data(store: Store) -> None:
+    """Trash keeping old content (O_TRUNC) while a snapshot holds it: references, not bytes."""
+    fs = Filesystem.open(store)
+    f = fs.create(ROOT_INODE, b"report", 0o644, ROOT_CALLER)
+    await fs.write(f.ino, 0, b"old content" * 1000)
+    await fs.commit()
+    fs.repo.new_generation()  # a snapshot now names the old extent row
+    before = store.capacity().stored_bytes
+    moved = await fs.detach_content(f.ino)
+    await fs.commit()
+    assert store.capacity().stored_bytes == before  # nothing was written again
+    assert await fs.read(moved.ino, 0, 11) == b"old content"
+    assert fs.getattr(f.ino).size == 0
+    refs = fs.repo.chunk_refcounts()
+    assert all(store.refcount(c) == n for c, n in refs.items())
+    await fs.close()

@@ -591,8 +591,8 @@ class Filesystem:
         older = self.repo.older_extent_chunks(ino)
         if older:
             # Rows a snapshot keeps hold their own references; the copies need theirs.
-            data = [await trio.to_thread.run_sync(self.store.get, c) for c in older]
-            await trio.to_thread.run_sync(self.store.put, data)
+            # Retaining adds references without reading or writing any data.
+            await trio.to_thread.run_sync(self.store.retain, older)
         while ino in self.data.dirty_inodes():  # written while we awaited the store
             await self.data.flush([ino])
         # From here on no await: the move is atomic with respect to other requests.

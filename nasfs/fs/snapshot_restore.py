@@ -113,7 +113,7 @@ async def restore(fs: Filesystem, view: SnapshotView, label: str, path: bytes,
                for it in items if stat.S_ISREG(it.old.mode)}
     chunks = [e.chunk for exts in extents.values() for e in exts]
     if chunks:
-        await trio.to_thread.run_sync(fs.store.retain, chunks)  # type: ignore[attr-defined]
+        await trio.to_thread.run_sync(fs.store.retain, chunks)
     try:
         # From here on no await: the destination checks and the new rows are one step.
         result = _create_rows(fs, view, label, items, extents, src_dir, src_name, to)
