@@ -6,6 +6,7 @@ itself never waits on the daemon.
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.text import Text
@@ -92,5 +93,7 @@ def alerts_text(status: ArrayStatus | None) -> Text:
         text.append(f"{stamp} ")
         text.append(event.kind.replace("-", " "), style)
         if event.detail:
-            text.append(f": {event.detail}")
+            # The daemon counts slots from 0; people count disks from 1.
+            detail = re.sub(r"\bslot (\d+)", lambda m: fmt.disk_name(int(m[1])), event.detail)
+            text.append(f": {detail}")
     return text

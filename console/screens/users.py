@@ -20,6 +20,10 @@ from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import GroupInfo, PolicyClient, UserInfo
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 class UsersScreen(PolicyScreen):
     SCREEN_NAME = "users"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -74,7 +78,7 @@ class UsersScreen(PolicyScreen):
         if groups.row_count:
             groups.move_cursor(row=min(grow, groups.row_count - 1))
         if not self.query_one("#screen-message", Static).content:
-            self.say(f"{len(self.users)} users, {len(self.groups)} groups.")
+            self.say(f"{plural(len(self.users), 'user')}, {plural(len(self.groups), 'group')}.")
 
     def _selected_user(self) -> UserInfo | None:
         table = self.query_one("#users", DataTable)
