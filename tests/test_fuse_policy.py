@@ -71,7 +71,7 @@ def test_read_write_read_only_and_groups(nas: PolicyMount) -> None:
     assert as_user(ALICE, write, d / "a.txt", b"alice") == 5
     assert as_user(ALICE, read, d / "readme") == b"hello"
     assert as_user(BOB, read, d / "a.txt") == b"alice"
-    assert as_user(BOB, listdir, d) == ["#trash", "a.txt", "readme"]
+    assert as_user(BOB, listdir, d) == ["#snapshot", "#trash", "a.txt", "readme"]
     # Read-only: every write-type operation is EACCES, never EROFS, even where the mode
     # bits would allow it.
     assert as_user(BOB, write, d / "b.txt") == errno.EACCES
@@ -167,15 +167,15 @@ def test_homes(nas: PolicyMount) -> None:
     a.share_acl("homes", "everyone", None, "rw")
     h = nas.mnt / "homes"
     # Created on first use, owned by the user, visible to them alone.
-    assert as_user(ALICE, listdir, h) == ["#trash", "alice"]
+    assert as_user(ALICE, listdir, h) == ["#snapshot", "#trash", "alice"]
     assert as_user(ALICE, write, h / "alice" / "diary", b"secret") == 6
-    assert as_user(BOB, listdir, h) == ["#trash", "bob"]
+    assert as_user(BOB, listdir, h) == ["#snapshot", "#trash", "bob"]
     for probe in (os.stat, os.listdir, read):
         assert as_user(BOB, probe, h / "alice") == errno.ENOENT
     assert as_user(BOB, read, h / "alice" / "diary") == errno.ENOENT
     assert as_user(BOB, os.mkdir, h / "alice2") == errno.EACCES
     assert os.stat(h / "alice").st_uid == ALICE
-    assert sorted(os.listdir(h)) == ["#trash", "alice", "bob"]  # the administrator sees all
+    assert sorted(os.listdir(h)) == ["#snapshot", "#trash", "alice", "bob"]  # the administrator sees all
     assert (h / "alice" / "diary").read_bytes() == b"secret"
 
 

@@ -99,7 +99,7 @@ def test_every_probe_of_a_hidden_share_looks_like_nothing(nas: PolicyMount) -> N
     assert before["lookup/stat"] == "ENOENT" and before["mkdir"] == "EACCES"
     assert "secret" not in before["root listing"]
     # The user with access sees and uses it; then Bob again, right after her.
-    assert as_user(ALICE, os.listdir, nas.mnt / "secret") == ["#trash", "inside"]
+    assert as_user(ALICE, os.listdir, nas.mnt / "secret") == ["#trash", "#snapshot", "inside"]
     assert "secret" in as_user(ALICE, os.listdir, nas.mnt)
     assert observe(BOB, nas.mnt, "secret") == before
     # Revoking Alice's access hides it from her at once.

@@ -20,13 +20,14 @@ from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
 
 from nasfs.errors import NasfsError
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem
-from nasfs.policy.gate import ENTRY_TIMEOUT, VOLATILE_ATTR_TIMEOUT, VOLATILE_TIMEOUT, Gate
+from nasfs.policy.gate import ENTRY_TIMEOUT, Gate
 
 log = logging.getLogger(__name__)
 
 # All changes reach the volume through this kernel mount (one daemon owns the array), so
 # the kernel's caches can be trusted for a while; negative entries are cached too. Entries
-# whose visibility depends on the caller (the gate says which) are not cached at all.
+# whose visibility depends on the caller are not cached at all, snapshot content longer:
+# the gate says which (`Gate.timeouts`, `Gate.negative_timeout`).
 
 
 @contextlib.contextmanager
@@ -91,9 +92,8 @@ class Operations(pyfuse3.Operations):
         self.block_size = self.gate.fs.data.record_size
 
     def _entry(self, a: Attributes) -> EntryAttributes:
-        if self.gate.volatile(a.ino):
-            return entry(a, self.block_size, VOLATILE_TIMEOUT, VOLATILE_ATTR_TIMEOUT)
-        return entry(a, self.block_size)
+        entry_timeout, attr_timeout = self.gate.timeouts(a.ino)
+        return entry(a, self.block_size, entry_timeout, attr_timeout)
 
     # -- names ----------------------------------------------------------------------------
 
@@ -104,8 +104,7 @@ class Operations(pyfuse3.Operations):
             a = await self.gate.lookup(parent_inode, name, _caller(ctx))
             if a is not None:
                 return self._entry(a)
-            volatile = self.gate.negative_volatile(parent_inode)
-            return _negative_entry(VOLATILE_TIMEOUT if volatile else ENTRY_TIMEOUT)
+            return _negative_entry(self.gate.negative_timeout(parent_inode))
 
     async def forget(self, inode_list: Sequence[tuple[pyfuse3.InodeT, int]]) -> None:
         with _replying():

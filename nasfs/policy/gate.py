@@ -37,8 +37,10 @@ from nasfs.errors import NasfsError
 from nasfs.fs import ROOT_INODE, AttrChanges, Attributes, Caller, Filesystem, errors
 from nasfs.policy.acl import Access, Decision, Principal
 from nasfs.policy.auditstore import LogEntry
+from nasfs.policy.handles import Handle, Listed
 from nasfs.policy.records import ShareRecord
 from nasfs.policy.service import process_name
+from nasfs.policy.snapshot_browse import SNAPSHOT_NAME, SnapshotBrowser
 
 if TYPE_CHECKING:
     from nasfs.policy.service import PolicyService
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 # Virtual inodes (`#trash` folders) are numbered from here; real ones count up from 2.
 VIRTUAL_BASE = 1 << 62
 TRASH_NAME = b"#trash"
-SNAPSHOT_NAME = b"#snapshot"  # reserved for browsing snapshots
 RESERVED_NAMES = frozenset({TRASH_NAME, SNAPSHOT_NAME})
 ENTRY_TIMEOUT = 60.0  # ordinary entries: this mount is the only writer
 VOLATILE_TIMEOUT = 0.0  # entries whose visibility depends on who asks: every walk asks us
@@ -83,32 +84,6 @@ class Node:
     share: str | None  # None: a top-level entry that is no share (administrators only)
     home: str | None = None  # in `homes`: the owner folder it is in
     trash: int = 0  # a trash item seen through `#trash`: the item id
-
-
-@dataclass(slots=True)
-class Handle:
-    """One open file or directory (pyfuse3 file handles index these)."""
-
-    ino: int
-    who: Principal
-    share: str | None
-    path: bytes
-    admin: bool
-    operation: str  # what the release row says: open-read | open-write | create
-    opened_ns: int
-    pid: int
-    bytes: int = 0
-    is_dir: bool = False
-    virtual_share: str | None = None  # a `#trash` folder: its share
-
-
-@dataclass(slots=True)
-class Listed:
-    """One readdir entry: its offset (for resuming), name and attributes."""
-
-    offset: int
-    name: bytes
-    attrs: Attributes
 
 
 @dataclass(slots=True)
@@ -154,6 +129,7 @@ class Gate:
         self._started_ns = time.time_ns()
         self._comms: dict[int, tuple[float, str | None]] = {}
         self.restrict = policy is not None
+        self.snapshots = SnapshotBrowser(self)  # the `#snapshot` folders and what is below
 
     # ------------------------------------------------------------------ identity
 
@@ -214,6 +190,8 @@ class Gate:
 
     def _path(self, ino: int) -> tuple[str | None, bytes]:
         """(share, path inside it) of a known inode, for the log."""
+        if self.snapshots.owns(ino):
+            return self.snapshots.path(ino)
         parts: list[bytes] = []
         share: str | None = None
         cur = ino
@@ -239,6 +217,8 @@ class Gate:
         vshare = self._virtual_share.get(parent)
         if vshare is not None:
             return vshare, b"/" + TRASH_NAME + b"/" + name
+        if self.snapshots.owns(parent):
+            return self.snapshots.path(parent, name)
         share, path = self._path(parent)
         return share, (path.rstrip(b"/") + b"/" + name)
 
@@ -289,6 +269,20 @@ class Gate:
             return True
         return node.parent == ROOT_INODE or node.trash != 0 or (
             node.home is not None and self._is_homes_root(node.parent))
+
+    def timeouts(self, ino: int) -> tuple[float, float]:
+        """(entry, attribute) timeouts the kernel may cache an entry of `ino` for."""
+        if self.restrict and self.snapshots.owns(ino):
+            return self.snapshots.timeouts(ino)
+        if self.volatile(ino):
+            return VOLATILE_TIMEOUT, VOLATILE_ATTR_TIMEOUT
+        return ENTRY_TIMEOUT, ENTRY_TIMEOUT
+
+    def negative_timeout(self, parent: int) -> float:
+        """How long the kernel may remember that a name is missing in `parent`."""
+        if self.restrict and self.snapshots.owns(parent):
+            return self.snapshots.negative_timeout(parent)
+        return VOLATILE_TIMEOUT if self.negative_volatile(parent) else ENTRY_TIMEOUT
 
     def negative_volatile(self, parent: int) -> bool:
         return self.restrict and (parent == ROOT_INODE or parent >= VIRTUAL_BASE
@@ -367,6 +361,8 @@ class Gate:
         who = self.principal(caller)
         if parent in self._virtual_share:
             return await self._lookup_trash(parent, name, who, caller)
+        if self.snapshots.owns(parent):
+            return await self.snapshots.lookup(parent, name, who, caller)
         place = self._place(who, parent)
         if parent == ROOT_INODE and self.restrict and not who.is_admin:
             share = self._share_named(name)
@@ -387,8 +383,9 @@ class Gate:
             if self._is_share_root(parent) and self.restrict:
                 if name == TRASH_NAME and place.share is not None:
                     return self._virtual_attrs(self._trash_ino(place.share.name))
-                if name == SNAPSHOT_NAME:
-                    return None
+                if name == SNAPSHOT_NAME and place.share is not None:
+                    return self.snapshots.folder_attrs(
+                        self.snapshots.folder_ino(place.share.name))
             if place.share is not None and place.share.homes and self._is_share_root(parent):
                 if not who.is_admin and name != (who.name or "").encode():
                     self.fs.lookup(parent, name, caller)
@@ -445,12 +442,15 @@ class Gate:
     def forget(self, inodes: Iterable[tuple[int, int]]) -> None:
         for ino, n in inodes:
             if ino >= VIRTUAL_BASE:
+                self.snapshots.forget(ino, n)
                 continue
             self.fs.forget(ino, n)
             if self.fs.lookup_count(ino) == 0:
                 self.nodes.pop(ino, None)
 
     async def getattr(self, ino: int, caller: Caller) -> Attributes:
+        if self.snapshots.owns(ino):
+            return await self.snapshots.getattr(ino, self.principal(caller), caller)
         if ino >= VIRTUAL_BASE:
             return self._virtual_attrs(ino)
         a = self.fs.getattr(ino)
@@ -471,6 +471,11 @@ class Gate:
     async def _need(self, who: Principal, caller: Caller, ino: int, write: bool,
                     operation: str, name: bytes | None = None) -> _Place:
         """The place of `ino` if `who` may read (or write) there; else logs and raises."""
+        if self.snapshots.owns(ino):
+            if write:
+                raise await self.snapshots.refuse(who, caller, ino, operation, name)
+            verdict = await self.snapshots.need(who, caller, ino, operation, name)
+            return _Place(None, None, verdict.decision)
         place = self._place(who, ino)
         if not self.restrict:
             return place
@@ -562,6 +567,10 @@ class Gate:
 
     async def link(self, ino: int, parent: int, name: bytes, caller: Caller) -> Attributes:
         who = self.principal(caller)
+        if self.snapshots.owns(ino):
+            raise await self.snapshots.refuse(who, caller, ino, "link")
+        if self.snapshots.owns(parent):
+            raise await self.snapshots.refuse(who, caller, parent, "link", name)
         if self.restrict:
             src, dst = self.nodes.get(ino), self.nodes.get(parent)
             if src is not None and src.trash:
@@ -643,6 +652,9 @@ class Gate:
     async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int,
                      caller: Caller) -> None:
         who = self.principal(caller)
+        for parent, name in ((p1, n1), (p2, n2)):
+            if self.snapshots.owns(parent):
+                raise await self.snapshots.refuse(who, caller, parent, "rename", name)
         if p1 in self._virtual_share:
             await self._restore_by_rename(p1, n1, p2, n2, flags, who, caller)
             return
@@ -755,6 +767,8 @@ class Gate:
 
     async def readlink(self, ino: int, caller: Caller) -> bytes:
         who = self.principal(caller)
+        if self.snapshots.owns(ino):
+            return await self.snapshots.readlink(ino, who, caller)
         await self._need(who, caller, ino, False, "readlink")
         return self.fs.readlink(ino)
 
@@ -768,6 +782,8 @@ class Gate:
 
     async def open(self, ino: int, flags: int, caller: Caller) -> int:
         who = self.principal(caller)
+        if self.snapshots.owns(ino):
+            return self._new_handle(await self.snapshots.open(ino, flags, who, caller))
         writing = bool(flags & _WRITE_FLAGS)
         operation = "open-write" if writing else "open-read"
         place = await self._need(who, caller, ino, writing, operation)
@@ -792,7 +808,10 @@ class Gate:
 
     async def read(self, fh: int, off: int, size: int) -> bytes:
         h = self.handle(fh)
-        data = await self.fs.read(h.ino, off, size)
+        if h.view is not None:
+            data = await h.view.read(h.real_ino, off, size)
+        else:
+            data = await self.fs.read(h.ino, off, size)
         h.bytes += len(data)
         return data
 
@@ -803,13 +822,16 @@ class Gate:
         return n
 
     async def fsync(self, fh: int, datasync: bool) -> None:
-        await self.fs.fsync(self.handle(fh).ino, datasync)
+        h = self.handle(fh)
+        if h.view is None:  # snapshot content never has anything to sync
+            await self.fs.fsync(h.ino, datasync)
 
     async def release(self, fh: int) -> None:
         h = self.handles.pop(fh, None)
         if h is None:
             return
-        await self.fs.release(h.ino)
+        if h.view is None:
+            await self.fs.release(h.ino)
         await self._log(h.who, Caller(h.who.uid, h.who.gid, h.pid), h.operation, h.share,
                         h.path, nbytes=h.bytes, admin=h.admin, time_ns=h.opened_ns)
 
@@ -817,6 +839,8 @@ class Gate:
 
     async def opendir(self, ino: int, caller: Caller) -> int:
         who = self.principal(caller)
+        if self.snapshots.owns(ino):
+            return self._new_handle(await self.snapshots.opendir(ino, who, caller))
         place = await self._need(who, caller, ino, False, "opendir")
         vshare = self._virtual_share.get(ino)
         if vshare is None:
@@ -837,15 +861,20 @@ class Gate:
         h = self.handle(fh)
         if h.virtual_share is not None:
             return self._readdir_trash(h, after)
+        if h.view is not None or h.snapshot_folder is not None:
+            return self.snapshots.readdir(h, after)
         share_root = self.restrict and self._is_share_root(h.ino)
         out: list[Listed] = []
         shift = 0
         if share_root:
-            # Offset 1 is `#trash`; real entries are shifted by one behind it.
-            shift = 1
+            # Offsets 1 and 2 are `#trash` and `#snapshot`; real entries are shifted behind.
+            shift = 2
             share = self.nodes[h.ino].share
             if after < 1 and share is not None:
                 out.append(Listed(1, TRASH_NAME, self._virtual_attrs(self._trash_ino(share))))
+            if after < 2 and share is not None:
+                folder = self.snapshots.folder_ino(share)
+                out.append(Listed(2, SNAPSHOT_NAME, self.snapshots.folder_attrs(folder)))
         place = self._place(h.who, h.ino)
         homes_root = share_root and place.share is not None and place.share.homes
         cursor = max(after - shift, 0)
@@ -889,22 +918,30 @@ class Gate:
         """The kernel took `entry` from a readdirplus reply: it holds a reference now."""
         if entry.attrs.ino < VIRTUAL_BASE:
             self.fs.remember(entry.attrs.ino)
+        else:
+            self.snapshots.listed(entry.attrs.ino)
 
     def releasedir(self, fh: int) -> None:
         self.handles.pop(fh, None)
 
     async def fsyncdir(self, fh: int) -> None:
-        await self.fs.fsyncdir(self.handle(fh).ino)
+        h = self.handle(fh)
+        if h.view is None and h.snapshot_folder is None and h.virtual_share is None:
+            await self.fs.fsyncdir(h.ino)
 
     # -------------------------------------------------------------------- xattrs
 
     async def getxattr(self, ino: int, name: bytes, caller: Caller) -> bytes:
+        if self.snapshots.owns(ino):
+            return await self.snapshots.getxattr(ino, name, self.principal(caller), caller)
         if ino >= VIRTUAL_BASE:
             raise errors.NoSuchAttribute("no such attribute")
         await self._need(self.principal(caller), caller, ino, False, "getxattr")
         return self.fs.getxattr(ino, name)
 
     async def listxattr(self, ino: int, caller: Caller) -> list[bytes]:
+        if self.snapshots.owns(ino):
+            return await self.snapshots.listxattr(ino, self.principal(caller), caller)
         if ino >= VIRTUAL_BASE:
             return []
         await self._need(self.principal(caller), caller, ino, False, "listxattr")
@@ -961,4 +998,5 @@ class Gate:
                 self.ensure_share_folder(share)
 
 
-__all__ = ["RESERVED_NAMES", "VIRTUAL_BASE", "Gate", "Handle", "Listed", "Node"]
+__all__ = ["RESERVED_NAMES", "SNAPSHOT_NAME", "VIRTUAL_BASE", "Gate", "Handle", "Listed",
+           "Node"]
