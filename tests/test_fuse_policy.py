@@ -175,7 +175,8 @@ def test_homes(nas: PolicyMount) -> None:
     assert as_user(BOB, read, h / "alice" / "diary") == errno.ENOENT
     assert as_user(BOB, os.mkdir, h / "alice2") == errno.EACCES
     assert os.stat(h / "alice").st_uid == ALICE
-    assert sorted(os.listdir(h)) == ["#snapshot", "#trash", "alice", "bob"]  # the administrator sees all
+    # the administrator sees all
+    assert sorted(os.listdir(h)) == ["#snapshot", "#trash", "alice", "bob"]
     assert (h / "alice" / "diary").read_bytes() == b"secret"
 
 

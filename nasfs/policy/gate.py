@@ -75,6 +75,16 @@ class ShareBusy(NasfsError):
     errno = errno.EBUSY
 
 
+class AclsNotSupported(NasfsError):
+    errno = errno.EOPNOTSUPP
+
+
+# POSIX ACLs are not enforced on this mount (the kernel is not asked to), so storing them as
+# plain xattrs would promise a protection that is not there, and tools that copy them (cp -a)
+# would leave the mode bits they expected the ACL to set. Refused, such tools use the modes.
+_ACL_XATTRS = frozenset({b"system.posix_acl_access", b"system.posix_acl_default"})
+
+
 @dataclass(slots=True)
 class Node:
     """Where a (kernel-known) inode lives: its last known name and its share."""
@@ -509,6 +519,14 @@ class Gate:
                     "home folders are made by the system"))
         return place
 
+    async def _keep_reserved(self, who: Principal, caller: Caller, parent: int, name: bytes,
+                             operation: str) -> None:
+        """`#trash` and `#snapshot` in a share folder are not removed or renamed (EACCES)."""
+        if self.restrict and name in RESERVED_NAMES and self._is_share_root(parent):
+            share, path = self._child_path(parent, name)
+            raise await self._deny(who, caller, operation, share, path,
+                                   AccessDenied(f"{name!r} is part of the share"))
+
     def _creator(self, caller: Caller, place: _Place) -> Caller:
         share = place.share
         if share is None or share.force_group is None or self.policy is None:
@@ -607,6 +625,7 @@ class Gate:
     async def unlink(self, parent: int, name: bytes, caller: Caller) -> None:
         who = self.principal(caller)
         place = await self._need(who, caller, parent, True, "delete", name)
+        await self._keep_reserved(who, caller, parent, name, "delete")
         share, path = self._child_path(parent, name)
         if parent == ROOT_INODE and self.restrict and not who.is_admin:
             raise await self._deny(who, caller, "delete", share, path,
@@ -636,6 +655,7 @@ class Gate:
     async def rmdir(self, parent: int, name: bytes, caller: Caller) -> None:
         who = self.principal(caller)
         place = await self._need(who, caller, parent, True, "rmdir", name)
+        await self._keep_reserved(who, caller, parent, name, "rmdir")
         share, path = self._child_path(parent, name)
         if parent == ROOT_INODE and self.restrict:
             if not who.is_admin:
@@ -667,6 +687,7 @@ class Gate:
             if p2 in self._virtual_share:
                 raise await self._deny(who, caller, "rename", share2, path2,
                                        AccessDenied("the trash folder is read-only"))
+            await self._keep_reserved(who, caller, p1, n1, "rename")
             src = self.nodes.get(self.fs.repo.lookup(p1, n1) or 0)
             if src is None and (a := self.fs.repo.lookup_attrs(p1, n1)) is not None:
                 self._remember(p1, n1, a)
@@ -948,6 +969,8 @@ class Gate:
         return self.fs.listxattr(ino)
 
     async def setxattr(self, ino: int, name: bytes, value: bytes, caller: Caller) -> None:
+        if name in _ACL_XATTRS:
+            raise AclsNotSupported("POSIX ACLs are not supported; use the mode bits")
         who = self.principal(caller)
         place = await self._need(who, caller, ino, True, "setxattr")
         self.fs.setxattr(ino, name, value, caller)
