@@ -939,8 +939,8 @@ class Gate:
         """The kernel took `entry` from a readdirplus reply: it holds a reference now."""
         if entry.attrs.ino < VIRTUAL_BASE:
             self.fs.remember(entry.attrs.ino)
-        else:
-            self.snapshots.listed(entry.attrs.ino)
+        elif (h := self.handles.get(fh)) is not None:
+            self.snapshots.listed(h, entry.attrs.ino)
 
     def releasedir(self, fh: int) -> None:
         self.handles.pop(fh, None)

@@ -7,7 +7,7 @@ them without importing the gate itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nasfs.fs import Attributes
 from nasfs.policy.acl import Principal
@@ -34,6 +34,8 @@ class Handle:
     snapshot_folder: str | None = None  # a `#snapshot` folder: its share
     view: SnapshotView | None = None  # inside a snapshot: the tree it reads from
     real_ino: int = 0  # inside a snapshot: the volume's inode number at that generation
+    # Snapshot nodes listed but not yet referenced by the kernel (nasfs.policy.snapshot_browse)
+    pending: dict[int, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -404,10 +404,14 @@ class SnapshotBrowser:
         if node.refs <= 0:
             del self.nodes[ino]
 
-    def listed(self, ino: int) -> None:
+    def listed(self, h: Handle, ino: int) -> None:
+        """The kernel took entry `ino` of a listing of `h` (readdirplus): one reference."""
         node = self.nodes.get(ino)
+        if node is None and h.pending is not None:
+            node = h.pending.pop(ino, None)
         if node is not None:
             node.refs += 1
+            self.nodes[ino] = node
 
     async def getattr(self, ino: int, who: Principal, caller: Caller) -> Attributes:
         if ino in self._folder_share:
@@ -500,7 +504,7 @@ class SnapshotBrowser:
                     if self.judge(h.who, node.share, node.snapshot, home).missing:
                         continue
                 ino = encode(node.snapshot, a.ino)
-                self._register(ino, SnapNode(h.ino, name, node.share, node.snapshot, home,
+                self._register(h, ino, SnapNode(h.ino, name, node.share, node.snapshot, home,
                                              False))
                 out.append(Listed(offset, name, self._shown(a, Verdict(_ALL, False), ino)))
             if out:
@@ -527,16 +531,18 @@ class SnapshotBrowser:
                 continue
             name = info.name.encode("utf-8", "surrogateescape")
             ino = encode(info.id, a.ino)
-            self._register(ino, SnapNode(h.ino, name, share, info.id, None, True))
+            self._register(h, ino, SnapNode(h.ino, name, share, info.id, None, True))
             out.append(Listed(info.id, name, self._shown(a, verdict, ino)))
         return out
 
-    def _register(self, ino: int, node: SnapNode) -> None:
-        """Know `node` (a readdir entry) without a kernel reference yet (`listed` adds it)."""
-        known = self.nodes.get(ino)
-        if known is not None:
-            node.refs = known.refs
-        self.nodes[ino] = node
+    @staticmethod
+    def _register(h: Handle, ino: int, node: SnapNode) -> None:
+        """Keep `node` (a readdir entry) with the listing's handle until the kernel takes a
+        reference (`listed`, readdirplus); a plain readdir gives none, and the handle's
+        release then forgets it, so listings never grow the node map."""
+        if h.pending is None:
+            h.pending = {}
+        h.pending[ino] = node
 
 
 __all__ = ["SNAPSHOT_BASE", "SNAPSHOT_NAME", "SnapshotBrowser", "decode", "encode"]
