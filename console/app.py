@@ -33,6 +33,8 @@ from console.screens.login import LoginScreen
 from console.screens.logs import LogsScreen
 from console.screens.settings import SettingsScreen
 from console.screens.shares import SharesScreen
+from console.screens.snapshots import SnapshotsScreen
+from console.screens.trash import TrashScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
 from console.widgets.nav_bar import NavEntry
@@ -60,6 +62,8 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f4", "Shares", "shares", frozenset({"share.list", "share.effective"})),
     ScreenEntry("f5", "Logs", "logs", frozenset({"log.query"})),
     ScreenEntry("f6", "Settings", "settings", frozenset({"settings.get", "settings.set"})),
+    ScreenEntry("f7", "Trash", "trash", frozenset({"trash.list", "trash.restore"})),
+    ScreenEntry("f8", "Snapshots", "snapshots", frozenset({"snapshot.list", "snapshot.diff"})),
 )
 
 
@@ -76,6 +80,8 @@ class NasConsole(App[None]):
         "shares": SharesScreen,
         "logs": LogsScreen,
         "settings": SettingsScreen,
+        "trash": TrashScreen,
+        "snapshots": SnapshotsScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -83,8 +89,8 @@ class NasConsole(App[None]):
                   key_display=entry.key.upper()) for entry in SCREENS),
         *(Binding(entry.key.removeprefix("f"), f"goto('{entry.mode}')", entry.title,
                   show=False) for entry in SCREENS),
-        Binding("f7", "start_daemon", "Start array", key_display="F7"),
-        Binding("f8", "recovery", "Recovery shell", key_display="F8"),
+        Binding("f11", "start_daemon", "Start array", key_display="F11"),
+        Binding("f12", "recovery", "Recovery shell", key_display="F12"),
         Binding("f9", "lock", "Lock", key_display="F9"),
         Binding("f10", "quit", "Quit", key_display="F10"),
     ]

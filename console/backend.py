@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from nasfs.client import ArrayStatus, Client, JobProgress, JobResult
 from nasfs.client.policy import PolicyClient
+from nasfs.client.snapshots import SnapshotClient
+from nasfs.client.trash import TrashClient
 from nasfs.config import Config
 from nasfs.errors import NasfsError
 
@@ -85,6 +87,16 @@ class Backend:
         """Run `action` with the typed policy calls of one connection."""
         with self.client() as client:
             return action(PolicyClient(client))
+
+    def trash(self, action: Callable[[TrashClient], T]) -> T:
+        """Run `action` with the typed trash calls of one connection."""
+        with self.client() as client:
+            return action(TrashClient(client))
+
+    def snapshots(self, action: Callable[[SnapshotClient], T]) -> T:
+        """Run `action` with the typed snapshot calls of one connection."""
+        with self.client() as client:
+            return action(SnapshotClient(client))
 
     def auth_check(self, name: str, password: str) -> AuthAnswer:
         """The daemon's verdict; a success counts only for an administrator (uid 0)."""

@@ -50,10 +50,10 @@ def problem(error: BaseException) -> str:
 def explain(error: BaseException) -> str:
     """One or two sentences: what went wrong and what to do."""
     if isinstance(error, DaemonNotRunning):
-        return f"{NOT_RUNNING} Press F7 to start it."
+        return f"{NOT_RUNNING} Press F11 to start it."
     if isinstance(error, DaemonGone):
         return ("The nasfs service stopped while the console was talking to it. "
-                "If it does not come back, press F7 to start it again.")
+                "If it does not come back, press F11 to start it again.")
     if isinstance(error, DaemonError):
         message = _sentence(str(error))
         if error.code == "internal":

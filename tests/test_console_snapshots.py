@@ -94,7 +94,7 @@ def steady(*keys: str, text: str) -> Callable[[Pilot[Any]], Any]:
     """Press `keys`, wait until `text` shows, and stop cursors blinking."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await wait_for_text(pilot, "F6 Settings")
+        await wait_for_text(pilot, "F8Snapshots")
         if keys:
             await pilot.press(*keys)
         await wait_for_text(pilot, text)
@@ -158,6 +158,15 @@ def test_settings(snap_compare: SnapCompare) -> None:
     assert snap_compare(console(), run_before=steady("f6", text="auth.max_failures"))
 
 
+def test_trash(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console(), run_before=steady("f7", "space", text="2 items"))
+
+
+def test_snapshots_browsed(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console(), run_before=steady(
+        "f8", "b", text="Changed since before-edit: 2"))
+
+
 def test_login(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for_text(pilot, "Log in to manage the NAS")
@@ -174,6 +183,6 @@ def test_daemon_not_running(snap_compare: SnapCompare) -> None:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: app.state.problem is not None, "the problem")
-        await wait_for_text(pilot, "F7 start the array")
+        await wait_for_text(pilot, "F11 start the array")
 
     assert snap_compare(app, run_before=run_before)

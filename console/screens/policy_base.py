@@ -1,8 +1,10 @@
-"""Base of the screens that show and change policy data (users, shares, logs, settings).
+"""Base of the screens that show and change daemon data (users, shares, logs, settings,
+trash, snapshots).
 
 `fetch()` reads what the screen shows (in a thread worker, through the backend's typed
-`PolicyClient`); `act()` runs one change in a worker, tells the outcome in plain words and
-reads again. Data is read when the screen is shown and when the daemon comes back.
+`PolicyClient`, or the client `with_client` gives); `act()` runs one change in a worker,
+tells the outcome in plain words and reads again. Data is read when the screen is shown
+and when the daemon comes back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from textual.widgets import Static
 from console import wording
 from console.screens.base import ConsoleScreen
 from console.state import ConsoleState
-from nasfs.client.policy import PolicyClient
 from nasfs.errors import NasfsError
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,14 @@ class PolicyScreen(ConsoleScreen):
         super().__init__()
         self._was_running = False
 
-    def fetch(self, policy: PolicyClient) -> Any:
+    def fetch(self, client: Any) -> Any:
         """Read the screen's data (runs in a worker thread; override)."""
         return None
+
+    def with_client(self, action: Callable[[Any], Any]) -> Any:
+        """Run `action` with this screen's typed client (policy; trash and snapshot screens
+        override this). Blocking: worker threads only."""
+        return self.console.backend.policy(action)
 
     def show_data(self, data: Any) -> None:
         """Draw what `fetch` returned (override)."""
@@ -72,7 +78,7 @@ class PolicyScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         try:
-            data = self.console.backend.policy(self.fetch)
+            data = self.with_client(self.fetch)
         except NasfsError as exc:
             self.post_message(self.Loaded(None, wording.explain(exc)))
             return
@@ -84,15 +90,15 @@ class PolicyScreen(ConsoleScreen):
             return
         self.show_data(message.data)
 
-    def act(self, done: str, action: Callable[[PolicyClient], Any]) -> None:
+    def act(self, done: str, action: Callable[[Any], Any]) -> None:
         """Run `action` in a worker; `done` is the sentence shown when it worked."""
         self.say("Working...")
         self._act(done, action)
 
     @work(thread=True, group="act")
-    def _act(self, done: str, action: Callable[[PolicyClient], Any]) -> None:
+    def _act(self, done: str, action: Callable[[Any], Any]) -> None:
         try:
-            result = self.console.backend.policy(action)
+            result = self.with_client(action)
         except NasfsError as exc:
             self.post_message(self.Acted(done, wording.explain(exc)))
             return

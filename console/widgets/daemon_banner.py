@@ -28,11 +28,11 @@ class DaemonBanner(Static):
         if starting:
             text.append("Starting the array... (this can take a minute)")
         else:
-            text.append("F7", "bold reverse")
+            text.append("F11", "bold reverse")
             text.append(f" start the array ({start_command})")
             if recovery is not None:
                 text.append("   ")
-                text.append("F8", "bold reverse")
+                text.append("F12", "bold reverse")
                 text.append(f" recovery shell ({recovery})")
             text.append("\nIf it will not start, check the disks' cables and power "
                         "(log: /var/log/nasfs/).")

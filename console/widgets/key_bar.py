@@ -35,9 +35,11 @@ class KeyBar(Static):
         text = Text()
         seen: set[str] = set()
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
+            # Several keys for one action (n and PageDown) show once, as the binding says.
+            shown = f"{binding.action}/{binding.description}"
+            if not binding.show or shown in seen:
                 continue
-            seen.add(binding.action)
+            seen.add(shown)
             if text:
                 text.append("  ")
             style = "" if enabled else "dim"

@@ -25,10 +25,11 @@ class NavBar(Static):
 
     def show(self, entries: list[NavEntry], current: str) -> None:
         line = Text()
+        # The key in reverse video and no space after it: eight screens fit in 80 columns.
         for entry in entries:
-            style = "reverse bold" if entry.screen == current else ""
-            line.append(entry.key, "bold")
-            line.append(f" {entry.title}", style)
+            style = "bold underline" if entry.screen == current else ""
+            line.append(entry.key, "reverse")
+            line.append(entry.title, style)
             line.append(" ")
         line.truncate(self.size.width or 80, overflow="ellipsis")
         self.update(line)
