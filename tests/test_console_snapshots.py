@@ -186,3 +186,28 @@ def test_daemon_not_running(snap_compare: SnapCompare) -> None:
         await wait_for_text(pilot, "F11 start the array")
 
     assert snap_compare(app, run_before=run_before)
+
+
+def test_every_screen_uses_only_the_16_terminal_colours() -> None:
+    """The Linux VT and serial terminals have 16 colours: the console asks for no others
+    (the terminal's own palette or its default colours), so nothing is lost or guessed."""
+    from rich.color import ColorType
+    from test_console_helpers import run
+
+    async def scenario() -> None:
+        app = console("degraded")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_text(pilot, "F8Snapshots")
+            for key in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"):
+                await pilot.press(key)
+                await pilot.pause(0.2)
+                for strip in app.screen._compositor.render_strips():
+                    for segment in strip:
+                        style = segment.style
+                        for colour in (style.color, style.bgcolor) if style else ():
+                            if colour is None or colour.type == ColorType.DEFAULT:
+                                continue
+                            assert colour.type == ColorType.STANDARD, (key, segment)
+                            assert colour.number is not None and colour.number < 16
+
+    run(scenario())
