@@ -15,6 +15,9 @@ roots and home folders are shown to each caller with the permission bits they ma
 and every request that names an inode directly (open, create, unlink, setattr, ...) is
 checked here again.
 
+Requests on a share's `#snapshot` folder or below go to `SnapshotBrowser`
+(nasfs.policy.snapshot_browse): read-only snapshots, judged by the policy now and then.
+
 Without a policy (`policy=None`: test mounts and benchmarks of the bare filesystem) every
 caller is allowed everything, nothing is logged or trashed, and caches keep their timeouts.
 
