@@ -50,9 +50,20 @@ def test_restore_a_deleted_file_from_the_trash(env: Env) -> None:
             await pilot.press("space", "r")
             await wait_for_text(pilot, "1 item(s) restored to where they were.")
             await wait_for_text(pilot, "0 items")
+            assert (mnt / "docs" / "plan.txt").read_text() == "the plan, version 1\n"
+            (mnt / "docs" / "plan.txt").unlink()
+            await pilot.press("f")
+            await wait_for_text(pilot, "Filter the trash")
+            await pilot.press("tab", "tab", *"plan", "enter")
+            await wait_for_text(pilot, "1 items (filter: path=plan)")
+            await pilot.press("d")
+            await wait_for_text(pilot, "Purge 1 item(s) for good?")
+            await pilot.press("y")
+            await wait_for_text(pilot, "1 item(s) purged.")
+            await wait_for_text(pilot, "0 items")
 
     run(scenario())
-    assert (mnt / "docs" / "plan.txt").read_text() == "the plan, version 1\n"
+    assert not (mnt / "docs" / "plan.txt").exists()
 
 
 def test_take_browse_and_restore_a_snapshot(env: Env) -> None:

@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from console import wording
 from console.screens.base import ConsoleScreen
+from console.screens.confirm_dialog import ConfirmDialog
 from console.state import ConsoleState
 from nasfs.errors import NasfsError
 
@@ -89,6 +90,16 @@ class PolicyScreen(ConsoleScreen):
             self.say(message.error, error=True)
             return
         self.show_data(message.data)
+
+    def confirm_then_act(self, question: str, consequence: str, done: str,
+                         action: Callable[[Any], Any]) -> None:
+        """Ask first (Y/N); run `action` as `act` does only on yes."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(done, action)
+
+        self.app.push_screen(ConfirmDialog(question, consequence), answered)
 
     def act(self, done: str, action: Callable[[Any], Any]) -> None:
         """Run `action` in a worker; `done` is the sentence shown when it worked."""

@@ -18,7 +18,6 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Static
 
 from console import wording
-from console.screens.confirm_dialog import ConfirmDialog
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import AclEntryInfo, EffectiveAccess, PolicyClient, ShareInfo
@@ -220,12 +219,12 @@ class SharesScreen(PolicyScreen):
         share = self.selected_share()
         if share is None:
             return
-        self.app.push_screen(ConfirmDialog(
+        self.confirm_then_act(
             f"Delete share {share.name}?",
             "People can no longer reach it over the network. The files themselves stay on "
-            "the array."),
-            lambda yes: yes and self.act(f"Share {share.name} deleted.",
-                                         lambda p: p.share_del(share.name)))
+            "the array.",
+            f"Share {share.name} deleted.",
+            lambda p: p.share_del(share.name))
 
     # -- ACL actions --------------------------------------------------------------------
 

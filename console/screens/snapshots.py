@@ -19,7 +19,6 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
 from console import format as fmt
-from console.screens.confirm_dialog import ConfirmDialog
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.snapshots import (
@@ -205,12 +204,12 @@ class SnapshotsScreen(PolicyScreen):
         snap = self._current()
         if snap is None:
             return
-        self.app.push_screen(ConfirmDialog(
+        self.confirm_then_act(
             f"Delete snapshot {snap.name}?",
             f"About {fmt.size(snap.exclusive_bytes)} become free. Files only in this "
-            "snapshot cannot be restored any more."),
-            lambda yes: yes and self.act(f"{snap.name} deleted.",
-                                         lambda client: client.delete(snap.id)))
+            "snapshot cannot be restored any more.",
+            f"{snap.name} deleted.",
+            lambda client: client.delete(snap.id))
 
     # -- schedules ----------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from console import format as fmt
-from console.screens.confirm_dialog import ConfirmDialog
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.trash import TrashClient, TrashItemInfo
@@ -147,27 +146,23 @@ class TrashScreen(PolicyScreen):
         if not items:
             return
         ids = [i.id for i in items]
-        self.app.push_screen(ConfirmDialog(
+        self.confirm_then_act(
             f"Purge {len(ids)} item(s) for good?",
             "They are removed from the trash and cannot be restored (snapshots that hold "
-            "them keep them)."),
-            lambda yes: yes and self._purge(ids))
-
-    def _purge(self, ids: list[int]) -> None:
-        self.marked.clear()
-        self.act(f"{len(ids)} item(s) purged.",
-                 lambda client: [client.purge(i) for i in ids])
+            "them keep them).",
+            f"{len(ids)} item(s) purged.",
+            lambda client: [client.purge(i) for i in ids])
 
     def action_empty(self) -> None:
         item = self._current()
         share = self.filter.share or (item.share if item else "")
         if not share:
             return
-        self.app.push_screen(ConfirmDialog(
+        self.confirm_then_act(
             f"Empty the trash of share {share}?",
-            "Everything in it is removed for good."),
-            lambda yes: yes and self.act(f"The trash of {share} is empty.",
-                                         lambda client: client.purge(share=share)))
+            "Everything in it is removed for good.",
+            f"The trash of {share} is empty.",
+            lambda client: client.purge(share=share))
 
     def action_filter(self) -> None:
         f = self.filter

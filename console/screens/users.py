@@ -14,7 +14,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
-from console.screens.confirm_dialog import ConfirmDialog
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import GroupInfo, PolicyClient, UserInfo
@@ -117,20 +116,20 @@ class UsersScreen(PolicyScreen):
         if self.query_one("#groups", DataTable).has_focus:
             group = self._selected_group()
             if group is not None:
-                self.app.push_screen(ConfirmDialog(
+                self.confirm_then_act(
                     f"Delete group {group.name}?",
-                    "Its members stay; shares that name the group lose that entry."),
-                    lambda yes: yes and self.act(f"Group {group.name} deleted.",
-                                                 lambda p: p.group_del(group.name)))
+                    "Its members stay; shares that name the group lose that entry.",
+                    f"Group {group.name} deleted.",
+                    lambda p: p.group_del(group.name))
             return
         user = self._selected_user()
         if user is None:
             return
-        self.app.push_screen(ConfirmDialog(
+        self.confirm_then_act(
             f"Delete user {user.name}?",
-            "They can no longer log in. Their files stay where they are."),
-            lambda yes: yes and self.act(f"User {user.name} deleted.",
-                                         lambda p: p.user_del(user.name)))
+            "They can no longer log in. Their files stay where they are.",
+            f"User {user.name} deleted.",
+            lambda p: p.user_del(user.name))
 
     def action_password(self) -> None:
         user = self._selected_user()
