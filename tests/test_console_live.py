@@ -48,13 +48,13 @@ def test_not_running_is_said_on_every_screen(env: Env) -> None:
         app = console_for(env, mnt, require_login=True)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "not running")
-            assert "F7 start the array" in screen_text(app)
+            assert "F11 start the array" in screen_text(app)
             assert "Logging in" not in screen_text(app)
             app.locked = False
             app.pop_screen()
             for key in ("f1", "f2"):
                 await pilot.press(key)
-                await wait_for_text(pilot, "F7 start the array")
+                await wait_for_text(pilot, "F11 start the array")
                 assert "NO SERVICE" in screen_text(app)
 
     run(scenario())
@@ -73,11 +73,11 @@ def test_start_the_array_from_the_console(env: Env, tmp_path: Path) -> None:
         backend = Backend(load_config(config_file), config_file=config_file)
         app = NasConsole(backend, require_login=False, poll_s=0.2)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for_text(pilot, f"F7 start the array (nasfs mount --config {config_file}")
-            await pilot.press("f7")
+            await wait_for_text(pilot, f"F11 start the array (nasfs mount --config {config_file}")
+            await pilot.press("f11")
             await wait_for_text(pilot, "array HEALTHY")
             await wait_for_text(pilot, f"mounted at {mnt}")
-            await wait_for(pilot, lambda: "F7 Start array" not in screen_text(app),
+            await wait_for(pilot, lambda: "F11 Start array" not in screen_text(app),
                            "the start key gone from the footer")
 
     run(scenario())
@@ -154,6 +154,16 @@ def test_rebuild_shows_its_progress(env: Env) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("f2")
             await wait_for_text(pilot, "Disk 3 has failed")
+            # A directory that is not empty: the daemon refuses, the console says what to do.
+            await pilot.press("r")
+            await wait_for_text(pilot, "Replace a disk and rebuild it")
+            await pilot.press(*str(members[0]), "enter")
+            await wait_for(pilot, finished, "the refused rebuild")
+            assert app.state.job is not None and app.state.job.failed
+            assert_on_screen(app, "Rebuild of disk 3 onto", "failed.",
+                             "Check the disk number and that the new directory is empty")
+            assert "Traceback" not in screen_text(app)
+            seen.clear()
             await pilot.press("r")
             await wait_for_text(pilot, "Replace a disk and rebuild it")
             await pilot.press(*str(onto))
@@ -168,3 +178,16 @@ def test_rebuild_shows_its_progress(env: Env) -> None:
             assert str(onto) in screen_text(app)
 
     run(scenario())
+
+
+def test_the_entry_point_is_installed() -> None:
+    import subprocess
+    import sys
+
+    console = Path(sys.executable).parent / "nasfs-console"
+    command = [str(console)] if console.exists() else [
+        sys.executable, "-c", "from console.app import main; raise SystemExit(main())"]
+    done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "--idle-lock" in done.stdout and "--config" in done.stdout
