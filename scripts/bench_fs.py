@@ -42,10 +42,13 @@ def timed(fn: Callable[[], None]) -> float:
 
 
 def seq_write(path: Path, size: int) -> None:
-    block = os.urandom(BLOCK)
+    # Every block differs (its index in the first 8 bytes): nasfs deduplicates records, so
+    # one block written over and over would store a single 1 MiB chunk and measure nothing.
+    block = bytearray(os.urandom(BLOCK))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        for _ in range(size // BLOCK):
+        for i in range(size // BLOCK):
+            block[:8] = i.to_bytes(8, "little")
             os.write(fd, block)
         os.fsync(fd)
     finally:
@@ -62,9 +65,10 @@ def seq_read(path: Path) -> None:
 
 
 def create_files(d: Path, count: int, size: int) -> None:
-    data = os.urandom(size)
+    data = bytearray(os.urandom(size))  # distinct per file, as for seq_write
     d.mkdir()
     for i in range(count):
+        data[:8] = i.to_bytes(8, "little")
         fd = os.open(d / f"file{i:06d}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         os.write(fd, data)
         os.close(fd)
