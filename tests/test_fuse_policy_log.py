@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,10 +53,25 @@ def session(mnt: Path) -> int:
     return os.getpid()
 
 
+def rows_of(nas: PolicyMount, uid: int, after_id: int, want: int) -> list[dict[str, Any]]:
+    """`uid`'s access rows after `after_id`, polled until there are `want` of them.
+
+    The log is written by a background task, and other users' rows (root's set-up, written
+    late) may land after `after_id` too, so only `uid`'s own rows are counted; the generous
+    deadline only bounds a failing run (the assertion then shows what was written)."""
+    deadline = time.monotonic() + 120
+    while True:
+        got = nas.admin.log_query("access", after_id=after_id, limit=1000).rows
+        mine = [r for r in got if r["uid"] == uid]
+        if len(mine) >= want or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.05)
+
+
 def test_each_operation_leaves_its_row(nas: PolicyMount) -> None:
     start = nas.last_access_id()
     pid = as_user(ALICE, session, nas.mnt)
-    rows = [r for r in nas.access_rows(after_id=start, expect=9) if r["uid"] == ALICE]
+    rows = rows_of(nas, ALICE, start, 9)
     got = [(r["operation"], r["share"], r["path"], r["second_path"], r["result"], r["bytes"])
            for r in rows]
     assert got == [
