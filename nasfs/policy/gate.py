@@ -352,22 +352,46 @@ class Gate:
 
     # ------------------------------------------------------------------- lookups
 
-    def _remember(self, parent: int, name: bytes, a: Attributes, *, trash: int = 0) -> None:
+    def _node(self, parent: int, name: bytes, *, trash: int = 0) -> Node | None:
+        """Where entry `name` of `parent` lives (None: `parent` is not in the map)."""
         if parent == ROOT_INODE:
             share = self._share_named(name)
-            self.nodes[a.ino] = Node(ROOT_INODE, name, share.name if share else None)
-            return
+            return Node(ROOT_INODE, name, share.name if share else None)
         vshare = self._virtual_share.get(parent)
         if vshare is not None:
-            self.nodes[a.ino] = Node(parent, name, vshare, None, trash)
-            return
+            return Node(parent, name, vshare, None, trash)
         p = self.nodes.get(parent)
         if p is None:
-            return
+            return None
         home = p.home
         if home is None and self._is_homes_root(parent):
             home = name.decode("utf-8", "surrogateescape")
-        self.nodes[a.ino] = Node(parent, name, p.share, home)
+        return Node(parent, name, p.share, home)
+
+    def _remember(self, parent: int, name: bytes, a: Attributes, *, trash: int = 0) -> None:
+        """Map `a.ino` (the kernel holds a reference on it now: lookup, create, ...)."""
+        node = self._node(parent, name, trash=trash)
+        if node is not None:
+            self.nodes[a.ino] = node
+
+    @staticmethod
+    def _pending(h: Handle) -> dict[int, Node]:
+        """The listing's nodes not yet taken by the kernel, emptied for the next batch: the
+        kernel resumes after the last entry it took, so untaken ones are listed again."""
+        if h.pending is None:
+            h.pending = {}
+        else:
+            h.pending.clear()
+        return h.pending
+
+    def _list_node(self, pending: dict[int, Node], parent: int, name: bytes, a: Attributes,
+                   *, trash: int = 0) -> None:
+        """Keep `name`'s node with the listing until the kernel takes the entry (`listed`):
+        a reply buffer that fills up, or a listing abandoned half way, gives it no reference,
+        and only referenced inodes stay in the map (so listings never grow it)."""
+        node = self._node(parent, name, trash=trash)
+        if node is not None:
+            pending[a.ino] = node
 
     async def lookup(self, parent: int, name: bytes, caller: Caller) -> Attributes | None:
         """Attributes of `name` in `parent`, or None (absent, or shadowed for the caller)."""
@@ -692,9 +716,8 @@ class Gate:
                                        AccessDenied("the trash folder is read-only"))
             await self._keep_reserved(who, caller, p1, n1, "rename")
             src = self.nodes.get(self.fs.repo.lookup(p1, n1) or 0)
-            if src is None and (a := self.fs.repo.lookup_attrs(p1, n1)) is not None:
-                self._remember(p1, n1, a)
-                src = self.nodes.get(a.ino)
+            if src is None and self.fs.repo.lookup(p1, n1) is not None:
+                src = self._node(p1, n1)  # judged, not kept: the kernel holds no reference
             if src is not None and not self._same_area(src, p2, self.nodes.get(p2)):
                 raise await self._deny(who, caller, "rename", share1, path1,
                                        CrossShare("moves between shares are copies"))
@@ -902,6 +925,7 @@ class Gate:
         place = self._place(h.who, h.ino)
         homes_root = share_root and place.share is not None and place.share.homes
         cursor = max(after - shift, 0)
+        pending = self._pending(h)
         while True:
             batch = self.fs.readdir(h.ino, cursor)
             if not batch:
@@ -913,7 +937,7 @@ class Gate:
                         continue
                     if homes_root and name != (h.who.name or "").encode():
                         continue
-                self._remember(h.ino, name, a)
+                self._list_node(pending, h.ino, name, a)
                 out.append(Listed(entry_id + shift, name, self._shown(h.who, a)))
             if out:
                 return out
@@ -927,6 +951,7 @@ class Gate:
     def _readdir_trash(self, h: Handle, after: int) -> list[Listed]:
         assert h.virtual_share is not None and self.trash is not None
         out = []
+        pending = self._pending(h)
         for item in self._visible_items(h.virtual_share, h.who):
             if item.id <= after:
                 continue
@@ -934,16 +959,21 @@ class Gate:
                 a = self.fs.getattr(item.ino)
             except NasfsError:
                 continue
-            self._remember(h.ino, _display(item), a, trash=item.id)
+            self._list_node(pending, h.ino, _display(item), a, trash=item.id)
             out.append(Listed(item.id, _display(item), a))
         return out
 
     def listed(self, fh: int, entry: Listed) -> None:
         """The kernel took `entry` from a readdirplus reply: it holds a reference now."""
-        if entry.attrs.ino < VIRTUAL_BASE:
-            self.fs.remember(entry.attrs.ino)
-        elif (h := self.handles.get(fh)) is not None:
-            self.snapshots.listed(h, entry.attrs.ino)
+        h = self.handles.get(fh)
+        ino = entry.attrs.ino
+        if ino < VIRTUAL_BASE:
+            self.fs.remember(ino)
+            node = h.pending.pop(ino, None) if h is not None and h.pending else None
+            if node is not None:
+                self.nodes[ino] = node
+        elif h is not None:
+            self.snapshots.listed(h, ino)
 
     def releasedir(self, fh: int) -> None:
         self.handles.pop(fh, None)

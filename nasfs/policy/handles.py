@@ -34,7 +34,8 @@ class Handle:
     snapshot_folder: str | None = None  # a `#snapshot` folder: its share
     view: SnapshotView | None = None  # inside a snapshot: the tree it reads from
     real_ino: int = 0  # inside a snapshot: the volume's inode number at that generation
-    # Snapshot nodes listed but not yet referenced by the kernel (nasfs.policy.snapshot_browse)
+    # Nodes listed but not yet referenced by the kernel: snapshot nodes
+    # (nasfs.policy.snapshot_browse) or, for live folders, the gate's `Node`s of the last batch.
     pending: dict[int, Any] | None = None
 
 
