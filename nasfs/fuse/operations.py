@@ -240,8 +240,11 @@ class Operations(pyfuse3.Operations):
 
     async def flush(self, fh: pyfuse3.FileHandleT) -> None:
         # close(2) does not promise durability; data stays buffered until fsync, the group
-        # commit or unmount (all of which flush it).
-        return None
+        # commit or unmount (all of which flush it). So FLUSH has nothing to do here, and
+        # ENOSYS makes the kernel stop sending it (fc->no_flush): one request fewer per
+        # close. The kernel still writes back its own dirty pages (writeback cache) before
+        # it would have sent FLUSH, and no POSIX locks are kept here (they are the kernel's).
+        raise FUSEError(errno.ENOSYS)
 
     async def release(self, fh: pyfuse3.FileHandleT) -> None:
         with _replying():
