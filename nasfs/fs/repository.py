@@ -109,19 +109,33 @@ class Repository:
             (g, *params, g, g),
         )
 
-    def _remove(self, table: str, where: str, params: Sequence[Any]) -> int:
-        """Remove live rows: delete those born now, close older ones. Returns rows affected."""
+    def _remove(self, table: str, where: str, params: Sequence[Any],
+                borns: Sequence[int] | None = None) -> int:
+        """Remove live rows: delete those born now, close older ones. Returns rows affected.
+
+        `borns`: the `born` of every live row concerned, if the caller has just read them.
+        Writes run on every synchronous copy and reads on the primary only, so the rows are
+        read first and only the statements that have something to do are run (a file without
+        xattrs or snapshots: no UPDATE, and nothing at all for its xattr and symlink rows).
+        """
         g = self.generation
-        n = int(
-            self.db.execute(
-                f"DELETE FROM {table} WHERE {where} AND died IS NULL AND born = ?", (*params, g)
-            ).rowcount
-        )
-        n += int(
-            self.db.execute(
-                f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL", (g, *params)
-            ).rowcount
-        )
+        if borns is None:
+            borns = [int(r[0]) for r in self.db.query(
+                f"SELECT born FROM {table} WHERE {where} AND died IS NULL", params)]
+        n = 0
+        if g in borns:
+            n += int(
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE {where} AND died IS NULL AND born = ?",
+                    (*params, g),
+                ).rowcount
+            )
+        if any(b != g for b in borns):
+            n += int(
+                self.db.execute(
+                    f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL", (g, *params)
+                ).rowcount
+            )
         return n
 
     # ------------------------------------------------------------------ inodes
@@ -267,20 +281,22 @@ class Repository:
         """Remove records `first_idx` and later; returns chunks to release when durable."""
         g = self.generation
         rows = self.db.query(
-            "SELECT chunk FROM extent WHERE ino = ? AND idx >= ? AND died IS NULL AND born = ?",
-            (ino, first_idx, g),
+            "SELECT chunk, born FROM extent WHERE ino = ? AND idx >= ? AND died IS NULL",
+            (ino, first_idx),
         )
-        self._remove("extent", "ino = ? AND idx >= ?", (ino, first_idx))
-        return [bytes(r[0]) for r in rows]
+        borns = [int(r[1]) for r in rows]
+        self._remove("extent", "ino = ? AND idx >= ?", (ino, first_idx), borns)
+        return [bytes(r[0]) for r in rows if int(r[1]) == g]
 
     def delete_extent(self, ino: int, idx: int) -> list[ChunkId]:
         g = self.generation
         rows = self.db.query(
-            "SELECT chunk FROM extent WHERE ino = ? AND idx = ? AND died IS NULL AND born = ?",
-            (ino, idx, g),
+            "SELECT chunk, born FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
+            (ino, idx),
         )
-        self._remove("extent", "ino = ? AND idx = ?", (ino, idx))
-        return [bytes(r[0]) for r in rows]
+        borns = [int(r[1]) for r in rows]
+        self._remove("extent", "ino = ? AND idx = ?", (ino, idx), borns)
+        return [bytes(r[0]) for r in rows if int(r[1]) == g]
 
     def older_extent_chunks(self, ino: int) -> list[ChunkId]:
         """Chunks of live records of `ino` written before this generation (a snapshot may
