@@ -23,6 +23,7 @@ import pytest
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted
 from nasfs.store import Store
+from tests.fuse_policy_util import as_user
 
 NASFS = [sys.executable, "-m", "nasfs.cli.main"]
 
@@ -366,8 +367,18 @@ def test_demo_without_terminal(env: Env) -> None:
     assert f"nasfs umount {data / 'mnt'}" in out
     assert sorted(p.name for p in (data / "members").iterdir()) == [
         "disk1", "disk2", "disk3", "disk4"]
-    assert (data / "mnt" / "README.txt").read_bytes().startswith(b"This is the nasfs demo")
-    assert (data / "mnt" / "shared" / "numbers.csv").exists()
+    assert (data / "mnt" / "public" / "README.txt").read_bytes().startswith(
+        b"This is the nasfs demo")
+    assert (data / "mnt" / "sales" / "numbers.csv").exists()
+    assert "administrator login root" in out
+    # The demo's shares and accounts are real: alice (uid 1001) cannot see the hidden share.
+    # pytest's private tmp dirs are 0700: let alice walk through them (search only).
+    for parent in data.parents:
+        if parent == Path(tempfile.gettempdir()):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)
+    seen = as_user(1001, lambda: sorted(os.listdir(data / "mnt")))
+    assert seen == ["public", "sales"]
 
     again = env.run("demo", "--data", data)
     assert "already mounted" in again.stdout and "created" not in again.stdout
@@ -377,4 +388,4 @@ def test_demo_without_terminal(env: Env) -> None:
     status = json.loads(third.stdout)
     assert status["mounted"] is True and status["state"] == "healthy"
     assert "created demo array" not in third.stderr
-    assert (data / "mnt" / "README.txt").exists()
+    assert (data / "mnt" / "public" / "README.txt").exists()

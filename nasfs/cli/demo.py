@@ -28,16 +28,28 @@ log = logging.getLogger(__name__)
 MEMBER_COUNT = 4
 NPARITY = 1
 
+# The demo's login for the console (the administrator, uid 0). A demo only: a real box
+# sets its own with `nasfs user passwd root`.
+DEMO_ADMIN_PASSWORD = "nasfs-demo"
+
+# Shares the demo makes: an open one, a department one, and a hidden (shadow) one.
+DEMO_SHARES: dict[str, dict[str, object]] = {
+    "public": {},
+    "sales": {"force_group": "sales", "create_mode": "0664", "dir_mode": "2775"},
+    "board": {"hidden": True},
+}
+
 SAMPLE_FILES: dict[str, bytes] = {
-    "README.txt": (
+    "public/README.txt": (
         b"This is the nasfs demo array: four member directories (data/members/disk1..4)\n"
         b"with single parity, mounted here. Any one member may be lost without losing\n"
         b"data. Copy files in, run 'nasfs status', try 'nasfs umount' and mount again.\n"
+        b"Deleted files go to #trash; 'nasfs snapshot create' fills #snapshot.\n"
     ),
-    "shared/welcome.txt": "Welcome — ようこそ — to the shared folder.\n".encode(),
-    "shared/numbers.csv": b"n,square\n" + b"".join(f"{i},{i * i}\n".encode()
-                                                  for i in range(1, 101)),
-    "projects/plan.md": b"# Plan\n\n1. Mount the array.\n2. Put files on it.\n3. Sleep well.\n",
+    "public/welcome.txt": "Welcome — ようこそ — to the shared folder.\n".encode(),
+    "sales/numbers.csv": b"n,square\n" + b"".join(f"{i},{i * i}\n".encode()
+                                                for i in range(1, 101)),
+    "board/plan.md": b"# Plan\n\n1. Mount the array.\n2. Put files on it.\n3. Sleep well.\n",
 }
 
 
@@ -99,6 +111,9 @@ def run_demo(data: Path, *, as_json: bool = False) -> int:
     record = registry.find_by_mountpoint(config.run_dir, mountpoint)
     assert record is not None, "the daemon reported ready without publishing its record"
     if created:
+        _make_accounts_and_shares(Path(record.socket))
+        _say(f"made the administrator login root (password {DEMO_ADMIN_PASSWORD!r}), user "
+             f"alice (uid 1001, group sales) and shares {', '.join(DEMO_SHARES)}", as_json)
         _put_samples(mountpoint)
         _say(f"put {len(SAMPLE_FILES)} sample files on the array", as_json)
     status = _status_of(record)
@@ -126,6 +141,21 @@ def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:
     pid = start_background(argv, config.log_file)
     _say(f"mounted the demo array at {mountpoint} (daemon pid {pid}, log {config.log_file})",
          as_json)
+
+
+def _make_accounts_and_shares(socket: Path) -> None:
+    from nasfs.client.policy import PolicyClient
+
+    with Client(Connection.open(socket, not_running_hint="")) as client:
+        policy = PolicyClient(client)
+        policy.user_add("root", 0, password=DEMO_ADMIN_PASSWORD)
+        policy.group_add("sales", 2001)
+        policy.user_add("alice", 1001)
+        policy.group_adduser("sales", "alice")
+        for name, options in DEMO_SHARES.items():
+            policy.share_create(name, **options)
+        policy.share_acl("public", "everyone", None, "rw")
+        policy.share_acl("sales", "group", "sales", "rw")
 
 
 def _put_samples(mountpoint: Path) -> None:
