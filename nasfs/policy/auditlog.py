@@ -29,6 +29,10 @@ BatchWriter = Callable[[str, Sequence[LogEntry]], None]
 
 DEFAULT_CAPACITY = 10_000
 DEFAULT_BATCH = 1_000
+# After the first entry of a batch the writer waits this long for more: a busy stream is then
+# written in a few large transactions instead of one small one per entry or two (each a
+# commit on every copy of the database, in a worker thread competing for the GIL).
+DEFAULT_LINGER = 0.05
 
 
 @dataclass
@@ -45,11 +49,12 @@ class AuditLog:
     """Bounded queue + batch writer (see the module docstring). Run `run` in a nursery."""
 
     def __init__(self, write: BatchWriter, clock: Clock, *, capacity: int = DEFAULT_CAPACITY,
-                 batch: int = DEFAULT_BATCH) -> None:
+                 batch: int = DEFAULT_BATCH, linger: float = DEFAULT_LINGER) -> None:
         self._write = write
         self._clock = clock
         self._capacity = capacity
         self._batch = batch
+        self._linger = linger
         self._send, self._receive = trio.open_memory_channel[tuple[str, LogEntry]](capacity)
         self._pending = 0  # recorded and not yet written (or lost)
         self._idle = trio.Event()
@@ -110,10 +115,13 @@ class AuditLog:
                     first = await self._receive.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     break
-                batch = [first, *self._take(self._batch - 1)]
                 # Shielded: entries taken off the queue must reach the database even when
                 # the daemon is stopping (a cancelled write would lose them silently).
                 with trio.CancelScope(shield=True):
+                    if self._linger > 0 and self._send.statistics().current_buffer_used < (
+                            self._batch - 1):
+                        await trio.sleep(self._linger)
+                    batch = [first, *self._take(self._batch - 1)]
                     await self._write_batch(batch)
         finally:
             with trio.CancelScope(shield=True):
