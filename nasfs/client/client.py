@@ -139,6 +139,17 @@ class Client:
                            on_progress=_typed(on_progress))
         return JobResult("scrub", report)
 
+    def scrub_cancel(self) -> None:
+        """Stop the running scrub (it answers its caller `scrub_cancelled`; resumable).
+        DaemonError `no_job` when no scrub runs."""
+        self.call("scrub.cancel", timeout=QUICK_CALL_TIMEOUT)
+
+    def mail_test(self, to: list[str] | None = None) -> list[str]:
+        """Send a test mail now (to `to`, else mail.to); returns who it went to.
+        DaemonError `mail` (or `mail_not_configured`) says what the server did."""
+        result = self.call("mail.test", {"to": to} if to else {})
+        return list(result["to"])
+
     def rebuild(self, member_index: int, onto: str | os.PathLike[str], *,
                 on_progress: ProgressCallback | None = None) -> JobResult:
         """Rebuild the missing member `member_index` onto the empty directory `onto`."""

@@ -24,6 +24,11 @@ class MemberStatus:
     index: int
     path: str | None
     state: str  # "ok" | "missing"
+    # Counted by the daemon since it started (None when read offline): read errors,
+    # checksum mismatches rewritten from parity, failed writes.
+    read_errors: int | None = None
+    repaired: int | None = None
+    write_errors: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ class Capacity:
     chunks: int = 0
     live_chunks: int = 0
     segments: int = 0
+    # Known to a daemon with the filesystem mounted (None otherwise): the part of usable
+    # space kept for snapshots, the bytes only snapshots still hold, the bytes of all
+    # shares' trash (both inside used_bytes).
+    snapshot_reserve_bytes: int | None = None
+    snapshot_held_bytes: int | None = None
+    trash_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import functools
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from nasfs.daemon import registry
 from nasfs.daemon.control import ControlServer, MethodTable
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
+from nasfs.daemon.status import MemberErrors
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,14 @@ class Daemon:
         self.socket_path: Path | None = None
         self.job_lock = trio.Lock()  # one scrub/rebuild at a time
         self.running_job: str | None = None
+        self.cancel_job = threading.Event()  # set by `scrub.cancel`; the job's thread looks
+        self.member_errors = MemberErrors()
+        # Called with every event as it is recorded (store events also with the raw
+        # StoreEvent), from any thread: the mail notifier listens here (methods/mail.py).
+        self.event_listeners: list[Callable[[Event, Any], None]] = []
+        from nasfs.mail.notifier import Notifier
+
+        self.notifier = Notifier()
         self._shutdown_requested = trio.Event()
         self._stopped = trio.Event()
         self._fuse_scope: trio.CancelScope | None = None
@@ -135,6 +145,7 @@ class Daemon:
             self._add_periodic_jobs()
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.policy.run)  # the access-log writer
+                await nursery.start(self.notifier.run)  # mail, in worker threads
                 await nursery.start(self.server.serve)
                 nursery.start_soon(self._watch_signals)
                 await nursery.start(self.jobs.run)
@@ -274,11 +285,20 @@ class Daemon:
     # -- events --------------------------------------------------------------------------
 
     def note(self, source: str, kind: str, detail: str) -> None:
-        self.events.append(Event(time.time(), source, kind, detail))
+        self._record(Event(time.time(), source, kind, detail), None)
+
+    def _record(self, event: Event, raw: Any) -> None:
+        self.events.append(event)
+        for listener in self.event_listeners:
+            try:
+                listener(event, raw)
+            except Exception:
+                log.exception("event listener failed on %s", event)
 
     def _store_event(self, event: Any) -> None:
         # Called from worker threads as well as the trio thread: deque.append is atomic.
         # Not logged here: the store and the databases log their own events.
         kind = getattr(event, "kind", type(event).__name__)
         detail = getattr(event, "detail", "") or str(event)
-        self.events.append(Event(time.time(), "store", str(kind), str(detail)))
+        self.member_errors.count(str(kind), getattr(event, "member", None), str(detail))
+        self._record(Event(time.time(), "store", str(kind), str(detail)), event)

@@ -21,7 +21,7 @@ from nasfs.errors import NasfsError
 from nasfs.policy.auditstore import KINDS, LogEntry, LogFilter
 from nasfs.policy.errors import InvalidValue, NotFound, PolicyError
 from nasfs.policy.export import check_encoding, write_csv
-from nasfs.policy.settings import SETTINGS, parse_setting
+from nasfs.policy.settings import SETTINGS, parse_setting, shown_value
 from nasfs.policy.shares import OPTIONS
 
 if TYPE_CHECKING:
@@ -347,8 +347,8 @@ class AdminApi:
         if key is not None:
             if key not in SETTINGS:
                 parse_setting(key, None)  # raises NotFound naming the keys
-            return {key: values[key]}
-        return values
+            return {key: shown_value(key, values[key])}
+        return {k: shown_value(k, v) for k, v in values.items()}
 
     def settings_set(self, p: Params, actor: Actor) -> Any:
         key = param(p, "settings.set", "key", str)
@@ -361,8 +361,9 @@ class AdminApi:
                 self.service.repo.set_setting(key, value)
             return value
 
-        value = self._logged(actor, "settings.set", key, store, f"= {p['value']!r}")
-        return {key: value}
+        value = self._logged(actor, "settings.set", key, store,
+                             f"= {shown_value(key, p['value'])!r}")
+        return {key: shown_value(key, value)}
 
 
 def _describe(options: dict[str, Any]) -> str:

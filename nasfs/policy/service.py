@@ -61,6 +61,9 @@ class PolicyService:
         # FUSE integration registers the creation of the share's directory here.
         self.on_share_created: list[ShareCallback] = []
         self.on_share_deleted: list[ShareCallback] = []
+        # Called (in the writing thread, after the rows are durable) with each batch of
+        # system-log rows: the daemon's mail notifier picks the lock-outs from them.
+        self.on_system_log: list[Callable[[Sequence[LogEntry]], None]] = []
         self.audit: AuditLog | None = None
         self._snapshot = PolicySnapshot.build(0, [], [], [])
         self.reload()
@@ -138,6 +141,11 @@ class PolicyService:
         be lost if the daemon dies right after answering)."""
         with self.audit_lock:
             self.audit_store.append("system", entries, self.clock.now_ns(), durable=True)
+        for callback in self.on_system_log:
+            try:
+                callback(entries)
+            except Exception:
+                log.exception("system-log listener failed")
 
     def write_batch(self, kind: str, entries: Sequence[LogEntry]) -> None:
         """The access-log writer's batch function (runs in a worker thread)."""

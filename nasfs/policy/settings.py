@@ -68,6 +68,113 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
 )}
 
 
+def _boolean(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise InvalidValue(f"setting {key} must be yes or no, not {value!r}")
+    return parse
+
+
+def _port(key: str) -> Callable[[Any], Any]:
+    positive = _positive_int(key)
+
+    def parse(value: Any) -> int:
+        number = int(positive(value))
+        if number > 65535:
+            raise InvalidValue(f"setting {key} must be a port number up to 65535, not {value!r}")
+        return number
+    return parse
+
+
+def _address(key: str, text: str) -> str:
+    text = text.strip()
+    # A mail address needs one @ with something on both sides; the server judges the rest.
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in ",;<>" for c in text):
+        raise InvalidValue(f"setting {key} needs mail addresses like admin@example.com, "
+                           f"not {text!r}")
+    return text
+
+
+def _addresses(key: str, *, single: bool = False) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if single:
+            if not isinstance(value, str):
+                raise InvalidValue(f"setting {key} must be text, not {value!r}")
+            return _address(key, value) if value.strip() else ""
+        # The CLI and the console give text ("a@x, b@y"); JSON clients may give a list.
+        if isinstance(value, str):
+            items = [part for part in value.replace(";", ",").split(",") if part.strip()]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            items = list(value)
+        else:
+            raise InvalidValue(f"setting {key} must be a list of mail addresses, not {value!r}")
+        return [_address(key, item) for item in items]
+    return parse
+
+
+def _percents(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> list[int]:
+        parts = value.replace(",", " ").split() if isinstance(value, str) else value
+        if not isinstance(parts, list):
+            raise InvalidValue(f"setting {key} must be a list of percentages, not {value!r}")
+        try:
+            numbers = sorted({int(p) for p in parts if not isinstance(p, bool)})
+        except (TypeError, ValueError):
+            raise InvalidValue(f"setting {key} must be whole percentages like 80, 95, "
+                               f"not {value!r}") from None
+        if len(numbers) != len(parts) or any(not 1 <= n <= 100 for n in numbers):
+            raise InvalidValue(f"setting {key} must be different whole percentages from 1 "
+                               f"to 100, not {value!r}")
+        return numbers
+    return parse
+
+
+SETTINGS.update({s.key: s for s in (
+    Setting("mail.enabled", False, "send mail about disks, jobs, space and lock-outs",
+            _boolean("mail.enabled")),
+    Setting("mail.host", "", "the mail (SMTP) server's name or address",
+            _text("mail.host")),
+    Setting("mail.port", 587, "the mail server's port (25, 465 with mail.ssl, 587)",
+            _port("mail.port")),
+    Setting("mail.starttls", True, "switch to TLS after connecting (STARTTLS)",
+            _boolean("mail.starttls")),
+    Setting("mail.ssl", False, "connect with TLS from the start (port 465)",
+            _boolean("mail.ssl")),
+    Setting("mail.user", "", "user name for the mail server ('' = no login)",
+            _text("mail.user")),
+    Setting("mail.password", "", "password for the mail server (never shown)",
+            _text("mail.password")),
+    Setting("mail.from", "", "sender address ('' = nasfs@ this box's name)",
+            _addresses("mail.from", single=True)),
+    Setting("mail.to", [], "who gets the mail (addresses, comma-separated)",
+            _addresses("mail.to")),
+    Setting("mail.capacity_percent", [80, 95],
+            "fullness (percent) at which a mail is sent, once per crossing",
+            _percents("mail.capacity_percent")),
+    Setting("mail.repeat_s", 3600, "seconds in which the same notice is mailed only once",
+            _positive_int("mail.repeat_s")),
+    Setting("mail.attempts", 3, "tries per mail before it is given up (and logged)",
+            _positive_int("mail.attempts")),
+)})
+
+# Settings whose values are stored but never shown or logged: only whether they are set.
+SECRET_SETTINGS = frozenset({"mail.password"})
+
+
+def shown_value(key: str, value: Any) -> Any:
+    """What `settings.get`, `settings.set` and the system log show of a setting's value."""
+    if key in SECRET_SETTINGS:
+        return "set" if value else "unset"
+    return value
+
+
 def parse_setting(key: str, value: Any) -> Any:
     """The checked value for `key` (NotFound for an unknown key, InvalidValue for a bad one)."""
     setting = SETTINGS.get(key)

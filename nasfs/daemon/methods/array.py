@@ -1,4 +1,5 @@
-"""Control methods about the array itself: status, flush, umount, scrub, rebuild, methods.
+"""Control methods about the array itself: status, flush, umount, scrub, scrub.cancel,
+rebuild, methods.
 
 Scrub and rebuild run in a worker thread (they are blocking store calls) and stream the
 store's progress reports to the caller as progress lines; one of them at a time per array.
@@ -7,9 +8,11 @@ store's progress reports to the caller as progress lines; one of them at a time 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,13 +38,48 @@ class NotMounted(NasfsError):
     """The method needs the mounted filesystem and this daemon has none."""
 
 
+class ScrubCancelled(NasfsError):
+    """The running scrub was stopped by `scrub.cancel` (it can be resumed)."""
+
+
+class NoJob(NasfsError):
+    """`scrub.cancel` was asked while no scrub runs."""
+
+
+def capacity_extra(daemon: Daemon) -> dict[str, int | None]:
+    """Snapshot-held and trash bytes, read on the trio thread (the filesystem's SQLite
+    connection belongs to it); empty when the filesystem is not open."""
+    fs = daemon.fs
+    if fs is None:
+        return {}
+    extra: dict[str, int | None] = {}
+    try:
+        extra["snapshot_held_bytes"] = int(fs.snapshots.held_bytes())
+    except Exception:
+        log.exception("cannot measure snapshot-held bytes for status")
+    trash = daemon.trash
+    if trash is not None:
+        try:
+            extra["trash_bytes"] = sum(size for _, size in trash.usage().values())
+        except Exception:
+            log.exception("cannot measure trash bytes for status")
+    return extra
+
+
 def register(table: MethodTable, daemon: Daemon) -> None:
     async def status(request: Request) -> Any:
+        extra = capacity_extra(daemon)
         report = await trio.to_thread.run_sync(functools.partial(
             array_status, daemon.store, source="daemon", mounted=daemon.mounted,
             mountpoint=str(daemon.mountpoint) if daemon.mountpoint else None,
             daemon_pid=daemon.pid, started_at=daemon.started_at,
-            running_job=daemon.running_job, events=list(daemon.events)[-20:]))
+            running_job=daemon.running_job, events=list(daemon.events)[-20:],
+            member_errors=daemon.member_errors.snapshot(), capacity_extra=extra))
+        fs = daemon.fs
+        if fs is not None:
+            reserve = int(fs.snapshots.reserve_bytes(report.capacity.usable_bytes))
+            report = dataclasses.replace(report, capacity=dataclasses.replace(
+                report.capacity, snapshot_reserve_bytes=reserve))
         return report.to_json()
 
     async def flush(request: Request) -> Any:
@@ -60,7 +98,14 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         resume = request.param("resume", bool, False)
         repair = request.param("repair", bool, True)
         return await _run_job(daemon, request, "scrub", functools.partial(
-            daemon.store.scrub, resume=resume, repair=repair))
+            daemon.store.scrub, resume=resume, repair=repair), cancel=daemon.cancel_job)
+
+    async def scrub_cancel(request: Request) -> Any:
+        if daemon.running_job != "scrub":
+            raise NoJob("no scrub is running, so there is nothing to stop")
+        daemon.cancel_job.set()
+        daemon.note("daemon", "scrub-cancel-requested", f"by pid {request.peer.pid}")
+        return {"cancelled": "scrub"}
 
     async def rebuild(request: Request) -> Any:
         member = request.param("member", int)
@@ -75,28 +120,54 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     table.add("flush", flush)
     table.add("umount", umount)
     table.add("scrub", scrub)
+    table.add("scrub.cancel", scrub_cancel)
     table.add("rebuild", rebuild)
     table.add("methods", methods)
 
 
 async def _run_job(daemon: Daemon, request: Request, name: str,
-                   job: Callable[..., Any]) -> Any:
-    """Run a blocking store job in a thread, streaming its progress to the caller."""
+                   job: Callable[..., Any], cancel: threading.Event | None = None) -> Any:
+    """Run a blocking store job in a thread, streaming its progress to the caller.
+
+    With `cancel`: the job stops (ScrubCancelled) at its next progress report once the
+    event is set; the store keeps its resume point, so nothing is lost.
+    """
     if daemon.job_lock.locked():
         raise JobBusy(f"a {daemon.running_job or 'maintenance job'} is already running on "
                       "this array; wait for it to finish")
     async with daemon.job_lock:
         daemon.running_job = name
+        if cancel is not None:
+            cancel.clear()
         daemon.note("daemon", f"{name}-started", f"requested by pid {request.peer.pid}")
         try:
-            report = await _with_progress(request, job)
+            report = await _with_progress(request, job, cancel)
+        except ScrubCancelled as exc:
+            daemon.note("daemon", f"{name}-cancelled", str(exc))
+            raise
+        except Exception as exc:
+            daemon.note("daemon", f"{name}-failed", str(exc) or type(exc).__name__)
+            raise
         finally:
             daemon.running_job = None
-    daemon.note("daemon", f"{name}-finished", "")
+    daemon.note("daemon", f"{name}-finished", summary(report))
     return to_jsonable(report)
 
 
-async def _with_progress(request: Request, job: Callable[..., Any]) -> Any:
+def summary(report: Any) -> str:
+    """A job report in one line: its counts, and how many items were unrecoverable."""
+    body = to_jsonable(report)
+    if not isinstance(body, dict):
+        return str(body)
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in body.items()
+             if not isinstance(v, list | dict) and k != "unrecoverable"]
+    lost = body.get("unrecoverable") or []
+    parts.append(f"unrecoverable {len(lost) if isinstance(lost, list) else lost}")
+    return ", ".join(parts)
+
+
+async def _with_progress(request: Request, job: Callable[..., Any],
+                         cancel: threading.Event | None = None) -> Any:
     send, receive = trio.open_memory_channel[dict[str, Any]](math.inf)
     token = trio.lowlevel.current_trio_token()
 
@@ -107,6 +178,10 @@ async def _with_progress(request: Request, job: Callable[..., Any]) -> Any:
 
     def on_progress(progress: Any) -> None:
         # Called in the worker thread; hand the report to the trio thread without blocking.
+        if cancel is not None and cancel.is_set():
+            # Raised inside the store's loop, between stripes: the scrub keeps its cursor.
+            raise ScrubCancelled("the scrub was stopped before it finished; `nasfs scrub "
+                                 "--resume` goes on from where it stopped")
         value = to_jsonable(progress)
         if not isinstance(value, dict):
             value = {"value": value}

@@ -1,0 +1,128 @@
+"""What is worth a mail, and its words: notices built from the daemon's events, the system
+log's lock-out rows, health changes and capacity crossings.
+
+A notice's `key` names "the same thing again" for rate limiting (a disk that keeps failing
+reads is mailed once per mail.repeat_s, not once per read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+HOW_TO_REPLACE = (
+    "Your files are still readable, but the array cannot lose another disk. Fit a new disk, "
+    "mount it as an empty directory and rebuild onto it (console: Disks, key R; or "
+    "`nasfs rebuild --member SLOT --onto DIR`).")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One mail to send: `subject` and `body` in plain words; `key` for rate limiting."""
+
+    kind: str
+    key: str
+    subject: str
+    body: str
+
+
+def disk(member: int | None) -> str:
+    return "a disk" if member is None else f"disk {member + 1} (slot {member})"
+
+
+def for_store_event(kind: str, member: int | None, path: str | None,
+                    detail: str) -> Notice | None:
+    """The notice for a store event, or None for events that are only counted."""
+    where = f" ({path})" if path else ""
+    if kind == "member-missing":
+        return Notice(kind, f"member:{member}", f"{disk(member).capitalize()} is missing: "
+                      "the array is degraded",
+                      f"When the array was opened, {disk(member)} was missing.\n\n"
+                      f"{HOW_TO_REPLACE}\n\nDetail: {detail}")
+    if kind == "member-failed":
+        return Notice(kind, f"member:{member}", f"{disk(member).capitalize()} failed: the "
+                      "array is degraded",
+                      f"{disk(member).capitalize()}{where} stopped working and is no longer "
+                      f"used.\n\n{HOW_TO_REPLACE}\n\nDetail: {detail}")
+    if kind == "read-error":
+        return Notice(kind, f"read-error:{member}", f"Read errors on {disk(member)}",
+                      f"{disk(member).capitalize()}{where} returned data that could not be "
+                      "used; it was read from parity instead. If this repeats, plan to "
+                      f"replace the disk.\n\nDetail: {detail}")
+    if kind == "unrecoverable":
+        return Notice(kind, "unrecoverable", "Data could not be repaired",
+                      "Part of the array is damaged on more disks than parity can cover; "
+                      "some file data could not be repaired. Run a scrub to list what is "
+                      f"affected and restore those files from a backup.\n\nDetail: {detail}")
+    return None
+
+
+def for_daemon_note(kind: str, detail: str) -> Notice | None:
+    """The notice for something the daemon itself noted (jobs, snapshots), or None."""
+    if kind == "scrub-finished":
+        return Notice(kind, f"{kind}:{detail}", "Scrub finished: " + _scrub_verdict(detail),
+                      f"The check of all data (scrub) finished.\n\nResult: {detail}")
+    if kind == "scrub-failed":
+        return Notice(kind, kind, "Scrub stopped with an error",
+                      f"The check of all data (scrub) stopped: {detail}\n\nIt can be resumed "
+                      "with `nasfs scrub --resume`.")
+    if kind == "rebuild-finished":
+        return Notice(kind, f"{kind}:{detail}", "Rebuild finished",
+                      f"The rebuild finished; the array is protected again unless the result "
+                      f"below lists unrecoverable data.\n\nResult: {detail}")
+    if kind == "rebuild-failed":
+        return Notice(kind, kind, "Rebuild stopped with an error",
+                      f"The rebuild stopped: {detail}\n\nStarting it again onto the same "
+                      "directory continues where it stopped.")
+    if kind == "snapshot-removed":
+        return Notice(kind, f"{kind}:{detail}", "A snapshot was removed automatically",
+                      f"{detail}.\n\nTo keep snapshots longer, free space (empty the trash, "
+                      "delete old files) or add capacity.")
+    return None
+
+
+def _scrub_verdict(detail: str) -> str:
+    return "problems found" if ("unrecoverable" in detail and
+                                "unrecoverable 0" not in detail) else "all data readable"
+
+
+def for_log_rows(rows: Sequence[Any]) -> list[Notice]:
+    """Lock-outs among system-log rows (operation `auth.lock`, written by the lock-out)."""
+    notices = []
+    for row in rows:
+        if getattr(row, "operation", None) != "auth.lock":
+            continue
+        subject = str(row.path or "")
+        kind, _, name = subject.partition(":")
+        what = f"the user name {name!r}" if kind == "user" else f"the terminal {name!r}"
+        notices.append(Notice("lock-out", f"lock-out:{subject}", f"Login locked: {name}",
+                              f"Too many failed logins locked {what}: {row.detail}.\n\n"
+                              "If this was not a forgotten password, someone may be "
+                              "guessing. Unlock with `nasfs user unlock` or the console's "
+                              "Users screen."))
+    return notices
+
+
+def for_health(old: str, new: str, missing: Sequence[int]) -> Notice | None:
+    """The notice for a change of the array's state (healthy / degraded / failed)."""
+    disks = ", ".join(disk(m) for m in missing) or "none"
+    if new == "healthy":
+        return Notice("array-healthy", "health", "The array is healthy again",
+                      f"The array was {old} and is healthy again: every disk is in use.")
+    if new == "degraded":
+        return Notice("array-degraded", "health", "The array is degraded",
+                      f"The array was {old} and is now degraded. Missing: {disks}.\n\n"
+                      f"{HOW_TO_REPLACE}")
+    return Notice("array-failed", "health", "The array has FAILED",
+                  f"The array was {old} and has failed: more disks are missing ({disks}) "
+                  "than parity can cover. Do not format or replace anything: reconnect the "
+                  "disks (cables, power) and restart the array, or call for help.")
+
+
+def for_capacity(percent: float, threshold: int, used: int, usable: int) -> Notice:
+    return Notice("capacity", f"capacity:{threshold}",
+                  f"The array is {percent:.0f} % full (over {threshold} %)",
+                  f"The array's space is {percent:.1f} % used ({used} of {usable} bytes "
+                  f"usable), over the {threshold} % threshold (mail.capacity_percent).\n\n"
+                  "Empty the trash, delete old snapshots or files, or add capacity.")
