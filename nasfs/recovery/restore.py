@@ -1,0 +1,106 @@
+"""`metadata restore --from SLOT`: make one member's copy of a database the source of all.
+
+For when the newest copy is not the right one (or the daemon's automatic choice keeps
+failing): every other copy on the present members is moved aside as
+`NAME.db.before-restore-<UTC time>` (with its `-wal`/`-shm`, so each backup still opens as a
+database) and replaced by a consistent copy of the chosen one. Backups are never deleted;
+copies then carry the same generation, so the next open takes them as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nasfs.recovery.copies import DATABASES, CopyInfo, db_path, open_read_only
+from nasfs.recovery.session import RecoveryError, RecoverySession
+from nasfs.store.label import fsync_dir
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+def _backup_aside(target: Path, stamp: str) -> Path | None:
+    """Move `target` (and its WAL and shared-memory files) aside; the backup's path."""
+    if not target.exists():
+        return None
+    backup = target.with_name(f"{target.name}.before-restore-{stamp}")
+    n = 1
+    while backup.exists():
+        n += 1
+        backup = target.with_name(f"{target.name}.before-restore-{stamp}.{n}")
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{target}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{backup}{suffix}"))
+    os.replace(target, backup)
+    return backup
+
+
+def _copy_into(source: sqlite3.Connection, target: Path) -> None:
+    tmp = target.with_name(target.name + ".restoring")
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    dest = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        source.backup(dest)
+        dest.execute("PRAGMA journal_mode=WAL")
+        dest.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        dest.close()
+    for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], say: Say
+                 ) -> list[Path]:
+    """Copy `databases` from member `slot` over every other copy; returns the backups."""
+    present = session.present
+    if slot not in present:
+        raise RecoveryError(f"member {slot} is not present (present: "
+                            f"{', '.join(map(str, sorted(present))) or 'none'})")
+    for name in databases:
+        if name not in DATABASES:
+            raise RecoveryError(f"there is no database {name!r} (there are: "
+                                f"{', '.join(DATABASES)})")
+    copies = session.copies()
+    chosen: dict[str, CopyInfo] = {}
+    for name in databases:
+        info = next(c for c in copies[name] if c.slot == slot)
+        if not info.usable:
+            raise RecoveryError(f"the copy of {name}.db on member {slot} cannot be a source: "
+                                f"{info.problem}; choose another member or name the "
+                                "databases with --db")
+        chosen[name] = info
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backups: list[Path] = []
+    for name, info in chosen.items():
+        source = open_read_only(info.path)
+        try:
+            for other, member in sorted(present.items()):
+                if other == slot:
+                    continue
+                target = db_path(member, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                backup = _backup_aside(target, stamp)
+                _copy_into(source, target)
+                if backup is not None:
+                    backups.append(backup)
+                say(f"{name}.db on member {other}: replaced by the copy of member {slot} "
+                    f"(generation {info.generation})"
+                    + (f"; the old copy is kept as {backup.name}" if backup else ""))
+        finally:
+            source.close()
+    return backups
