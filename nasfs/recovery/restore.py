@@ -104,3 +104,27 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
         finally:
             source.close()
     return backups
+
+
+def fill_missing_copies(session: RecoverySession, slot: int, say: Say) -> None:
+    """Give member `slot` (just rebuilt) a copy of every database it lacks, from the best
+    copy, as the daemon's next open would; the rebuild itself only carries store.db."""
+    present = session.present
+    if slot not in present:
+        return
+    from nasfs.recovery.copies import best_copy
+
+    for name, copies in session.copies().items():
+        mine = next((c for c in copies if c.slot == slot), None)
+        best = best_copy(copies)
+        if mine is None or mine.exists or best is None:
+            continue
+        target = db_path(present[slot], name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = open_read_only(best.path)
+        try:
+            _copy_into(source, target)
+        finally:
+            source.close()
+        say(f"{name}.db on member {slot}: copied from member {best.slot} "
+            f"(generation {best.generation})")

@@ -67,6 +67,14 @@ PARSERS = {
 }
 
 
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 10240 or unit == "GiB":
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} TiB"
+
+
 class RecoveryShell(cmd.Cmd):
     intro = ("nasfs recovery shell: the array is locked for maintenance. Type 'help' for the "
              "commands, 'quit' to leave.")
@@ -136,8 +144,8 @@ class RecoveryShell(cmd.Cmd):
                 return  # a line per 5 %: readable on a 9600-baud console
             last[0] = pct
             eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None and pct < 100 else ""
-            self.say(f"{what}: {pct:5.1f}%  {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB, "
-                     f"{p.rate_bytes_per_s / 2**20:.1f} MiB/s{eta}")
+            self.say(f"{what}: {pct:5.1f}%  {_size(p.done_bytes)} of {_size(p.total_bytes)}, "
+                     f"{_size(int(p.rate_bytes_per_s))}/s{eta}")
 
         return show
 
@@ -207,6 +215,7 @@ class RecoveryShell(cmd.Cmd):
         with self.session.open_store("rebuild") as store:
             report = store.rebuild(args.member, onto, progress=self._progress("rebuild"))
         self.session.resurvey([onto])
+        restore.fill_missing_copies(self.session, report.member, self.say)
         self.say(f"rebuild: slot {report.member} onto {report.onto}: {report.stripes} "
                  f"stripes, {report.bytes_written} bytes written, "
                  f"{len(report.unrecoverable)} unrecoverable")

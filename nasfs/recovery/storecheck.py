@@ -38,10 +38,17 @@ def check_stripes(
     """(findings, stripes checked)."""
     findings: list[Finding] = []
     for seg in catalog_read.segment_ids(conn):
-        gone = [slot for slot, path in present.items() if not segment_path(path, seg).exists()]
-        # A segment can be empty of stripes (opened, then nothing committed into it).
-        if gone and conn.execute("SELECT 1 FROM store.stripes WHERE segment = ? LIMIT 1",
-                                 (seg,)).fetchone():
+        # Only members holding a shard of some stripe of the segment have its file: a narrow
+        # stripe leaves the others without one (docs/on-disk-format.md).
+        holders: set[int] = set()
+        for first, width in conn.execute(
+                "SELECT first_member, max(width) FROM store.stripes WHERE segment = ?"
+                " GROUP BY first_member", (seg,)):
+            holders |= {shard_member(int(first), j, member_count)
+                        for j in range(int(width) + nparity)}
+        gone = [slot for slot in sorted(holders & set(present))
+                if not segment_path(present[slot], seg).exists()]
+        if gone:
             findings.append(Finding("store", (
                 f"segment {seg} is missing its file on member(s) "
                 f"{', '.join(map(str, gone))}")))
