@@ -38,7 +38,7 @@ from console.screens.trash import TrashScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
 from console.widgets.nav_bar import NavEntry
-from nasfs.client import ArrayStatus, DaemonGone, DaemonNotRunning, JobProgress
+from nasfs.client import ArrayStatus, DaemonError, DaemonGone, DaemonNotRunning, JobProgress
 from nasfs.config import Config
 from nasfs.errors import NasfsError
 
@@ -195,6 +195,17 @@ class NasConsole(App[None]):
         self.state = self.state.with_job(JobState("scrub", "of all disks"))
         self._run_scrub()
 
+    def stop_scrub(self) -> None:
+        """Ask the daemon to stop the running scrub; its worker then reports it stopped."""
+        self._stop_scrub()
+
+    @work(thread=True, group="stop")
+    def _stop_scrub(self) -> None:
+        try:
+            self.backend.scrub_cancel()
+        except NasfsError as exc:
+            self.call_from_thread(self.notify, wording.explain(exc), severity="warning")
+
     def start_rebuild(self, member_index: int, onto: str) -> None:
         if self._job_running():
             return
@@ -218,6 +229,13 @@ class NasConsole(App[None]):
         job = self.state.job or JobState("scrub")
         try:
             result = self.backend.scrub(lambda p: self._progressed(job, p))
+        except DaemonError as exc:
+            if exc.code != "scrub_cancelled":
+                self._job_failed(job, exc)
+                return
+            self.post_message(self.JobChanged(replace(job, finished=True, outcome=(
+                "stopped. Nothing is lost; press C to check all data again."))))
+            return
         except NasfsError as exc:
             self._job_failed(job, exc)
             return

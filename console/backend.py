@@ -76,6 +76,16 @@ class Backend:
         with self.client() as client:
             return client.scrub(on_progress=on_progress)
 
+    def scrub_cancel(self) -> None:
+        """Stop the running scrub (resumable); DaemonError `no_job` if none runs."""
+        with self.client() as client:
+            client.scrub_cancel()
+
+    def mail_test(self) -> list[str]:
+        """Send a test mail through the daemon now; DaemonError says what the server did."""
+        with self.client() as client:
+            return client.mail_test()
+
     def rebuild(self, member_index: int, onto: str,
                 on_progress: Callable[[JobProgress], None]) -> JobResult:
         with self.client() as client:

@@ -31,6 +31,12 @@ ADVICE: dict[str, str] = {
     "not_found": "It may have just been removed; the list is refreshed.",
     "group_in_use": "Remove it from the shares that name it first.",
     "policy_unavailable": "The service is starting or stopping; try again in a moment.",
+    "scrub_cancelled": "Nothing is lost: press C on the Disks screen to check again; "
+                       "`nasfs scrub --resume` goes on from where it stopped.",
+    "no_job": "The check had already finished.",
+    "mail": "Change the mail settings (mail.host, mail.port, mail.user...) and send a test "
+            "mail again.",
+    "mail_not_configured": "Fill in the mail settings below, then send a test mail again.",
     "internal": "This is a fault in nasfs, not something you did. The daemon's log has the "
                 "details; please report it.",
 }

@@ -136,6 +136,18 @@ def test_disks_degraded(snap_compare: SnapCompare) -> None:
                         run_before=steady("f2", text="Disk 2 has failed or was removed"))
 
 
+def test_disks_with_a_scrub_to_stop(snap_compare: SnapCompare) -> None:
+    app = console()
+    progress = JobProgress(**RECORDED["scrub.progress"][0])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await steady("f2", text="All disks are working")(pilot)
+        app.state = app.state.with_job(JobState("scrub", "of all disks", progress))
+        await wait_for_text(pilot, "s Stop check")
+
+    assert snap_compare(app, run_before=run_before)
+
+
 def test_rebuild_dialog(snap_compare: SnapCompare) -> None:
     assert snap_compare(console("degraded"), run_before=steady(
         "f2", "r", *"/srv/disk4", text="Replace a disk and rebuild it"))

@@ -1,4 +1,5 @@
-"""Disks: the members with their state; check all data (scrub); replace a disk and rebuild.
+"""Disks: the members with their state and error counts; check all data (scrub) and stop
+that check; replace a disk and rebuild.
 
 The scrub and rebuild run in App workers (they outlive this screen) and stream progress
 through the client's callback into the job panel here and on the Dashboard.
@@ -18,7 +19,7 @@ from console.screens.base import ConsoleScreen
 from console.screens.rebuild_dialog import RebuildDialog, RebuildRequest
 from console.state import ConsoleState
 from console.widgets.job_panel import JobPanel
-from nasfs.client import ArrayStatus
+from nasfs.client import ArrayStatus, MemberStatus
 
 HEALTHY_GUIDANCE = ("All disks are working. Check all data (C) now and then: it reads "
                     "everything and repairs what it can.")
@@ -42,10 +43,21 @@ def guidance(status: ArrayStatus | None) -> str:
             "the rebuild to finish (the office can keep working).")
 
 
+def errors_text(member: MemberStatus) -> str:
+    """The member's error counts since the service started, in words ("-": not counted)."""
+    counts = (("read", member.read_errors), ("repaired", member.repaired),
+              ("write", member.write_errors))
+    if all(n is None for _, n in counts):
+        return "-"
+    said = [f"{n} {word}" for word, n in counts if n]
+    return ", ".join(said) if said else "none"
+
+
 class DisksScreen(ConsoleScreen):
     SCREEN_NAME = "disks"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "scrub", "Check all data"),
+        Binding("s", "stop_scrub", "Stop check"),
         Binding("r", "replace", "Replace disk"),
     ]
 
@@ -58,7 +70,7 @@ class DisksScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#members", DataTable)
-        table.add_columns("Disk", "State", "Directory")
+        table.add_columns("Disk", "State", "Errors", "Directory")
         super().on_mount()
 
     def show_state(self, state: ConsoleState) -> None:
@@ -70,9 +82,11 @@ class DisksScreen(ConsoleScreen):
             word = "ok" if member.state == "ok" else member.state.upper()
             if status is not None and status.rebuild_in_progress == member.index:
                 word = "REBUILD INTERRUPTED"
-            path = fmt.short_path(member.path, max(self.size.width - 30, 20)) \
+            errors = errors_text(member)
+            path = fmt.short_path(member.path, max(self.size.width - 34 - len(errors), 20)) \
                 if member.path else "-"
-            table.add_row(fmt.disk_name(member.index), word, path, key=str(member.index))
+            table.add_row(fmt.disk_name(member.index), word, errors, path,
+                          key=str(member.index))
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         self.query_one("#disk-guidance", Static).update(guidance(status))
@@ -82,7 +96,20 @@ class DisksScreen(ConsoleScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("scrub", "replace"):
             return self.console.state.daemon_running or None
+        if action == "stop_scrub":
+            return self._scrub_running()
         return True
+
+    def _scrub_running(self) -> bool:
+        state = self.console.state
+        job = state.job
+        mine = job is not None and job.name == "scrub" and not job.finished
+        return state.daemon_running and (mine or bool(
+            state.status and state.status.running_job == "scrub"))
+
+    def action_stop_scrub(self) -> None:
+        if self._scrub_running():
+            self.console.stop_scrub()
 
     def action_scrub(self) -> None:
         self.console.start_scrub()

@@ -1,23 +1,27 @@
-"""Settings: the daemon's policy settings (lock-out, log retention and export) and the
-console's own idle lock, each with what it means; Enter or E changes the highlighted one.
+"""Settings: the daemon's settings (lock-out, log retention and export, mail) and the
+console's own idle lock, each with what it means; Enter or E changes the highlighted one,
+T sends a test mail with the saved mail settings and tells what the mail server said.
 
-Methods: settings.get, settings.set. The daemon checks every value and says why it refuses.
-Trash defaults and mail (SMTP) settings appear here once the daemon has them.
+Methods: settings.get, settings.set, mail.test. The daemon checks every value and says why
+it refuses. The mail password is never shown (the daemon answers only "set" or "unset").
+Trash defaults are per share (Shares screen).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from console import wording
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import PolicyClient
+from nasfs.errors import NasfsError
 
 # What each setting means, in the words of the person changing it.
 MEANINGS: dict[str, str] = {
@@ -28,18 +32,41 @@ MEANINGS: dict[str, str] = {
     "log.retention_days": "days the logs are kept",
     "log.export_dir": "folder for the daily CSV export of the logs (empty: none)",
     "log.export_encoding": "encoding of that export",
+    "mail.enabled": "yes: mail the administrator about disks, checks, space, lock-outs",
+    "mail.host": "the mail (SMTP) server's name or address",
+    "mail.port": "its port: 587 (STARTTLS), 465 (mail.ssl) or 25",
+    "mail.starttls": "yes: switch to an encrypted connection after connecting",
+    "mail.ssl": "yes: encrypted from the start (usually port 465)",
+    "mail.user": "user name at the mail server (empty: no login)",
+    "mail.password": "password at the mail server (never shown; empty removes it)",
+    "mail.from": "sender address of the mails (empty: nasfs@ this box)",
+    "mail.to": "who gets the mails: addresses separated by commas",
+    "mail.capacity_percent": "how full (percent) before a mail; e.g. 80, 95",
+    "mail.repeat_s": "seconds in which the same notice is mailed only once",
+    "mail.attempts": "tries per mail before it is given up (and logged)",
 }
+YES_NO = ("yes", "no")
 CHOICES: dict[str, tuple[str, ...]] = {
     "auth.lock_mode": ("timed", "permanent"),
     "log.export_encoding": ("utf-8-sig", "utf-8", "cp932"),
 }
-IDLE_ROW = "console idle lock"
+SECRET = frozenset({"mail.password"})
+
+
+def shown(value: Any) -> str:
+    """A setting's value as the table shows it (yes/no, lists joined by commas)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 class SettingsScreen(PolicyScreen):
     SCREEN_NAME = "settings"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "edit", "Change"),
+        Binding("t", "test_mail", "Send test mail"),
     ]
 
     def __init__(self) -> None:
@@ -51,6 +78,9 @@ class SettingsScreen(PolicyScreen):
             yield Static("", id="screen-message")
             yield DataTable(id="settings", cursor_type="row")
             yield Static("", id="setting-meaning", classes="guidance")
+            # The console's own setting: not the daemon's, so not in the table (whose long
+            # list scrolls); always in sight.
+            yield Static("", id="idle-lock")
 
     def on_mount(self) -> None:
         self.query_one("#settings", DataTable).add_columns("Setting", "Value")
@@ -66,24 +96,22 @@ class SettingsScreen(PolicyScreen):
         row = table.cursor_row
         table.clear()
         for key, value in self.values.items():
-            table.add_row(key, str(value), key=key)
-        table.add_row(IDLE_ROW, f"{self.console.idle_lock_s:g} s", key=IDLE_ROW)
+            table.add_row(key, shown(value), key=key)
         table.move_cursor(row=min(row, table.row_count - 1))
+        self.query_one("#idle-lock", Static).update(
+            f"The console idle lock: {self.console.idle_lock_s:g} s (set by nasfs-console "
+            "--idle-lock SECONDS).")
         self._explain()
 
     @on(DataTable.RowHighlighted, "#settings")
     def _explain(self) -> None:
         key = self._selected()
-        if key == IDLE_ROW:
-            text = ("Seconds without a key press before the console asks for the password "
-                    "again. Set by the console's service (nasfs-console --idle-lock SECONDS).")
-        else:
-            text = MEANINGS.get(key or "", "")
+        text = MEANINGS.get(key or "", "")
         self.query_one("#setting-meaning", Static).update(text)
 
     def _selected(self) -> str | None:
         table = self.query_one("#settings", DataTable)
-        keys = [*self.values, IDLE_ROW]
+        keys = list(self.values)
         return keys[table.cursor_row] if table.row_count and table.cursor_row < len(keys) \
             else None
 
@@ -95,17 +123,18 @@ class SettingsScreen(PolicyScreen):
         key = self._selected()
         if key is None:
             return
-        if key == IDLE_ROW:
-            self.say("The idle lock is set where the console is started (its systemd unit).",
-                     error=True)
-            return
         current = self.values.get(key)
-        if key in CHOICES:
+        if key in SECRET:
+            field = Field("value", key, "password", "", required=False)
+        elif isinstance(current, bool):
+            field = Field("value", key, "choice", shown(current), choices=YES_NO)
+        elif key in CHOICES:
             field = Field("value", key, "choice", str(current), choices=CHOICES[key])
         elif isinstance(current, int) and not isinstance(current, bool):
             field = Field("value", key, "integer", str(current))
         else:
-            field = Field("value", key, value=str(current or ""), required=False)
+            field = Field("value", key, value=shown(current) if current else "",
+                          required=False)
         self.app.push_screen(FormDialog(f"Change {key}", [field], MEANINGS.get(key, "")),
                              lambda values: self._set(key, field, values))
 
@@ -113,4 +142,19 @@ class SettingsScreen(PolicyScreen):
         if values is None:
             return
         value: Any = int(values["value"]) if field.kind == "integer" else values["value"]
-        self.act(f"{key} is now {value}.", lambda p: p.settings_set(key, value))
+        said = ("set" if value else "removed") if key in SECRET else value
+        self.act(f"{key} is now {said}.", lambda p: p.settings_set(key, value))
+
+    def action_test_mail(self) -> None:
+        self.say("Sending a test mail...")
+        self._send_test_mail()
+
+    @work(thread=True, group="act")
+    def _send_test_mail(self) -> None:
+        try:
+            sent_to = self.console.backend.mail_test()
+        except NasfsError as exc:
+            self.post_message(self.Acted("", wording.explain(exc)))
+            return
+        self.post_message(self.Acted(f"Test mail sent to {', '.join(sent_to)}. If it does "
+                                     "not arrive, look in its spam folder."))
