@@ -7,6 +7,7 @@ a scrub that repairs a damaged shard (counted per member in `status`, result mai
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -166,3 +167,22 @@ def test_status_reports_snapshot_and_trash_bytes_when_mounted(env: Env) -> None:
     offline = env.status("--array", *members)
     assert offline["capacity"]["trash_bytes"] is None
     assert offline["members"][0]["read_errors"] is None
+
+
+async def test_degraded_at_start_then_rebuilt_is_mailed(
+        run_dir: Path, members: list[Path], tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    # Mail is set up while the array is whole, then a disk goes missing before the start.
+    async for running in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+        await use_server(running, port)
+    shutil.rmtree(members[2])
+    async for running in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+        message = await wait_until(lambda: inbox.find("The array is degraded"),
+                                   "the degraded mail at start")
+        assert "disk 3 (slot 2)" in message.get_content()
+        result = await running.call(lambda c: c.rebuild(2, tmp_path / "new-disk"))
+        assert result.report["unrecoverable"] == []
+        done = await wait_until(lambda: inbox.find("Rebuild finished"), "the rebuild mail")
+        assert "unrecoverable 0" in done.get_content()
+        await wait_until(lambda: inbox.find("healthy again"), "the healthy-again mail")
+    assert sum("degraded" in s for s in inbox.subjects()) == 1
