@@ -244,9 +244,11 @@ class Gate:
         audit = self.policy.audit
         if audit is None:  # only while the daemon starts or stops
             return
+        # Stamped here with the log's own clock: the writer would otherwise copy the frozen
+        # entry just to set the time (dataclasses.replace, the costliest step of recording).
         entry = LogEntry(operation, result, who.name, who.uid, caller.pid,
                          self._process_name(caller.pid), share, path, second, nbytes, admin,
-                         detail, time_ns)
+                         detail, time_ns if time_ns is not None else self.policy.clock.now_ns())
         if not audit.record_nowait(entry):
             await audit.record(entry)  # back-pressure: the log's queue is full
 
