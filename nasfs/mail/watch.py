@@ -54,10 +54,12 @@ class ArrayWatch:
         self._check_capacity(store)
 
     def _fail_vanished_members(self, store: Any) -> None:
-        from nasfs.store.label import label_path
+        from nasfs.store.label import label_path, nasfs_dir
+        from nasfs.store.rebuild import MARKER
 
         for index, path in list(store.present.items()):
-            if not label_path(path).exists():
+            # A member being rebuilt is in use before it has its label (it gets it last).
+            if not label_path(path).exists() and not (nasfs_dir(path) / MARKER).exists():
                 store.fail_member(index, f"its label {label_path(path)} is gone: the disk "
                                   "was removed, replaced or emptied")
 
