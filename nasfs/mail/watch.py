@@ -12,6 +12,7 @@ Every few seconds (and at once when poked by a store event about a member):
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -88,15 +89,15 @@ class ArrayWatch:
         thresholds = sorted(int(t) for t in self.settings().get("mail.capacity_percent", []))
         if not thresholds:
             return
-        cap = store.capacity()
-        if cap.usable_bytes <= 0:
+        usable, free = space(store)
+        if usable <= 0:
             return
-        used = max(cap.usable_bytes - cap.free_bytes, 0)
-        percent = 100.0 * used / cap.usable_bytes
+        used = max(usable - free, 0)
+        percent = 100.0 * used / usable
         level = max((t for t in thresholds if percent >= t), default=0)
         if level > self._capacity_level:
             self._capacity_level = level
-            self.notify(for_capacity(percent, level, used, cap.usable_bytes))
+            self.notify(for_capacity(percent, level, used, usable))
         elif level < self._capacity_level:
             # Re-arm only once clearly below, so hovering at the line does not mail often.
             below = [t for t in thresholds if t <= self._capacity_level
@@ -104,6 +105,21 @@ class ArrayWatch:
             if below:
                 self._capacity_level = max((t for t in thresholds
                                             if t < min(below)), default=0)
+
+
+def space(store: Any) -> tuple[int, int]:
+    """(usable, free) bytes as `status` reports them (nasfs.store.capacity), from statvfs
+    alone: the store's full figures count the catalog under its lock, too dear every 5 s."""
+    sizes, frees = [], []
+    for path in list(store.present.values()):
+        st = os.statvfs(path)
+        sizes.append(st.f_blocks * st.f_frsize)
+        frees.append(st.f_bavail * st.f_frsize)
+    if not sizes:
+        return 0, 0
+    n = store.member_count
+    raw = sum(sizes) * n // len(sizes)
+    return raw * store.k // n, min(frees) * store.k
 
 
 async def run_check(watch: ArrayWatch) -> None:
