@@ -66,9 +66,20 @@ def capacity_extra(daemon: Daemon) -> dict[str, int | None]:
     return extra
 
 
+# Seconds the snapshot/trash figures of `status` are reused: measuring them reads the
+# filesystem's database on the trio thread, and the console asks for status every 2 s.
+SPACE_FIGURES_S = 15.0
+
+
 def register(table: MethodTable, daemon: Daemon) -> None:
+    figures: dict[str, Any] = {"at": -math.inf, "extra": {}}
+
     async def status(request: Request) -> Any:
-        extra = capacity_extra(daemon)
+        now = trio.current_time()
+        if now - figures["at"] > SPACE_FIGURES_S or daemon.fs is None:
+            figures["extra"] = capacity_extra(daemon)
+            figures["at"] = now
+        extra = dict(figures["extra"])
         report = await trio.to_thread.run_sync(functools.partial(
             array_status, daemon.store, source="daemon", mounted=daemon.mounted,
             mountpoint=str(daemon.mountpoint) if daemon.mountpoint else None,
