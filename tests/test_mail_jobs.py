@@ -186,3 +186,23 @@ async def test_degraded_at_start_then_rebuilt_is_mailed(
         assert "unrecoverable 0" in done.get_content()
         await wait_until(lambda: inbox.find("healthy again"), "the healthy-again mail")
     assert sum("degraded" in s for s in inbox.subjects()) == 1
+
+
+async def test_the_same_notice_is_mailed_once_per_repeat_time(
+        running: Running, members: list[Path], smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    await use_server(running, port)
+    damage_first_shard(members[0])
+    for _ in range(2):
+        # Without repair, each scrub reports the same damage again as a read error.
+        result = await running.call(lambda c: c.scrub(repair=False))
+        assert result.report["unrecoverable"]
+    # Notices are sent in order: once this later one arrived, the earlier ones were handled.
+    await running.settings(auth_max_failures=1)
+    await running.policy(lambda p: p.auth_check("mallory", "guess", "tty7"))
+    await wait_until(lambda: inbox.find("Login locked: tty7"), "the lock-out mails")
+    subjects = inbox.subjects()
+    assert sum("Read errors on disk 1" in s for s in subjects) == 1, subjects
+    assert sum("Scrub finished: problems found" in s for s in subjects) == 1, subjects
+    status = await running.call(lambda c: c.status())
+    assert status.members[0].read_errors == 2 and status.members[0].repaired == 0
