@@ -27,6 +27,7 @@ from textual.reactive import reactive
 
 from console import wording
 from console.backend import Backend
+from console.format import set_zone
 from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
@@ -336,6 +337,16 @@ class NasConsole(App[None]):
         self.last_input = time.monotonic()
         self.pop_screen()
         self.state = self.state  # redraw: keys and screens that need a login
+        self._load_time_zone()
+
+    @work(thread=True, exclusive=True, group="timezone")
+    def _load_time_zone(self) -> None:
+        try:
+            zone = self.backend.policy(lambda p: p.settings_get().get("system.timezone"))
+        except Exception:  # an older daemon or none: keep showing local time
+            log.info("no time zone setting from the daemon; showing local time")
+            return
+        set_zone(zone if isinstance(zone, str) else None)
 
     def _check_idle(self) -> None:
         if (self.require_login and not self.locked

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 
 
@@ -41,3 +45,24 @@ def short_path(path: str, width: int) -> str:
     if len(path) <= width:
         return path
     return "…" + path[-(width - 1):] if width > 1 else "…"
+
+
+# The box's time zone (setting system.timezone); None: the console process's local time.
+_zone: tzinfo | None = None
+
+
+def set_zone(name: str | None) -> None:
+    """Show times in zone `name` from now on (unknown or empty names: local time)."""
+    global _zone
+    try:
+        _zone = ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        _zone = None
+
+
+def when(ns: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A point in time (ns since the epoch) in the box's time zone."""
+    seconds = ns / 1e9
+    if _zone is None:
+        return time.strftime(fmt, time.localtime(seconds))
+    return datetime.fromtimestamp(seconds, _zone).strftime(fmt)

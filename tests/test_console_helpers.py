@@ -54,3 +54,16 @@ def assert_on_screen(app: App[Any], *texts: str) -> None:
     screen = screen_text(app)
     missing = [t for t in texts if flat(t) not in flat(screen)]
     assert not missing, f"{missing} not on the screen:\n{screen}"
+
+
+def test_times_are_shown_in_the_box_time_zone() -> None:
+    from console.format import set_zone, when
+
+    moment = 1_795_000_000 * 10**9  # 2026-11-18 11:06:40 UTC
+    try:
+        set_zone("UTC")
+        assert when(moment) == "2026-11-18 11:06"
+        set_zone("Asia/Tokyo")
+        assert when(moment, "%Y-%m-%d %H:%M:%S") == "2026-11-18 20:06:40"
+    finally:
+        set_zone(None)

@@ -210,3 +210,21 @@ def test_settings_survive_reopen(tmp_path: Path, clock: ManualClock) -> None:
         assert svc.identity_for(1001, 100).name == "alice"
     finally:
         svc.close()
+
+
+def test_trash_default_days_apply_to_new_shares(service: PolicyService) -> None:
+    assert call(service, "share.create", name="before")["trash_days"] == 30  # type: ignore[index]
+    call(service, "settings.set", key="trash.default_days", value="7")
+    assert call(service, "share.create", name="after")["trash_days"] == 7  # type: ignore[index]
+    explicit = call(service, "share.create", name="own", trash_days=90)
+    assert explicit["trash_days"] == 90  # type: ignore[index]
+    assert call(service, "share.show", name="before")["trash_days"] == 30  # type: ignore[index]
+
+
+def test_time_zone_setting_is_checked(service: PolicyService) -> None:
+    assert call(service, "settings.get", key="system.timezone") == {"system.timezone": "UTC"}
+    with pytest.raises(NasfsError, match="unknown time zone"):
+        call(service, "settings.set", key="system.timezone", value="Mars/Olympus")
+    call(service, "settings.set", key="system.timezone", value="Asia/Tokyo")
+    assert call(service, "settings.get", key="system.timezone") == {
+        "system.timezone": "Asia/Tokyo"}

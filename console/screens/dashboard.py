@@ -7,7 +7,6 @@ itself never waits on the daemon.
 from __future__ import annotations
 
 import re
-import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from console import format as fmt
+from console.format import when
 from console.screens.base import ConsoleScreen
 from console.state import ConsoleState
 from console.widgets.capacity_bar import CapacityBar
@@ -87,7 +87,7 @@ def alerts_text(status: ArrayStatus | None) -> Text:
     for i, event in enumerate(reversed(events)):
         if i:
             text.append("\n")
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(event.time))
+        stamp = when(event.time * 1e9)
         style = "bold red" if event.kind in ("member-missing", "member-failed",
                                               "unrecoverable") else ""
         text.append(f"{stamp} ")

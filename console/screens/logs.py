@@ -7,7 +7,6 @@ at once), log.verify, log.export. Only the rows of the page shown are in memory.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -16,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import ExportResult, LogPage, PolicyClient, VerifyResult
@@ -43,7 +43,7 @@ class LogView:
 
 def row_time(row: dict[str, Any]) -> str:
     ns = row.get("time_ns") or 0
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+    return when(ns, "%Y-%m-%d %H:%M:%S")
 
 
 class LogsScreen(PolicyScreen):

@@ -8,7 +8,6 @@ removed since the snapshot (snapshot.diff): those are the ones worth restoring.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
 from console import format as fmt
+from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.snapshots import (
@@ -99,7 +99,7 @@ class SnapshotsScreen(PolicyScreen):
         row = table.cursor_row
         table.clear()
         for snap in self.view.snapshots:
-            taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.created_ns / 1e9))
+            taken = when(snap.created_ns)
             table.add_row(snap.name, taken, "LOCKED" if snap.locked else "",
                           fmt.size(snap.exclusive_bytes), fmt.size(snap.shared_bytes),
                           key=str(snap.id))

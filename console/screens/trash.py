@@ -7,7 +7,6 @@ Methods: trash.list, trash.usage, trash.restore, trash.purge (nasfs.client.trash
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from console import format as fmt
+from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.trash import TrashClient, TrashItemInfo
@@ -48,11 +48,11 @@ class TrashView:
 
 
 def day(ns: int) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(ns / 1e9))
+    return when(ns, "%Y-%m-%d")
 
 
 def stamp(ns: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ns / 1e9))
+    return when(ns)
 
 
 class TrashScreen(PolicyScreen):

@@ -164,6 +164,31 @@ SETTINGS.update({s.key: s for s in (
             _positive_int("mail.attempts")),
 )})
 
+def _timezone(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidValue(f"setting {key} must be a time zone name such as Asia/Tokyo, "
+                               f"not {value!r}")
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidValue(f"setting {key}: unknown time zone {value!r} (use a name "
+                               "such as UTC, Europe/Berlin or Asia/Tokyo)") from None
+        return value.strip()
+    return parse
+
+
+SETTINGS.update({s.key: s for s in (
+    Setting("trash.default_days", 30,
+            "days deleted items stay in a new share's trash unless the share says otherwise",
+            _positive_int("trash.default_days")),
+    Setting("system.timezone", "UTC",
+            "time zone in which the console and exported logs show times",
+            _timezone("system.timezone")),
+)})
+
 # Settings whose values are stored but never shown or logged: only whether they are set.
 SECRET_SETTINGS = frozenset({"mail.password"})
 

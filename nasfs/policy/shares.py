@@ -93,8 +93,9 @@ class Shares:
         with self.service.policy_lock:
             if self.repo.share(name) is not None:
                 raise AlreadyExists(f"share {name!r} exists already")
-            share = self._apply(ShareRecord(name, created_ns=self.service.clock.now_ns()),
-                                options)
+            default_days = int(self.service.settings()["trash.default_days"])
+            share = self._apply(ShareRecord(name, trash_days=default_days,
+                                            created_ns=self.service.clock.now_ns()), options)
             with self.repo.db.transaction(durable=True):
                 self.repo.put_share(share, new=True)
             self.service.reload()
