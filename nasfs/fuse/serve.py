@@ -62,6 +62,22 @@ def _tune_readahead(mountpoint: Path) -> None:
         log.info("could not raise readahead of %s: %s", mountpoint, exc)
 
 
+async def _tune_readahead_after_init(mountpoint: Path) -> None:
+    """Raise the readahead window once the kernel has taken the INIT reply.
+
+    The kernel offers its current window in INIT and, on the reply, lowers the window to
+    what the reply allows, so a value written before that is lost (measured: 128 KiB
+    stayed). A stat of the mount root completes only after INIT is processed; it runs in a
+    worker thread because this process is the one answering it.
+    """
+    try:
+        await trio.to_thread.run_sync(os.stat, mountpoint, abandon_on_cancel=True)
+    except OSError as exc:
+        log.info("could not stat %s to tune readahead: %s", mountpoint, exc)
+        return
+    _tune_readahead(mountpoint)
+
+
 async def serve(
     fs: Filesystem,
     mountpoint: Path,
@@ -88,9 +104,9 @@ async def serve(
     except RuntimeError as exc:
         raise MountError(f"could not mount {mountpoint}: {exc}") from exc
     try:
-        _tune_readahead(mountpoint)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(fs.run_group_commit)
+            nursery.start_soon(_tune_readahead_after_init, mountpoint)
             task_status.started()
             await pyfuse3.main()
             nursery.cancel_scope.cancel()
