@@ -20,6 +20,15 @@ def encode(data: Sequence[Shard], nparity: int) -> list[bytes]:
     return list(parity.encode(data, nparity))
 
 
+def encode_shards(data: Sequence[Shard], nparity: int) -> list[Shard]:
+    """Parity shards for writing; with one data shard, the shard itself (no copy)."""
+    if len(data) == 1:
+        return [data[0]] * nparity
+    out = [bytearray(len(data[0])) for _ in range(nparity)]
+    parity.encode_into(data, out)
+    return list(out)
+
+
 def reconstruct(shards: Sequence[Shard | None], nparity: int) -> list[bytes]:
     if len(shards) == 1 + nparity:
         survivor = bytes(next(s for s in shards if s is not None))

@@ -62,7 +62,7 @@ def read_ranges(member: Path, segment: int, ranges: Sequence[tuple[int, int]]) -
         os.close(fd)
 
 
-def write_all(fd: int, data: memoryview | bytes, offset: int) -> None:
+def write_all(fd: int, data: memoryview | bytes | bytearray, offset: int) -> None:
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, offset)

@@ -56,7 +56,7 @@ class _MemberBatch:
             self.fds[segment] = fd
         return fd
 
-    def write(self, segment: int, offset: int, data: memoryview | bytes) -> None:
+    def write(self, segment: int, offset: int, data: parity.Shard) -> None:
         if self.error is not None:
             return
         try:
@@ -84,14 +84,41 @@ class _MemberBatch:
             self.fds.clear()
 
 
-def build_shards(stripe: PlannedStripe, nparity: int) -> list[memoryview | bytes]:
+def build_shards(stripe: PlannedStripe, nparity: int) -> list[parity.Shard]:
+    """The stripe's data shards, then its parity shards.
+
+    A data shard that one chunk fills exactly (the usual case for 1 MiB records and 1 MiB
+    shards) is a view of that chunk: no copy. Only shards holding several chunks, parts of
+    chunks or padding are assembled into a buffer of their own.
+    """
+    rec = stripe.record
+    size = rec.shard_size
+    whole: dict[int, memoryview] = {}
+    for content, offset in stripe.chunks:
+        if len(content) == size and offset % size == 0:
+            whole[offset // size] = content
+    data: list[parity.Shard] = []
+    assembled: bytearray | None = None
+    for i in range(rec.width):
+        view = whole.get(i)
+        if view is not None:
+            data.append(view)
+            continue
+        if assembled is None:
+            assembled = _assemble(stripe, whole)
+        data.append(memoryview(assembled)[i * size : (i + 1) * size])
+    return [*data, *parity.encode_shards(data, nparity)]
+
+
+def _assemble(stripe: PlannedStripe, whole: dict[int, memoryview]) -> bytearray:
+    """The stripe's data as one zero-padded buffer (shards in `whole` left as zeros)."""
     rec = stripe.record
     buf = bytearray(rec.width * rec.shard_size)
     for content, offset in stripe.chunks:
+        if whole.get(offset // rec.shard_size) is content:
+            continue
         buf[offset : offset + len(content)] = content
-    view = memoryview(buf)
-    data = [view[i * rec.shard_size : (i + 1) * rec.shard_size] for i in range(rec.width)]
-    return [*data, *parity.encode(data, nparity)]
+    return buf
 
 
 class MemberWriters:
