@@ -21,12 +21,14 @@ def encode(data: Sequence[Shard], nparity: int) -> list[bytes]:
 
 
 def encode_shards(data: Sequence[Shard], nparity: int) -> list[Shard]:
-    """Parity shards for writing; with one data shard, the shard itself (no copy)."""
+    """Parity shards for writing; with one data shard, the shard itself (no copy).
+
+    parity.encode allocates its outputs uninitialised; a fresh zeroed bytearray for
+    encode_into costs page faults and a memset (measured 7x slower for 4 x 1 MiB, p=2).
+    """
     if len(data) == 1:
         return [data[0]] * nparity
-    out = [bytearray(len(data[0])) for _ in range(nparity)]
-    parity.encode_into(data, out)
-    return list(out)
+    return list(parity.encode(data, nparity))
 
 
 def reconstruct(shards: Sequence[Shard | None], nparity: int) -> list[bytes]:
