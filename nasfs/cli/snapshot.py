@@ -8,16 +8,13 @@ import argparse
 import contextlib
 import datetime
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from nasfs.cli.session import running_daemon, session_config
 from nasfs.cli.users import array_arguments, emit
 from nasfs.client.snapshots import SnapshotClient, SnapshotInfo
-from nasfs.config import load_config
-from nasfs.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +22,8 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def snapshot_session(args: argparse.Namespace) -> Iterator[SnapshotClient]:
     """A SnapshotClient through the array's daemon, or offline when no daemon runs."""
-    from nasfs.client import Client, DaemonGone, DaemonNotRunning
-    from nasfs.client.connection import Connection
-    from nasfs.daemon import registry
-
-    config = load_config(args.config).with_overrides(members=args.array)
-    if not config.members:
-        if os.environ.get("NASFS_SOCKET") or config.socket or config.mountpoint:
-            with Client.connect(None if os.environ.get("NASFS_SOCKET") else config) as c:
-                yield SnapshotClient(c)
-            return
-        raise UsageError("no array given: name its member directories with --array, or list "
-                         "them under [array] members in the config file")
-    from nasfs.store.assembly import assemble
-
-    uuid = assemble(list(config.members)).label.array_uuid
-    record = registry.read_record(config.run_dir, uuid)
-    client = None
-    if record is not None:
-        with contextlib.suppress(DaemonNotRunning, DaemonGone):
-            client = Client(Connection.open(Path(record.socket), not_running_hint=""))
+    config = session_config(args)
+    client = running_daemon(config)
     if client is not None:
         with client:
             yield SnapshotClient(client)

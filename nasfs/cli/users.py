@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nasfs.cli.session import running_daemon, session_config
 from nasfs.client.policy import PolicyClient
-from nasfs.config import load_config
 from nasfs.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -33,26 +33,8 @@ def array_arguments(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def policy_session(args: argparse.Namespace, purpose: str) -> Iterator[PolicyClient]:
     """A PolicyClient through the array's daemon, or offline when no daemon runs."""
-    from nasfs.client import Client, DaemonGone, DaemonNotRunning
-    from nasfs.client.connection import Connection
-    from nasfs.daemon import registry
-
-    config = load_config(args.config).with_overrides(members=args.array)
-    if not config.members:
-        if os.environ.get("NASFS_SOCKET") or config.socket or config.mountpoint:
-            with Client.connect(config if not os.environ.get("NASFS_SOCKET") else None) as c:
-                yield PolicyClient(c)
-            return
-        raise UsageError("no array given: name its member directories with --array, or list "
-                         "them under [array] members in the config file")
-    from nasfs.store.assembly import assemble
-
-    uuid = assemble(list(config.members)).label.array_uuid
-    record = registry.read_record(config.run_dir, uuid)
-    client = None
-    if record is not None:
-        with contextlib.suppress(DaemonNotRunning, DaemonGone):
-            client = Client(Connection.open(Path(record.socket), not_running_hint=""))
+    config = session_config(args)
+    client = running_daemon(config)
     if client is not None:
         with client:
             yield PolicyClient(client)

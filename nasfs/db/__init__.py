@@ -1,5 +1,11 @@
 """Metadata databases replicated on every member (see nasfs.db.replicated)."""
 
-from nasfs.db.replicated import DBEvent, EventSink, MetadataLostError, ReplicatedDB
+from nasfs.db.replicated import (
+    DBEvent,
+    EventSink,
+    MetadataLostError,
+    ReplicatedDB,
+    copy_database,
+)
 
-__all__ = ["DBEvent", "EventSink", "MetadataLostError", "ReplicatedDB"]
+__all__ = ["DBEvent", "EventSink", "MetadataLostError", "ReplicatedDB", "copy_database"]

@@ -173,7 +173,7 @@ def _inspect(path: Path) -> _Inspection:
     return _Inspection(path, int(row[0]), str(row[1]), "")
 
 
-def _copy_database(source: sqlite3.Connection, target: Path) -> None:
+def copy_database(source: sqlite3.Connection, target: Path) -> None:
     """Replace `target` with a consistent copy of `source`, atomically and durably."""
     tmp = target.with_name(target.name + ".copying")
     tmp.unlink(missing_ok=True)
@@ -310,7 +310,7 @@ class ReplicatedDB:
             else:
                 problem = ""
             if problem:
-                _copy_database(conn, path)
+                copy_database(conn, path)
                 emit("created" if problem == "missing" else "repaired", path, problem)
             copies.append(_Copy(path))
 
@@ -427,7 +427,7 @@ class ReplicatedDB:
             try:
                 for copy in targets:
                     try:
-                        _copy_database(reader, copy.path)
+                        copy_database(reader, copy.path)
                     except (OSError, sqlite3.Error) as exc:
                         log.warning("%s: could not refresh copy %s: %s", self.name, copy.path, exc)
             finally:
@@ -504,7 +504,7 @@ class ReplicatedDB:
             with self._lagging_lock:
                 copy = self._lagging.pop(0)
             try:
-                _copy_database(self.conn, copy.path)
+                copy_database(self.conn, copy.path)
                 copy.connect()
             except (OSError, sqlite3.Error) as exc:
                 self._emit("failed", copy.path, f"could not be promoted: {exc}")

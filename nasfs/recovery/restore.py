@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nasfs.db import copy_database
 from nasfs.recovery.copies import DATABASES, CopyInfo, db_path, open_read_only
 from nasfs.recovery.session import RecoveryError, RecoverySession
-from nasfs.store.label import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +39,6 @@ def _backup_aside(target: Path, stamp: str) -> Path | None:
             os.replace(side, Path(f"{backup}{suffix}"))
     os.replace(target, backup)
     return backup
-
-
-def _copy_into(source: sqlite3.Connection, target: Path) -> None:
-    tmp = target.with_name(target.name + ".restoring")
-    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    dest = sqlite3.connect(tmp, isolation_level=None)
-    try:
-        source.backup(dest)
-        dest.execute("PRAGMA journal_mode=WAL")
-        dest.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        dest.close()
-    for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    fsync_dir(target.parent)
 
 
 def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], say: Say
@@ -95,7 +72,7 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
                 target = db_path(member, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 backup = _backup_aside(target, stamp)
-                _copy_into(source, target)
+                copy_database(source, target)
                 if backup is not None:
                     backups.append(backup)
                 say(f"{name}.db on member {other}: replaced by the copy of member {slot} "
@@ -123,7 +100,7 @@ def fill_missing_copies(session: RecoverySession, slot: int, say: Say) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         source = open_read_only(best.path)
         try:
-            _copy_into(source, target)
+            copy_database(source, target)
         finally:
             source.close()
         say(f"{name}.db on member {slot}: copied from member {best.slot} "
