@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +145,19 @@ class Errno(int):
 
     def __repr__(self) -> str:
         return f"Errno({errno.errorcode.get(int(self), int(self))})"
+
+
+def serve_nas(base: Path, share: str, users: dict[str, int]) -> Iterator[PolicyMount]:
+    """A mounted array with `users` and one share everyone may read and write (for a fixture:
+    `yield from serve_nas(...)`); stopped and cleaned up afterwards."""
+    m = PolicyMount(base)
+    try:
+        m.start()
+        for name, uid in users.items():
+            m.admin.user_add(name, uid)
+        m.admin.share_create(share)
+        m.admin.share_acl(share, "everyone", None, "rw")
+        yield m
+        m.stop()
+    finally:
+        m.cleanup()

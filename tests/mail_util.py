@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import os
 import shutil
 import socket
 import tempfile
@@ -22,6 +23,7 @@ from nasfs.client import Client
 from nasfs.client.policy import PolicyClient
 from nasfs.config import Config
 from nasfs.daemon.service import Daemon, DaemonOptions
+from nasfs.store import Store
 
 WAIT_S = 60.0
 
@@ -134,3 +136,22 @@ async def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_
                 return value
             await trio.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+@pytest.fixture
+def members(tmp_path: Path) -> list[Path]:
+    """A small single-parity array with some data on it (small segments, small shards)."""
+    dirs = [tmp_path / f"disk{i}" for i in range(1, 4)]
+    for d in dirs:
+        d.mkdir()
+    Store.create(dirs, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
+    with Store.open(dirs) as store:
+        store.put([os.urandom(100_000) for _ in range(8)])
+    return dirs
+
+
+@pytest.fixture
+async def running(run_dir: Path, members: list[Path]) -> AsyncIterator[Running]:
+    """A daemon serving `members` in the test's trio loop."""
+    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+        yield daemon

@@ -12,24 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import PolicyMount, as_user, serve_nas
 
 ALICE, BOB = 2001, 2002
 
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.user_add("alice", ALICE)
-        m.admin.user_add("bob", BOB)
-        m.admin.share_create("public")
-        m.admin.share_acl("public", "everyone", None, "rw")
-        yield m
-        m.stop()
-    finally:
-        m.cleanup()
+    yield from serve_nas(tmp_path, "public", {"alice": ALICE, "bob": BOB})
 
 
 def probes(mnt: Path, name: str) -> dict[str, Callable[[], Any]]:

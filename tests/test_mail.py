@@ -6,36 +6,24 @@ refuses connections (a system-log row, the daemon carries on), the password neve
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from mail_util import Inbox, Running, daemon_running, free_port, run_dir, smtp, wait_until
+from mail_util import (
+    Inbox,
+    Running,
+    free_port,
+    members,
+    run_dir,
+    running,
+    smtp,
+    wait_until,
+)
 
 from nasfs.client import DaemonError
-from nasfs.config import Config
-from nasfs.store import Store
 
-__all__ = ["run_dir", "smtp"]  # fixtures
-
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"disk{i}" for i in range(1, 4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
-    with Store.open(dirs) as store:
-        store.put([os.urandom(100_000) for _ in range(8)])
-    return dirs
-
-
-@pytest.fixture
-async def running(run_dir: Path, members: list[Path]) -> AsyncIterator[Running]:
-    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
-        yield daemon
+__all__ = ["members", "run_dir", "running", "smtp"]  # fixtures
 
 
 async def use_server(running: Running, port: int, **more: object) -> None:

@@ -11,41 +11,22 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_cli_mount
 import trio
-from mail_util import Inbox, Running, daemon_running, run_dir, smtp, wait_until
+from mail_util import Inbox, Running, daemon_running, members, run_dir, running, smtp, wait_until
 from test_cli_mount import Env
 
 from nasfs.client import DaemonError
 from nasfs.config import Config
 from nasfs.fs.snapshots import RESERVE_FRACTION
-from nasfs.store import Store
 from nasfs.store.segments import list_segment_files
 
-__all__ = ["run_dir", "smtp"]  # fixtures
+__all__ = ["members", "run_dir", "running", "smtp"]  # fixtures
 env = test_cli_mount.env
-
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"disk{i}" for i in range(1, 4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
-    with Store.open(dirs) as store:
-        store.put([os.urandom(100_000) for _ in range(8)])
-    return dirs
-
-
-@pytest.fixture
-async def running(run_dir: Path, members: list[Path]) -> AsyncIterator[Running]:
-    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
-        yield daemon
 
 
 async def use_server(running: Running, port: int) -> None:
@@ -173,14 +154,14 @@ async def test_degraded_at_start_then_rebuilt_is_mailed(
         run_dir: Path, members: list[Path], tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     # Mail is set up while the array is whole, then a disk goes missing before the start.
-    async for running in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
-        await use_server(running, port)
+    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+        await use_server(daemon, port)
     shutil.rmtree(members[2])
-    async for running in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
         message = await wait_until(lambda: inbox.find("The array is degraded"),
                                    "the degraded mail at start")
         assert "disk 3 (slot 2)" in message.get_content()
-        result = await running.call(lambda c: c.rebuild(2, tmp_path / "new-disk"))
+        result = await daemon.call(lambda c: c.rebuild(2, tmp_path / "new-disk"))
         assert result.report["unrecoverable"] == []
         done = await wait_until(lambda: inbox.find("Rebuild finished"), "the rebuild mail")
         assert "unrecoverable 0" in done.get_content()

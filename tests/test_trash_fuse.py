@@ -15,24 +15,14 @@ from pathlib import Path
 import pytest
 
 from nasfs.client.trash import TrashClient
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import PolicyMount, as_user, serve_nas
 
 ALICE, BOB = 2001, 2002
 
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.user_add("alice", ALICE)
-        m.admin.user_add("bob", BOB)
-        m.admin.share_create("docs")
-        m.admin.share_acl("docs", "everyone", None, "rw")
-        yield m
-        m.stop()
-    finally:
-        m.cleanup()
+    yield from serve_nas(tmp_path, "docs", {"alice": ALICE, "bob": BOB})
 
 
 def trash_of(nas: PolicyMount) -> TrashClient:
