@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -283,6 +284,33 @@ def test_foreground_mount_stops_on_ctrl_c(env: Env) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "received SIGINT" in err and "stopped cleanly" in err
+    assert not is_mounted(mnt)
+
+
+def test_foreground_daemon_tells_systemd_when_ready_and_stopping(env: Env) -> None:
+    # As under nasfs.service (Type=notify): READY=1 only once the array is mounted.
+    members = env.members()
+    mnt = env.mountpoint()
+    address = env.run_dir / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        listener.settimeout(120)  # a bound on a hang, not a timed assertion
+        proc = subprocess.Popen([*NASFS, "mount", "--foreground", str(mnt), "--array",
+                                 *map(str, members)], env=dict(env.environ,
+                                 NOTIFY_SOCKET=str(address)), stderr=subprocess.PIPE, text=True)
+        try:
+            first = listener.recv(4096).decode().splitlines()
+            assert first[0] == "READY=1" and is_mounted(mnt)
+            assert f"STATUS=serving at {mnt}" in first
+            proc.send_signal(signal.SIGTERM)
+            second = listener.recv(4096).decode().splitlines()
+            assert second == ["STOPPING=1", "STATUS=stopping: received SIGTERM"]
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
     assert not is_mounted(mnt)
 
 

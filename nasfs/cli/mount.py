@@ -123,6 +123,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
 def _serve_foreground(config: Config, ready_fd: int | None) -> int:
     import trio
 
+    from nasfs.daemon import sdnotify
     from nasfs.daemon.detach import ReadyPipe
     from nasfs.daemon.service import Daemon, DaemonOptions
 
@@ -137,6 +138,7 @@ def _serve_foreground(config: Config, ready_fd: int | None) -> int:
         log.info("serving array %s at %s (control socket %s)", daemon.array_uuid,
                  config.mountpoint, daemon.socket_path)
         ready.ready()
+        sdnotify.ready(f"serving at {config.mountpoint}")
 
     try:
         trio.run(lambda: daemon.run(on_ready=on_ready))

@@ -32,7 +32,7 @@ from typing import Any
 import trio
 
 from nasfs.config import Config
-from nasfs.daemon import registry
+from nasfs.daemon import registry, sdnotify
 from nasfs.daemon.control import ControlServer, MethodTable
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
@@ -178,6 +178,7 @@ class Daemon:
         """Begin the stop sequence (idempotent; safe from any trio task)."""
         if not self._shutdown_requested.is_set():
             log.info("shutting down: %s", reason)
+            sdnotify.stopping(reason)
             self.note("daemon", "stopping", reason)
             self._shutdown_requested.set()
 
