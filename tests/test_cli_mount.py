@@ -27,6 +27,7 @@ from nasfs.store import Store
 from tests.fuse_policy_util import as_user
 
 NASFS = [sys.executable, "-m", "nasfs.cli.main"]
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Env:
@@ -49,10 +50,13 @@ class Env:
         path.mkdir()
         return path
 
-    def run(self, *args: str | Path, check: bool | None = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*NASFS, *map(str, args)], env=self.environ, cwd="/work/main"
-                              if os.path.isdir("/work/main") else None, capture_output=True,
-                              text=True, timeout=120, check=False)
+    def run(self, *args: str | Path, check: bool | None = True,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        # `python -m` imports from the working directory first: a `cwd` other than this
+        # checkout gets it on PYTHONPATH so that this checkout's code runs.
+        environ = self.environ if cwd is None else dict(self.environ, PYTHONPATH=str(REPO))
+        done = subprocess.run([*NASFS, *map(str, args)], env=environ, cwd=cwd or REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"nasfs {' '.join(map(str, args))} failed "
                                  f"({done.returncode}): {done.stderr}")

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from nasfs import exitcodes
 from nasfs.config import Config, load_config
 from nasfs.errors import UsageError
 from nasfs.store import Progress, Store
@@ -131,18 +132,27 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     config, members = _members(args)
+    # Absolute before it is sent to the daemon (whose working directory is not ours) and
+    # before it is stored anywhere.
+    onto = args.onto.absolute()
     progress = None if args.json else _print_progress
     client = _daemon_client(config, members)
     if client is not None:
         with client:
-            result = client.rebuild(args.member, args.onto,
+            result = client.rebuild(args.member, onto,
                                     on_progress=None if args.json else _print_job)
         _report(args, "rebuild", result.report)
-        return 0
+        return _job_exit_code(result.report)
     with _offline(config, members, "nasfs rebuild"), Store.open(members) as store:
-        report = store.rebuild(args.member, args.onto, progress=progress)
+        report = store.rebuild(args.member, onto, progress=progress)
     _report(args, "rebuild", report)
-    return 1 if report.unrecoverable else 0
+    return _job_exit_code(report)
+
+
+def _job_exit_code(report: Any) -> int:
+    """1 when anything was unrecoverable (a daemon's report is JSON, an offline one not)."""
+    lost = report.get("unrecoverable") if isinstance(report, dict) else report.unrecoverable
+    return exitcodes.FAILED if lost else exitcodes.OK
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
@@ -153,12 +163,12 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             result = client.scrub(resume=args.resume, repair=not args.no_repair,
                                   on_progress=None if args.json else _print_job)
         _report(args, "scrub", result.report)
-        return 0
+        return _job_exit_code(result.report)
     with _offline(config, members, "nasfs scrub"), Store.open(members) as store:
         report = store.scrub(resume=args.resume, repair=not args.no_repair,
                              progress=None if args.json else _print_progress)
     _report(args, "scrub", report)
-    return 1 if report.unrecoverable else 0
+    return _job_exit_code(report)
 
 
 def cmd_compact(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
 from nasfs.client.connection import Connection
+from nasfs import exitcodes
 from nasfs.config import Config, default_log_dir, load_config
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
@@ -208,7 +209,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(body[0] if len(body) == 1 else body, indent=2))
     else:
         print("\n\n".join(format_status(s) for s in statuses))
-    return 0 if all(s.state != "failed" for s in statuses) else 1
+    return status_exit_code(statuses)
+
+
+def status_exit_code(statuses: list[ArrayStatus]) -> int:
+    """The worst state wins: failed (1) over degraded (4) over healthy (0)."""
+    states = {s.state for s in statuses}
+    if "failed" in states:
+        return exitcodes.FAILED
+    if states - {"healthy"}:
+        return exitcodes.DEGRADED
+    return exitcodes.OK
 
 
 def _statuses(args: argparse.Namespace) -> list[ArrayStatus]:

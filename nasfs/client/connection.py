@@ -33,9 +33,12 @@ class DaemonNotRunning(NasfsError):
 class DaemonError(NasfsError):
     """The daemon answered a request with an error; `code` is the protocol's error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        if exit_code is not None:
+            # The daemon's own classification (nasfs.exitcodes), e.g. 2 for bad arguments.
+            self.exit_code = exit_code
 
 
 class DaemonGone(NasfsError):
@@ -130,7 +133,9 @@ class Connection:
                 continue
             if "error" in message:
                 err = message["error"]
-                raise DaemonError(str(err.get("code")), str(err.get("message")))
+                code = err.get("exit")
+                raise DaemonError(str(err.get("code")), str(err.get("message")),
+                                  code if isinstance(code, int) and 0 < code < 126 else None)
             if "result" in message and message.get("id") == request_id:
                 return message["result"]
             log.warning("unexpected control message dropped: %r", message)

@@ -3,7 +3,7 @@
 Newline-delimited JSON over a Unix stream socket; docs/control-protocol.md is the reference.
 A request is `{"id": ID, "method": NAME, "params": {...}}`; the answer to it is any number of
 `{"id": ID, "progress": {...}}` lines followed by exactly one `{"id": ID, "result": ...}` or
-`{"id": ID, "error": {"code": CODE, "message": SENTENCE}}`.
+`{"id": ID, "error": {"code": CODE, "message": SENTENCE, "exit": N}}` ("exit" optional).
 """
 
 from __future__ import annotations
@@ -49,8 +49,14 @@ def progress(request_id: RequestId, value: dict[str, Any]) -> dict[str, Any]:
     return {"id": request_id, "progress": value}
 
 
-def error(request_id: RequestId, code: str, message: str) -> dict[str, Any]:
-    return {"id": request_id, "error": {"code": code, "message": message}}
+def error(request_id: RequestId, code: str, message: str,
+          exit_code: int | None = None) -> dict[str, Any]:
+    """An error answer; `exit_code` (optional) is the `nasfs` exit code the failure means,
+    so a command run through the daemon exits as it would offline (nasfs.exitcodes)."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if exit_code is not None:
+        body["exit"] = exit_code
+    return {"id": request_id, "error": body}
 
 
 def error_code_for(exc_type: type[BaseException]) -> str:

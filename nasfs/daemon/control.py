@@ -270,7 +270,8 @@ class ControlServer:
         except BadParams as exc:
             return protocol.error(request.id, protocol.BAD_PARAMS, str(exc))
         except NasfsError as exc:
-            return protocol.error(request.id, protocol.error_code_for(type(exc)), str(exc))
+            return protocol.error(request.id, protocol.error_code_for(type(exc)), str(exc),
+                                  exit_code=exc.exit_code)
         except OSError as exc:
             log.exception("control method %s failed", request.method)
             code = errno.errorcode.get(exc.errno or 0, "EIO").lower()

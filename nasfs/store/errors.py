@@ -53,6 +53,16 @@ class RebuildError(StoreError):
     errno = _errno.EINVAL
 
 
+class RebuildArgumentError(RebuildError):
+    """The rebuild was asked wrongly (slot present or out of range, bad target directory).
+
+    Not a failure of a rebuild: nothing was started, so it is reported as bad arguments
+    (exit code 2) and never as "rebuild stopped" (no mail, no failed-rebuild event).
+    """
+
+    exit_code = 2
+
+
 class StoreClosedError(StoreError):
     """The store was used after close()."""
 

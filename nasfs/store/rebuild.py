@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
-from nasfs.store.errors import RebuildError
+from nasfs.store.errors import RebuildArgumentError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
 from nasfs.store.label import fsync_dir, looks_emptied, read_label, write_file_atomic, write_label
@@ -50,19 +50,36 @@ class RebuildReport:
     resumed_from: int
 
 
-def _check_target(store: Store, index: int, onto: Path) -> str:
-    """Validate the target; returns the member UUID it will get (kept across resumes)."""
+def check_target(store: Store, index: int, onto: Path) -> None:
+    """Refuse a mistyped rebuild before anything is written (RebuildArgumentError).
+
+    The target must already exist: a rebuild never creates its directory, so a typo cannot
+    put a member on the system disk instead of the new disk's mount point.
+    """
     if not 0 <= index < store.member_count:
-        raise RebuildError(f"slot {index} does not exist (the array has {store.member_count})")
+        raise RebuildArgumentError(
+            f"slot {index} does not exist (the array has {store.member_count})")
     if index in store.present:
-        raise RebuildError(f"slot {index} is present ({store.present[index]}); nothing to rebuild")
+        raise RebuildArgumentError(
+            f"slot {index} is present ({store.present[index]}); nothing to rebuild")
     real = os.path.realpath(onto)
     for i, path in store.present.items():
         if os.path.realpath(path) == real:
-            raise RebuildError(f"{onto} is member {i} of this array already")
-    onto.mkdir(parents=True, exist_ok=True)
+            raise RebuildArgumentError(f"{onto} is member {i} of this array already")
+    if not onto.is_absolute():
+        raise RebuildArgumentError(f"{onto} is not an absolute path; name the new directory "
+                                   "from /")
+    if not onto.is_dir():
+        what = "is not a directory" if onto.exists() else "does not exist"
+        raise RebuildArgumentError(f"{onto} {what}; mount the new disk there (or create the "
+                                   "directory) first")
     if read_label(onto) is not None or not looks_emptied(onto):
-        raise RebuildError(f"{onto} is not empty; a rebuild needs an empty directory")
+        raise RebuildArgumentError(f"{onto} is not empty; a rebuild needs an empty directory")
+
+
+def _check_target(store: Store, index: int, onto: Path) -> str:
+    """Validate the target; returns the member UUID it will get (kept across resumes)."""
+    check_target(store, index, onto)
     marker = onto / "nasfs" / MARKER
     saved = store.catalog.get_state("rebuild")
     if marker.exists() and saved:

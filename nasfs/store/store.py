@@ -495,6 +495,13 @@ class Store:
 
         return rebuild(self, member_index, Path(onto), progress=progress)
 
+    def check_rebuild(self, member_index: int, onto: Path) -> None:
+        """Raise RebuildArgumentError if `rebuild(member_index, onto)` is asked wrongly."""
+        from nasfs.store.rebuild import check_target
+
+        with self._lock:
+            check_target(self, member_index, Path(onto))
+
     def compact(self, min_dead_fraction: float = 0.5, *,
                 progress: ProgressCallback | None = None) -> Any:
         from nasfs.store.compact import compact

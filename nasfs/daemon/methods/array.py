@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 import trio
 
+from nasfs import exitcodes
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.daemon.status import array_status, to_jsonable
 from nasfs.errors import NasfsError
@@ -121,6 +122,9 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     async def rebuild(request: Request) -> Any:
         member = request.param("member", int)
         onto = Path(request.param("onto", str))
+        # A mistyped rebuild is refused here, before the job starts: it is bad arguments
+        # (exit 2), not a rebuild that stopped (no rebuild-failed event, so no mail).
+        await trio.to_thread.run_sync(daemon.store.check_rebuild, member, onto)
         return await _run_job(daemon, request, "rebuild", functools.partial(
             daemon.store.rebuild, member, onto))
 
@@ -155,6 +159,11 @@ async def _run_job(daemon: Daemon, request: Request, name: str,
             report = await _with_progress(request, job, cancel)
         except ScrubCancelled as exc:
             daemon.note("daemon", f"{name}-cancelled", str(exc))
+            raise
+        except NasfsError as exc:
+            # Bad arguments found only once the job runs are still not a failed job.
+            refused = exc.exit_code == exitcodes.USAGE
+            daemon.note("daemon", f"{name}-{'refused' if refused else 'failed'}", str(exc))
             raise
         except Exception as exc:
             daemon.note("daemon", f"{name}-failed", str(exc) or type(exc).__name__)
