@@ -18,6 +18,8 @@ ADVICE: dict[str, str] = {
                 "then try again.",
     "not_mounted": "Mount the array first, then try again.",
     "rebuild": "Check the disk number and that the new directory is empty, then try again.",
+    "rebuild_argument": "Check the disk number and that the new directory is empty, then "
+                        "try again.",
     "assembly": "Check that every disk is connected, then restart the array.",
     "array_busy": "Another nasfs command is using the array; wait a moment and try again.",
     "shutting_down": "The array is stopping. Wait until it has stopped, then start it again.",

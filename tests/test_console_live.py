@@ -140,6 +140,7 @@ def test_rebuild_shows_its_progress(env: Env) -> None:
     empty_member(members[2])
     env.mount(mnt, members)
     onto = env.base / "new-disk"
+    onto.mkdir()
 
     async def scenario() -> None:
         app = console_for(env, mnt)

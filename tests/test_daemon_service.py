@@ -112,6 +112,7 @@ async def test_degraded_then_rebuilt(config: Config, members: list[Path],
         assert status.state == "degraded" and status.missing == [2]
         assert any(e.kind == "member-missing" for e in status.events)
         seen: list[JobProgress] = []
+        (tmp_path / "new-disk").mkdir()  # the new disk's mount point
         result = await runner.call(
             lambda c: c.rebuild(2, tmp_path / "new-disk", on_progress=seen.append))
         assert result.report["member"] == 2 and result.report["unrecoverable"] == []
@@ -132,7 +133,8 @@ async def test_rebuild_bad_params_and_refusal(running: Running, tmp_path: Path) 
     assert info.value.code == "bad_params"
     with pytest.raises(DaemonError) as info:
         await running.call(lambda c: c.rebuild(1, tmp_path / "x"))
-    assert info.value.code == "rebuild"  # RebuildError: slot 1 is not missing
+    # RebuildArgumentError: slot 1 is not missing; bad arguments, so exit code 2.
+    assert info.value.code == "rebuild_argument" and info.value.exit_code == 2
     assert "1" in str(info.value)
 
 

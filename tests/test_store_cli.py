@@ -36,6 +36,7 @@ def test_mkfs_scrub_rebuild_compact(tmp_path: Path, run_dir: Path,
     report = json.loads(capsys.readouterr().out)["report"]
     assert report["degraded_stripes"] > 0 and report["unrecoverable"] == []
     new = tmp_path / "new"
+    new.mkdir()
     assert main(["rebuild", "--array", *map(str, members), "--member", "2", "--onto", str(new),
                  *cfg]) == 0
     assert "rebuild:" in capsys.readouterr().out

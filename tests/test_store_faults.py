@@ -79,6 +79,7 @@ def test_member_fault_then_read_scrub_rebuild(tmp_path: Path, n: int, p: int, fa
         targets = []
         for i, v in enumerate(victims):
             target = v if fault == "emptied" else tmp_path / f"new{i}"
+            target.mkdir(exist_ok=True)  # a rebuild never creates its target
             store.rebuild(1 + i, target)
             targets.append(target)
         assert store.health().state == "healthy"
@@ -147,6 +148,7 @@ def test_rebuild_resumes_after_interruption(tmp_path: Path, monkeypatch: pytest.
     expected = _fill(members, seed=11)
     shutil.rmtree(members[2])
     target = tmp_path / "new"
+    target.mkdir()
 
     class Interrupted(Exception):
         pass

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nasfs import exitcodes
 from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
 from nasfs.client.connection import Connection
-from nasfs import exitcodes
 from nasfs.config import Config, default_log_dir, load_config
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
