@@ -36,7 +36,8 @@ def duration(seconds: float | None) -> str:
 
 
 def disk_name(index: int) -> str:
-    """Members are numbered from 0 on the wire; people count disks from 1."""
+    """Members are numbered from 0 on the wire; people count disks from 1 (the same rule as
+    nasfs.store.disks, which the console does not import: it talks to the daemon only)."""
     return f"disk {index + 1}"
 
 

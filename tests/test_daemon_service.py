@@ -133,9 +133,9 @@ async def test_rebuild_bad_params_and_refusal(running: Running, tmp_path: Path) 
     assert info.value.code == "bad_params"
     with pytest.raises(DaemonError) as info:
         await running.call(lambda c: c.rebuild(1, tmp_path / "x"))
-    # RebuildArgumentError: slot 1 is not missing; bad arguments, so exit code 2.
+    # RebuildArgumentError: member 1 is not missing; bad arguments, so exit code 2.
     assert info.value.code == "rebuild_argument" and info.value.exit_code == 2
-    assert "1" in str(info.value)
+    assert "disk 2 is present" in str(info.value)
 
 
 async def test_flush_needs_a_mount(running: Running) -> None:

@@ -160,7 +160,8 @@ async def test_degraded_at_start_then_rebuilt_is_mailed(
     async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
         message = await wait_until(lambda: inbox.find("The array is degraded"),
                                    "the degraded mail at start")
-        assert "disk 3 (slot 2)" in message.get_content()
+        assert "Missing: disk 3." in message.get_content()
+        assert "slot" not in message.get_content()
         (tmp_path / "new-disk").mkdir()  # the new disk's mount point
         result = await daemon.call(lambda c: c.rebuild(2, tmp_path / "new-disk"))
         assert result.report["unrecoverable"] == []

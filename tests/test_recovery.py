@@ -63,8 +63,8 @@ async def test_salvage_refuses_a_destination_inside_the_array(tmp_path: Path,
     code, _, err = run(members, run_dir, f"salvage {members[1] / 'out'}")
     assert code == 1
     assert err.strip().splitlines() == [
-        f"nasfs: {members[1] / 'out'} is inside member {members[1]}; salvage needs a "
-        "directory on another disk"]
+        f"nasfs: {members[1] / 'out'} is inside {members[1]}, a disk of the array; salvage "
+        "needs a directory on another disk"]
 
 
 async def test_one_member_missing(tmp_path: Path, run_dir: Path) -> None:
@@ -74,7 +74,7 @@ async def test_one_member_missing(tmp_path: Path, run_dir: Path) -> None:
     code, out, err = run(members, run_dir, "status", "check", f"salvage {tmp_path / 'out'}")
     assert code == 1, out + err  # check found the missing member
     assert "degraded" in out
-    assert "FOUND members: slot 2 is missing" in out
+    assert "FOUND members: disk 3 is missing" in out
     assert tree(tmp_path / "out") == files
 
 
@@ -109,8 +109,8 @@ async def test_every_fs_copy_but_one_corrupt(tmp_path: Path, run_dir: Path) -> N
     code, out, err = run(members, run_dir, "status", "check", f"salvage {tmp_path / 'out'}")
     assert code == 1, out + err
     assert out.count("unreadable") + out.count("corrupt") >= 3
-    for slot in range(3):
-        assert f"FOUND metadata: fs.db on member {slot}:" in out
+    for number in (1, 2, 3):
+        assert f"FOUND metadata: fs.db on disk {number}:" in out
     assert "namespace: walked" in out  # the good copy was used
     assert tree(tmp_path / "out") == files
 
@@ -120,9 +120,9 @@ async def test_metadata_restore_keeps_backups(tmp_path: Path, run_dir: Path) -> 
     files = await populate(members)
     for m in members[:3]:
         corrupt_db(m / "nasfs" / "db" / "fs.db")
-    code, out, err = run(members, run_dir, "metadata restore --from 0")
+    code, out, err = run(members, run_dir, "metadata restore --from 1")
     assert code == 1 and "cannot be a source" in err, out + err
-    code, out, err = run(members, run_dir, "metadata restore --from 3 --db fs", "check --full")
+    code, out, err = run(members, run_dir, "metadata restore --from 4 --db fs", "check --full")
     assert code == 0, out + err
     assert "check: clean" in out
     for m in members[:3]:
@@ -138,9 +138,9 @@ async def test_restore_of_all_databases_from_an_older_copy(tmp_path: Path,
                                                            run_dir: Path) -> None:
     members = new_members(tmp_path)
     await populate(members, small_files=2)
-    code, out, err = run(members, run_dir, "metadata restore --from 1", "metadata")
+    code, out, err = run(members, run_dir, "metadata restore --from 2", "metadata")
     assert code == 0, out + err
-    assert "store, fs restored from member 1" in out
+    assert "store, fs restored from disk 2" in out
     for m in (members[0], members[2], members[3]):
         names = sorted({p.name.split(".before")[0] for p in
                         (m / "nasfs" / "db").glob("*.before-restore-*")})
@@ -158,7 +158,7 @@ async def test_check_names_a_damaged_shard(tmp_path: Path, run_dir: Path) -> Non
     seg.write_bytes(bytes(data))
     code, out, _ = run(members, run_dir, "check --full")
     assert code == 1
-    assert "on member 1" in out and "'scrub' repairs them" in out
+    assert "on disk 2" in out and "'scrub' repairs them" in out
     code, out, err = run(members, run_dir, "scrub", "check --full")
     assert code == 0, out + err
     assert "1 shard(s) repaired" in out and "check: clean" in out

@@ -40,7 +40,7 @@ async def test_exit_codes(tmp_path: Path) -> None:
              "unknown command 'frobnicate'")
     one_line(nasfs(tmp_path, "recovery", "--array", *members, "--run", "check --bogus"), 2,
              "check: unrecognized arguments: --bogus")
-    one_line(nasfs(tmp_path, "recovery", "--array", *members, "--run", "rebuild --member 1"),
+    one_line(nasfs(tmp_path, "recovery", "--array", *members, "--run", "rebuild --disk 2"),
              2, "the following arguments are required: --onto")
     one_line(nasfs(tmp_path, "recovery", "--run", "status"), 2, "no array given")
     # A usage error stops the run: the check after it does not run.
@@ -51,9 +51,9 @@ async def test_exit_codes(tmp_path: Path) -> None:
         entry.rename(tmp_path / entry.name)  # the disk came back empty
     done = nasfs(tmp_path, "recovery", "--array", *members, "--run", "check")
     assert done.returncode == 1
-    assert "FOUND members: slot 3 is missing" in done.stdout
+    assert "FOUND members: disk 4 is missing" in done.stdout
     done = nasfs(tmp_path, "recovery", "--array", *members,
-                 "--run", f"rebuild --member 3 --onto {members[3]}", "--run", "check --full")
+                 "--run", f"rebuild --disk 4 --onto {members[3]}", "--run", "check --full")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rebuild: 100.0%" in done.stdout and "check: clean" in done.stdout
 
@@ -90,3 +90,18 @@ async def test_refuses_while_a_daemon_serves_the_array(tmp_path: Path) -> None:
     assert stopped.returncode == 0, stopped.stderr
     done = nasfs(tmp_path, "recovery", "--array", *members, "--run", "status")
     assert done.returncode == 0, done.stderr
+
+
+def test_help_fits_80_columns_and_hides_eof(tmp_path: Path) -> None:
+    members = new_members(tmp_path)
+    from nasfs.recovery.shell import RecoveryShell
+
+    topics = [name[3:] for name in dir(RecoveryShell) if name.startswith("do_")]
+    runs = [arg for topic in ["", *topics] for arg in ("--run", f"help {topic}".strip())]
+    done = nasfs(tmp_path, "recovery", "--array", *members, *runs, stdin="help\n")
+    assert done.returncode == 0, done.stderr
+    assert "EOF" not in done.stdout
+    too_wide = [line for line in done.stdout.splitlines() if len(line) >= 80]
+    assert too_wide == []
+    # Ctrl-D (end of input) still leaves the interactive shell.
+    assert nasfs(tmp_path, "recovery", "--array", *members, stdin="").returncode == 0

@@ -37,7 +37,7 @@ def test_mkfs_scrub_rebuild_compact(tmp_path: Path, run_dir: Path,
     assert report["degraded_stripes"] > 0 and report["unrecoverable"] == []
     new = tmp_path / "new"
     new.mkdir()
-    assert main(["rebuild", "--array", *map(str, members), "--member", "2", "--onto", str(new),
+    assert main(["rebuild", "--array", *map(str, members), "--disk", "3", "--onto", str(new),
                  *cfg]) == 0
     assert "rebuild:" in capsys.readouterr().out
     now = [members[0], members[1], new, members[3]]

@@ -6,8 +6,6 @@ itself never waits on the daemon.
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -93,7 +91,5 @@ def alerts_text(status: ArrayStatus | None) -> Text:
         text.append(f"{stamp} ")
         text.append(event.kind.replace("-", " "), style)
         if event.detail:
-            # The daemon counts slots from 0; people count disks from 1.
-            detail = re.sub(r"\bslot (\d+)", lambda m: fmt.disk_name(int(m[1])), event.detail)
-            text.append(f": {detail}")
+            text.append(f": {event.detail}")  # the daemon already says "disk N"
     return text

@@ -20,6 +20,7 @@ from nasfs import exitcodes
 from nasfs.config import Config, load_config
 from nasfs.errors import UsageError
 from nasfs.store import Progress, Store
+from nasfs.store.disks import disk_index, disk_name
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     rebuild = subparsers.add_parser(
         "rebuild", help="recreate a missing member on a new, empty directory",
-        description="Rebuild slot INDEX from the other members onto NEWDIR; resumes an "
-                    "interrupted rebuild onto the same directory.")
+        description="Rebuild missing disk N (numbered from 1, as `nasfs status` lists the "
+                    "disks) from the other disks onto NEWDIR; resumes an interrupted rebuild "
+                    "onto the same directory.")
     _array_arguments(rebuild)
-    rebuild.add_argument("--member", type=int, required=True, metavar="INDEX")
+    rebuild.add_argument("--disk", dest="member", type=disk_index, required=True, metavar="N",
+                         help="the number of the missing disk (see `nasfs status`)")
     rebuild.add_argument("--onto", type=Path, required=True, metavar="NEWDIR")
     rebuild.set_defaults(func=cmd_rebuild)
 
@@ -87,10 +90,17 @@ def _report(args: argparse.Namespace, what: str, report: Any) -> None:
         print(json.dumps({"job": what, "report": body}))
         return
     print(file=sys.stderr)
-    print(f"{what}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in body.items()
+    print(f"{what}: " + ", ".join(_field(k, v) for k, v in body.items()
                                   if not isinstance(v, list)))
     for line in body.get("unrecoverable", []) if isinstance(body, dict) else []:
         print(f"  unrecoverable: {line}")
+
+
+def _field(key: str, value: Any) -> str:
+    # Reports carry the member index (JSON keeps it); people read the disk's number.
+    if key == "member" and isinstance(value, int):
+        return disk_name(value)
+    return f"{key.replace('_', ' ')} {value}"
 
 
 def _daemon_client(config: Config, members: list[Path]) -> Any:

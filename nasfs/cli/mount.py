@@ -23,6 +23,7 @@ from nasfs.config import Config, default_log_dir, load_config
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
 from nasfs.errors import NasfsError, UsageError
+from nasfs.store.disks import disk_name
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ def offline_status(config: Config, uuid: str) -> ArrayStatus:
 
 def format_status(status: ArrayStatus) -> str:
     lines = [f"array {status.array_uuid}: {status.state.upper()} "
-             f"({len(status.members)} members, parity {status.nparity}, "
+             f"({len(status.members)} disks, parity {status.nparity}, "
              f"generation {status.generation})"]
     if status.mounted:
         lines.append(f"mounted at {status.mountpoint} (daemon pid {status.daemon_pid}, "
@@ -283,10 +284,10 @@ def format_status(status: ArrayStatus) -> str:
     if status.running_job:
         lines.append(f"running: {status.running_job}")
     if status.rebuild_in_progress is not None:
-        lines.append(f"rebuild of slot {status.rebuild_in_progress} in progress")
-    lines.append("members:")
+        lines.append(f"rebuild of {disk_name(status.rebuild_in_progress)} in progress")
+    lines.append("disks:")
     for m in status.members:
-        lines.append(f"  {m.index:>2}  {m.state:<8} {m.path or '(absent)'}")
+        lines.append(f"  {disk_name(m.index):<8} {m.state:<8} {m.path or '(absent)'}")
     c = status.capacity
     lines.append(f"capacity: usable {_size(c.usable_bytes)}, used {_size(c.used_bytes)}, "
                  f"free {_size(c.free_bytes)}, dead {_size(c.dead_bytes)} "

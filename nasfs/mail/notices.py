@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nasfs.store.disks import disk_name
+
 HOW_TO_REPLACE = (
     "Your files are still readable, but the array cannot lose another disk. Fit a new disk, "
     "mount it as an empty directory and rebuild onto it (console: Disks, key R; or "
-    "`nasfs rebuild --member SLOT --onto DIR`).")
+    "`nasfs rebuild --disk N --onto DIR`).")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Notice:
 
 
 def disk(member: int | None) -> str:
-    return "a disk" if member is None else f"disk {member + 1} (slot {member})"
+    return "a disk" if member is None else disk_name(member)
 
 
 def for_store_event(kind: str, member: int | None, path: str | None,

@@ -16,6 +16,7 @@ from nasfs.recovery.findings import Finding
 from nasfs.recovery.fscheck import check_namespace, check_references
 from nasfs.recovery.session import RecoveryError, RecoverySession
 from nasfs.recovery.storecheck import check_stripes
+from nasfs.store.disks import disk_name
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ def check_members(session: RecoverySession) -> list[Finding]:
                 for f in session.survey.findings if f.state not in ("ok", "empty")]
     for slot in session.survey.missing:
         findings.append(Finding("members", (
-            f"slot {slot} is missing: the array runs degraded until it is rebuilt"
-            if session.survey.assemblable else f"slot {slot} is missing")))
+            f"{disk_name(slot)} is missing: the array runs degraded until it is rebuilt"
+            if session.survey.assemblable else f"{disk_name(slot)} is missing")))
     return findings
 
 
@@ -50,7 +51,7 @@ def check_copies(session: RecoverySession) -> list[Finding]:
             continue
         for c in copies:
             if c.problem:
-                findings.append(Finding("metadata", f"{database}.db on member {c.slot}: "
+                findings.append(Finding("metadata", f"{database}.db on {disk_name(c.slot)}: "
                                                     f"{c.problem}"))
         best = best_copy(copies)
         if best is None:
@@ -68,8 +69,8 @@ def check_copies(session: RecoverySession) -> list[Finding]:
                 differ = sorted(t for t in set(seen) | set(reference)
                                 if seen.get(t) != reference.get(t))
                 findings.append(Finding("metadata", (
-                    f"{database}.db on member {slot} has the same generation as member "
-                    f"{best.slot} but different rows in {', '.join(differ)}")))
+                    f"{database}.db on {disk_name(slot)} has the same generation as "
+                    f"{disk_name(best.slot)} but different rows in {', '.join(differ)}")))
     return findings
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasfs.store.disks import disk_name
 from nasfs.store.errors import AssemblyError
 from nasfs.store.label import ArrayLabel, looks_emptied, read_label
 
@@ -107,15 +108,16 @@ def survey_members(paths: Sequence[Path]) -> MemberSurvey:
         elif lbl.generation < newest.generation or lbl.member_uuid != newest.members[lbl.index]:
             findings.append(MemberFinding(
                 path, "stale", lbl.index,
-                f"slot {lbl.index} at generation {lbl.generation}, the array is at "
+                f"{disk_name(lbl.index)} at generation {lbl.generation}, the array is at "
                 f"{newest.generation}: it missed writes (empty it and rebuild onto it)"))
         elif lbl.member_count != newest.member_count or lbl.nparity != newest.nparity:
             findings.append(MemberFinding(path, "stale", lbl.index,
                                           "its label disagrees about the geometry"))
         elif lbl.index in present:
             findings.append(MemberFinding(path, "duplicate", lbl.index,
-                                          f"claims slot {lbl.index} like {present[lbl.index]}"))
+                                          f"claims {disk_name(lbl.index)} like "
+                                          f"{present[lbl.index]}"))
         else:
             present[lbl.index] = path
-            findings.append(MemberFinding(path, "ok", lbl.index, f"slot {lbl.index}"))
+            findings.append(MemberFinding(path, "ok", lbl.index, disk_name(lbl.index)))
     return MemberSurvey(findings, newest, present)

@@ -18,6 +18,7 @@ from pathlib import Path
 from nasfs.db import copy_database
 from nasfs.recovery.copies import DATABASES, CopyInfo, db_path, open_read_only
 from nasfs.recovery.session import RecoveryError, RecoverySession
+from nasfs.store.disks import disk_name, disk_names
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
     """Copy `databases` from member `slot` over every other copy; returns the backups."""
     present = session.present
     if slot not in present:
-        raise RecoveryError(f"member {slot} is not present (present: "
-                            f"{', '.join(map(str, sorted(present))) or 'none'})")
+        raise RecoveryError(f"{disk_name(slot)} is not present (present: "
+                            f"{disk_names(present) if present else 'none'})")
     for name in databases:
         if name not in DATABASES:
             raise RecoveryError(f"there is no database {name!r} (there are: "
@@ -57,7 +58,7 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
     for name in databases:
         info = next(c for c in copies[name] if c.slot == slot)
         if not info.usable:
-            raise RecoveryError(f"the copy of {name}.db on member {slot} cannot be a source: "
+            raise RecoveryError(f"the copy of {name}.db on {disk_name(slot)} cannot be a source: "
                                 f"{info.problem}; choose another member or name the "
                                 "databases with --db")
         chosen[name] = info
@@ -75,7 +76,7 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
                 copy_database(source, target)
                 if backup is not None:
                     backups.append(backup)
-                say(f"{name}.db on member {other}: replaced by the copy of member {slot} "
+                say(f"{name}.db on {disk_name(other)}: replaced by the copy of {disk_name(slot)} "
                     f"(generation {info.generation})"
                     + (f"; the old copy is kept as {backup.name}" if backup else ""))
         finally:
@@ -103,5 +104,5 @@ def fill_missing_copies(session: RecoverySession, slot: int, say: Say) -> None:
             copy_database(source, target)
         finally:
             source.close()
-        say(f"{name}.db on member {slot}: copied from member {best.slot} "
+        say(f"{name}.db on {disk_name(slot)}: copied from {disk_name(best.slot)} "
             f"(generation {best.generation})")

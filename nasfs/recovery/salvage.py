@@ -104,8 +104,8 @@ def outside_array(dest: Path, members: list[Path]) -> None:
     for m in members:
         mreal = os.path.realpath(m)
         if real == mreal or real.startswith(mreal.rstrip("/") + "/"):
-            raise RecoveryError(f"{dest} is inside member {m}; salvage needs a directory on "
-                                "another disk")
+            raise RecoveryError(f"{dest} is inside {m}, a disk of the array; salvage needs a "
+                                "directory on another disk")
 
 
 class Salvager:

@@ -21,6 +21,7 @@ from nasfs.daemon import registry
 from nasfs.errors import NasfsError
 from nasfs.recovery.copies import CopyInfo, best_copy, open_read_only, survey_copies
 from nasfs.recovery.members import MemberSurvey, survey_members
+from nasfs.store.disks import disk_name
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class RecoverySession:
         copies = self.copies()[database]
         found = best_copy(copies)
         if found is None:
-            detail = "; ".join(f"member {c.slot}: {c.problem}" for c in copies) or "no members"
+            detail = "; ".join(f"{disk_name(c.slot)}: {c.problem}" for c in copies) or "no members"
             raise RecoveryError(f"no usable copy of {database}.db is left ({detail})")
         return found
 

@@ -13,6 +13,7 @@ import cmd
 import logging
 import shlex
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -23,6 +24,7 @@ from nasfs.recovery.check import run_check
 from nasfs.recovery.copies import DATABASES
 from nasfs.recovery.salvage import ChunkReader, Salvager, outside_array, resolve
 from nasfs.recovery.session import RecoverySession
+from nasfs.store.disks import disk_index, disk_name
 from nasfs.store.events import Progress
 
 log = logging.getLogger(__name__)
@@ -52,11 +54,12 @@ PARSERS = {
     "check": _parser("check", (["--full"], {"action": "store_true"})),
     "scrub": _parser("scrub", (["--resume"], {"action": "store_true"}),
                      (["--no-repair"], {"action": "store_true"})),
-    "rebuild": _parser("rebuild", (["--member"], {"type": int, "required": True}),
+    "rebuild": _parser("rebuild", (["--disk"], {"type": disk_index, "required": True,
+                                                 "dest": "member"}),
                        (["--onto"], {"type": Path, "required": True})),
     "metadata": _parser("metadata", (["action"], {"nargs": "?", "default": "list",
                                                    "choices": ("list", "restore")}),
-                        (["--from"], {"type": int, "dest": "source"}),
+                        (["--from"], {"type": disk_index, "dest": "source"}),
                         (["--db"], {"action": "append", "choices": DATABASES})),
     "salvage": _parser("salvage", (["dest"], {"type": Path}),
                        (["path"], {"nargs": "?", "default": "/"})),
@@ -73,6 +76,9 @@ def _size(n: int) -> str:
             return f"{n} {unit}"
         n //= 1024
     return f"{n} TiB"
+
+
+HELP_WIDTH = 79  # one column short of 80: a terminal wraps a line that fills the last one
 
 
 class RecoveryShell(cmd.Cmd):
@@ -110,6 +116,9 @@ class RecoveryShell(cmd.Cmd):
         return self.status
 
     def onecmd(self, line: str) -> bool:
+        if line == "EOF":  # cmd.Cmd's word for the end of input (Ctrl-D): leave quietly.
+            self.say("")  # Handled here, not as do_EOF, so 'help' does not list it.
+            return True
         try:
             return bool(super().onecmd(line))
         except UsageError as exc:
@@ -121,6 +130,15 @@ class RecoveryShell(cmd.Cmd):
         except KeyboardInterrupt:
             self.fail("interrupted (scrub and rebuild resume where they stopped)", FINDINGS)
         return False
+
+    def do_help(self, arg: str) -> bool | None:
+        """help [COMMAND]
+    List the commands, or explain one."""
+        method = getattr(self, f"do_{arg.strip()}", None) if arg.strip() else None
+        if method is None or not method.__doc__:
+            return super().do_help(arg)
+        self.say(help_text(method.__doc__))
+        return None
 
     def emptyline(self) -> bool:
         return False  # never repeat the last command: it may have been a rebuild
@@ -207,16 +225,17 @@ class RecoveryShell(cmd.Cmd):
             self.status = FINDINGS
 
     def do_rebuild(self, arg: str) -> None:
-        """rebuild --member SLOT --onto DIR
-    Recreate missing slot SLOT on the empty directory DIR (a new disk's mount point) from
-    the other members. An interrupted rebuild resumes when run again onto the same DIR."""
+        """rebuild --disk N --onto DIR
+    Recreate missing disk N (numbered from 1, as 'status' lists them) on the
+    empty directory DIR (a new disk's mount point) from the other disks. An
+    interrupted rebuild resumes when run again onto the same DIR."""
         args = self._args("rebuild", arg)
         onto = args.onto.absolute()
         with self.session.open_store("rebuild") as store:
             report = store.rebuild(args.member, onto, progress=self._progress("rebuild"))
         self.session.resurvey([onto])
         restore.fill_missing_copies(self.session, report.member, self.say)
-        self.say(f"rebuild: slot {report.member} onto {report.onto}: {report.stripes} "
+        self.say(f"rebuild: {disk_name(report.member)} onto {report.onto}: {report.stripes} "
                  f"stripes, {report.bytes_written} bytes written, "
                  f"{len(report.unrecoverable)} unrecoverable")
         for line in report.unrecoverable:
@@ -226,9 +245,9 @@ class RecoveryShell(cmd.Cmd):
 
     def do_metadata(self, arg: str) -> None:
         """metadata [list]
-metadata restore --from SLOT [--db NAME]...
+metadata restore --from N [--db NAME]...
     List every copy of store.db, fs.db, policy.db and audit.db with generation and health.
-    'restore' makes member SLOT's copies the source for all others (all four databases, or
+    'restore' makes disk N's copies the source for all others (all four databases, or
     those named with --db); each replaced copy is kept as NAME.db.before-restore-<time>."""
         args = self._args("metadata", arg)
         if args.action == "list":
@@ -238,11 +257,12 @@ metadata restore --from SLOT [--db NAME]...
                 self.say(line)
             return
         if args.source is None:
-            raise UsageError("metadata restore: --from SLOT is required (see 'metadata')")
+            raise UsageError("metadata restore: --from N (a disk number) is required "
+                             "(see 'metadata')")
         databases = args.db or [d for d, copies in self.session.copies().items()
                                 if any(c.exists for c in copies)]
         backups = restore.restore_from(self.session, args.source, databases, self.say)
-        self.say(f"metadata: {', '.join(databases)} restored from member {args.source}; "
+        self.say(f"metadata: {', '.join(databases)} restored from {disk_name(args.source)}; "
                  f"{len(backups)} old copie(s) kept beside them")
 
     def do_salvage(self, arg: str) -> None:
@@ -303,12 +323,18 @@ metadata restore --from SLOT [--db NAME]...
 
     do_exit = do_quit
 
-    def do_EOF(self, arg: str) -> bool:  # cmd.Cmd calls this name at the end of input
-        self.say("")
-        return True
 
-    def help_help(self) -> None:
-        self.say("help [COMMAND]\n    List the commands, or explain one.")
+
+def help_text(doc: str, width: int = HELP_WIDTH) -> str:
+    """A command's docstring as help: its usage lines as written, the explanation reflowed
+    to fit `width` columns (the box's screen and a serial terminal are 80 wide)."""
+    usage: list[str] = []
+    body: list[str] = []
+    for line in doc.splitlines():
+        (body if line.startswith(" ") or body else usage).append(line.strip())
+    text = textwrap.fill(" ".join(w for w in body if w), width=width,
+                         initial_indent="    ", subsequent_indent="    ")
+    return "\n".join([*usage, text] if text else usage)
 
 
 def run_commands(session: RecoverySession, lines: Sequence[str], *,

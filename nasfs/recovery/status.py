@@ -8,6 +8,7 @@ import sqlite3
 from nasfs.recovery import catalog_read
 from nasfs.recovery.copies import never_created, open_read_only
 from nasfs.recovery.session import RecoveryError, RecoverySession
+from nasfs.store.disks import disk_name
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +19,14 @@ def member_lines(session: RecoverySession) -> list[str]:
     assert label is not None
     state = ("healthy" if not survey.missing else
              "degraded" if survey.assemblable else "failed (too many members missing)")
-    lines = [f"array {label.array_uuid}: {state}; {label.member_count} members, parity "
+    lines = [f"array {label.array_uuid}: {state}; {label.member_count} disks, parity "
              f"{label.nparity}, generation {label.generation}"]
     for f in survey.findings:
-        where = f"slot {f.slot}" if f.slot is not None else "no slot"
+        where = disk_name(f.slot) if f.slot is not None else "not a disk of this array"
         lines.append(f"  {f.state:<10} {f.path} ({where}{'' if f.state == 'ok' else ': '}"
                      f"{'' if f.state == 'ok' else f.reason})")
     for slot in survey.missing:
-        lines.append(f"  {'missing':<10} slot {slot} (no directory given holds it)")
+        lines.append(f"  {'missing':<10} {disk_name(slot)} (no directory given holds it)")
     return lines
 
 
@@ -38,7 +39,7 @@ def copy_lines(session: RecoverySession) -> list[str]:
         lines.append(f"{database}.db:")
         for c in copies:
             gen = "-" if c.generation is None else str(c.generation)
-            lines.append(f"  member {c.slot}: generation {gen:>6}  "
+            lines.append(f"  {disk_name(c.slot)}: generation {gen:>6}  "
                          f"{c.problem or 'ok'}  ({c.path})")
     return lines
 
@@ -60,7 +61,7 @@ def catalog_lines(session: RecoverySession) -> list[str]:
             conn.close()
     except sqlite3.Error as exc:
         return [f"store catalog: unreadable ({exc})"]
-    lines = [f"store catalog (member {copy.slot}): {s['segments']} segments, "
+    lines = [f"store catalog ({disk_name(copy.slot)}): {s['segments']} segments, "
              f"{s['stripes']} stripes, {s['chunks']} chunks ({s['live_chunks']} in use), "
              f"{s['live_bytes']} bytes in use, {s['data_bytes'] - s['live_bytes']} bytes "
              f"dead, {s['stored_bytes']} bytes on disk"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nasfs.recovery import catalog_read
 from nasfs.recovery.findings import Finding
+from nasfs.store.disks import disk_name
 from nasfs.store.geometry import shard_member
 from nasfs.store.segments import segment_path
 from nasfs.store.stripecheck import check_stripe, read_stripe
@@ -67,7 +68,7 @@ def check_stripes(
             for j in sorted(verdict.erased):
                 member = shard_member(rec.first_member, j, member_count)
                 if member in present:
-                    damaged.append(f"stripe {sid} shard {j} on member {member} "
+                    damaged.append(f"stripe {sid} shard {j} on {disk_name(member)} "
                                    f"({why.get(j, 'content did not match')})")
         if progress is not None:
             progress(n, len(ids))

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nasfs.store.disks import disk_names
+
 if TYPE_CHECKING:
     from nasfs.store.store import Store
 
@@ -33,7 +35,7 @@ class Health:
     def summary(self) -> str:
         if self.state == "healthy":
             return "healthy"
-        return f"{self.state}: missing slot(s) {', '.join(map(str, self.missing))}"
+        return f"{self.state}: {disk_names(self.missing)} missing"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import blake3
 
 from nasfs.store import code as parity
 from nasfs.store.catalog import ChunkRecord, StripeRecord
+from nasfs.store.disks import disk_name
 from nasfs.store.geometry import Piece, chunk_pieces, shard_member
 from nasfs.store.segments import read_range
 
@@ -68,7 +69,7 @@ def read_direct(
             start = stripe.offset + piece.start
             parts.append(read_range(path, stripe.segment, start, piece.end - piece.start))
         except OSError as exc:
-            log.warning("chunk %s: member %d unreadable: %s", chunk.id.hex()[:16], member, exc)
+            log.warning("chunk %s: %s unreadable: %s", chunk.id.hex()[:16], disk_name(member), exc)
             return None
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     return data if chunk_hash(data) == chunk.id else None

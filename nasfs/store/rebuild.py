@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
+from nasfs.store.disks import disk_name
 from nasfs.store.errors import RebuildArgumentError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
@@ -58,14 +59,14 @@ def check_target(store: Store, index: int, onto: Path) -> None:
     """
     if not 0 <= index < store.member_count:
         raise RebuildArgumentError(
-            f"slot {index} does not exist (the array has {store.member_count})")
+            f"there is no {disk_name(index)}: the array has disks 1 to {store.member_count}")
     if index in store.present:
         raise RebuildArgumentError(
-            f"slot {index} is present ({store.present[index]}); nothing to rebuild")
+            f"{disk_name(index)} is present ({store.present[index]}); nothing to rebuild")
     real = os.path.realpath(onto)
     for i, path in store.present.items():
         if os.path.realpath(path) == real:
-            raise RebuildArgumentError(f"{onto} is member {i} of this array already")
+            raise RebuildArgumentError(f"{onto} is {disk_name(i)} of this array already")
     if not onto.is_absolute():
         raise RebuildArgumentError(f"{onto} is not an absolute path; name the new directory "
                                    "from /")

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from nasfs.store.disks import disk_name
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import shard_member
 from nasfs.store.segments import rewrite_range
@@ -109,7 +110,7 @@ def _scrub_stripe(store: Store, stripe: object, chunks: list, report: ScrubRepor
             store.emit(StoreEvent("read-error", member=member, path=str(path),
                                   segment=stripe.segment,
                                   detail=f"stripe {stripe.id} shard {j}: {reason}"))
-            report.unrecoverable.append(f"stripe {stripe.id} shard {j} on member {member}")
+            report.unrecoverable.append(f"stripe {stripe.id} shard {j} on {disk_name(member)}")
             continue
         try:
             rewrite_range(path, stripe.segment, stripe.offset, verdict.shards[j], create=True)

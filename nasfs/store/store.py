@@ -23,6 +23,7 @@ from nasfs.db import DBEvent
 from nasfs.store import capacity as capacity_mod
 from nasfs.store.assembly import Assembly, assemble
 from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
+from nasfs.store.disks import disk_name
 from nasfs.store.errors import (
     ChunkLostError,
     ChunkNotFoundError,
@@ -161,7 +162,7 @@ class Store:
     def _after_open(self, assembly: Assembly) -> None:
         missing = set(assembly.missing)
         for i in sorted(missing):
-            self.emit(StoreEvent("member-missing", member=i, detail=f"slot {i} is missing"))
+            self.emit(StoreEvent("member-missing", member=i, detail=f"{disk_name(i)} is missing"))
         if not missing <= set(self.label.failed):
             self._bump_generation(failed=set(self.label.failed) | missing)
         self._remove_orphans()
@@ -188,8 +189,8 @@ class Store:
         quiet = event.kind.endswith("done") or event.kind in (
             "db-created", "generation-bumped", "compacted", "orphan-removed")
         level = logging.INFO if quiet else logging.WARNING
-        log.log(level, "%s member=%s segment=%s %s", event.kind, event.member, event.segment,
-                event.detail)
+        disk = disk_name(event.member) if event.member is not None else "-"
+        log.log(level, "%s %s segment=%s %s", event.kind, disk, event.segment, event.detail)
         if self._events is not None:
             try:
                 self._events(event)
@@ -363,7 +364,7 @@ class Store:
         for member, exc in errors.items():
             if is_no_space(exc):
                 raise StoreFullError(
-                    f"member {member} ({present[member]}) is full: {exc.strerror}; "
+                    f"{disk_name(member)} ({present[member]}) is full: {exc.strerror}; "
                     "nothing of this write was stored"
                 ) from exc
         for member, exc in errors.items():
@@ -422,7 +423,7 @@ class Store:
                               repair.data)
                 healed.add(repair.member)
             except (OSError, KeyError) as exc:
-                log.warning("could not heal member %d: %s", repair.member, exc)
+                log.warning("could not heal %s: %s", disk_name(repair.member), exc)
         for member, why in outcome.damaged:
             if why == "member missing":
                 continue
