@@ -110,8 +110,9 @@ class Running:
         return list(page.rows)
 
 
-async def start_daemon(nursery: trio.Nursery, config: Config) -> Running:
-    daemon = Daemon(DaemonOptions(config, mountpoint=None))
+async def start_daemon(nursery: trio.Nursery, config: Config, *,
+                       degraded: bool = False) -> Running:
+    daemon = Daemon(DaemonOptions(config, mountpoint=None, degraded=degraded))
 
     async def run(task_status: trio.TaskStatus[None]) -> None:
         await daemon.run(on_ready=task_status.started)
@@ -120,9 +121,10 @@ async def start_daemon(nursery: trio.Nursery, config: Config) -> Running:
     return Running(daemon)
 
 
-async def daemon_running(config: Config) -> AsyncIterator[Running]:
+async def daemon_running(config: Config, *, degraded: bool = False
+                         ) -> AsyncIterator[Running]:
     async with trio.open_nursery() as nursery:
-        running = await start_daemon(nursery, config)
+        running = await start_daemon(nursery, config, degraded=degraded)
         yield running
         running.daemon.request_shutdown("test finished")
 

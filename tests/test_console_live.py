@@ -100,7 +100,7 @@ def test_dashboard_healthy_then_degraded(env: Env) -> None:
             env.run("umount", mnt)
             await wait_for_text(pilot, "not running")
             empty_member(members[1])
-            env.mount(mnt, members)
+            env.mount(mnt, members, "--degraded")
             await wait_for_text(pilot, "Array DEGRADED")
             assert_on_screen(app, "disk 2  MISSING", "Disk 2 failed or is missing")
             await pilot.press("f2")
@@ -138,7 +138,7 @@ def test_rebuild_shows_its_progress(env: Env) -> None:
     fill(mnt, files=6)
     env.run("umount", mnt)
     empty_member(members[2])
-    env.mount(mnt, members)
+    env.mount(mnt, members, "--degraded")
     onto = env.base / "new-disk"
     onto.mkdir()
 

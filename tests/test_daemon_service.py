@@ -104,7 +104,7 @@ async def test_scrub_streams_progress(running: Running) -> None:
 async def test_degraded_then_rebuilt(config: Config, members: list[Path],
                                      tmp_path: Path) -> None:
     shutil.rmtree(members[2])
-    daemon = Daemon(DaemonOptions(config, mountpoint=None))
+    daemon = Daemon(DaemonOptions(config, mountpoint=None, degraded=True))
     async with trio.open_nursery() as nursery:
         await nursery.start(_run_daemon, daemon)
         runner = Running(daemon, trio.Event())

@@ -157,7 +157,8 @@ async def test_degraded_at_start_then_rebuilt_is_mailed(
     async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
         await use_server(daemon, port)
     shutil.rmtree(members[2])
-    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir)):
+    async for daemon in daemon_running(Config(members=tuple(members), run_dir=run_dir),
+                                       degraded=True):
         message = await wait_until(lambda: inbox.find("The array is degraded"),
                                    "the degraded mail at start")
         assert "Missing: disk 3." in message.get_content()

@@ -130,14 +130,21 @@ def run_demo(data: Path, *, as_json: bool = False) -> int:
 
 
 def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:
+    from nasfs.daemon.degraded import check_degraded
     from nasfs.daemon.detach import start_background
+    from nasfs.store.assembly import assemble
 
     if clear_dead_mount(mountpoint):
         _say(f"removed the dead mount at {mountpoint} left by a daemon that was killed",
              as_json)
     mountpoint.mkdir(parents=True, exist_ok=True)
     assert config.log_file is not None
-    argv = ["mount", str(mountpoint), "--array", *map(str, config.members)]
+    # --degraded: the demo is where a disk failure is tried out, so it comes up without a
+    # missing disk, and says so (the warning names the disk and what the mount does to it).
+    argv = ["mount", str(mountpoint), "--array", *map(str, config.members), "--degraded"]
+    warning = check_degraded(assemble(list(config.members)), allowed=True)
+    if warning is not None:
+        _say(f"warning: {warning}", as_json)
     pid = start_background(argv, config.log_file)
     _say(f"mounted the demo array at {mountpoint} (daemon pid {pid}, log {config.log_file})",
          as_json)

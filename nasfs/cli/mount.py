@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _array_arguments(mount)
     mount.add_argument("--foreground", action="store_true",
                        help="serve in this process until unmounted or interrupted")
+    mount.add_argument("--degraded", action="store_true",
+                       help="mount even with a disk missing (that disk is then out of date "
+                            "and must be rebuilt); without it such a mount is refused")
     mount.add_argument("-o", dest="options", action="append", metavar="OPT[,OPT...]",
                        help="mount options (e.g. allow_other, nonempty)")
     # Used by the detached child to say when it is ready (nasfs.daemon.detach).
@@ -98,7 +101,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         raise UsageError(f"no mount point given: name it, or set [mount] mountpoint in "
                          f"{_where_config(config)}")
     if args.foreground:
-        return _serve_foreground(config, args.ready_fd)
+        return _serve_foreground(config, args.ready_fd, args.degraded)
     from nasfs.daemon.detach import start_background
     from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 
@@ -107,13 +110,18 @@ def cmd_mount(args: argparse.Namespace) -> int:
         print(f"nasfs: warning: removed the dead mount at {config.mountpoint} left by a "
               "daemon that was killed", file=sys.stderr)
     check_mountpoint(config.mountpoint, config.mount_options)
+    warning = _check_members(config, degraded=args.degraded)
     log_file = config.log_file or default_log_dir() / f"{config.name or 'nasfs'}.log"
     argv = ["mount", str(config.mountpoint), "--array", *map(str, config.members)]
     if config.mount_options:
         argv += ["-o", ",".join(config.mount_options)]
     if config.source is not None:
         argv += ["--config", str(config.source)]
+    if args.degraded:
+        argv.append("--degraded")
     pid = start_background(argv, log_file)
+    if warning is not None:
+        print(f"nasfs: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"mountpoint": str(config.mountpoint), "pid": pid,
                           "log": str(log_file)}))
@@ -122,7 +130,15 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_foreground(config: Config, ready_fd: int | None) -> int:
+def _check_members(config: Config, *, degraded: bool) -> str | None:
+    """Refuse a missing member before a daemon starts (it checks again itself)."""
+    from nasfs.daemon.degraded import check_degraded
+    from nasfs.store.assembly import assemble
+
+    return check_degraded(assemble(list(config.members)), allowed=degraded)
+
+
+def _serve_foreground(config: Config, ready_fd: int | None, degraded: bool) -> int:
     import trio
 
     from nasfs.daemon import sdnotify
@@ -134,7 +150,8 @@ def _serve_foreground(config: Config, ready_fd: int | None) -> int:
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)
     ready = ReadyPipe(ready_fd)
-    daemon = Daemon(DaemonOptions(config, config.mountpoint, list(config.mount_options)))
+    daemon = Daemon(DaemonOptions(config, config.mountpoint, list(config.mount_options),
+                                  degraded=degraded))
 
     def on_ready() -> None:
         log.info("serving array %s at %s (control socket %s)", daemon.array_uuid,
@@ -145,7 +162,7 @@ def _serve_foreground(config: Config, ready_fd: int | None) -> int:
     try:
         trio.run(lambda: daemon.run(on_ready=on_ready))
     except NasfsError as exc:
-        ready.failed(str(exc))
+        ready.failed(str(exc), exc.exit_code)
         raise
     except BaseException as exc:
         ready.failed(f"the daemon failed unexpectedly: {exc!r}")
@@ -192,13 +209,28 @@ def cmd_umount(args: argparse.Namespace) -> int:
 
 
 def _wait_for_exit(run_dir: Path, record: registry.DaemonRecord, timeout: float = 60) -> None:
+    """Wait until the daemon released its lock and its process has ended.
+
+    The lock goes first (at the end of the daemon's shutdown), the process a moment later;
+    `umount` returns only after both, so what it reports is final.
+    """
     lock = registry.lock_path(run_dir, record.key)
     deadline = time.monotonic() + timeout
-    while (holder := registry.lock_holder(lock)) is not None and holder[0] == record.pid:
+    while ((holder := registry.lock_holder(lock)) is not None and holder[0] == record.pid) \
+            or _process_alive(record.pid):
         if time.monotonic() > deadline:
             raise NasfsError(f"the nasfs daemon (pid {record.pid}) did not exit within "
                              f"{timeout:.0f} seconds of unmounting")
         time.sleep(0.05)
+
+
+def _process_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, waiting for its parent to reap it, has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat.rpartition(") ")[2].startswith(("Z", "X"))
 
 
 # -- status -----------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 `nasfs mount` without `--foreground` re-executes itself as a detached child (its own
 session, stdin from /dev/null, output to a log file) with `--ready-fd N`. The child writes
 one line to that pipe: `ready PID` once the mount and the control socket are up, or
-`error MESSAGE` if it could not start. The parent waits for that line (or for the child to
-die) and returns only then, so `nasfs mount && ls MOUNTPOINT` works in scripts.
+`error CODE MESSAGE` if it could not start (CODE: its exit code, nasfs.exitcodes). The
+parent waits for that line (or for the child to die) and returns only then, so
+`nasfs mount && ls MOUNTPOINT` works in scripts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 class DaemonStartFailed(NasfsError):
     """The background daemon reported a failure, or died before it was ready."""
 
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # the child's, so `nasfs mount` exits as it would have
+
 
 class ReadyPipe:
     """The child's end of the readiness pipe. Closing it without a line means failure."""
@@ -44,8 +49,8 @@ class ReadyPipe:
     def ready(self) -> None:
         self._send(f"ready {os.getpid()}")
 
-    def failed(self, message: str) -> None:
-        self._send(f"error {message}")
+    def failed(self, message: str, exit_code: int = 1) -> None:
+        self._send(f"error {exit_code} {message}")
 
 
 def start_background(argv: Sequence[str], log_file: Path) -> int:
@@ -72,6 +77,9 @@ def start_background(argv: Sequence[str], log_file: Path) -> int:
         return child.pid
     if word == "error":
         child.wait()
+        code, _, message = rest.partition(" ")
+        if code.isdigit():
+            raise DaemonStartFailed(message, int(code))
         raise DaemonStartFailed(rest)
     status = child.wait()
     raise DaemonStartFailed(

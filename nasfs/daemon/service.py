@@ -3,7 +3,8 @@
 It only assembles parts (store, filesystem, FUSE adapter, control server, periodic jobs)
 and runs the start-up and shutdown sequences; the parts do the work. Order matters:
 
-start:  check mount point → read labels (array UUID) → take the array lock → open store →
+start:  check mount point → read labels (array UUID; a missing member only with --degraded)
+        → take the array lock → open store →
         open filesystem → control socket → periodic jobs → FUSE mount → publish the daemon
         record → report ready
 stop:   (SIGTERM/SIGINT, the `umount` method, or someone unmounting it from outside)
@@ -34,6 +35,7 @@ import trio
 from nasfs.config import Config
 from nasfs.daemon import registry, sdnotify
 from nasfs.daemon.control import ControlServer, MethodTable
+from nasfs.daemon.degraded import check_degraded
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
 from nasfs.daemon.status import MemberErrors
@@ -60,6 +62,8 @@ class DaemonOptions:
     config: Config
     mountpoint: Path | None  # None: serve the control socket over the array, no mount
     fuse_options: list[str] = field(default_factory=list)
+    # Serve the array even with a member missing (nasfs.daemon.degraded); off, it refuses.
+    degraded: bool = False
 
 
 class Daemon:
@@ -116,6 +120,9 @@ class Daemon:
             fuse_options = check_mountpoint(self.mountpoint, self.options.fuse_options)
         members = list(self.config.members)
         assembly = await trio.to_thread.run_sync(assemble, members)
+        warning = check_degraded(assembly, allowed=self.options.degraded)
+        if warning is not None:
+            log.warning("%s", warning)
         self.array_uuid = assembly.label.array_uuid
         run_dir = self.config.run_dir
         where = f"mounted at {self.mountpoint}" if self.mountpoint else "unmounted"
