@@ -102,10 +102,10 @@ def test_mistyped_rebuild_through_the_daemon_is_an_argument_error(env: Env) -> N
     env.mount(mnt, members)
     new = env.base / "new"
     new.mkdir()
-    one_line_error(env.run("rebuild", "--array", *members, "--member", "1", "--onto", new,
-                           check=False), exitcodes.USAGE, "is present")
-    one_line_error(env.run("rebuild", "--array", *members, "--member", "7", "--onto", new,
-                           check=False), exitcodes.USAGE, "slot 7 does not exist")
+    one_line_error(env.run("rebuild", "--array", *members, "--disk", "2", "--onto", new,
+                           check=False), exitcodes.USAGE, "disk 2 is present")
+    one_line_error(env.run("rebuild", "--array", *members, "--disk", "8", "--onto", new,
+                           check=False), exitcodes.USAGE, "there is no disk 8")
     kinds = events_of(env, mnt)
     # Nothing started, so nothing "stopped with an error": no event the mailer turns into
     # "Rebuild stopped with an error".
@@ -116,23 +116,23 @@ def test_mistyped_rebuild_through_the_daemon_is_an_argument_error(env: Env) -> N
 def test_mistyped_rebuild_offline_is_an_argument_error(env: Env) -> None:
     members = env.members()
     shutil.rmtree(members[2])
-    refused(env.run("rebuild", "--array", *members, "--member", "2", "--onto",
+    refused(env.run("rebuild", "--array", *members, "--disk", "3", "--onto",
                            members[0], check=False), exitcodes.USAGE,
-                   "is member 0 of this array already")
-    refused(env.run("rebuild", "--array", *members, "--member", "0", "--onto",
-                           env.base, check=False), exitcodes.USAGE, "slot 0 is present")
+                   "is disk 1 of this array already")
+    refused(env.run("rebuild", "--array", *members, "--disk", "1", "--onto",
+                           env.base, check=False), exitcodes.USAGE, "disk 1 is present")
 
 
 def test_rebuild_onto_a_missing_directory_is_refused(env: Env) -> None:
     members = env.members()
     shutil.rmtree(members[2])
     typo = env.base / "disk-nwe"
-    refused(env.run("rebuild", "--array", *members, "--member", "2", "--onto", typo,
+    refused(env.run("rebuild", "--array", *members, "--disk", "3", "--onto", typo,
                            check=False), exitcodes.USAGE, f"{typo} does not exist")
     assert not typo.exists()
     a_file = env.base / "a-file"
     a_file.write_text("x")
-    refused(env.run("rebuild", "--array", *members, "--member", "2", "--onto", a_file,
+    refused(env.run("rebuild", "--array", *members, "--disk", "3", "--onto", a_file,
                            check=False), exitcodes.USAGE, "is not a directory")
 
 
@@ -141,7 +141,7 @@ def test_relative_rebuild_target_is_stored_absolute(env: Env) -> None:
     fill_offline(members)
     shutil.rmtree(members[2])
     (env.base / "new").mkdir()
-    done = env.run("--json", "rebuild", "--array", *members, "--member", "2", "--onto", "new",
+    done = env.run("--json", "rebuild", "--array", *members, "--disk", "3", "--onto", "new",
                    cwd=env.base)
     assert json.loads(done.stdout)["report"]["onto"] == str(env.base / "new")
     with Store.open([members[0], members[1], env.base / "new"]) as store:
@@ -156,7 +156,7 @@ def test_rebuild_with_unrecoverable_data_exits_1(env: Env) -> None:
     shutil.rmtree(members[2])
     new = env.base / "new"
     new.mkdir()
-    done = env.run("--json", "rebuild", "--array", *members, "--member", "2", "--onto", new,
+    done = env.run("--json", "rebuild", "--array", *members, "--disk", "3", "--onto", new,
                    check=False)
     assert done.returncode == exitcodes.FAILED, done.stderr
     assert json.loads(done.stdout)["report"]["unrecoverable"]

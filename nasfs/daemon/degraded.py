@@ -14,17 +14,13 @@ from __future__ import annotations
 from nasfs import exitcodes
 from nasfs.errors import NasfsError
 from nasfs.store.assembly import Assembly
+from nasfs.store.disks import disk_names
 
 
 class MemberMissing(NasfsError):
     """A member of the array is missing and `--degraded` was not given: not mounted."""
 
     exit_code = exitcodes.DEGRADED
-
-
-def disk_names(slots: list[int]) -> str:
-    names = [f"disk {i + 1}" for i in slots]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _where(assembly: Assembly) -> str:
