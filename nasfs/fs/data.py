@@ -13,6 +13,12 @@ awaits are store calls in worker threads. A per-file lock serialises flushes and
 of that file, so a flush never commits an extent for a record that a truncate removed.
 Writes do not take the lock: they go to the dirty map, which a flush swaps out atomically.
 
+Space (nasfs.store.space): every buffered record is charged against the array's free space
+when it is created or grows, before the write that causes it returns, so a write that would
+not fit fails with ENOSPC instead of being lost at flush. A record's charge is always
+`space.cost(len(record))`; it is dropped once the store holds the record (or the record is
+dropped). A write that runs out of space part way returns the bytes it did take.
+
 Ordering with the store: chunks are put (durable) before extent rows naming them are
 written; chunks of removed rows are queued and released only after the next durable commit
 (Filesystem.commit), so a crash can leak references (fixed by reconcile) but never lose data.
@@ -27,6 +33,8 @@ from typing import Any, Protocol
 
 import trio
 
+from nasfs.errors import NasfsError
+from nasfs.fs import errors
 from nasfs.fs.repository import ChunkId, Repository
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,9 @@ class ChunkStore(Protocol):
     def retain(self, chunk_ids: Iterable[ChunkId]) -> None: ...
     def reconcile(self, refcounts: Mapping[ChunkId, int]) -> None: ...
     def capacity(self) -> Any: ...
+
+    @property
+    def space(self) -> Any: ...  # nasfs.store.space.SpaceAccount
 
 
 class FileBuffers:
@@ -99,6 +110,7 @@ class DataPath:
     ) -> None:
         self.repo = repo
         self.store = store
+        self.space = store.space
         self.record_size = record_size
         self.flush_batch = flush_batch
         self.max_dirty = max_dirty
@@ -112,6 +124,20 @@ class DataPath:
         # Set while a snapshot drains the buffers: new writes and truncations wait for it, so
         # the drain ends (nasfs.fs.snapshots). None almost always: then no await is added.
         self.write_gate: trio.Event | None = None
+
+    def _charge(self, old_len: int, new_len: int) -> None:
+        """Charge a record's change of length; NoSpace (ENOSPC) if it does not fit."""
+        cost = self.space.cost
+        delta = cost(new_len) - cost(old_len)
+        if delta:
+            try:
+                self.space.charge(delta)
+            except NasfsError as exc:
+                raise errors.NoSpace(str(exc)) from None
+
+    def _uncharge(self, records: Iterable[bytearray]) -> None:
+        cost = self.space.cost
+        self.space.uncharge(sum(cost(len(r)) for r in records))
 
     async def wait_write_gate(self) -> None:
         while self.write_gate is not None:
@@ -192,22 +218,34 @@ class DataPath:
             rec = fb.dirty.get(idx)  # a concurrent write may have created it meanwhile
             if rec is not None:
                 return rec
+        self._charge(0, len(base))
         rec = fb.dirty[idx] = bytearray(base)
         fb.nbytes += len(rec)
         self.dirty_bytes += len(rec)
         return rec
 
-    async def write(self, ino: int, off: int, data: bytes) -> None:
+    async def write(self, ino: int, off: int, data: bytes) -> int:
+        """Buffer `data` at `off`; returns how many bytes were taken (fewer than asked only
+        when the array filled part way). NoSpace (ENOSPC) when not even one byte fits."""
         if self.write_gate is not None:
             await self.wait_write_gate()
         fb = self.buffers(ino)
         fb.pins += 1  # a flush finishing during our await must not forget `fb`
         try:
-            await self._write(ino, fb, off, data)
+            return await self._write(ino, fb, off, data)
         finally:
             fb.pins -= 1
 
-    async def _write(self, ino: int, fb: FileBuffers, off: int, data: bytes) -> None:
+    async def _write(self, ino: int, fb: FileBuffers, off: int, data: bytes) -> int:
+        try:
+            await self._write_records(ino, fb, off, data)
+        except errors.NoSpace as full:
+            if full.done:
+                return full.done  # a short write: what was taken is acknowledged
+            raise
+        return len(data)
+
+    async def _write_records(self, ino: int, fb: FileBuffers, off: int, data: bytes) -> None:
         rs = self.record_size
         view = memoryview(data)
         done = 0
@@ -215,13 +253,23 @@ class DataPath:
         while done < total:
             idx, roff = divmod(off + done, rs)
             n = min(rs - roff, total - done)
-            if n == rs and idx not in fb.dirty:
+            whole = n == rs and idx not in fb.dirty
+            try:
+                if whole:
+                    self._charge(0, n)
+                else:
+                    rec = await self._dirty_record(ino, fb, idx)
+                    self._charge(len(rec), max(len(rec), roff + n))
+            except errors.NoSpace as full:
+                full.done = done
+                raise
+            if whole:
                 # A whole record: no need to read what it replaces.
                 rec = fb.dirty[idx] = bytearray(view[done : done + n])
                 fb.nbytes += n
                 self.dirty_bytes += n
             else:
-                rec = await self._dirty_record(ino, fb, idx)
+                rec = fb.dirty[idx]
                 before = len(rec)
                 if before < roff:
                     rec.extend(bytes(roff - before))
@@ -270,6 +318,7 @@ class DataPath:
                 if ext is not None and ext.length > cut:
                     rec = await self._dirty_record(ino, fb, idx)
             if rec is not None and len(rec) > cut:
+                self._charge(len(rec), cut)
                 shrink = len(rec) - cut
                 del rec[cut:]
                 fb.nbytes -= shrink
@@ -277,6 +326,7 @@ class DataPath:
 
     def _drop_dirty(self, fb: FileBuffers, idx: int) -> None:
         rec = fb.dirty.pop(idx)
+        self._uncharge([rec])
         fb.nbytes -= len(rec)
         self.dirty_bytes -= len(rec)
 
@@ -285,6 +335,8 @@ class DataPath:
         fb = self.files.pop(ino, None)
         if fb is not None:
             self.dirty_bytes -= fb.nbytes
+            # In-flight records are uncharged by the flush that holds them.
+            self._uncharge(fb.dirty.values())
 
     # ------------------------------------------------------------- flushing
 
@@ -350,6 +402,8 @@ class DataPath:
         except BaseException:
             self._restore(batch)
             raise
+        # The store holds them now (its free space shows them): their charges go.
+        self._uncharge(item[3] for item in batch)
         stored = {(item[0], item[2]): cid for item, cid in zip(to_store, ids, strict=True)}
         orphaned: list[ChunkId] = []
         live: dict[int, bool] = {}
@@ -377,9 +431,11 @@ class DataPath:
     def _restore(self, batch: list[tuple[int, FileBuffers, int, bytearray]]) -> None:
         for _, fb, idx, rec in batch:
             if idx not in fb.dirty:
-                fb.dirty[idx] = rec
+                fb.dirty[idx] = rec  # keeps its charge
                 fb.nbytes += len(rec)
                 self.dirty_bytes += len(rec)
+            else:
+                self._uncharge([rec])  # superseded by a newer write, charged on its own
             fb.flushing = {}
 
     async def release_committed(self) -> None:

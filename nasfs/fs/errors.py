@@ -60,3 +60,10 @@ class TooManyLinks(FsError):
 
 class FileTooBig(FsError):
     errno = _errno.EFBIG
+
+
+class NoSpace(FsError):
+    """The array cannot take this (outside the reserve); `done` bytes of a write were taken."""
+
+    errno = _errno.ENOSPC
+    done = 0

@@ -24,6 +24,7 @@ from pathlib import Path
 import trio
 from sqlite_utils.migrations import Migrations
 
+from nasfs.errors import NasfsError
 from nasfs.fs import errors
 from nasfs.fs.data import ChunkStore, DataPath
 from nasfs.fs.repository import Attributes, MetadataDB, Repository
@@ -37,6 +38,7 @@ NAME_MAX = 255
 DEFAULT_RECORD_SIZE = 1 << 20
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+INODE_COUNT_S = 2.0  # statfs recounts live inodes at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class Filesystem:
         self._open: dict[int, int] = {}
         self._closed = False
         self.snapshots = SnapshotManager(self)
+        self._inodes: tuple[float, int] | None = None  # (when, live inodes) for statfs
 
     # ------------------------------------------------------------ lifecycle
 
@@ -244,12 +247,21 @@ class Filesystem:
         self._closed = True
 
     def statfs(self) -> FsStats:
-        cap = self.store.capacity()
+        """df's figures: usable space after parity and the space reserve (nasfs.store.space),
+        free space as writes will find it (buffered data counted), and inodes in use plus
+        the new names that still fit. statvfs of the members only: df must be cheap."""
+        fig = self.store.space.figures()
         bsize = 4096
-        # The snapshot reserve is not part of the live size (nasfs.fs.snapshots).
+        # Neither reserve is part of the live size: the space reserve belongs to metadata
+        # and cleanup, the snapshot reserve to snapshots (nasfs.fs.snapshots).
         total, free = self.snapshots.live_capacity(
-            int(getattr(cap, "usable_bytes", 0)), int(getattr(cap, "free_bytes", 0)))
-        return FsStats(bsize, total // bsize, free // bsize, free // bsize, 1 << 32, 1 << 31)
+            fig.usable_bytes - fig.reserve_bytes, fig.free_bytes)
+        now = time.monotonic()
+        if self._inodes is None or now - self._inodes[0] > INODE_COUNT_S:
+            self._inodes = (now, self.repo.live_inode_count())
+        used = self._inodes[1]
+        return FsStats(bsize, total // bsize, free // bsize, free // bsize,
+                       used + fig.names_free, fig.names_free)
 
     def snapshot_view(self, snapshot_id: int) -> SnapshotView:
         """The tree at a snapshot, read-only; NotFound (ENOENT) for an unknown id."""
@@ -318,6 +330,14 @@ class Filesystem:
 
     # -------------------------------------------------------------- creating
 
+    def _admit_name(self) -> None:
+        """NoSpace (ENOSPC) when the array is full outside the reserve: new names (files,
+        folders, links, attributes) must not eat the reserve that deletions need."""
+        try:
+            self.store.space.admit_names()
+        except NasfsError as exc:
+            raise errors.NoSpace(str(exc)) from None
+
     def _new_inode(
         self, parent: int, name: bytes, mode: int, caller: Caller, rdev: int = 0
     ) -> tuple[Attributes, Attributes]:
@@ -325,6 +345,7 @@ class Filesystem:
         d = self._dir(parent)
         if self.repo.lookup(parent, name) is not None:
             raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
+        self._admit_name()
         gid = caller.gid
         if d.mode & stat.S_ISGID:
             # BSD group semantics of setgid directories, as ext4.
@@ -385,6 +406,7 @@ class Filesystem:
             raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
         if a.nlink >= 65000:
             raise errors.TooManyLinks(f"inode {ino} has too many links")
+        self._admit_name()
         now = time.time_ns()
         self.repo.insert_dentry(parent, name, ino)
         a.nlink += 1
@@ -652,17 +674,17 @@ class Filesystem:
     async def write(self, ino: int, off: int, buf: bytes) -> int:
         if off + len(buf) > (1 << 62):
             raise errors.FileTooBig(f"a write at offset {off} exceeds the maximum file size")
-        await self.data.write(ino, off, buf)
+        taken = await self.data.write(ino, off, buf)
         # Re-read after the await: a concurrent write may have grown the file meanwhile.
         a = self.getattr(ino)
-        end = off + len(buf)
+        end = off + taken
         if end > a.size:
             a.size = end
         a.mtime_ns = a.ctime_ns = time.time_ns()
         self.repo.update_inode(a)
         if self.data.needs_flush(ino) or self.data.over_memory_bound():
             await self.data.flush([ino])
-        return len(buf)
+        return taken
 
     async def fsync(self, ino: int, datasync: bool) -> None:
         # One transaction holds every file's metadata, so committing this file's commits the
@@ -709,6 +731,7 @@ class Filesystem:
             raise errors.InvalidArgument(f"the attribute name {name[:40]!r}... is too long")
         if len(value) > 65536:
             raise errors.InvalidArgument("an attribute value is limited to 64 KiB")
+        self._admit_name()
         self.repo.set_xattr(ino, name, value)
         a.ctime_ns = time.time_ns()
         self.repo.update_inode(a)

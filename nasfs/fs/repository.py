@@ -140,6 +140,11 @@ class Repository:
 
     # ------------------------------------------------------------------ inodes
 
+    def live_inode_count(self) -> int:
+        """Inodes of the live tree (rows kept only for snapshots are not counted)."""
+        row = self.db.query_one("SELECT COUNT(*) FROM inode WHERE died IS NULL")
+        return int(row[0]) if row is not None else 0
+
     def allocate_ino(self) -> int:
         ino = self._next_ino
         self._next_ino += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,15 +39,19 @@ class Health:
 
 @dataclass(frozen=True)
 class Capacity:
-    raw_bytes: int  # sum of the members' filesystem sizes
-    usable_bytes: int  # raw after parity
+    raw_bytes: int  # sum of the members' filesystem sizes (a shared filesystem once)
+    usable_bytes: int  # after parity; the smallest member decides (nasfs.store.space)
     used_bytes: int  # bytes of chunks with references (user data after dedup)
     stored_bytes: int  # bytes the stripes occupy on members, parity and padding included
     dead_bytes: int  # chunk bytes no longer referenced, not yet reclaimed by compaction
-    free_bytes: int  # data bytes that still fit (fullest member decides)
+    free_bytes: int  # data bytes files can still take: outside the reserve, buffers counted
     chunks: int
     live_chunks: int
     segments: int
+    reserve_bytes: int = 0  # of usable: only metadata, logs, deletions, compaction use it
+    reserve_free_bytes: int = 0  # the part of the reserve not used yet
+    buffered_bytes: int = 0  # written by clients, charged, not yet in the store
+    reclaimable_bytes: int = 0  # dead bytes in segments compaction would take now
 
 
 def health(store: Store) -> Health:
@@ -73,27 +76,22 @@ def health(store: Store) -> Health:
 
 
 def capacity(store: Store) -> Capacity:
-    sizes = []
-    frees = []
-    for path in store.present.values():
-        st = os.statvfs(path)
-        sizes.append(st.f_blocks * st.f_frsize)
-        frees.append(st.f_bavail * st.f_frsize)
-    n = store.member_count
-    # Missing members count as the size of the average present one.
-    raw = sum(sizes) * n // max(len(sizes), 1)
+    space = store.space.figures()
     with store._lock:
         totals = store.catalog.totals()
-    usable = raw * store.k // n
-    free = min(frees) * store.k if frees else 0
+        reclaimable = store.catalog.reclaimable_bytes(store.current_segment)
     return Capacity(
-        raw_bytes=raw,
-        usable_bytes=usable,
+        raw_bytes=space.raw_bytes,
+        usable_bytes=space.usable_bytes,
         used_bytes=totals["live_bytes"],
         stored_bytes=totals["raw_bytes"],
         dead_bytes=totals["data_bytes"] - totals["live_bytes"],
-        free_bytes=free,
+        free_bytes=space.free_bytes,
         chunks=totals["chunks"],
         live_chunks=totals["live_chunks"],
         segments=totals["segments"],
+        reserve_bytes=space.reserve_bytes,
+        reserve_free_bytes=space.reserve_free_bytes,
+        buffered_bytes=space.buffered_bytes,
+        reclaimable_bytes=reclaimable,
     )

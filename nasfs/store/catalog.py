@@ -149,6 +149,14 @@ class Catalog:
         )
         return [SegmentRecord(*(int(r[i]) for i in range(5))) for r in rows]
 
+    def reclaimable_bytes(self, current_segment: int | None) -> int:
+        """Dead chunk bytes in sealed segments: what compaction could give back now (the
+        segment being appended to is never compacted)."""
+        row = self.db.query_one(
+            "SELECT COALESCE(SUM(data_bytes - live_bytes), 0) FROM segments WHERE id != ?",
+            (-1 if current_segment is None else current_segment,))
+        return int(row[0]) if row is not None else 0
+
     def lookup(self, chunk_id: bytes) -> tuple[ChunkRecord, StripeRecord] | None:
         row = self.db.query_one(
             "SELECT c.id, c.stripe, c.offset, c.length, c.refs, s.segment, s.offset,"

@@ -37,6 +37,7 @@ from nasfs.store.geometry import pack, shape_for
 from nasfs.store.label import ArrayLabel, looks_emptied, nasfs_dir, write_label
 from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
 from nasfs.store.segments import delete_segment, list_segment_files, rewrite_range
+from nasfs.store.space import SpaceAccount
 from nasfs.store.writer import MemberWriters, PlannedStripe, is_no_space, write_stripes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Store:
         self._segment: int | None = None
         self._segment_end = 0
         self.maintenance_lock = threading.Lock()  # one scrub/rebuild/compaction at a time
+        # Buffered data is charged here before it is acknowledged (nasfs.store.space).
+        self.space = SpaceAccount(self.present, self.member_count, self.nparity)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -358,7 +361,11 @@ class Store:
 
     def _write(self, stripes: list[PlannedStripe]) -> None:
         present = dict(self.present)
-        errors = write_stripes(stripes, present, self.member_count, self.nparity, self._writers)
+        try:
+            errors = write_stripes(stripes, present, self.member_count, self.nparity,
+                                   self._writers)
+        finally:
+            self.space.changed()  # members' free space moved: the next charge measures
         if not errors:
             return
         for member, exc in errors.items():

@@ -1,0 +1,217 @@
+"""Space accounting of an array: what each member can still take, the reserve, and charges.
+
+Why it exists: data is buffered in memory before it reaches the store, so a write that
+returned success must already have its space. Buffered data is *charged* here when it is
+written (in raw member bytes: data shards, parity shards and 4 KiB shard padding), and the
+charge is dropped once the store holds the data (statvfs then shows it as used). A charge
+that would not fit outside the reserve fails with StoreFullError (ENOSPC) before anything
+is acknowledged.
+
+The reserve is space files may never take; only metadata commits, the logs, trash moves,
+deletions, purges and compaction use it, so a full array can still delete, unmount, mount
+and compact. Its size, in usable (after-parity) bytes: 1/32 of usable space, at least
+RESERVE_FLOOR and at most RESERVE_CAP, but never more than a quarter of usable space
+(tiny arrays). docs/space.md says the same for NAS owners.
+
+How member space is measured: statvfs of every present member. Members that sit on the same
+filesystem (same st_dev) share its free space, so each gets its share of that filesystem
+(free / members on it) instead of the whole: two members on one disk are not two disks.
+Stripes rotate over all members, so every member takes 1/n of the raw bytes written; the
+member with the least room left decides how much more the array can take.
+
+Thread-safe: charges come from the trio thread, refreshes after puts from worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from nasfs.store.errors import StoreFullError
+from nasfs.store.geometry import shape_for
+
+RESERVE_FRACTION = 1 / 32
+RESERVE_FLOOR = 256 << 20
+RESERVE_CAP = 32 << 30
+RESERVE_MAX_FRACTION = 1 / 4
+REFRESH_S = 1.0  # statvfs figures older than this are measured again
+# Room a new inode, directory entry or xattr must find outside the reserve (per member),
+# so creating names cannot eat the reserve that deletions need.
+NAME_COST_PER_MEMBER = 4096
+
+
+def reserve_for(usable_bytes: int) -> int:
+    """The reserve, in usable bytes, of an array of `usable_bytes` (see module docstring)."""
+    wanted = min(max(int(usable_bytes * RESERVE_FRACTION), RESERVE_FLOOR), RESERVE_CAP)
+    return min(wanted, int(usable_bytes * RESERVE_MAX_FRACTION))
+
+
+@dataclass(frozen=True)
+class MemberShare:
+    """One present member's part of its filesystem."""
+
+    index: int
+    device: int  # st_dev of the member directory
+    size_bytes: int  # filesystem size / members on that filesystem
+    free_bytes: int  # filesystem space available / members on that filesystem
+    sharing: int  # how many present members sit on this filesystem (1: a disk of its own)
+
+
+@dataclass(frozen=True)
+class SpaceFigures:
+    """Capacity in usable bytes (data after parity), as df and status show it."""
+
+    raw_bytes: int  # distinct member filesystems' sizes (missing members as the average)
+    usable_bytes: int  # after parity; the smallest member's share decides
+    reserve_bytes: int  # of usable, kept for metadata, logs, deletions and compaction
+    free_bytes: int  # what files can still take: outside the reserve, buffered data counted
+    reserve_free_bytes: int  # how much of the reserve is still unused
+    buffered_bytes: int  # charged (buffered, not yet stored) data, in usable bytes
+    filesystems: int  # distinct filesystems under the present members
+    names_free: int  # new files/folders that still fit (NAME_COST_PER_MEMBER each)
+
+
+def member_shares(present: Mapping[int, Path]) -> list[MemberShare]:
+    """statvfs of every present member, shared out between members on one filesystem."""
+    stats: dict[int, tuple[int, int, int]] = {}
+    for index, path in present.items():
+        try:
+            dev = os.stat(path).st_dev
+            st = os.statvfs(path)
+        except OSError:
+            continue  # a vanished member: the watch fails it; count it as absent here
+        stats[index] = (dev, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
+    per_dev = Counter(dev for dev, _, _ in stats.values())
+    return [
+        MemberShare(i, dev, size // per_dev[dev], free // per_dev[dev], per_dev[dev])
+        for i, (dev, size, free) in sorted(stats.items())
+    ]
+
+
+class SpaceAccount:
+    """Charges of buffered data against what the members can still take."""
+
+    def __init__(self, present: Mapping[int, Path], member_count: int, nparity: int) -> None:
+        self._present = present  # the store's live dict: members failing drop out of it
+        self.member_count = member_count
+        self.nparity = nparity
+        self.k = member_count - nparity
+        self._lock = threading.Lock()
+        self._charged = 0  # raw bytes
+        self._generation = 0  # bumped whenever members' free space changed under us
+        self._cached: tuple[int, float, int] | None = None  # generation, time, budget
+
+    # -------------------------------------------------------------- costing
+
+    def cost(self, length: int) -> int:
+        """Raw member bytes a chunk of `length` bytes takes at most (alone in its stripe)."""
+        if length <= 0:
+            return 0
+        shape = shape_for(length, self.k)
+        return (shape.width + self.nparity) * shape.shard_size
+
+    # ------------------------------------------------------------ measuring
+
+    def figures(self) -> SpaceFigures:
+        """Fresh figures (statvfs of every member now)."""
+        shares = member_shares(dict(self._present))
+        with self._lock:
+            charged = self._charged
+        return self._figures(shares, charged)
+
+    def _figures(self, shares: list[MemberShare], charged: int) -> SpaceFigures:
+        n, k = self.member_count, self.k
+        if not shares:
+            return SpaceFigures(0, 0, 0, 0, 0, charged * k // n, 0, 0)
+        raw = sum(s.size_bytes for s in shares) * n // len(shares)
+        usable = min(s.size_bytes for s in shares) * k
+        reserve = reserve_for(usable)
+        per_member_reserve = -(-reserve // k)
+        least = min(s.free_bytes for s in shares)
+        outside = max(0, least - per_member_reserve) * n - charged
+        free = max(0, outside) * k // n
+        reserve_free = min(reserve, max(0, least * k - max(0, charged) * k // n))
+        filesystems = len({s.device for s in shares})
+        names = max(0, outside) // (NAME_COST_PER_MEMBER * n)
+        return SpaceFigures(raw, usable, reserve, free, reserve_free, charged * k // n,
+                            filesystems, names)
+
+    def _budget(self) -> int:
+        """Raw bytes the array can take outside the reserve (before charges); cached."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cached
+            generation = self._generation
+        if cached is not None and cached[0] == generation and now - cached[1] < REFRESH_S:
+            return cached[2]
+        shares = member_shares(dict(self._present))
+        if not shares:
+            budget = 0
+        else:
+            usable = min(s.size_bytes for s in shares) * self.k
+            per_member_reserve = -(-reserve_for(usable) // self.k)
+            least = min(s.free_bytes for s in shares)
+            budget = max(0, least - per_member_reserve) * self.member_count
+        with self._lock:
+            # A measurement that began before a change is not kept as current.
+            self._cached = (generation, now, budget)
+        return budget
+
+    def changed(self) -> None:
+        """Members' free space changed (a put or a compaction finished): measure again."""
+        with self._lock:
+            self._generation += 1
+
+    # ------------------------------------------------------------- charging
+
+    def charge(self, raw: int) -> None:
+        """Hold `raw` member bytes for buffered data; StoreFullError (ENOSPC) if they do not
+        fit outside the reserve. Nothing is held when it raises."""
+        if raw <= 0:
+            if raw < 0:
+                self.uncharge(-raw)
+            return
+        budget = self._budget()
+        with self._lock:
+            if self._charged + raw <= budget:
+                self._charged += raw
+                return
+        # Near the line a second look, with fresh figures, before saying no.
+        with self._lock:
+            self._cached = None
+        budget = self._budget()
+        with self._lock:
+            if self._charged + raw <= budget:
+                self._charged += raw
+                return
+        raise StoreFullError(
+            "the array is full: no room outside the reserve for this write "
+            "(purge trash, delete snapshots or add a disk)")
+
+    def uncharge(self, raw: int) -> None:
+        """Give back a charge (the data is stored now, or was dropped)."""
+        if raw <= 0:
+            return
+        with self._lock:
+            self._charged = max(0, self._charged - raw)
+
+    def admit_names(self, count: int = 1) -> None:
+        """StoreFullError unless `count` new names' metadata fits outside the reserve."""
+        need = NAME_COST_PER_MEMBER * self.member_count * count
+        budget = self._budget()
+        with self._lock:
+            if self._charged + need <= budget:
+                return
+        raise StoreFullError(
+            "the array is full: no room outside the reserve for a new file or folder "
+            "(purge trash, delete snapshots or add a disk)")
+
+    @property
+    def charged(self) -> int:
+        with self._lock:
+            return self._charged
