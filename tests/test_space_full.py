@@ -117,3 +117,20 @@ def test_concurrent_writers_fill_without_eio(tmp_path: Path) -> None:
         for acked in results:
             check_files(mnt, acked)
         array.unmount()
+
+
+def test_df_shows_the_space_files_can_take(tmp_path: Path) -> None:
+    with tiny_array(tmp_path, [24] * 4) as array:
+        mnt = array.mount()
+        st = os.statvfs(mnt)
+        usable = 3 * 24 * MIB  # three data shards of 24 MiB, one parity
+        total = st.f_blocks * st.f_frsize
+        assert total <= usable * 3 // 4  # the reserve (a quarter on a tiny array) is out
+        assert st.f_files < 1 << 20 and st.f_ffree < st.f_files  # real figures, not 2**32
+        acked: dict[str, bytes] = {}
+        fill(mnt, "f", _sizes(3, (MIB, 100_000)), acked)
+        fill(mnt, "g", itertools.cycle([5]), acked)
+        st = os.statvfs(mnt)
+        assert st.f_bavail * st.f_frsize < 64 << 10  # full means df says full
+        assert st.f_ffree == 0 and st.f_files >= len(acked)
+        array.unmount()

@@ -38,7 +38,6 @@ NAME_MAX = 255
 DEFAULT_RECORD_SIZE = 1 << 20
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
-INODE_COUNT_S = 2.0  # statfs recounts live inodes at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +119,8 @@ class Filesystem:
         self._open: dict[int, int] = {}
         self._closed = False
         self.snapshots = SnapshotManager(self)
-        self._inodes: tuple[float, int] | None = None  # (when, live inodes) for statfs
+        # Live inodes for statfs, counted again after the namespace gained or lost one.
+        self._inodes: int | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -256,10 +256,9 @@ class Filesystem:
         # and cleanup, the snapshot reserve to snapshots (nasfs.fs.snapshots).
         total, free = self.snapshots.live_capacity(
             fig.usable_bytes - fig.reserve_bytes, fig.free_bytes)
-        now = time.monotonic()
-        if self._inodes is None or now - self._inodes[0] > INODE_COUNT_S:
-            self._inodes = (now, self.repo.live_inode_count())
-        used = self._inodes[1]
+        if self._inodes is None:
+            self._inodes = self.repo.live_inode_count()
+        used = self._inodes
         return FsStats(bsize, total // bsize, free // bsize, free // bsize,
                        used + fig.names_free, fig.names_free)
 
@@ -287,6 +286,7 @@ class Filesystem:
             self._purge(ino)
 
     def _purge(self, ino: int) -> None:
+        self._inodes = None
         self.data.discard(ino)
         self.data.release_after_commit += self.repo.delete_inode(ino)
 
@@ -358,6 +358,7 @@ class Filesystem:
             self.repo.allocate_ino(), mode, caller.uid, gid, nlink, 0, rdev, now, now, now, now
         )
         self.repo.insert_inode(a)
+        self._inodes = None
         self.repo.insert_dentry(parent, name, a.ino)
         self._touch_dir(d, now, 1 if stat.S_ISDIR(mode) else 0)
         self._remember(a.ino)
