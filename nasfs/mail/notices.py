@@ -128,3 +128,18 @@ def for_capacity(percent: float, threshold: int, used: int, usable: int) -> Noti
                   f"The array's space is {percent:.1f} % used ({used} of {usable} bytes "
                   f"usable), over the {threshold} % threshold (mail.capacity_percent).\n\n"
                   "Empty the trash, delete old snapshots or files, or add capacity.")
+
+
+def for_full(data_bytes: int) -> Notice:
+    """The data area is full: file writes fail now; the reserve keeps cleanup working."""
+    return Notice("capacity", "capacity:full", "The array is FULL: writes are failing",
+                  f"The array's {data_bytes} bytes for files are used up. Programs now get "
+                  "'No space left on device' when they write or create files; nothing "
+                  "already saved is lost, and the reserve kept for cleanup still lets you "
+                  "delete.\n\nTo make room:\n"
+                  "- purge the trash (`nasfs trash purge`, or the console's Trash screen): "
+                  "deleted files keep their space until the trash is emptied;\n"
+                  "- delete old snapshots (`nasfs snapshot delete`);\n"
+                  "- delete or move away files you do not need;\n"
+                  "- add capacity (replace the disks with larger ones, one at a time).\n"
+                  "Space freed this way comes back while the array stays mounted.")

@@ -6,24 +6,29 @@ Every few seconds (and at once when poked by a store event about a member):
 - a change of the set of missing members becomes one notice (degraded, failed, healthy
   again) that carries the details of the member events that caused it;
 - capacity crossing one of `mail.capacity_percent` upwards becomes a notice, once per
-  crossing (it must fall 2 points below the threshold before it can be mailed again).
+  crossing (it must fall 2 points below the threshold before it can be mailed again). The
+  percentage is of the space files may use (usable less the reserve, docs/space.md), so
+  every threshold below 100 is mailed before the reserve is reached;
+- the data area filling up (writes now fail with ENOSPC) is one more notice that says
+  what to do; it is mailed again only after space came back.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
 
-from nasfs.mail.notices import Notice, for_capacity, for_health
+from nasfs.mail.notices import Notice, for_capacity, for_full, for_health
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 5.0
+FULL_BELOW_BYTES = 1 << 20
+REARM_FULL_BYTES = 8 << 20
 HYSTERESIS_PERCENT = 2.0
 
 
@@ -40,6 +45,7 @@ class ArrayWatch:
         self._state = "healthy"
         self._details: list[str] = []
         self._capacity_level = 0
+        self._full = False
 
     def member_event(self, detail: str) -> None:
         """A store event about a member: its words go into the next health notice."""
@@ -53,6 +59,7 @@ class ArrayWatch:
         self._fail_vanished_members(store)
         self._check_health(store)
         self._check_capacity(store)
+        self._check_full(store)
 
     def _fail_vanished_members(self, store: Any) -> None:
         from nasfs.store.label import label_path, nasfs_dir
@@ -107,19 +114,24 @@ class ArrayWatch:
                                             if t < min(below)), default=0)
 
 
+    def _check_full(self, store: Any) -> None:
+        usable, free = space(store)
+        if usable <= 0:
+            return
+        # "Full" is less room than one record: writes of file data are failing now.
+        full = free < FULL_BELOW_BYTES
+        if full and not self._full:
+            self.notify(for_full(usable))
+        if full or free > REARM_FULL_BYTES:
+            self._full = full
+
+
 def space(store: Any) -> tuple[int, int]:
-    """(usable, free) bytes as `status` reports them (nasfs.store.capacity), from statvfs
-    alone: the store's full figures count the catalog under its lock, too dear every 5 s."""
-    sizes, frees = [], []
-    for path in list(store.present.values()):
-        st = os.statvfs(path)
-        sizes.append(st.f_blocks * st.f_frsize)
-        frees.append(st.f_bavail * st.f_frsize)
-    if not sizes:
-        return 0, 0
-    n = store.member_count
-    raw = sum(sizes) * n // len(sizes)
-    return raw * store.k // n, min(frees) * store.k
+    """(space files may use, free) bytes: usable less the reserve, and what writes can still
+    take (nasfs.store.space), from statvfs alone: the store's full figures count the catalog
+    under its lock, too dear every 5 s."""
+    fig = store.space.figures()
+    return fig.usable_bytes - fig.reserve_bytes, fig.free_bytes
 
 
 async def run_check(watch: ArrayWatch) -> None:
