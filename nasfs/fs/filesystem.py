@@ -248,8 +248,8 @@ class Filesystem:
 
     def statfs(self) -> FsStats:
         """df's figures: usable space after parity and the space reserve (nasfs.store.space),
-        free space as writes will find it (buffered data counted), and inodes in use plus
-        the new names that still fit. statvfs of the members only: df must be cheap."""
+        free space as writes will find it (buffered data counted), and inode figures from
+        the space a name takes (nasfs.store.space.NAME_COST_PER_MEMBER). statvfs of the members only: df must be cheap."""
         fig = self.store.space.figures()
         bsize = 4096
         # Neither reserve is part of the live size: the space reserve belongs to metadata
@@ -259,8 +259,11 @@ class Filesystem:
         if self._inodes is None:
             self._inodes = self.repo.live_inode_count()
         used = self._inodes
+        # As ext4: a fixed inode total (what the space for files would hold), free = total
+        # less those in use, but never more than still fit now.
+        files = max(fig.names_total, used)
         return FsStats(bsize, total // bsize, free // bsize, free // bsize,
-                       used + fig.names_free, fig.names_free)
+                       files, min(fig.names_free, files - used))
 
     def snapshot_view(self, snapshot_id: int) -> SnapshotView:
         """The tree at a snapshot, read-only; NotFound (ENOENT) for an unknown id."""

@@ -74,6 +74,7 @@ class SpaceFigures:
     buffered_bytes: int  # charged (buffered, not yet stored) data, in usable bytes
     filesystems: int  # distinct filesystems under the present members
     names_free: int  # new files/folders that still fit (NAME_COST_PER_MEMBER each)
+    names_total: int  # names the space for files could hold when empty (a fixed figure)
 
 
 def member_shares(present: Mapping[int, Path]) -> list[MemberShare]:
@@ -127,7 +128,7 @@ class SpaceAccount:
     def _figures(self, shares: list[MemberShare], charged: int) -> SpaceFigures:
         n, k = self.member_count, self.k
         if not shares:
-            return SpaceFigures(0, 0, 0, 0, 0, charged * k // n, 0, 0)
+            return SpaceFigures(0, 0, 0, 0, 0, charged * k // n, 0, 0, 0)
         raw = sum(s.size_bytes for s in shares) * n // len(shares)
         usable = min(s.size_bytes for s in shares) * k
         reserve = reserve_for(usable)
@@ -138,8 +139,9 @@ class SpaceAccount:
         reserve_free = min(reserve, max(0, least * k - max(0, charged) * k // n))
         filesystems = len({s.device for s in shares})
         names = max(0, outside) // (NAME_COST_PER_MEMBER * n)
+        names_total = max(0, usable // k - per_member_reserve) // NAME_COST_PER_MEMBER
         return SpaceFigures(raw, usable, reserve, free, reserve_free, charged * k // n,
-                            filesystems, names)
+                            filesystems, names, names_total)
 
     def _budget(self) -> int:
         """Raw bytes the array can take outside the reserve (before charges); cached."""
