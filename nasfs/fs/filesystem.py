@@ -249,7 +249,8 @@ class Filesystem:
     def statfs(self) -> FsStats:
         """df's figures: usable space after parity and the space reserve (nasfs.store.space),
         free space as writes will find it (buffered data counted), and inode figures from
-        the space a name takes (nasfs.store.space.NAME_COST_PER_MEMBER). statvfs of the members only: df must be cheap."""
+        the space a name takes (nasfs.store.space.NAME_COST_PER_MEMBER). statvfs of the
+        members only: df must be cheap."""
         fig = self.store.space.figures()
         bsize = 4096
         # Neither reserve is part of the live size: the space reserve belongs to metadata
