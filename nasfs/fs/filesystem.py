@@ -117,6 +117,10 @@ class Filesystem:
         # Kernel lookup counts: an unlinked inode lives while the kernel still knows it.
         self._lookups: dict[int, int] = {}
         self._open: dict[int, int] = {}
+        # Unnamed directories (`make_unnamed_dir`, e.g. the trash): their entries are names
+        # no user can reach, so they do not count in st_nlink. A file whose last name moved
+        # there shows nlink 0, as after any unlink, yet lives on while that entry exists.
+        self._uncounted: set[int] = set()
         self._closed = False
         self.snapshots = SnapshotManager(self)
         # Live inodes for statfs, counted again after the namespace gained or lost one.
@@ -286,8 +290,16 @@ class Filesystem:
             return
         self._lookups.pop(ino, None)
         a = self.repo.get_inode(ino)
-        if a is not None and a.nlink == 0 and not self._open.get(ino):
+        if a is not None and not self._open.get(ino) and self._nameless(a):
             self._purge(ino)
+
+    def _counted(self, parent: int) -> int:
+        """1 if an entry in directory `parent` counts as a link, 0 in unnamed directories."""
+        return 0 if parent in self._uncounted else 1
+
+    def _nameless(self, a: Attributes) -> bool:
+        """No link counts and no uncounted entry names it either: it may go once unused."""
+        return a.nlink == 0 and not (self._uncounted and self.repo.names_of(a.ino, 1))
 
     def _purge(self, ino: int) -> None:
         self._inodes = None
@@ -414,7 +426,7 @@ class Filesystem:
         self._admit_name()
         now = time.time_ns()
         self.repo.insert_dentry(parent, name, ino)
-        a.nlink += 1
+        a.nlink += self._counted(parent)
         a.ctime_ns = now
         self.repo.update_inode(a)
         self._touch_dir(d, now)
@@ -434,13 +446,14 @@ class Filesystem:
         now = time.time_ns()
         self.repo.delete_dentry(parent, name)
         self._touch_dir(d, now)
-        self._drop_link(a, now)
+        self._drop_link(a, now, self._counted(parent))
 
-    def _drop_link(self, a: Attributes, now: int) -> None:
-        a.nlink -= 1
+    def _drop_link(self, a: Attributes, now: int, counted: int = 1) -> None:
+        """One entry naming `a` is gone (it counted as a link if `counted`)."""
+        a.nlink -= counted
         a.ctime_ns = now
         self.repo.update_inode(a)
-        if a.nlink == 0:
+        if self._nameless(a):
             self._unlinked(a)
 
     def rmdir(self, parent: int, name: bytes, caller: Caller) -> None:
@@ -515,13 +528,16 @@ class Filesystem:
                 d2.nlink -= 1
                 self._remove_dir(dst, now)
             else:
-                self._drop_link(dst, now)
+                self._drop_link(dst, now, self._counted(p2))
         else:
             self.repo.insert_dentry(p2, n2, src.ino)
         self.repo.delete_dentry(p1, n1)
         if src_dir and p1 != p2:
             d1.nlink -= 1
             d2.nlink += 1
+        elif not src_dir:
+            # Into an unnamed directory (the trash) the name stops counting; out, it counts.
+            src.nlink += self._counted(p2) - self._counted(p1)
         src.ctime_ns = now
         self.repo.update_inode(src)
         self._touch_dir(d1, now)
@@ -542,6 +558,8 @@ class Filesystem:
     ) -> None:
         if p1 == p2 and n1 == n2:
             return
+        if p1 in self._uncounted or p2 in self._uncounted:
+            raise errors.InvalidArgument("entries of an unnamed directory are not exchanged")
         dir1, dir2 = stat.S_ISDIR(a1.mode), stat.S_ISDIR(a2.mode)
         if dir1:
             self._check_not_inside(a1.ino, p2)
@@ -653,7 +671,7 @@ class Filesystem:
         now = time.time_ns()
         self.repo.insert_dentry(parent, name, ino)
         self.repo.delete_orphan(ino)
-        a.nlink += 1
+        a.nlink += self._counted(parent)
         a.ctime_ns = now
         self.repo.update_inode(a)
         self._touch_dir(d, now)
@@ -661,15 +679,18 @@ class Filesystem:
 
     def make_unnamed_dir(self, meta_key: str) -> int:
         """The inode of a directory reachable from no path, kept under `meta_key` (created on
-        first call): a place for entries the namespace must not show, such as the trash."""
+        first call): a place for entries the namespace must not show, such as the trash.
+        Its entries do not count in st_nlink (see `_uncounted`)."""
         found = self.repo.get_meta(meta_key)
         if found is not None and self.repo.get_inode(int(found)) is not None:
+            self._uncounted.add(int(found))
             return int(found)
         now = time.time_ns()
         a = Attributes(self.repo.allocate_ino(), stat.S_IFDIR | 0o700, 0, 0, 2, 0, 0,
                        now, now, now, now)
         self.repo.insert_inode(a)
         self.repo.set_meta(meta_key, a.ino)
+        self._uncounted.add(a.ino)
         return a.ino
 
     async def read(self, ino: int, off: int, size: int) -> bytes:
@@ -704,7 +725,7 @@ class Filesystem:
             return
         self._open.pop(ino, None)
         a = self.repo.get_inode(ino)
-        if a is not None and a.nlink == 0 and not self._lookups.get(ino):
+        if a is not None and not self._lookups.get(ino) and self._nameless(a):
             self._purge(ino)
 
     # ------------------------------------------------------------ directories

@@ -230,6 +230,14 @@ class Repository:
         )
         return row is not None
 
+    def names_of(self, ino: int, limit: int = 2) -> list[tuple[int, bytes]]:
+        """Up to `limit` live entries (parent, name) naming `ino`."""
+        rows = self.db.query(
+            "SELECT parent, name FROM dentry WHERE ino = ? AND died IS NULL LIMIT ?",
+            (ino, limit),
+        )
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
     def parent_of_directory(self, ino: int) -> int | None:
         row = self.db.query_one(
             "SELECT parent FROM dentry WHERE ino = ? AND died IS NULL LIMIT 1", (ino,)

@@ -96,7 +96,12 @@ class Node:
     name: bytes
     share: str | None  # None: a top-level entry that is no share (administrators only)
     home: str | None = None  # in `homes`: the owner folder it is in
-    trash: int = 0  # a trash item seen through `#trash`: the item id
+    # The trash item this inode is (its last name went to the trash): the item id. Only
+    # the last name of a file ever goes there, so no live name shares a trashed inode.
+    trash: int = 0
+    # Reached through a `#trash` name: read-only. A process that opened the file before it
+    # was deleted keeps what POSIX gives an unlinked open file (fchmod, ftruncate, ...).
+    via_trash: bool = False
 
 
 @dataclass(slots=True)
@@ -117,6 +122,13 @@ def _errno_name(code: int) -> str:
 def _display(item: TrashItem) -> bytes:
     """An item's name inside `#trash`: its original name and its id, e.g. `a.txt #12`."""
     return item.name + b" #" + str(item.id).encode()
+
+
+def _last_name(a: Attributes) -> bool:
+    """Whether removing one name of `a` throws its content away (so the trash keeps it):
+    a non-directory with one link. With more, the other names keep the data, and the
+    name simply goes, lowering st_nlink as on any filesystem."""
+    return not stat.S_ISDIR(a.mode) and a.nlink <= 1
 
 
 def _item_id(display: bytes) -> int | None:
@@ -282,7 +294,7 @@ class Gate:
         node = self.nodes.get(ino)
         if node is None:
             return True
-        return node.parent == ROOT_INODE or node.trash != 0 or (
+        return node.parent == ROOT_INODE or node.via_trash or (
             node.home is not None and self._is_homes_root(node.parent))
 
     def timeouts(self, ino: int) -> tuple[float, float]:
@@ -361,7 +373,7 @@ class Gate:
             return Node(ROOT_INODE, name, share.name if share else None)
         vshare = self._virtual_share.get(parent)
         if vshare is not None:
-            return Node(parent, name, vshare, None, trash)
+            return Node(parent, name, vshare, None, trash, via_trash=True)
         p = self.nodes.get(parent)
         if p is None:
             return None
@@ -521,7 +533,7 @@ class Gate:
         problem: NasfsError | None = None
         if self._shadowed(who, place):
             problem = errors.NotFound("no such entry")
-        elif write and (ino in self._virtual_share or (place.node and place.node.trash)):
+        elif write and (ino in self._virtual_share or self._read_only_item(place.node)):
             problem = AccessDenied("the trash folder is read-only")
         elif not (place.decision.can_write if write else place.decision.can_read):
             problem = AccessDenied("access denied by the share's ACL")
@@ -529,6 +541,12 @@ class Gate:
             share, path = self._child_path(ino, name) if name is not None else self._path(ino)
             raise await self._deny(who, caller, operation, share, path, problem)
         return place
+
+    def _read_only_item(self, node: Node | None) -> bool:
+        """Whether `node` was reached through `#trash` and is still a trash item (restored
+        through the control socket, it is an ordinary file again before any new lookup)."""
+        return (node is not None and node.via_trash and self.trash is not None
+                and self.trash.repo.get(node.trash) is not None)
 
     async def _need_create(self, who: Principal, caller: Caller, parent: int, name: bytes,
                            operation: str) -> _Place:
@@ -620,7 +638,7 @@ class Gate:
             raise await self.snapshots.refuse(who, caller, parent, "link", name)
         if self.restrict:
             src, dst = self.nodes.get(ino), self.nodes.get(parent)
-            if src is not None and src.trash:
+            if self._read_only_item(src):
                 raise AccessDenied("items in the trash cannot be linked")
             if not self._same_area(src, parent, dst):
                 share, path = self._child_path(parent, name)
@@ -660,14 +678,29 @@ class Gate:
             raise await self._deny(who, caller, "delete", share, path,
                                    AccessDenied("only administrators change the top level"))
         a = self.fs.repo.lookup_attrs(parent, name)
-        if self._trash_on(place) and a is not None and not stat.S_ISDIR(a.mode):
+        if self._trash_on(place) and a is not None and _last_name(a):
             item = self._to_trash(parent, name, share, path, who, "unlink")
             await self._log(who, caller, "delete", share, path, admin=place.decision.admin,
                             nbytes=a.size, detail=f"to trash #{item.id}")
             return
         self.fs.unlink(parent, name, caller)
+        detail = None
+        if a is not None and self._trash_on(place) and not stat.S_ISDIR(a.mode):
+            detail = "one name of several removed (the others keep the data)"
+            self._name_gone(a.ino, parent, name)
+        elif self.trash is not None:
+            detail = "deleted"
         await self._log(who, caller, "delete", share, path, admin=place.decision.admin,
-                        detail="deleted" if self.trash is not None else None)
+                        detail=detail)
+
+    def _name_gone(self, ino: int, parent: int, name: bytes) -> None:
+        """Entry `name` of `parent` no longer names `ino`: if the node was known by it, move
+        it to one of the names left (all in the same share: links never cross shares)."""
+        node = self.nodes.get(ino)
+        if node is None or (node.parent, node.name) != (parent, name):
+            return
+        for other_parent, other_name in self.fs.repo.names_of(ino, 1):
+            node.parent, node.name = other_parent, other_name
 
     def _to_trash(self, parent: int, name: bytes, share: str | None, path: bytes,
                   who: Principal, reason: str) -> TrashItem:
@@ -731,12 +764,15 @@ class Gate:
         dst = self.fs.repo.lookup_attrs(p2, n2)
         src_a = self.fs.repo.lookup_attrs(p1, n1)
         detail = None
-        if (dst is not None and src_a is not None and not flags & (RENAME_EXCHANGE
-            | RENAME_NOREPLACE) and dst.ino != src_a.ino and not stat.S_ISDIR(dst.mode)
-                and not stat.S_ISDIR(src_a.mode) and self._trash_on(place1)):
+        replaced = (dst is not None and src_a is not None and not flags & (RENAME_EXCHANGE
+                    | RENAME_NOREPLACE) and dst.ino != src_a.ino and not stat.S_ISDIR(dst.mode)
+                    and not stat.S_ISDIR(src_a.mode))
+        if replaced and dst is not None and _last_name(dst) and self._trash_on(place1):
             item = self._to_trash(p2, n2, share2, path2, who, "replaced")
             detail = f"replaced file to trash #{item.id}"
         self.fs.rename(p1, n1, p2, n2, flags, caller)
+        if replaced and dst is not None and detail is None:
+            self._name_gone(dst.ino, p2, n2)
         if src_a is not None:
             self._renamed(src_a.ino, p2, n2)
             if flags & RENAME_EXCHANGE and dst is not None:
@@ -772,11 +808,16 @@ class Gate:
                 raise errors.AlreadyExists(f"{n2!r} already exists")
             if stat.S_ISDIR(existing.mode):
                 raise errors.IsADirectory(f"{n2!r} is a directory")
-            self._to_trash(p2, n2, share2, path2, who, "replaced")
+            if _last_name(existing):
+                self._to_trash(p2, n2, share2, path2, who, "replaced")
+            else:  # its other names keep the data: this name simply goes
+                self.fs.unlink(p2, n2, caller)
+                self._name_gone(existing.ino, p2, n2)
         self.trash.restore_to(item, p2, n2, path2)
         node = self.nodes.get(item.ino)
         if node is not None:
             node.parent, node.name, node.trash, node.home = p2, n2, 0, dst.home
+            node.via_trash = False
         await self._log(who, caller, "restore", share, item.path, second=path2,
                         admin=place.decision.admin, detail=f"trash #{item.id}")
 

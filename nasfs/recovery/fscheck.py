@@ -109,9 +109,12 @@ def check_namespace(conn: sqlite3.Connection) -> list[Finding]:
         findings.append(Finding("namespace", (
             f"{len(lost)} live inode(s) are reachable from neither the root nor the trash "
             f"(salvage cannot name them): {_listed([str(i) for i in lost])}")))
+    # Entries in the unnamed directories (the trash) are no links users see: not counted.
+    hidden = ",".join(str(r) for r in roots(conn) if r != ROOT_INODE) or "0"
     links = conn.execute(
         "SELECT i.id, i.nlink, count(d.id) FROM inode i LEFT JOIN dentry d"
-        " ON d.ino = i.id AND d.died IS NULL WHERE i.died IS NULL AND (i.mode & ?) != ?"
+        f" ON d.ino = i.id AND d.died IS NULL AND d.parent NOT IN ({hidden})"
+        " WHERE i.died IS NULL AND (i.mode & ?) != ?"
         " GROUP BY i.id HAVING i.nlink != count(d.id)",
         (stat.S_IFMT(0o170000), stat.S_IFDIR)).fetchall()
     if links:

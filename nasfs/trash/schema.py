@@ -43,3 +43,16 @@ def m001_trash_items(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX trash_by_share ON trash_item (share, deleted_ns)")
+
+
+@TRASH_MIGRATIONS()
+def m002_trash_entries_are_no_links(db: Database) -> None:
+    """Entries in the trash directory stopped counting in st_nlink (a trashed file shows
+    nlink 0, as any deleted file): lower the counts that arrays made before still hold.
+    Live rows are changed in place, so snapshots taken before show the new count too."""
+    trash_dir = "(SELECT value FROM meta WHERE key = 'trash_dir')"
+    db.execute(
+        "UPDATE inode SET nlink = nlink - (SELECT count(*) FROM dentry d"
+        f" WHERE d.ino = inode.id AND d.died IS NULL AND d.parent = {trash_dir})"
+        " WHERE died IS NULL AND (mode & 61440) != 16384 AND id IN"
+        f" (SELECT ino FROM dentry WHERE died IS NULL AND parent = {trash_dir})")
