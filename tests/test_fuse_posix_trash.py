@@ -7,8 +7,10 @@ the processes that still have it open (the trash entry is no link users can obse
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,3 +165,61 @@ def test_purged_item_open_elsewhere_stays_readable_and_restart_keeps_items(
     nas.start()
     assert [i.id for i in trash_of(nas).items()] == [k_item.id]
     assert (d / "#trash" / f"k #{k_item.id}").read_bytes() == b"keep me"
+
+
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def renameat2(src: Path, dst: Path, flags: int) -> int:
+    """renameat2(2); 0 or the errno."""
+    rc = _libc.renameat2(-100, os.fsencode(src), -100, os.fsencode(dst), flags)
+    return 0 if rc == 0 else ctypes.get_errno()
+
+
+def _rename_flags(d: Path) -> tuple[int, ...]:
+    (d / "a").write_bytes(b"a")
+    (d / "b").write_bytes(b"b")
+    whiteout = renameat2(d / "a", d / "w", RENAME_WHITEOUT)
+    unknown = renameat2(d / "a", d / "w", 1 << 7)
+    both = renameat2(d / "a", d / "b", RENAME_NOREPLACE | RENAME_EXCHANGE)
+    noreplace = renameat2(d / "a", d / "b", RENAME_NOREPLACE)
+    exchange = renameat2(d / "a", d / "b", RENAME_EXCHANGE)
+    return (whiteout, unknown, both, noreplace, exchange, len((d / "a").read_bytes()),
+            (d / "a").read_bytes() == b"b", int((d / "w").exists()))
+
+
+@pytest.mark.parametrize("uid", USERS)
+def test_rename_flags_not_implemented_are_refused(nas: PolicyMount, uid: int) -> None:
+    d = nas.mnt / "docs" / f"u{uid}"
+    d.mkdir()
+    os.chown(d, uid, uid)
+    # RENAME_WHITEOUT (overlayfs's) is not implemented: refused, the source stays put.
+    assert run_as(uid, _rename_flags, d) == (
+        errno.EINVAL, errno.EINVAL, errno.EINVAL, errno.EEXIST, 0, 1, True, 0)
+    assert trash_of(nas).items() == []  # an exchange replaces nothing
+
+
+def _ctimes_across_rename(d: Path) -> tuple[bool, bool, bool]:
+    (d / "f").write_bytes(b"f")
+    (d / "sub").mkdir()
+    (d / "g").write_bytes(b"g")
+    before = os.stat(d / "f").st_ctime_ns
+    dir_before = os.stat(d / "sub").st_ctime_ns
+    time.sleep(0.01)  # ordering, not timing: ctime must move past the earlier value
+    os.rename(d / "f", d / "sub" / "f")
+    moved = os.stat(d / "sub" / "f").st_ctime_ns > before
+    os.rename(d / "sub", d / "sub2")
+    dir_moved = os.stat(d / "sub2").st_ctime_ns > dir_before
+    g_before = os.stat(d / "g").st_ctime_ns
+    time.sleep(0.01)
+    os.rename(d / "g", d / "sub2" / "f")  # over a file, which goes to the trash
+    return moved, dir_moved, os.stat(d / "sub2" / "f").st_ctime_ns > g_before
+
+
+@pytest.mark.parametrize("uid", USERS)
+def test_rename_updates_ctime(nas: PolicyMount, uid: int) -> None:
+    d = nas.mnt / "docs" / f"u{uid}"
+    d.mkdir()
+    os.chown(d, uid, uid)
+    assert run_as(uid, _ctimes_across_rename, d) == (True, True, True)

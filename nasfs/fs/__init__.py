@@ -12,6 +12,7 @@ from nasfs.fs.filesystem import (
     Filesystem,
     FsStats,
     Tuning,
+    check_rename_flags,
 )
 from nasfs.fs.repository import Attributes
 from nasfs.fs.schema import ROOT_INODE
@@ -30,4 +31,5 @@ __all__ = [
     "FsError",
     "FsStats",
     "Tuning",
+    "check_rename_flags",
 ]

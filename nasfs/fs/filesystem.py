@@ -38,6 +38,16 @@ NAME_MAX = 255
 DEFAULT_RECORD_SIZE = 1 << 20
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
+RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE  # what rename implements
+
+
+def check_rename_flags(flags: int) -> None:
+    """EINVAL for renameat2 flags this filesystem does not implement (RENAME_WHITEOUT, which
+    overlayfs uses, and anything newer): ignoring one would do something else than asked."""
+    if flags & ~RENAME_FLAGS:
+        raise errors.InvalidArgument(f"rename flags {flags:#x} are not supported")
+    if flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE:
+        raise errors.InvalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE exclude each other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +500,7 @@ class Filesystem:
     def rename(
         self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
     ) -> None:
+        check_rename_flags(flags)
         _check_name(n1)
         _check_name(n2)
         d1 = self._dir(p1)
@@ -498,8 +509,6 @@ class Filesystem:
         if src is None:
             raise errors.NotFound(f"{n1!r} does not exist in directory {p1}")
         dst = self.repo.lookup_attrs(p2, n2)
-        if flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE:
-            raise errors.InvalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE exclude each other")
         if dst is not None and flags & RENAME_NOREPLACE:
             raise errors.AlreadyExists(f"{n2!r} already exists in directory {p2}")
         src_dir = stat.S_ISDIR(src.mode)

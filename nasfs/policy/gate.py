@@ -37,7 +37,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nasfs.errors import NasfsError
-from nasfs.fs import ROOT_INODE, AttrChanges, Attributes, Caller, Filesystem, errors
+from nasfs.fs import (
+    ROOT_INODE,
+    AttrChanges,
+    Attributes,
+    Caller,
+    Filesystem,
+    check_rename_flags,
+    errors,
+)
 from nasfs.policy.acl import Access, Decision, Principal
 from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.handles import Handle, Listed
@@ -733,6 +741,8 @@ class Gate:
 
     async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int,
                      caller: Caller) -> None:
+        # Before anything moves to the trash: a refused flag must change nothing.
+        check_rename_flags(flags)
         who = self.principal(caller)
         for parent, name in ((p1, n1), (p2, n2)):
             if self.snapshots.owns(parent):
