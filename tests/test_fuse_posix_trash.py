@@ -223,3 +223,29 @@ def test_rename_updates_ctime(nas: PolicyMount, uid: int) -> None:
     d.mkdir()
     os.chown(d, uid, uid)
     assert run_as(uid, _ctimes_across_rename, d) == (True, True, True)
+
+
+def _sparse_blocks(d: Path) -> tuple[int, ...]:
+    p = d / "sparse"
+    with open(p, "wb") as f:
+        f.seek(1 << 30)
+        f.write(b"tail")  # one record holding 4 bytes, after a 1 GiB hole
+        os.fsync(f.fileno())
+    stored = os.stat(p).st_blocks
+    dense = d / "dense"
+    dense.write_bytes(os.urandom(3 << 20) + b"x")  # three whole records and one byte
+    os.truncate(dense, 2 << 20)  # the last two records go
+    zeros = d / "zeros"
+    with open(zeros, "wb") as f:
+        f.write(bytes(2 << 20))
+        os.fsync(f.fileno())  # all-zero records are never stored
+    return (stored, os.stat(p).st_size, os.stat(dense).st_blocks,
+            os.stat(zeros).st_blocks)
+
+
+@pytest.mark.parametrize("uid", USERS)
+def test_st_blocks_count_what_is_stored(nas: PolicyMount, uid: int) -> None:
+    d = nas.mnt / "docs" / f"u{uid}"
+    d.mkdir()
+    os.chown(d, uid, uid)
+    assert run_as(uid, _sparse_blocks, d) == (1, (1 << 30) + 4, 4096, 0)

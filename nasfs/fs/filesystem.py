@@ -31,6 +31,7 @@ from nasfs.fs.repository import Attributes, MetadataDB, Repository
 from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
 from nasfs.fs.snapshot_view import SnapshotView
 from nasfs.fs.snapshots import SnapshotManager
+from nasfs.fs.sparse import allocated_blocks
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +337,13 @@ class Filesystem:
     def lookup_count(self, ino: int) -> int:
         """How many references the kernel holds on `ino` (0: it forgot the inode)."""
         return self._lookups.get(ino, 0)
+
+    def blocks(self, a: Attributes) -> int:
+        """st_blocks (512-byte units) of inode `a`: for files what their records hold, so
+        holes and never-written ranges count nothing (nasfs.fs.sparse)."""
+        if stat.S_ISREG(a.mode):
+            return allocated_blocks(self.data, a.ino)
+        return (a.size + 511) // 512
 
     def getattr(self, ino: int) -> Attributes:
         a = self.repo.get_inode(ino)

@@ -458,6 +458,33 @@ class Repository:
         rows = sorted([*live, *dead], key=lambda r: int(r[0]))[:limit]
         return [(int(r[0]), bytes(r[1]), _attrs(tuple(r)[2:])) for r in rows]
 
+    def allocated_blocks(self, ino: int) -> int:
+        """512-byte blocks the stored records of `ino` hold (holes and all-zero records,
+        which are never stored, hold none)."""
+        row = self.db.query_one(
+            "SELECT coalesce(sum((length + 511) / 512), 0) FROM extent"
+            " WHERE ino = ? AND died IS NULL",
+            (ino,),
+        )
+        return int(row[0])
+
+    def allocated_blocks_at(self, ino: int, generation: int) -> int:
+        row = self.db.query_one(
+            "SELECT coalesce(sum((length + 511) / 512), 0) FROM extent WHERE ino = ?"
+            " AND born <= ? AND (died IS NULL OR died > ?)",
+            (ino, generation, generation),
+        )
+        return int(row[0])
+
+    def extent_indexes(self, ino: int, first: int, limit: int) -> list[int]:
+        """Indexes of stored records of `ino` from `first` on, in order (at most `limit`)."""
+        rows = self.db.query(
+            "SELECT idx FROM extent WHERE ino = ? AND idx >= ? AND died IS NULL"
+            " ORDER BY idx LIMIT ?",
+            (ino, first, limit),
+        )
+        return [int(r[0]) for r in rows]
+
     def extent_at(self, ino: int, idx: int, generation: int) -> Extent | None:
         row = self.db.query_one(
             "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx = ? AND born <= ?"

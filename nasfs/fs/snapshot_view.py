@@ -48,6 +48,12 @@ class SnapshotView:
             raise errors.NotFound(f"inode {ino} does not exist in snapshot {self.snapshot_id}")
         return a
 
+    def blocks(self, a: Attributes) -> int:
+        """st_blocks of `a` (an inode of this view): the records stored at the snapshot."""
+        if not stat.S_ISREG(a.mode):
+            return (a.size + 511) // 512
+        return self.repo.allocated_blocks_at(a.ino, self.generation)
+
     def _dir(self, ino: int) -> Attributes:
         a = self.getattr(ino)
         if not stat.S_ISDIR(a.mode):

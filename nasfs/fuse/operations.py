@@ -50,8 +50,9 @@ def _caller(ctx: RequestContext) -> Caller:
 
 def entry(
     a: Attributes, block_size: int, timeout: float = ENTRY_TIMEOUT,
-    attr_timeout: float = ENTRY_TIMEOUT,
+    attr_timeout: float = ENTRY_TIMEOUT, blocks: int | None = None,
 ) -> EntryAttributes:
+    """`a` for the kernel; `blocks` is st_blocks (default: from the size, as if dense)."""
     e = EntryAttributes()
     e.st_ino = cast(pyfuse3.InodeT, a.ino)
     e.generation = 0
@@ -64,7 +65,7 @@ def entry(
     e.st_rdev = a.rdev
     e.st_size = a.size
     e.st_blksize = block_size
-    e.st_blocks = (a.size + 511) // 512
+    e.st_blocks = (a.size + 511) // 512 if blocks is None else blocks
     e.st_atime_ns = a.atime_ns
     e.st_mtime_ns = a.mtime_ns
     e.st_ctime_ns = a.ctime_ns
@@ -93,7 +94,7 @@ class Operations(pyfuse3.Operations):
 
     def _entry(self, a: Attributes) -> EntryAttributes:
         entry_timeout, attr_timeout = self.gate.timeouts(a.ino)
-        return entry(a, self.block_size, entry_timeout, attr_timeout)
+        return entry(a, self.block_size, entry_timeout, attr_timeout, self.gate.blocks(a))
 
     # -- names ----------------------------------------------------------------------------
 

@@ -358,6 +358,14 @@ class Gate:
         nlink = 1 if (top and place.share is not None and place.share.homes) else a.nlink
         return dataclasses.replace(a, mode=mode, nlink=nlink)
 
+    def blocks(self, a: Attributes) -> int:
+        """st_blocks of attributes this gate returned (snapshot nodes are the browser's)."""
+        if self.snapshots.owns(a.ino):
+            return self.snapshots.blocks(a)
+        if a.ino >= VIRTUAL_BASE:
+            return 0
+        return self.fs.blocks(a)
+
     def _virtual_attrs(self, ino: int) -> Attributes:
         # Sticky and world-writable so that the kernel lets owners move their own items out
         # (restore by rename); every write into it is refused here (EACCES).

@@ -38,6 +38,7 @@ reads are judged again on every request.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -331,6 +332,14 @@ class SnapshotBrowser:
         s, path = self.path(ino, name)
         return await self.gate._deny(who, caller, operation, s, path,
                                      SnapshotReadOnly("snapshots are read-only"))
+
+    def blocks(self, a: Attributes) -> int:
+        """st_blocks of a node this browser owns (`a` as it showed it)."""
+        node = self.nodes.get(a.ino)
+        if node is None or not stat.S_ISREG(a.mode):
+            return (a.size + 511) // 512
+        view, real = self._view_of(a.ino, node)
+        return view.blocks(dataclasses.replace(a, ino=real))
 
     def _view_of(self, ino: int, node: SnapNode) -> tuple[SnapshotView, int]:
         """The view of `node`'s snapshot and the volume's inode number of kernel `ino`."""
