@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,13 +181,13 @@ def renameat2(src: Path, dst: Path, flags: int) -> int:
 def _rename_flags(d: Path) -> tuple[int, ...]:
     (d / "a").write_bytes(b"a")
     (d / "b").write_bytes(b"b")
-    whiteout = renameat2(d / "a", d / "w", RENAME_WHITEOUT)
     unknown = renameat2(d / "a", d / "w", 1 << 7)
     both = renameat2(d / "a", d / "b", RENAME_NOREPLACE | RENAME_EXCHANGE)
+    exchange_whiteout = renameat2(d / "a", d / "b", RENAME_EXCHANGE | RENAME_WHITEOUT)
     noreplace = renameat2(d / "a", d / "b", RENAME_NOREPLACE)
     exchange = renameat2(d / "a", d / "b", RENAME_EXCHANGE)
-    return (whiteout, unknown, both, noreplace, exchange, len((d / "a").read_bytes()),
-            (d / "a").read_bytes() == b"b", int((d / "w").exists()))
+    return (unknown, both, exchange_whiteout, noreplace, exchange,
+            int((d / "a").read_bytes() == b"b"), int((d / "w").exists()))
 
 
 @pytest.mark.parametrize("uid", USERS)
@@ -194,10 +195,32 @@ def test_rename_flags_not_implemented_are_refused(nas: PolicyMount, uid: int) ->
     d = nas.mnt / "docs" / f"u{uid}"
     d.mkdir()
     os.chown(d, uid, uid)
-    # RENAME_WHITEOUT (overlayfs's) is not implemented: refused, the source stays put.
     assert run_as(uid, _rename_flags, d) == (
-        errno.EINVAL, errno.EINVAL, errno.EINVAL, errno.EEXIST, 0, 1, True, 0)
+        errno.EINVAL, errno.EINVAL, errno.EINVAL, errno.EEXIST, 0, 1, 0)
     assert trash_of(nas).items() == []  # an exchange replaces nothing
+
+
+def _whiteout(d: Path) -> tuple[object, ...]:
+    (d / "src").write_bytes(b"moved")
+    (d / "old").write_bytes(b"replaced")
+    rc = renameat2(d / "src", d / "old", RENAME_WHITEOUT)
+    if rc:
+        return (rc, (d / "src").read_bytes())
+    st = os.lstat(d / "src")
+    return (rc, stat.S_ISCHR(st.st_mode), st.st_mode & 0o7777, st.st_rdev, st.st_uid,
+            st.st_nlink, (d / "old").read_bytes())
+
+
+@pytest.mark.parametrize("uid", USERS)
+def test_rename_whiteout_leaves_a_0_0_character_device(nas: PolicyMount, uid: int) -> None:
+    d = nas.mnt / "docs" / f"u{uid}"
+    d.mkdir()
+    os.chown(d, uid, uid)
+    # As on ext4: a character device 0:0 of the caller takes the source's place (Linux has
+    # not asked for CAP_MKNOD since 5.8); the replaced file goes to the trash.
+    assert run_as(uid, _whiteout, d) == (0, True, 0, 0, uid, 1, b"moved")
+    assert [(i.path, i.reason) for i in trash_of(nas).items()] == [(f"/u{uid}/old",
+                                                                    "replaced")]
 
 
 def _ctimes_across_rename(d: Path) -> tuple[bool, bool, bool]:

@@ -39,16 +39,17 @@ NAME_MAX = 255
 DEFAULT_RECORD_SIZE = 1 << 20
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
-RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE  # what rename implements
+RENAME_WHITEOUT = 4  # overlayfs: leave a whiteout (character device 0:0) at the source
+RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT  # what rename implements
 
 
 def check_rename_flags(flags: int) -> None:
-    """EINVAL for renameat2 flags this filesystem does not implement (RENAME_WHITEOUT, which
-    overlayfs uses, and anything newer): ignoring one would do something else than asked."""
+    """EINVAL for renameat2 flags this filesystem does not implement (anything newer than
+    the three above) or that exclude each other: ignoring one would do other than asked."""
     if flags & ~RENAME_FLAGS:
         raise errors.InvalidArgument(f"rename flags {flags:#x} are not supported")
-    if flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE:
-        raise errors.InvalidArgument("RENAME_NOREPLACE and RENAME_EXCHANGE exclude each other")
+    if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
+        raise errors.InvalidArgument("RENAME_EXCHANGE excludes RENAME_NOREPLACE and _WHITEOUT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,9 +531,23 @@ class Filesystem:
             return
         if src_dir:
             self._check_not_inside(src.ino, p2)
+        if dst is not None and dst.ino == src.ino:
+            return  # two links to one file: POSIX says do nothing
+        self._move(p1, n1, src, d1, p2, n2, dst, d2, now)
+        if flags & RENAME_WHITEOUT:
+            self._whiteout(p1, n1, caller)
+
+    def _whiteout(self, parent: int, name: bytes, caller: Caller) -> None:
+        """Leave what ext4 leaves for RENAME_WHITEOUT: a character device 0:0 of the caller,
+        which overlayfs reads as 'deleted in the upper layer'."""
+        a = self._new_inode(parent, name, stat.S_IFCHR, caller, rdev=0)[0]
+        self.forget(a.ino, 1)  # the kernel was handed no reference to it
+
+    def _move(self, p1: int, n1: bytes, src: Attributes, d1: Attributes, p2: int, n2: bytes,
+              dst: Attributes | None, d2: Attributes, now: int) -> None:
+        """The rename proper of `src` (`n1` in `p1`) to `n2` in `p2`, replacing `dst`."""
+        src_dir = stat.S_ISDIR(src.mode)
         if dst is not None:
-            if dst.ino == src.ino:
-                return  # two links to one file: POSIX says do nothing
             dst_dir = stat.S_ISDIR(dst.mode)
             if src_dir and not dst_dir:
                 raise errors.NotADirectory(f"{n2!r} is not a directory")
