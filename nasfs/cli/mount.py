@@ -32,6 +32,10 @@ class NotMountedError(NasfsError):
     """`nasfs umount` of a directory where nothing is mounted."""
 
 
+class UnmountedUncleanly(NasfsError):
+    """The array is unmounted, but its daemon could not save or close everything."""
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     mount = subparsers.add_parser(
         "mount", help="assemble an array and mount it (runs the daemon)",
@@ -54,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     umount = subparsers.add_parser(
         "umount", help="flush and unmount a mounted array (stops its daemon)")
     umount.add_argument("mountpoint", nargs="?", type=Path, metavar="MOUNTPOINT")
+    umount.add_argument("--force", action="store_true",
+                        help="unmount even while processes have files open there (they then "
+                             "get errors); without it such an unmount is refused")
     umount.add_argument("--config", type=Path, metavar="FILE",
                         help="config file (default /etc/nasfs/nasfs.toml)")
     umount.set_defaults(func=cmd_umount)
@@ -167,7 +174,8 @@ def _serve_foreground(config: Config, ready_fd: int | None, degraded: bool) -> i
     except BaseException as exc:
         ready.failed(f"the daemon failed unexpectedly: {exc!r}")
         raise
-    return 0
+    # Stopped, but not cleanly (a part could not be closed): say so to systemd and scripts.
+    return exitcodes.FAILED if daemon.stop_problems else exitcodes.OK
 
 
 # -- umount -----------------------------------------------------------------------------
@@ -179,17 +187,13 @@ def cmd_umount(args: argparse.Namespace) -> int:
         raise UsageError(f"no mount point given: name it, or set [mount] mountpoint in "
                          f"{_where_config(config)}")
     record = registry.find_by_mountpoint(config.run_dir, mountpoint)
+    problems: list[str] = []
     if record is not None:
-        try:
-            with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
-                client.umount()
-            _wait_for_exit(config.run_dir, record)
-        except (DaemonNotRunning, DaemonGone) as exc:
-            log.warning("daemon pid %d did not finish the unmount: %s", record.pid, exc)
+        problems = _stop_daemon(config.run_dir, record, force=args.force)
     if is_mounted(mountpoint):
         if record is not None:
-            raise NasfsError(f"{mountpoint} is still mounted after its daemon stopped; "
-                             f"see the daemon's log")
+            raise NasfsError(f"{mountpoint} is still mounted after its daemon stopped: "
+                             f"{'; '.join(problems) or 'see the daemon log'}")
         print(f"nasfs: warning: no nasfs daemon owns {mountpoint}; unmounting it with "
               "fusermount3 -u (data the daemon had not flushed is lost)", file=sys.stderr)
         done = subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True,
@@ -201,11 +205,35 @@ def cmd_umount(args: argparse.Namespace) -> int:
         raise NotMountedError(f"nothing is mounted at {mountpoint}")
     if not wait_unmounted(mountpoint):
         raise NasfsError(f"{mountpoint} is still mounted after 60 seconds")
+    if problems:
+        raise UnmountedUncleanly(f"unmounted {mountpoint}, but not cleanly: "
+                                 f"{'; '.join(problems)}")
     if not args.json:
         print(f"unmounted {mountpoint}")
     else:
         print(json.dumps({"unmounted": str(mountpoint)}))
     return 0
+
+
+def _stop_daemon(run_dir: Path, record: registry.DaemonRecord, *, force: bool) -> list[str]:
+    """Ask the daemon to unmount and stop; wait for it to end; return what went wrong.
+
+    What went wrong is the daemon's own account (its outcome file), or, when it left none,
+    that it crashed. A refusal (files open, exit code 5) is raised before anything stops.
+    """
+    answered = True
+    try:
+        with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+            client.umount(force=force)
+    except (DaemonNotRunning, DaemonGone) as exc:
+        log.info("daemon pid %d did not answer the unmount: %s", record.pid, exc)
+        answered = False
+    _wait_for_exit(run_dir, record)
+    problems = registry.read_outcome(run_dir, record.key, record.pid)
+    if problems is None:
+        when = "during the unmount" if answered else "before it answered the unmount"
+        return [f"the nasfs daemon (pid {record.pid}) crashed {when}; see its log"]
+    return problems
 
 
 def _wait_for_exit(run_dir: Path, record: registry.DaemonRecord, timeout: float = 60) -> None:

@@ -128,9 +128,12 @@ class Client:
         """Write out buffered data (durable: committed and fsynced) through the daemon."""
         self.call("flush", {"durable": durable}, timeout=QUICK_CALL_TIMEOUT)
 
-    def umount(self) -> str | None:
-        """Flush, unmount and stop the daemon; returns the mount point it had."""
-        result = self.call("umount")
+    def umount(self, *, force: bool = False) -> str | None:
+        """Flush, unmount and stop the daemon; returns the mount point it had.
+
+        Refused (DaemonError `mount_busy`, exit code 5) while processes use files under the
+        mount point, unless `force`."""
+        result = self.call("umount", {"force": force})
         return result.get("mountpoint") if isinstance(result, dict) else None
 
     def scrub(self, *, resume: bool = False, repair: bool = True,

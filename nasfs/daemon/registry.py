@@ -9,6 +9,10 @@ In the run directory (default `/run/nasfs`), for an array whose key is its UUID:
     KEY.sock   the daemon's control socket.
     KEY.json   the daemon record: pid, socket, mountpoint, members, start time. The client
                finds a daemon by mountpoint by reading these records.
+    KEY.outcome  how the last daemon of the array ended: its pid and the problems of its
+               stop sequence (none after a clean stop). Written just before the lock is
+               released, so `nasfs umount` can tell a clean stop from a troubled one, and
+               from a crash (no outcome of that pid at all).
 
 A record or socket whose lock is not held is stale (a killed daemon) and is ignored; the next
 daemon of that array replaces them. No module here imports trio: the client uses it too.
@@ -138,6 +142,32 @@ def write_record(run_dir: Path, record: DaemonRecord) -> None:
     os.replace(tmp, path)
 
 
+def outcome_path(run_dir: Path, key: str) -> Path:
+    return run_dir / f"{key}.outcome"
+
+
+def write_outcome(run_dir: Path, key: str, problems: list[str]) -> None:
+    """Say how this process's daemon ended (best effort: a full run dir loses only this)."""
+    path = outcome_path(run_dir, key)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps({"pid": os.getpid(), "problems": problems}))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot write %s: %s", path, exc)
+
+
+def read_outcome(run_dir: Path, key: str, pid: int) -> list[str] | None:
+    """The stop problems of daemon `pid` of array `key`; None if it left no outcome."""
+    try:
+        data = json.loads(outcome_path(run_dir, key).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("pid") != pid:
+        return None
+    return [str(p) for p in data.get("problems") or []]
+
+
 def remove_record(run_dir: Path, key: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(record_path(run_dir, key))
@@ -172,11 +202,18 @@ def live_records(run_dir: Path) -> list[DaemonRecord]:
 
 
 def find_by_mountpoint(run_dir: Path, mountpoint: Path) -> DaemonRecord | None:
-    target = os.path.realpath(mountpoint)
+    target = _resolved(mountpoint)
     for record in live_records(run_dir):
-        if record.mountpoint and os.path.realpath(record.mountpoint) == target:
+        if record.mountpoint and _resolved(Path(record.mountpoint)) == target:
             return record
     return None
+
+
+def _resolved(mountpoint: Path) -> str:
+    # The parent resolved, the last component not: resolving it would stat the mount root,
+    # which hangs while the daemon behind the mount is stuck (and `umount` must not).
+    path = os.path.abspath(mountpoint)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
 def new_record(

@@ -91,6 +91,9 @@ class Daemon:
         self.running_job: str | None = None
         self.cancel_job = threading.Event()  # set by `scrub.cancel`; the job's thread looks
         self.member_errors = MemberErrors()
+        # What went wrong while stopping (a part that could not be closed cleanly), for
+        # `nasfs umount` and the exit status; empty after a clean stop.
+        self.stop_problems: list[str] = []
         # Called with every event as it is recorded (store events also with the raw
         # StoreEvent), from any thread: the mail notifier listens here (methods/mail.py).
         self.event_listeners: list[Callable[[Event, Any], None]] = []
@@ -130,7 +133,13 @@ class Daemon:
             run_dir, self.array_uuid, f"nasfs daemon, {where}", what=f"array {self.array_uuid}")
         try:
             await self._run_locked(members, fuse_options, on_ready)
+        except BaseException as exc:
+            if not isinstance(exc, trio.Cancelled | KeyboardInterrupt):
+                self.stop_problems.append(f"the daemon failed: {_describe(exc)}")
+            raise
         finally:
+            # Last, so that `nasfs umount` (waiting for the lock) reads how it really ended.
+            registry.write_outcome(run_dir, self.array_uuid, self.stop_problems)
             registry.remove_record(run_dir, self.array_uuid)
             lock.release()
 
@@ -172,14 +181,20 @@ class Daemon:
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
+                # Each part is closed even when one before it failed (a lost or full
+                # member): whatever can still be saved is, and each failure is reported.
                 await self._close_filesystem()
-                if self.policy is not None:
-                    await trio.to_thread.run_sync(self.policy.close)
-                    self.policy = None
-                if self.store is not None:
-                    await trio.to_thread.run_sync(self.store.close)
-                    self.store = None
-        log.info("daemon for array %s stopped cleanly", self.array_uuid)
+                policy, self.policy = self.policy, None
+                if policy is not None:
+                    await self._close_part("the policy databases", policy.close)
+                store, self.store = self.store, None
+                if store is not None:
+                    await self._close_part("the store", store.close)
+        if self.stop_problems:
+            log.error("daemon for array %s stopped with problems: %s", self.array_uuid,
+                      "; ".join(self.stop_problems))
+        else:
+            log.info("daemon for array %s stopped cleanly", self.array_uuid)
 
     def request_shutdown(self, reason: str) -> None:
         """Begin the stop sequence (idempotent; safe from any trio task)."""
@@ -257,9 +272,23 @@ class Daemon:
             return
         self.gate = self.trash = None
         try:
-            await fs.flush_all(durable=True)
-        finally:
-            await fs.close()
+            await fs.close()  # flushes durably first
+        except Exception as exc:
+            self._stop_problem("the filesystem", exc)
+
+    async def _close_part(self, what: str, close: Callable[[], None]) -> None:
+        try:
+            await trio.to_thread.run_sync(close)
+        except Exception as exc:
+            self._stop_problem(what, exc)
+
+    def _stop_problem(self, what: str, exc: BaseException) -> None:
+        """Record a failure of the stop sequence: logged in one line, told to `umount`."""
+        text = f"{what} could not be closed cleanly: {_describe(exc)}"
+        log.error("%s", text)
+        log.debug("details of the failure to close %s", what, exc_info=exc)
+        self.stop_problems.append(text)
+        self.note("daemon", "stop-failed", text)
 
     async def _serve_fuse(
         self, fuse_options: list[str], *,
@@ -310,3 +339,15 @@ class Daemon:
         detail = getattr(event, "detail", "") or str(event)
         self.member_errors.count(str(kind), getattr(event, "member", None), str(detail))
         self._record(Event(time.time(), "store", str(kind), str(detail)), event)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an exception: its message (a NasfsError's is a sentence), else its type
+    and message; for a group, its leaves."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    from nasfs.errors import NasfsError
+
+    if isinstance(exc, NasfsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -423,7 +423,11 @@ class ReplicatedDB:
             targets = list(self._lagging)
             if not targets:
                 return
-            reader = sqlite3.connect(self._primary.path, isolation_level=None)
+            # From a synchronous copy when the primary's member is gone: it holds the same
+            # commits, and the lagging copies would otherwise stay behind.
+            source = next((c.path for c in [self._primary, *self._sync] if c.path.exists()),
+                          self._primary.path)
+            reader = sqlite3.connect(source, isolation_level=None)
             try:
                 for copy in targets:
                     try:
@@ -434,18 +438,30 @@ class ReplicatedDB:
                 reader.close()
 
     def close(self) -> None:
-        """Commit what is pending, bring every copy up to date, and close."""
-        if self._in_transaction:
-            self.commit(durable=True)
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        for copy in self._sync:
-            if copy.conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.refresh_lagging()
-        for copy in [self._primary, *self._sync]:
-            copy.close()
+        """Commit what is pending, bring every copy up to date, and close.
+
+        The connections are closed even when that fails (a member lost or full under the
+        primary): refreshing lagging copies is best effort (they are repaired at the next
+        open), and a failed final commit is raised only after every copy is closed.
+        """
+        try:
+            if self._in_transaction:
+                self.commit(durable=True)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for copy in self._sync:
+                if copy.conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self.refresh_lagging()
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("%s: lagging copies not refreshed at close (%s); the next open "
+                            "repairs them", self.name, exc)
+            for copy in [self._primary, *self._sync]:
+                with contextlib.suppress(OSError, sqlite3.Error):
+                    copy.close()
 
     # --------------------------------------------------------------- internals
 

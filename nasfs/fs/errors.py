@@ -17,6 +17,11 @@ class FsError(NasfsError):
     errno = _errno.EIO
 
 
+class CloseFailed(FsError):
+    """Buffered data could not be stored at close (members full or lost): the volume was
+    closed at its last commit, marked for the recovery pass of the next mount."""
+
+
 class NotFound(FsError):
     errno = _errno.ENOENT
 

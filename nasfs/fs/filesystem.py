@@ -13,6 +13,7 @@ and commits durably, then releases chunks whose last reference went away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -253,14 +254,30 @@ class Filesystem:
                 log.exception("group commit failed; will retry")
 
     async def close(self) -> None:
-        """Flush everything, mark the volume clean, and close the database."""
+        """Flush everything, mark the volume clean, and close the database.
+
+        Always closes the database, even when the last flush fails (a member full or lost
+        beyond parity): then the rows naming data that could not be stored are rolled back
+        rather than committed (they would read back as zeros), the volume stays marked
+        unclean so that the next mount recounts references, and CloseFailed says so. What
+        the last commit made durable is kept; nothing is half-written.
+        """
         if self._closed:
             return
-        await self.commit()
-        self.repo.set_meta("clean", 1)
-        self.db.commit(durable=True)
-        self.db.close()
         self._closed = True
+        try:
+            await self.commit()
+            self.repo.set_meta("clean", 1)
+            self.db.commit(durable=True)
+        except Exception as exc:
+            self.db.rollback()
+            with contextlib.suppress(Exception):
+                self.db.close()  # its own failure says less than the first one
+            raise errors.CloseFailed(
+                f"the last changes could not be saved ({exc}); the filesystem was closed as "
+                "it was at its last successful commit (changes since then are lost) and is "
+                "checked at the next mount") from exc
+        self.db.close()
 
     def statfs(self) -> FsStats:
         """df's figures: usable space after parity and the space reserve (nasfs.store.space),

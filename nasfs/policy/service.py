@@ -92,10 +92,13 @@ class PolicyService:
         return cls(policy_db, audit_db, clock or SystemClock())
 
     def close(self) -> None:
-        with self.policy_lock:
-            self.policy_db.close()
-        with self.audit_lock:
-            self.audit_db.close()
+        # Both, even when the first fails (a lost member): the audit log must be closed too.
+        try:
+            with self.policy_lock:
+                self.policy_db.close()
+        finally:
+            with self.audit_lock:
+                self.audit_db.close()
 
     # -- the hot-path seam -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import logging
 import math
@@ -22,6 +23,7 @@ import trio
 
 from nasfs import exitcodes
 from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.holders import describe, holders
 from nasfs.daemon.status import array_status, to_jsonable
 from nasfs.errors import NasfsError
 
@@ -41,6 +43,13 @@ class NotMounted(NasfsError):
 
 class ScrubCancelled(NasfsError):
     """The running scrub was stopped by `scrub.cancel` (it can be resumed)."""
+
+
+class MountBusy(NasfsError):
+    """`umount` while processes have files open under the mount point (and no force)."""
+
+    errno = errno.EBUSY
+    exit_code = exitcodes.BUSY
 
 
 class NoJob(NasfsError):
@@ -102,9 +111,18 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         return {"durable": durable}
 
     async def umount(request: Request) -> Any:
+        force = request.param("force", bool, False)
         mountpoint = str(daemon.mountpoint) if daemon.mountpoint else None
+        if daemon.mountpoint is not None and daemon.mounted and not force:
+            found = await trio.to_thread.run_sync(functools.partial(
+                holders, daemon.mountpoint, ignore=frozenset({daemon.pid})))
+            if found:
+                raise MountBusy(
+                    f"{daemon.mountpoint} is busy, not unmounted: {describe(found)}. Close "
+                    "those files (or leave those directories) and try again; `nasfs umount "
+                    "--force` unmounts anyway, and those processes then get errors")
         await daemon.shutdown_and_wait(f"umount requested by pid {request.peer.pid}")
-        return {"mountpoint": mountpoint}
+        return {"mountpoint": mountpoint, "problems": list(daemon.stop_problems)}
 
     async def scrub(request: Request) -> Any:
         resume = request.param("resume", bool, False)
