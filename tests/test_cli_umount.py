@@ -6,6 +6,7 @@ tmpfs that fills up, real signals; the CLI runs as a subprocess.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -117,6 +118,16 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+def fill_up(path: Path) -> None:
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (64 << 10))
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+
 def daemon_log(env: Env) -> str:
     return (env.base / "log" / "nasfs.log").read_text(errors="replace")
 
@@ -133,9 +144,11 @@ def test_umount_reports_a_member_that_filled_up(env: Env, small_disk: Path) -> N
     (mnt / "kept.txt").write_bytes(b"saved before the disk filled")
     env.run("umount", mnt)
     env.mount(mnt, members)
-    # Not fsynced: buffered, and only stored (and found not to fit) when unmounting.
-    with open(mnt / "big.bin", "wb") as f:
-        f.write(os.urandom(12 << 20))
+    # Accepted while it fits, buffered (not fsynced); then something else fills the disk
+    # under the array, so the data no longer fits when the unmount stores it.
+    with open(mnt / "late.bin", "wb") as f:
+        f.write(os.urandom(1 << 20))
+    fill_up(small_disk / "someone-elses-file")
     done = env.run("umount", mnt, check=False)
     one_line_error(done, exitcodes.FAILED, f"unmounted {mnt}, but not cleanly")
     assert "is full" in done.stderr
@@ -143,6 +156,7 @@ def test_umount_reports_a_member_that_filled_up(env: Env, small_disk: Path) -> N
     log = daemon_log(env)
     assert "Traceback" not in log and "stopped with problems" in log
     # What was saved before is there after the next mount; the array mounts again.
+    (small_disk / "someone-elses-file").unlink()
     env.mount(mnt, members)
     assert (mnt / "kept.txt").read_bytes() == b"saved before the disk filled"
 

@@ -209,11 +209,24 @@ def find_by_mountpoint(run_dir: Path, mountpoint: Path) -> DaemonRecord | None:
     return None
 
 
-def _resolved(mountpoint: Path) -> str:
-    # The parent resolved, the last component not: resolving it would stat the mount root,
-    # which hangs while the daemon behind the mount is stuck (and `umount` must not).
+def _resolved(mountpoint: Path, depth: int = 0) -> str:
+    """The real path of a mount point, without ever stat-ing the mount point itself.
+
+    Stat-ing a mount root asks its FUSE daemon, which hangs while that daemon is stuck
+    (and `umount` must not hang). So the parent is resolved, and the last component is
+    followed only when the parent's listing says it is a symlink (readdir's d_type).
+    """
     path = os.path.abspath(mountpoint)
-    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    parent, name = os.path.realpath(os.path.dirname(path)), os.path.basename(path)
+    if depth < 40:
+        try:
+            with os.scandir(parent) as entries:
+                link = next((e for e in entries if e.name == name and e.is_symlink()), None)
+            if link is not None:
+                return _resolved(Path(parent, os.readlink(link.path)), depth + 1)
+        except OSError:
+            pass
+    return os.path.join(parent, name)
 
 
 def new_record(
