@@ -36,7 +36,7 @@ def test_config_without_daemon_names_the_array_and_the_file(tmp_path: Path) -> N
 
 
 def test_empty_config(tmp_path: Path) -> None:
-    with pytest.raises(DaemonNotRunning, match="name a mount point"):
+    with pytest.raises(DaemonNotRunning, match="no array is mounted on this box"):
         Client.connect(Config(run_dir=tmp_path))
 
 

@@ -44,6 +44,8 @@ MEANINGS: dict[str, str] = {
     "mail.capacity_percent": "how full (percent) before a mail; e.g. 80, 95",
     "mail.repeat_s": "seconds in which the same notice is mailed only once",
     "mail.attempts": "tries per mail before it is given up (and logged)",
+    "trash.default_days": "days deleted items stay in a new share's trash",
+    "system.timezone": "time zone for times on this console and in exported logs",
 }
 YES_NO = ("yes", "no")
 CHOICES: dict[str, tuple[str, ...]] = {

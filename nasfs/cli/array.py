@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nasfs import exitcodes
+from nasfs.cli.session import array_arguments, running_daemon, session_config
 from nasfs.config import Config, load_config
 from nasfs.errors import UsageError
 from nasfs.store import Progress, Store
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Rebuild missing disk N (numbered from 1, as `nasfs status` lists the "
                     "disks) from the other disks onto NEWDIR; resumes an interrupted rebuild "
                     "onto the same directory.")
-    _array_arguments(rebuild)
+    array_arguments(rebuild)
     rebuild.add_argument("--disk", dest="member", type=disk_index, required=True, metavar="N",
                          help="the number of the missing disk (see `nasfs status`)")
     rebuild.add_argument("--onto", type=Path, required=True, metavar="NEWDIR")
@@ -49,24 +50,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     scrub = subparsers.add_parser(
         "scrub", help="check every chunk and every parity; repair what parity can")
-    _array_arguments(scrub)
+    array_arguments(scrub)
     scrub.add_argument("--resume", action="store_true", help="go on from an interrupted scrub")
     scrub.add_argument("--no-repair", action="store_true", help="only report")
     scrub.set_defaults(func=cmd_scrub)
 
     compact = subparsers.add_parser(
         "compact", help="reclaim the space of unreferenced chunks (array not mounted)")
-    _array_arguments(compact)
+    array_arguments(compact, mountpoint=False)  # offline only: never a mounted array
     compact.add_argument("--min-dead", type=float, default=0.5, metavar="FRACTION",
                          help="compact segments at least this dead (default 0.5)")
     compact.set_defaults(func=cmd_compact)
-
-
-def _array_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--array", nargs="+", type=Path, metavar="MEMBER",
-                        help="the array's member directories (any order)")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="config file (default /etc/nasfs/nasfs.toml)")
 
 
 def _members(args: argparse.Namespace) -> tuple[Config, list[Path]]:
@@ -103,23 +97,6 @@ def _field(key: str, value: Any) -> str:
     return f"{key.replace('_', ' ')} {value}"
 
 
-def _daemon_client(config: Config, members: list[Path]) -> Any:
-    """A client of the daemon serving this array, or None when none runs."""
-    from nasfs.client import Client, DaemonGone, DaemonNotRunning
-    from nasfs.client.connection import Connection
-    from nasfs.daemon import registry
-    from nasfs.store.assembly import assemble
-
-    uuid = assemble(members).label.array_uuid
-    record = registry.read_record(config.run_dir, uuid)
-    if record is None:
-        return None
-    try:
-        return Client(Connection.open(Path(record.socket), not_running_hint=""))
-    except (DaemonNotRunning, DaemonGone):
-        return None
-
-
 def _offline(config: Config, members: list[Path], purpose: str) -> AbstractContextManager[Any]:
     from nasfs.daemon import registry
     from nasfs.store.assembly import assemble
@@ -141,12 +118,13 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    config, members = _members(args)
+    config = session_config(args)
     # Absolute before it is sent to the daemon (whose working directory is not ours) and
     # before it is stored anywhere.
     onto = args.onto.absolute()
     progress = None if args.json else _print_progress
-    client = _daemon_client(config, members)
+    client = running_daemon(config, args.at)  # None: the members were named, none serves them
+    members = list(config.members)
     if client is not None:
         with client:
             result = client.rebuild(args.member, onto,
@@ -166,8 +144,9 @@ def _job_exit_code(report: Any) -> int:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
-    config, members = _members(args)
-    client = _daemon_client(config, members)
+    config = session_config(args)
+    client = running_daemon(config, args.at)  # None: the members were named, none serves them
+    members = list(config.members)
     if client is not None:
         with client:
             result = client.scrub(resume=args.resume, repair=not args.no_repair,

@@ -8,7 +8,9 @@ import logging
 import os
 from typing import Any
 
-from nasfs.cli.users import array_arguments, emit, policy_session, read_password
+from nasfs.cli.session import array_arguments
+from nasfs.cli.users import emit, policy_session, read_password
+from nasfs.policy.settings import SETTINGS, setting_text
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     auths = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
     check = auths.add_parser("check", help="check NAME's password, read from stdin; exit 0 "
                                            "if right, 1 if wrong, 4 if locked")
-    check.add_argument("name")
+    check.add_argument("name", metavar="USER")
     check.add_argument("--source", help="terminal or address the attempt comes from "
                                         "(default: this terminal)")
     check.set_defaults(func=cmd_check)
@@ -30,11 +32,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     settings = subparsers.add_parser("settings", help="policy settings")
     actions = settings.add_subparsers(dest="settings_command", metavar="ACTION", required=True)
     get = actions.add_parser("get", help="show settings")
-    get.add_argument("key", nargs="?")
+    get.add_argument("key", nargs="?", metavar="KEY", help="one setting (default: all)")
     get.set_defaults(func=cmd_get)
     put = actions.add_parser("set", help="change a setting")
-    put.add_argument("key")
-    put.add_argument("value")
+    put.add_argument("key", metavar="KEY", help="the setting, as `nasfs settings get` lists it")
+    put.add_argument("value", metavar="VALUE",
+                     help="yes/no, a number, a text, or a list separated by commas")
     put.set_defaults(func=cmd_set)
     for p in (get, put):
         array_arguments(p)
@@ -68,13 +71,15 @@ def cmd_get(args: argparse.Namespace) -> int:
 
             raise NotFound(f"there is no setting {args.key!r} (there are: {policy_values})")
         values = {args.key: values[args.key]}
-    emit(args, values, "\n".join(f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
-                                 for k, v in values.items()))
+    lines = [f"{k} = {setting_text(v)}" for k, v in values.items()]
+    if args.key is not None and args.key in SETTINGS:
+        lines.append(f"  {SETTINGS[args.key].help}")  # what it means, for the one asked
+    emit(args, values, "\n".join(lines))
     return 0
 
 
 def cmd_set(args: argparse.Namespace) -> int:
     with policy_session(args, "nasfs settings set") as policy:
         value = policy.settings_set(args.key, args.value)
-    emit(args, {args.key: value}, f"{args.key} = {value}")
+    emit(args, {args.key: value}, f"{args.key} = {setting_text(value)}")
     return 0

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from nasfs.cli.users import array_arguments, emit, policy_session
+from nasfs.cli.session import array_arguments
+from nasfs.cli.users import emit, policy_session
 from nasfs.client.policy import PolicyClient
 from nasfs.policy.export import ENCODINGS, write_csv_stream
 

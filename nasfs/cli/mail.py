@@ -8,46 +8,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from nasfs.cli.users import array_arguments, emit
+from nasfs.cli.session import array_arguments, required_daemon
+from nasfs.cli.users import emit
 from nasfs.client import Client
-from nasfs.config import load_config
-from nasfs.errors import NasfsError
 
 log = logging.getLogger(__name__)
 
 
-class MailNeedsDaemon(NasfsError):
-    """Mail is sent by the daemon of a mounted array."""
-
-
 @contextlib.contextmanager
 def daemon_client(args: argparse.Namespace) -> Iterator[Client]:
-    """A client of the array's daemon ($NASFS_SOCKET, --array, or the config file)."""
-    from nasfs.client import DaemonNotRunning
-    from nasfs.client.connection import Connection
-    from nasfs.daemon import registry
-    from nasfs.store.assembly import assemble
-
-    config = load_config(args.config).with_overrides(members=args.array)
-    if not config.members:
-        target = None if os.environ.get("NASFS_SOCKET") else config
-        try:
-            with Client.connect(target) as client:
-                yield client
-            return
-        except DaemonNotRunning as exc:
-            raise MailNeedsDaemon(f"{exc} (mail is sent by the running daemon)") from None
-    uuid = assemble(list(config.members)).label.array_uuid
-    record = registry.read_record(config.run_dir, uuid)
-    if record is None:
-        raise MailNeedsDaemon(f"no daemon runs for array {uuid}: mail is sent by the running "
-                              "daemon (nasfs mount)")
-    with Client(Connection.open(Path(record.socket), not_running_hint="")) as client:
+    """A client of the array's daemon (however the array was named: see nasfs.cli.session)."""
+    client = required_daemon(args, "mail is sent by the daemon")
+    with client:
         yield client
 
 

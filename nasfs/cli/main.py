@@ -40,7 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"nasfs.cli.{name}")
         module.register(subparsers)
     _accept_json_everywhere(parser)
+    _describe_every_command(parser)
     return parser
+
+
+def _describe_every_command(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand without its own description the line `nasfs --help` lists it
+    with, so `nasfs COMMAND ACTION --help` always says what the command does."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            listed = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                line = listed.get(name)
+                if not sub.description and line:
+                    sub.description = line[0].upper() + line[1:] + "."
+                _describe_every_command(sub)
 
 
 def _accept_json_everywhere(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,8 @@ import argparse
 import logging
 from typing import Any
 
-from nasfs.cli.users import array_arguments, emit, policy_session
+from nasfs.cli.session import array_arguments
+from nasfs.cli.users import emit, policy_session
 from nasfs.client.policy import ShareInfo
 from nasfs.errors import UsageError
 
@@ -59,23 +60,23 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     share = subparsers.add_parser("share", help="shares (top-level folders) and their ACLs")
     shares = share.add_subparsers(dest="share_command", metavar="ACTION", required=True)
     create = shares.add_parser("create", help="create a share")
-    create.add_argument("name")
+    create.add_argument("name", metavar="SHARE")
     _options(create, edit=False)
     create.set_defaults(func=cmd_create)
     edit = shares.add_parser("edit", help="change a share's options")
-    edit.add_argument("name")
+    edit.add_argument("name", metavar="SHARE")
     _options(edit, edit=True)
     edit.set_defaults(func=cmd_edit)
     delete = shares.add_parser("del", help="forget a share (its files stay)")
-    delete.add_argument("name")
+    delete.add_argument("name", metavar="SHARE")
     delete.set_defaults(func=cmd_del)
     listing = shares.add_parser("list", help="list shares")
     listing.set_defaults(func=cmd_list)
     show = shares.add_parser("show", help="a share's options and ACL")
-    show.add_argument("name")
+    show.add_argument("name", metavar="SHARE")
     show.set_defaults(func=cmd_show)
     acl = shares.add_parser("acl", help="set or remove an ACL entry")
-    acl.add_argument("name")
+    acl.add_argument("name", metavar="SHARE")
     who = acl.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", metavar="USER")
     who.add_argument("--group", metavar="GROUP")
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     acl.add_argument("--access", required=True, choices=("rw", "ro", "none", "remove"))
     acl.set_defaults(func=cmd_acl)
     access = shares.add_parser("access", help="a user's effective access to a share")
-    access.add_argument("name")
+    access.add_argument("name", metavar="SHARE")
     access.add_argument("--user", required=True, metavar="USER")
     access.add_argument("--home", metavar="OWNER",
                         help="(homes share) access to the folder of OWNER")

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from nasfs.cli.session import running_daemon, session_config
-from nasfs.cli.users import array_arguments, emit
+from nasfs.cli.session import array_arguments, running_daemon, session_config
+from nasfs.cli.users import emit
 from nasfs.client.snapshots import SnapshotClient, SnapshotInfo
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def snapshot_session(args: argparse.Namespace) -> Iterator[SnapshotClient]:
     """A SnapshotClient through the array's daemon, or offline when no daemon runs."""
     config = session_config(args)
-    client = running_daemon(config)
+    client = running_daemon(config, args.at)
     if client is not None:
         with client:
             yield SnapshotClient(client)
@@ -130,34 +130,36 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing = cmds.add_parser("list", help="snapshots with exclusive and shared size")
     listing.set_defaults(func=cmd_list)
     delete = cmds.add_parser("delete", help="delete a snapshot (give back its space)")
-    delete.add_argument("id", help="snapshot id or name")
+    delete.add_argument("id", metavar="SNAPSHOT", help="snapshot id or name")
     delete.set_defaults(func=cmd_delete)
     lock = cmds.add_parser("lock", help="keep a snapshot from automatic removal")
     unlock = cmds.add_parser("unlock", help="allow automatic removal again")
     for p in (lock, unlock):
-        p.add_argument("id", help="snapshot id or name")
+        p.add_argument("id", metavar="SNAPSHOT", help="snapshot id or name")
         p.set_defaults(func=cmd_lock)
     restore = cmds.add_parser("restore", help="restore a file or folder from a snapshot")
-    restore.add_argument("id", help="snapshot id or name")
-    restore.add_argument("path", help="path from the volume root, e.g. docs/report.odt")
+    restore.add_argument("id", metavar="SNAPSHOT", help="snapshot id or name")
+    restore.add_argument("path", metavar="PATH",
+                         help="path from the volume root, e.g. docs/report.odt")
     restore.add_argument("--to", metavar="DEST",
                          help="restore there (must not exist); default: the original path, "
                               "or beside it as 'NAME (SNAPSHOT)' if that is taken")
     restore.set_defaults(func=cmd_restore)
     diff = cmds.add_parser("diff", help="what was added, changed, removed since a snapshot")
-    diff.add_argument("id", help="snapshot id or name")
-    diff.add_argument("id2", nargs="?", help="a later (or earlier) snapshot; default: now")
+    diff.add_argument("id", metavar="SNAPSHOT", help="snapshot id or name")
+    diff.add_argument("id2", nargs="?", metavar="OTHER",
+                      help="a later (or earlier) snapshot; default: now")
     diff.set_defaults(func=cmd_diff)
     sched = cmds.add_parser("schedule", help="snapshot schedules (cron, UTC) and retention")
     scmds = sched.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
     slist = scmds.add_parser("list", help="list schedules")
     sset = scmds.add_parser("set", help="add or replace a schedule")
-    sset.add_argument("name")
-    sset.add_argument("cron", help="five fields, UTC, e.g. '0 * * * *'")
+    sset.add_argument("name", metavar="SCHEDULE")
+    sset.add_argument("cron", metavar="CRON", help="five fields, UTC, e.g. '0 * * * *'")
     for k in KEEP_OPTIONS:
         sset.add_argument("--" + k.replace("_", "-"), dest=k, type=int, metavar="N")
     sdel = scmds.add_parser("del", help="delete a schedule (its snapshots stay)")
-    sdel.add_argument("name")
+    sdel.add_argument("name", metavar="SCHEDULE")
     for p in (slist, sset, sdel):
         p.set_defaults(func=cmd_schedule)
     for p in (create, listing, delete, lock, unlock, restore, diff, slist, sset, sdel):

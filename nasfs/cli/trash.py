@@ -6,48 +6,21 @@ import argparse
 import contextlib
 import datetime
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from nasfs.cli.users import array_arguments, emit
+from nasfs.cli.session import array_arguments, required_daemon
+from nasfs.cli.users import emit
 from nasfs.client.trash import TrashClient
-from nasfs.config import load_config
-from nasfs.errors import NasfsError, UsageError
+from nasfs.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 
-class TrashNeedsDaemon(NasfsError):
-    """The trash is managed through the daemon of a mounted array."""
-
-
 @contextlib.contextmanager
 def trash_session(args: argparse.Namespace) -> Iterator[TrashClient]:
-    from nasfs.client import Client, DaemonNotRunning
-    from nasfs.client.connection import Connection
-    from nasfs.daemon import registry
-
-    config = load_config(args.config).with_overrides(members=args.array)
-    if not config.members:
-        target = None if os.environ.get("NASFS_SOCKET") else config
-        try:
-            with Client.connect(target) as c:
-                yield TrashClient(c)
-            return
-        except DaemonNotRunning as exc:
-            raise TrashNeedsDaemon(f"{exc} (the trash is managed while the array is "
-                                   "mounted)") from None
-    from nasfs.store.assembly import assemble
-
-    uuid = assemble(list(config.members)).label.array_uuid
-    record = registry.read_record(config.run_dir, uuid)
-    if record is None:
-        raise TrashNeedsDaemon(f"no daemon runs for array {uuid}: the trash is managed while "
-                               "the array is mounted (nasfs mount)")
-    client = Client(Connection.open(Path(record.socket), not_running_hint=""))
+    client = required_daemon(args, "the trash is managed")
     with client:
         yield TrashClient(client)
 
@@ -93,17 +66,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser("trash", help="deleted and overwritten files, per share")
     actions = parser.add_subparsers(dest="trash_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list trash items")
-    listing.add_argument("share", nargs="?")
+    listing.add_argument("share", nargs="?", metavar="SHARE", help="only this share's trash")
     listing.add_argument("--user", help="only what this user deleted")
     listing.set_defaults(func=cmd_list)
     usage = actions.add_parser("usage", help="items and bytes in the trash per share")
     usage.set_defaults(func=cmd_usage)
     restore = actions.add_parser("restore", help="put an item back (beside it if taken)")
-    restore.add_argument("id", type=int)
+    restore.add_argument("id", type=int, metavar="ITEM-ID",
+                         help="the number `nasfs trash list` shows")
     restore.add_argument("--to", metavar="PATH", help="SHARE/FOLDER.../NAME instead")
     restore.set_defaults(func=cmd_restore)
     purge = actions.add_parser("purge", help="delete items for good")
-    purge.add_argument("id", type=int, nargs="?")
+    purge.add_argument("id", type=int, nargs="?", metavar="ITEM-ID",
+                       help="the number `nasfs trash list` shows")
     purge.add_argument("--older-than", type=float, metavar="DAYS")
     purge.add_argument("--share", help="with --older-than: only this share")
     purge.set_defaults(func=cmd_purge)

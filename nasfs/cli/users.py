@@ -13,28 +13,20 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from nasfs.cli.session import running_daemon, session_config
+from nasfs.cli.session import array_arguments, running_daemon, session_config
 from nasfs.client.policy import PolicyClient
 from nasfs.errors import UsageError
 
 log = logging.getLogger(__name__)
 
 
-def array_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--array", nargs="+", type=Path, metavar="MEMBER",
-                        help="the array's member directories (any order)")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="config file (default /etc/nasfs/nasfs.toml)")
-
-
 @contextlib.contextmanager
 def policy_session(args: argparse.Namespace, purpose: str) -> Iterator[PolicyClient]:
     """A PolicyClient through the array's daemon, or offline when no daemon runs."""
     config = session_config(args)
-    client = running_daemon(config)
+    client = running_daemon(config, args.at)
     if client is not None:
         with client:
             yield PolicyClient(client)
@@ -72,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     user = subparsers.add_parser("user", help="NAS user accounts")
     users = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add = users.add_parser("add", help="add a user (uid = the uid their files carry)")
-    add.add_argument("name")
+    add.add_argument("name", metavar="USER")
     add.add_argument("--uid", type=int, required=True)
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
@@ -80,16 +72,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                      help="no password (cannot log in at the console)")
     add.set_defaults(func=cmd_user_add)
     delete = users.add_parser("del", help="remove a user (their files stay)")
-    delete.add_argument("name")
+    delete.add_argument("name", metavar="USER")
     delete.set_defaults(func=cmd_user_del)
     passwd = users.add_parser("passwd", help="set a user's password")
-    passwd.add_argument("name")
+    passwd.add_argument("name", metavar="USER")
     passwd.add_argument("--password-stdin", action="store_true")
     passwd.set_defaults(func=cmd_user_passwd)
     listing = users.add_parser("list", help="list users")
     listing.set_defaults(func=cmd_user_list)
     unlock = users.add_parser("unlock", help="lift a lock-out of a user (or of a source)")
-    unlock.add_argument("name", nargs="?")
+    unlock.add_argument("name", nargs="?", metavar="USER")
     unlock.add_argument("--source", help="unlock this terminal/address instead")
     unlock.set_defaults(func=cmd_user_unlock)
     for p in (add, delete, passwd, listing, unlock):
@@ -98,19 +90,19 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     group = subparsers.add_parser("group", help="NAS groups")
     groups = group.add_subparsers(dest="group_command", metavar="ACTION", required=True)
     gadd = groups.add_parser("add", help="add a group")
-    gadd.add_argument("name")
+    gadd.add_argument("name", metavar="GROUP")
     gadd.add_argument("--gid", type=int, required=True)
     gadd.set_defaults(func=cmd_group_add)
     gdel = groups.add_parser("del", help="remove a group")
-    gdel.add_argument("name")
+    gdel.add_argument("name", metavar="GROUP")
     gdel.set_defaults(func=cmd_group_del)
     gadduser = groups.add_parser("adduser", help="add a user to a group")
-    gadduser.add_argument("group")
-    gadduser.add_argument("user")
+    gadduser.add_argument("group", metavar="GROUP")
+    gadduser.add_argument("user", metavar="USER")
     gadduser.set_defaults(func=cmd_group_adduser)
     gdeluser = groups.add_parser("deluser", help="remove a user from a group")
-    gdeluser.add_argument("group")
-    gdeluser.add_argument("user")
+    gdeluser.add_argument("group", metavar="GROUP")
+    gdeluser.add_argument("user", metavar="USER")
     gdeluser.set_defaults(func=cmd_group_deluser)
     glist = groups.add_parser("list", help="list groups and their members")
     glist.set_defaults(func=cmd_group_list)

@@ -4,7 +4,7 @@ The CLI and the console use only this package to change a mounted array. It neve
 trio, so the console (asyncio) can call it from worker threads.
 """
 
-from nasfs.client.client import Client, resolve_socket, start_hint
+from nasfs.client.client import ArrayNotNamed, Client, resolve_socket, start_hint
 from nasfs.client.connection import (
     Connection,
     DaemonError,
@@ -22,6 +22,7 @@ from nasfs.client.types import (
 )
 
 __all__ = [
+    "ArrayNotNamed",
     "ArrayStatus",
     "Capacity",
     "Client",

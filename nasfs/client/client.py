@@ -81,9 +81,30 @@ def _resolve_config(config: Config) -> tuple[Path, str]:
         return Path(record.socket), hint
     if config.mountpoint is not None:
         return resolve_socket(config.mountpoint, config.run_dir)
+    return _the_only_daemon(config.run_dir)
+
+
+class ArrayNotNamed(DaemonNotRunning):
+    """Several arrays are mounted on this box and the command did not say which one."""
+
+    exit_code = 2  # a usage mistake: the command line has to name one
+
+
+def _the_only_daemon(run_dir: Path) -> tuple[Path, str]:
+    """Nothing names an array: the one running on this box is meant, if there is one."""
+    records = registry.live_records(run_dir)
+    if len(records) == 1:
+        return Path(records[0].socket), start_hint(records[0].mountpoint)
+    if records:
+        listing = "; ".join(f"{r.mountpoint or 'not mounted'} (array {r.key}, disks "
+                            f"{' '.join(r.members)})" for r in records)
+        raise ArrayNotNamed(
+            f"{len(records)} arrays are mounted on this box, so say which one: "
+            f"--mountpoint MOUNTPOINT, --array MEMBER... or --config FILE. They are: {listing}")
     raise DaemonNotRunning(
-        "no nasfs daemon is known: name a mount point, or give the array with --array or "
-        "a config file")
+        "no array is mounted on this box and none was named: mount one (nasfs mount), or "
+        "name its member directories with --array MEMBER... or a config file with "
+        "--config FILE")
 
 
 class Client:
@@ -98,7 +119,8 @@ class Client:
         """Connect to the daemon for a socket path, a mount point or a Config.
 
         With no target: the socket named by $NASFS_SOCKET, else the array of the default
-        config file (/etc/nasfs/nasfs.toml).
+        config file (/etc/nasfs/nasfs.toml), else the one array running on this box
+        (ArrayNotNamed when there are several).
         """
         path, hint = resolve_socket(target, run_dir)
         return cls(Connection.open(path, not_running_hint=f"no nasfs daemon answers on {path}; "

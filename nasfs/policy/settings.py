@@ -200,6 +200,17 @@ def shown_value(key: str, value: Any) -> Any:
     return value
 
 
+def setting_text(value: Any) -> str:
+    """A setting's value as a person writes it (and `settings set` accepts it back): yes/no,
+    lists joined by commas, numbers and text as they are, empty text as ''."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "''"
+    text = str(value)
+    return text if text else "''"
+
+
 def parse_setting(key: str, value: Any) -> Any:
     """The checked value for `key` (NotFound for an unknown key, InvalidValue for a bad one)."""
     setting = SETTINGS.get(key)
