@@ -87,10 +87,14 @@ def test_locked_account_is_told_apart_only_once_locked(env: Env) -> None:
                 assert_on_screen(app, "Name or password not accepted")
             await log_in(pilot, "root", ROOT_PASSWORD)
             await wait_for_text(pilot, "This account is locked")
+            # For how long, and how: the name and the terminal, each with its command.
+            assert_on_screen(app, "the name root is locked for 30 more minutes",
+                             "'nasfs user unlock root'", "'nasfs user unlock --source console'")
             assert app.locked
             with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-                PolicyClient(client).user_unlock("root")
-                PolicyClient(client).user_unlock(source="console")
+                # Unlocking root frees the terminal too: only root's failures locked it.
+                report = PolicyClient(client).user_unlock_report("root")
+                assert report.sources_unlocked == ["console"]
             await log_in(pilot, "root", ROOT_PASSWORD)
             await wait_for(pilot, lambda: not app.locked, "the console unlocked")
 

@@ -228,3 +228,37 @@ def test_time_zone_setting_is_checked(service: PolicyService) -> None:
     call(service, "settings.set", key="system.timezone", value="Asia/Tokyo")
     assert call(service, "settings.get", key="system.timezone") == {
         "system.timezone": "Asia/Tokyo"}
+
+
+def test_locked_login_says_for_how_long_and_how_to_unlock(service: PolicyService,
+                                                          clock: ManualClock) -> None:
+    call(service, "user.add", name="carol", uid=1003, password="right")
+    for _ in range(5):
+        call(service, "auth.check", name="carol", password="wrong", source="console")
+    answer = call(service, "auth.check", name="carol", password="right", source="console")
+    assert answer["locked"] is True  # type: ignore[index]
+    assert answer["message"] == (  # type: ignore[index]
+        "too many failed logins: the name carol is locked for 30 more minutes; logins from "
+        "console are locked for 30 more minutes. An administrator can unlock them now with "
+        "'nasfs user unlock carol' and 'nasfs user unlock --source console'.")
+
+
+def test_unlocking_a_user_frees_a_source_only_they_locked(service: PolicyService) -> None:
+    call(service, "user.add", name="alice", uid=1001, password="right")
+    call(service, "user.add", name="bob", uid=1002, password="right")
+    for _ in range(5):
+        call(service, "auth.check", name="alice", password="wrong", source="console")
+    report = call(service, "user.unlock", name="alice")
+    assert report["sources_unlocked"] == ["console"]  # type: ignore[index]
+    assert call(service, "auth.check", name="alice", password="right",
+                source="console")["ok"] is True  # type: ignore[index]
+    # Failures for two names at one terminal: unlocking one name says the terminal stays.
+    for name in ("alice", "bob", "alice", "bob", "alice"):
+        call(service, "auth.check", name=name, password="wrong", source="tty2")
+    report = call(service, "user.unlock", name="alice")
+    assert report["sources_still_locked"] == ["tty2"]  # type: ignore[index]
+    from nasfs.client.policy import UnlockReport
+    from nasfs.client.types import from_dict
+
+    assert "logins from tty2 stay locked (other names failed there too): 'nasfs user " \
+           "unlock --source tty2' lifts that" in from_dict(UnlockReport, report).sentence()

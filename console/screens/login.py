@@ -111,10 +111,10 @@ class LoginScreen(ConsoleScreen):
             text = ("This account may not administer the NAS: only an administrator can use "
                     "the console.")
         elif message.answer.locked:
-            text = ("This account is locked after too many failed attempts. Another "
-                    "administrator can unlock it on the Users screen, or wait and try again.")
-            if message.answer.message:
-                text += f" ({message.answer.message})"
+            # The daemon says what is locked, for how long, and the commands that unlock it.
+            detail = message.answer.message or "too many failed logins."
+            text = (f"This account is locked: {detail} Another administrator can also unlock "
+                    "it on the Users screen.")
         else:
             text = f"{REFUSED} Failed attempts: {self.failures}."
         self._say(text, "error")

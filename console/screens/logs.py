@@ -19,6 +19,7 @@ from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.policy import ExportResult, LogPage, PolicyClient, VerifyResult
+from nasfs.operations import UnknownOperation, access_operation, operations_help
 
 FILTER_KEYS = ("since", "until", "user", "share", "op", "result")
 ENCODINGS = ("utf-8-sig", "utf-8", "cp932")
@@ -157,18 +158,27 @@ class LogsScreen(PolicyScreen):
             Field("user", "User", value=f.get("user", ""), required=False),
             Field("share", "Share", value=f.get("share", ""), required=False),
             Field("op", "Operation", value=f.get("op", ""), required=False,
-                  placeholder="e.g. unlink, write, user.add"),
+                  placeholder="e.g. delete, open-write; system log: user.add"),
             Field("result", "Result", value=f.get("result", ""), required=False,
                   placeholder="e.g. ok, eacces"),
-        ], "Empty fields match everything. Tab: next   Enter: apply   Escape: cancel"),
+        ], f"Operations of the access log: {operations_help()}.\n"
+           "Empty fields match everything. Tab: next   Enter: apply   Escape: cancel"),
             self._filters_chosen)
 
     def _filters_chosen(self, values: dict[str, str] | None) -> None:
         if values is None:
             return
-        self.view = LogView(self.view.kind, {k: values[k] for k in FILTER_KEYS if values[k]})
+        filters = {k: values[k].strip() for k in FILTER_KEYS if values[k].strip()}
+        message = ""
+        if self.view.kind == "access" and "op" in filters:
+            try:  # the everyday word (unlink, write) finds the rows' own name
+                filters["op"] = access_operation(filters["op"])
+            except UnknownOperation as exc:
+                message = str(exc)
+                del filters["op"]
+        self.view = LogView(self.view.kind, filters)
         self.rows = []
-        self.say("")
+        self.say(message, error=bool(message))
         self.load()
 
     # -- verify and export --------------------------------------------------------------

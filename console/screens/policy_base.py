@@ -39,7 +39,7 @@ class PolicyScreen(ConsoleScreen):
     class Acted(Message):
         """A change finished: `done` says what happened, `error` why it did not."""
 
-        done: str
+        done: str | Callable[[Any], str]  # or the sentence made from the action's result
         error: str | None = None
         result: Any = None
 
@@ -101,13 +101,13 @@ class PolicyScreen(ConsoleScreen):
 
         self.app.push_screen(ConfirmDialog(question, consequence), answered)
 
-    def act(self, done: str, action: Callable[[Any], Any]) -> None:
+    def act(self, done: str | Callable[[Any], str], action: Callable[[Any], Any]) -> None:
         """Run `action` in a worker; `done` is the sentence shown when it worked."""
         self.say("Working...")
         self._act(done, action)
 
     @work(thread=True, group="act")
-    def _act(self, done: str, action: Callable[[Any], Any]) -> None:
+    def _act(self, done: str | Callable[[Any], str], action: Callable[[Any], Any]) -> None:
         try:
             result = self.with_client(action)
         except NasfsError as exc:
@@ -119,6 +119,6 @@ class PolicyScreen(ConsoleScreen):
         if message.error is not None:
             self.say(message.error, error=True)
         else:
-            self.say(message.done)
+            self.say(message.done(message.result) if callable(message.done) else message.done)
             self.after_action(message.result)
         self.load()

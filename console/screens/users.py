@@ -153,7 +153,8 @@ class UsersScreen(PolicyScreen):
         user = self._selected_user()
         if user is None:
             return
-        self.act(f"{user.name} can log in again.", lambda p: p.user_unlock(user.name))
+        self.act(lambda report: report.sentence()[0].upper() + report.sentence()[1:] + ".",
+                 lambda p: p.user_unlock_report(user.name))
 
     def action_add_group(self) -> None:
         next_gid = max([g.gid for g in self.groups if g.gid >= 1000] + [999]) + 1

@@ -12,6 +12,8 @@ from typing import Any
 from nasfs.cli.session import array_arguments
 from nasfs.cli.users import emit, policy_session
 from nasfs.client.policy import PolicyClient
+from nasfs.errors import UsageError
+from nasfs.operations import UnknownOperation, access_operation, operations_help
 from nasfs.policy.export import ENCODINGS, write_csv_stream
 
 log = logging.getLogger(__name__)
@@ -25,11 +27,18 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="TIME")
     parser.add_argument("--user", metavar="USER")
     parser.add_argument("--share", metavar="SHARE")
-    parser.add_argument("--op", metavar="OPERATION")
+    parser.add_argument("--op", metavar="OPERATION",
+                        help=f"access log: one of {operations_help()} (unlink, read, write "
+                             "also work); system log: the action, e.g. user.add, share.acl")
     parser.add_argument("--result", metavar="RESULT", help="OK or an errno name")
 
 
 def _filter_params(args: argparse.Namespace) -> dict[str, Any]:
+    if args.op is not None and not args.system:
+        try:
+            args.op = access_operation(args.op)
+        except UnknownOperation as exc:
+            raise UsageError(str(exc)) from None
     return {k: v for k, v in (("since", args.since), ("until", args.until),
                               ("user", args.user), ("share", args.share), ("op", args.op),
                               ("result", args.result)) if v is not None}

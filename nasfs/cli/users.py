@@ -149,10 +149,8 @@ def cmd_user_unlock(args: argparse.Namespace) -> int:
     if (args.name is None) == (args.source is None):
         raise UsageError("name a user, or give --source, to unlock")
     with policy_session(args, "nasfs user unlock") as policy:
-        was = policy.user_unlock(args.name, source=args.source)
-    what = args.name or f"source {args.source}"
-    emit(args, {"name": args.name, "source": args.source, "was_locked": was},
-         f"unlocked {what}" if was else f"{what} was not locked")
+        report = policy.user_unlock_report(args.name, source=args.source)
+    emit(args, report.__dict__, report.sentence())
     return 0
 
 

@@ -23,6 +23,30 @@ class Caller(Protocol):
 
 
 @dataclass(frozen=True)
+class UnlockReport:
+    """What `user.unlock` did; `sentence()` says it the same way in the CLI, the console and
+    the recovery shell."""
+
+    name: str | None
+    source: str | None
+    was_locked: bool
+    sources_unlocked: list[str] = field(default_factory=list)
+    sources_still_locked: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        what = self.name if self.name is not None else f"logins from {self.source}"
+        were = "was" if self.name is not None else "were"
+        parts = [f"unlocked {what}" if self.was_locked else f"{what} {were} not locked"]
+        if self.sources_unlocked:
+            parts.append(f"also unlocked logins from {', '.join(self.sources_unlocked)} "
+                         f"(locked only by {self.name}'s failed logins)")
+        for source in self.sources_still_locked:
+            parts.append(f"logins from {source} stay locked (other names failed there too): "
+                         f"'nasfs user unlock --source {source}' lifts that")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class UserInfo:
     name: str
     uid: int
@@ -129,8 +153,12 @@ class PolicyClient:
         self.call("user.passwd", {"name": name, "password": password})
 
     def user_unlock(self, name: str | None = None, *, source: str | None = None) -> bool:
-        result = self.call("user.unlock", {"name": name, "source": source})
-        return bool(result.get("was_locked"))
+        return self.user_unlock_report(name, source=source).was_locked
+
+    def user_unlock_report(self, name: str | None = None, *,
+                           source: str | None = None) -> UnlockReport:
+        return from_dict(UnlockReport, self.call("user.unlock", {"name": name,
+                                                                 "source": source}))
 
     def group_list(self) -> list[GroupInfo]:
         return [from_dict(GroupInfo, g) for g in self.call("group.list")]

@@ -191,11 +191,19 @@ class AdminApi:
         source = param(p, "user.unlock", "source", str, None)
         if name is None and source is None:
             raise BadParams("method 'user.unlock' needs the parameter 'name' (or 'source')")
-        kind, subject = ("user", name) if name is not None else ("source", source)
-        was = self._logged(actor, "auth.unlock", f"{kind}:{subject}",
-                           lambda: self.service.lockout.unlock(kind, subject),
-                           "unlocked by an administrator")
-        return {"name": name, "source": source, "was_locked": was}
+        if name is None:
+            was = self._logged(actor, "auth.unlock", f"source:{source}",
+                               lambda: self.service.lockout.unlock("source", source),
+                               "unlocked by an administrator")
+            return {"name": name, "source": source, "was_locked": was,
+                    "sources_unlocked": [], "sources_still_locked": []}
+        done = self._logged(actor, "auth.unlock", f"user:{name}",
+                            lambda: self.service.lockout.unlock_user(name),
+                            "unlocked by an administrator")
+        return {"name": name, "source": source,
+                "was_locked": done.was_locked or bool(done.sources_unlocked),
+                "sources_unlocked": list(done.sources_unlocked),
+                "sources_still_locked": list(done.sources_still_locked)}
 
     def group_list(self, p: Params, actor: Actor) -> Any:
         return [g.to_json() for g in self.service.accounts.groups()]

@@ -46,6 +46,7 @@ from nasfs.fs import (
     check_rename_flags,
     errors,
 )
+from nasfs.operations import ACCESS_OPERATIONS
 from nasfs.policy.acl import Access, Decision, Principal
 from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.handles import Handle, Listed
@@ -259,6 +260,8 @@ class Gate:
                    path: bytes | None, *, result: str = "OK", second: bytes | None = None,
                    nbytes: int | None = None, admin: bool = False, detail: str | None = None,
                    time_ns: int | None = None) -> None:
+        # Every name a row carries is in the one list the CLI and the console filter by.
+        assert operation in ACCESS_OPERATIONS, f"unlisted access-log operation {operation!r}"
         if self.policy is None:
             return
         audit = self.policy.audit

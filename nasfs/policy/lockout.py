@@ -27,9 +27,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WRONG = "the user name or password is wrong"
-LOCKED = "too many failed logins: this account or terminal is locked; try again later or ask " \
-         "the administrator"
 NS = 1_000_000_000
+
+
+def _remaining(ns: int) -> str:
+    s = max(1, -(-ns // NS))  # rounded up: "1 more second" until it is really over
+    if s < 120:
+        return f"{s} more second{'s' if s != 1 else ''}"
+    m = -(-s // 60)
+    if m < 120:
+        return f"{m} more minutes"
+    return f"{m // 60} h {m % 60:02d} min more"
+
+
+def unlock_command(lock: LockRecord) -> str:
+    return (f"nasfs user unlock {lock.subject}" if lock.kind == "user"
+            else f"nasfs user unlock --source {lock.subject}")
+
+
+def locked_message(locks: list[LockRecord], now_ns: int) -> str:
+    """What a refused login is told: what is locked, for how long, and how to unlock it."""
+    parts = []
+    for lock in locks:
+        what = (f"the name {lock.subject}" if lock.kind == "user"
+                else f"logins from {lock.subject}")
+        how = ("until an administrator unlocks it" if lock.until_ns is None
+               else f"for {_remaining(lock.until_ns - now_ns)}")
+        parts.append(f"{what} {'is' if lock.kind == 'user' else 'are'} locked {how}")
+    commands = " and ".join(f"'{unlock_command(lock)}'" for lock in locks)
+    return (f"too many failed logins: {'; '.join(parts)}. An administrator can unlock "
+            f"{'it' if len(locks) == 1 else 'them'} now with {commands}.")
+
+
+@dataclass(frozen=True)
+class UserUnlock:
+    """What unlocking a user did: its own lock, and the sources it freed or could not."""
+
+    was_locked: bool
+    sources_unlocked: tuple[str, ...]
+    sources_still_locked: tuple[str, ...]  # locked by other names' failures too
 
 
 @dataclass(frozen=True)
@@ -75,7 +111,7 @@ class LockOut:
             if locked:
                 rows.append(_row("auth.login", "user", name, "locked",
                                  f"refused while locked, from {source}", source=source))
-                result = AuthResult(False, True, LOCKED)
+                result = AuthResult(False, True, locked_message(locked, now))
             elif matches and user is not None:
                 self.repo.clear_failures("user", name)
                 rows.append(_row("auth.login", "user", name, "OK", f"from {source}",
@@ -86,12 +122,17 @@ class LockOut:
                                  f"wrong name or password, from {source}", source=source))
                 window_start = now - int(settings["auth.window_s"]) * NS
                 for kind, subject in (("user", name), ("source", source)):
-                    self.repo.add_failure(kind, subject, now)
+                    # A source's failures remember the name tried: unlocking that user can
+                    # then lift a source lock that only their failures caused.
+                    self.repo.add_failure(kind, subject, now,
+                                          name if kind == "source" else None)
                     failures = self.repo.count_failures(kind, subject, window_start)
                     if failures >= int(settings["auth.max_failures"]):
                         permanent = settings["auth.lock_mode"] == "permanent"
                         until = None if permanent else now + int(settings["auth.lock_s"]) * NS
-                        self.repo.set_lock(kind, subject, now, until)
+                        names = (self.repo.failure_names(kind, subject, window_start)
+                                 if kind == "source" else ())
+                        self.repo.set_lock(kind, subject, now, until, names)
                         self.repo.clear_failures(kind, subject)
                         how = ("until an administrator unlocks it" if permanent
                                else f"for {settings['auth.lock_s']} s")
@@ -110,6 +151,28 @@ class LockOut:
             removed = self.repo.remove_lock(kind, subject)
             self.repo.clear_failures(kind, subject)
         return removed
+
+    def unlock_user(self, name: str) -> UserUnlock:
+        """Unlock the name, and every source locked only by failures for that name; say
+        which sources stay locked because other names failed there too."""
+        now = self.service.clock.now_ns()
+        freed: list[str] = []
+        still: list[str] = []
+        with self.service.policy_lock, self.repo.db.transaction(durable=True):
+            was = self.repo.remove_lock("user", name)
+            self.repo.clear_failures("user", name)
+            for lock in self.repo.locks():
+                if lock.kind != "source" or name not in lock.names:
+                    continue
+                if lock.until_ns is not None and lock.until_ns <= now:
+                    continue
+                if set(lock.names) == {name}:
+                    self.repo.remove_lock("source", lock.subject)
+                    self.repo.clear_failures("source", lock.subject)
+                    freed.append(lock.subject)
+                else:
+                    still.append(lock.subject)
+        return UserUnlock(was, tuple(freed), tuple(still))
 
     def locks(self) -> list[LockRecord]:
         now = self.service.clock.now_ns()

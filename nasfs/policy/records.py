@@ -69,3 +69,4 @@ class LockRecord:
     subject: str
     since_ns: int
     until_ns: int | None  # None: until an administrator unlocks it
+    names: tuple[str, ...] = ()  # a source lock: the login names its failures were for

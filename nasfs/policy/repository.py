@@ -161,9 +161,16 @@ class PolicyRepository:
 
     # -- lock-out ------------------------------------------------------------------------
 
-    def add_failure(self, kind: str, subject: str, now_ns: int) -> None:
-        self.db.execute("INSERT INTO auth_failure (kind, subject, time_ns) VALUES (?, ?, ?)",
-                        (kind, subject, now_ns))
+    def add_failure(self, kind: str, subject: str, now_ns: int,
+                    name: str | None = None) -> None:
+        self.db.execute("INSERT INTO auth_failure (kind, subject, time_ns, name) "
+                        "VALUES (?, ?, ?, ?)", (kind, subject, now_ns, name))
+
+    def failure_names(self, kind: str, subject: str, since_ns: int) -> tuple[str, ...]:
+        rows = self.db.query("SELECT DISTINCT name FROM auth_failure WHERE kind = ? AND "
+                             "subject = ? AND time_ns > ? AND name IS NOT NULL ORDER BY name",
+                             (kind, subject, since_ns))
+        return tuple(str(r["name"]) for r in rows)
 
     def count_failures(self, kind: str, subject: str, since_ns: int) -> int:
         row = self.db.query_one("SELECT count(*) FROM auth_failure WHERE kind = ? AND "
@@ -180,19 +187,26 @@ class PolicyRepository:
     def lock(self, kind: str, subject: str) -> LockRecord | None:
         r = self.db.query_one("SELECT * FROM auth_lock WHERE kind = ? AND subject = ?",
                               (kind, subject))
-        return LockRecord(r["kind"], r["subject"], r["since_ns"], r["until_ns"]) if r else None
+        return _lock_record(r) if r else None
 
     def locks(self) -> list[LockRecord]:
-        return [LockRecord(r["kind"], r["subject"], r["since_ns"], r["until_ns"])
+        return [_lock_record(r)
                 for r in self.db.query("SELECT * FROM auth_lock ORDER BY kind, subject")]
 
-    def set_lock(self, kind: str, subject: str, since_ns: int, until_ns: int | None) -> None:
-        self.db.execute("INSERT INTO auth_lock (kind, subject, since_ns, until_ns) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET "
-                        "since_ns = excluded.since_ns, until_ns = excluded.until_ns",
-                        (kind, subject, since_ns, until_ns))
+    def set_lock(self, kind: str, subject: str, since_ns: int, until_ns: int | None,
+                 names: tuple[str, ...] = ()) -> None:
+        self.db.execute("INSERT INTO auth_lock (kind, subject, since_ns, until_ns, names) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET "
+                        "since_ns = excluded.since_ns, until_ns = excluded.until_ns, "
+                        "names = excluded.names",
+                        (kind, subject, since_ns, until_ns, json.dumps(list(names))))
 
     def remove_lock(self, kind: str, subject: str) -> bool:
         cur = self.db.execute("DELETE FROM auth_lock WHERE kind = ? AND subject = ?",
                               (kind, subject))
         return cur.rowcount > 0
+
+
+def _lock_record(r: Any) -> LockRecord:
+    names = tuple(json.loads(r["names"])) if r["names"] else ()
+    return LockRecord(r["kind"], r["subject"], r["since_ns"], r["until_ns"], names)

@@ -114,6 +114,14 @@ def m001_accounts_shares(db: Database) -> None:
     )
 
 
+@POLICY_MIGRATIONS()
+def m002_lock_names(db: Database) -> None:
+    """Which login names a terminal's failures were for, so unlocking a user can also lift
+    a source lock that only that user's failures caused."""
+    db.execute("ALTER TABLE auth_failure ADD COLUMN name TEXT")  # the name tried (source rows)
+    db.execute("ALTER TABLE auth_lock ADD COLUMN names TEXT")  # JSON list (source locks)
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""

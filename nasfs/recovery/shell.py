@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from nasfs.client.policy import UnlockReport
+from nasfs.client.types import from_dict
 from nasfs.errors import NasfsError, UsageError
 from nasfs.recovery import repair, restore, status
 from nasfs.recovery.check import run_check
@@ -312,9 +314,7 @@ metadata restore --from N [--db NAME]...
                 self.say("unlock: nothing is locked")
             return
         result = repair.unlock(self.session, args.user, args.source)
-        subject = args.user if args.user is not None else f"source {args.source}"
-        self.say(f"unlock: {subject} unlocked" if result.get("was_locked")
-                 else f"unlock: {subject} was not locked")
+        self.say(f"unlock: {from_dict(UnlockReport, result).sentence()}")
 
     def do_quit(self, arg: str) -> bool:
         """quit
