@@ -73,7 +73,7 @@ def test_the_one_mounted_array_is_used_then_two_must_be_named(env: HereEnv) -> N
     env.run("log", "show")  # (the log writer batches; a show after the delete sees it)
     rows = env.run("log", "show", "--op", "unlink").stdout.splitlines()
     assert rows and all(" delete " in row for row in rows), rows
-    assert any("docs/old.txt" in row for row in rows)
+    assert any("docs/old.txt" in row for row in rows), rows
     one_line_error(env.run("log", "show", "--op", "frobnicate", check=False), 2,
                    "the access log has no operation 'frobnicate'; it records: create, mkdir")
     assert "docs" in env.run("share", "list", "--array", *first).stdout

@@ -103,6 +103,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(row: dict[str, Any]) -> str:
+    """SHARE/PATH of a row: paths in a share start with "/" already (no "docs//a.txt")."""
+    share, path = row.get("share") or "", row.get("path") or ""
+    if share and path and not path.startswith("/"):
+        path = "/" + path
+    return share + path
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with policy_session(args, "nasfs log show") as policy:
         page = policy.log_query(_kind(args), after_id=args.after_id, limit=args.limit,
@@ -110,8 +118,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nasfs.policy.export import format_time
 
     lines = [f"{r['id']:>8} {format_time(r['time_ns'])} {r.get('user') or '-':<12} "
-             f"{r['operation']:<14} {r['result']:<8} {r.get('share') or ''}"
-             f"{'/' if r.get('share') and r.get('path') else ''}{r.get('path') or ''}"
+             f"{r['operation']:<14} {r['result']:<8} {_where(r)}"
              f"{' -> ' + r['second_path'] if r.get('second_path') else ''}"
              f"{' [admin]' if r.get('admin') else ''}"
              f"{'  ' + r['detail'] if r.get('detail') else ''}" for r in page.rows]
