@@ -2,7 +2,8 @@
 
 scrub and rebuild go through the array's daemon when one runs (it owns the store);
 otherwise they, like compact, open the array offline under the array lock so they never
-race a daemon. mkfs never touches a running array: it refuses non-empty directories.
+race a daemon. mkfs never touches a running array: it refuses non-empty directories, and
+with --force still refuses a member of an array in use or known here (nasfs.cli.mkfs_guard).
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     mkfs.add_argument("members", nargs="+", type=Path, metavar="MEMBER")
     mkfs.add_argument("--parity", type=int, choices=(1, 2), default=1)
     mkfs.add_argument("--force", action="store_true",
-                      help="use directories that are not empty (their nasfs data is wiped)")
+                      help="use directories that are not empty: their old nasfs data is "
+                           "wiped (only stale or foreign data: never a member of an array "
+                           "that is mounted, in use or in the config file)")
+    mkfs.add_argument("--config", type=Path, metavar="FILE",
+                      help="config file naming this box's array (default "
+                           "/etc/nasfs/nasfs.toml)")
     mkfs.set_defaults(func=cmd_mkfs)
 
     rebuild = subparsers.add_parser(
@@ -106,7 +112,10 @@ def _offline(config: Config, members: list[Path], purpose: str) -> AbstractConte
 
 
 def cmd_mkfs(args: argparse.Namespace) -> int:
-    label = Store.create(args.members, args.parity, force=args.force)
+    from nasfs.cli.mkfs_guard import mkfs_allowed
+
+    with mkfs_allowed(args.members, load_config(args.config)):
+        label = Store.create(args.members, args.parity, force=args.force)
     if args.json:
         print(json.dumps({"array_uuid": label.array_uuid, "members": len(args.members),
                           "parity": label.nparity}))
