@@ -272,3 +272,31 @@ def test_st_blocks_count_what_is_stored(nas: PolicyMount, uid: int) -> None:
     d.mkdir()
     os.chown(d, uid, uid)
     assert run_as(uid, _sparse_blocks, d) == (1, (1 << 30) + 4, 4096, 0)
+
+
+def _link_remove_newer_chmod(d: Path) -> None:
+    (d / "a").write_bytes(b"a")
+    os.link(d / "a", d / "b")  # the newest name the gate knows the inode by
+    os.unlink(d / "b")
+    os.chmod(d / "a", 0o600)
+
+
+@pytest.mark.parametrize("trash", [True, False])
+def test_log_names_a_remaining_name(nas: PolicyMount, trash: bool) -> None:
+    share = "docs"
+    if not trash:
+        share = "scratch"
+        nas.admin.share_create(share, trash_days=None)
+        nas.admin.share_acl(share, "everyone", None, "rw")
+    d = nas.mnt / share / "u"
+    d.mkdir()
+    os.chown(d, ALICE, ALICE)
+    after = nas.last_access_id()
+    assert as_user(ALICE, _link_remove_newer_chmod, d) is None
+    rows = nas.access_rows(after_id=after, expect=1)
+    for _ in range(10):  # the log writer batches: wait (bounded) for the chmod row
+        if any(r["operation"] == "chmod" for r in rows):
+            break
+        rows = nas.access_rows(after_id=after, expect=len(rows) + 1)
+    chmod = [r for r in rows if r["operation"] == "chmod"]
+    assert [(r["share"], r["path"], r["result"]) for r in chmod] == [(share, "/u/a", "OK")]

@@ -703,12 +703,11 @@ class Gate:
                             nbytes=a.size, detail=f"to trash #{item.id}")
             return
         self.fs.unlink(parent, name, caller)
-        detail = None
-        if a is not None and self._trash_on(place) and not stat.S_ISDIR(a.mode):
-            detail = "one name of several removed (the others keep the data)"
+        detail = "deleted" if self.trash is not None else None
+        if a is not None and not stat.S_ISDIR(a.mode):
             self._name_gone(a.ino, parent, name)
-        elif self.trash is not None:
-            detail = "deleted"
+            if self._trash_on(place):
+                detail = "one name of several removed (the others keep the data)"
         await self._log(who, caller, "delete", share, path, admin=place.decision.admin,
                         detail=detail)
 
