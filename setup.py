@@ -23,6 +23,14 @@ EXTENSIONS = [
                  "parity/src/parity_x86_tmpl.h"],
         extra_compile_args=C_FLAGS,
     ),
+    # Page checksums of the metadata databases: a SQLite VFS linked to the system
+    # libsqlite3, the one Python's sqlite3 module uses (docs/on-disk-format.md).
+    Extension(
+        "nasfs.db._checksum_vfs",
+        sources=["nasfs/db/src/checksum_vfs.c"],
+        libraries=["sqlite3"],
+        extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra"],
+    ),
 ]
 
 setup(ext_modules=EXTENSIONS)
