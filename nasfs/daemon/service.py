@@ -337,6 +337,16 @@ class Daemon:
         # Not logged here: the store and the databases log their own events.
         kind = getattr(event, "kind", type(event).__name__)
         detail = getattr(event, "detail", "") or str(event)
+        # Events about database copies, whoever relays them (a nasfs.db.DBEvent, or the
+        # store's "db-*" StoreEvent for its catalog), read the same: "db-KIND", naming the
+        # database and the copy.
+        database = getattr(event, "database", None)
+        if database is not None:
+            kind = f"db-{kind}"
+        elif str(kind).startswith("db-"):
+            database = "store"
+        if database is not None:
+            detail = f"{database}.db copy {getattr(event, 'path', None) or '?'}: {detail}"
         self.member_errors.count(str(kind), getattr(event, "member", None), str(detail))
         self._record(Event(time.time(), "store", str(kind), str(detail)), event)
 

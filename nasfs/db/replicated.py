@@ -11,10 +11,20 @@ transaction, so the newest copy is the one with the highest generation. At open,
 compared, corrupt or stale ones are replaced by the newest healthy one, and each repair is
 reported to the event sink.
 
+Page checksums (nasfs.db.checksums): every connection goes through the checksum VFS, so
+a changed byte anywhere in a page of a copy fails the read that meets it. At open every copy
+is verified whole (every page's stamp, then integrity_check) and a damaged copy is never the
+source; it is repaired from the newest sound one. `verify_copies` + `repair_copies` do the
+same while running (the scrub). A copy is only ever replaced by a copy that was read through
+the VFS (so every source page was verified) and whose written file verifies again.
+
 Failure handling while running: a copy whose file vanished (member emptied or removed) or
 that raises an I/O-class SQLite error is dropped from the set and reported; a lagging copy
-is promoted to keep the synchronous count. Statement errors that are the caller's fault
-(constraint violations, SQL errors) raise from the primary before any replica runs them.
+is promoted to keep the synchronous count. A copy found *damaged* (checksum mismatch,
+corruption) by a read or a statement is dropped the same way (reads fail over to the next
+copy) and then repaired: it joins the lagging copies and is rewritten from the primary by
+the next refresh or promotion. Statement errors that are the caller's fault (constraint
+violations, SQL errors) raise from the primary before any replica runs them.
 
 Not thread-safe: one owner uses it from one thread at a time (the filesystem from the
 trio thread, the store under its own lock). `refresh_lagging` uses its own connection and
@@ -37,6 +47,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from nasfs.db import checksums
 from nasfs.errors import NasfsError
 
 log = logging.getLogger(__name__)
@@ -82,7 +93,7 @@ class _Copy:
     wal_fd: int = -1
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = checksums.connect(self.path, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL: commits do not fsync; commit(durable=True) fsyncs the WAL itself, which
@@ -149,35 +160,74 @@ def _is_storage_error(exc: sqlite3.Error) -> bool:
 @dataclass(frozen=True)
 class _Inspection:
     path: Path
-    generation: int | None  # None: missing, corrupt or foreign
+    generation: int | None  # None: missing, damaged or foreign
     identity: str | None
     problem: str
+    # Sound, but from before page checksums: its generation (it can be upgraded in place).
+    older_generation: int | None = None
+
+
+def _read_replica_row(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    row = conn.execute("SELECT generation, identity FROM _replica WHERE id = 1").fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def _inspect(path: Path) -> _Inspection:
     if not path.exists():
         return _Inspection(path, None, None, "missing")
     try:
+        older = path.stat().st_size > 0 and not checksums.has_checksums(path)
+    except OSError as exc:
+        return _Inspection(path, None, None, f"unreadable ({exc})")
+    if older:
+        return _inspect_older_format(path)
+    problems = checksums.verify(path)
+    if problems:
+        return _Inspection(path, None, None, f"damaged ({'; '.join(problems[:3])})")
+    try:
+        conn = checksums.connect(path)
+        try:
+            row = _read_replica_row(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return _Inspection(path, None, None, f"unreadable ({checksums.describe(exc)})")
+    if row is None:
+        return _Inspection(path, None, None, "has no generation record")
+    return _Inspection(path, row[0], row[1], "")
+
+
+def _inspect_older_format(path: Path) -> _Inspection:
+    """A copy without page checksums: checked as well as SQLite can, never a source while
+    a checksummed copy exists (its damage could not be told)."""
+    try:
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-            if check != "ok":
-                return _Inspection(path, None, None, f"corrupt ({check})")
-            row = conn.execute("SELECT generation, identity FROM _replica WHERE id = 1").fetchone()
+            row = _read_replica_row(conn) if check == "ok" else None
         finally:
             conn.close()
     except sqlite3.Error as exc:
         return _Inspection(path, None, None, f"unreadable ({exc})")
+    if check != "ok":
+        return _Inspection(path, None, None, f"damaged ({check})")
     if row is None:
         return _Inspection(path, None, None, "has no generation record")
-    return _Inspection(path, int(row[0]), str(row[1]), "")
+    return _Inspection(path, None, row[1], "has no page checksums (older format)",
+                       older_generation=row[0])
+
+
+class DamagedCopyError(sqlite3.DatabaseError):
+    """A copy just written does not verify (its bytes changed on the way to the disk)."""
 
 
 def copy_database(source: sqlite3.Connection, target: Path) -> None:
     """Replace `target` with a consistent copy of `source`, atomically and durably."""
     tmp = target.with_name(target.name + ".copying")
     tmp.unlink(missing_ok=True)
-    dest = sqlite3.connect(tmp, isolation_level=None)
+    # Through the checksum VFS on both sides: every source page read is verified (a damaged
+    # source fails the copy before anything is replaced) and every page written is stamped.
+    dest = checksums.connect(tmp)
     try:
         source.backup(dest)
         dest.execute("PRAGMA journal_mode=WAL")
@@ -187,6 +237,10 @@ def copy_database(source: sqlite3.Connection, target: Path) -> None:
         dest.close()
     for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
+    problems = checksums.file_problems(tmp)
+    if problems:
+        tmp.unlink(missing_ok=True)
+        raise DamagedCopyError(f"the new copy {target} does not verify: {'; '.join(problems[:3])}")
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -222,6 +276,12 @@ class ReplicatedDB:
         self._events = events
         self._in_transaction = False
         self._lagging_lock = threading.Lock()
+        # Copies found damaged while running, waiting for their rewrite from the primary
+        # (they sit among the lagging copies until then).
+        self._damaged: dict[Path, str] = {}
+        # Set by refresh_lagging (any thread) when the primary itself failed to read as a
+        # source; the owner's next commit or close fails over to a synchronous copy.
+        self._primary_damage: str | None = None
 
     # ----------------------------------------------------------------- opening
 
@@ -253,10 +313,12 @@ class ReplicatedDB:
         found = [_inspect(p) for p in paths]
 
         def emit(kind: str, path: Path, detail: str) -> None:
-            log.log(logging.INFO if kind == "created" else logging.WARNING,
+            log.log(logging.INFO if kind in ("created", "upgraded") else logging.WARNING,
                     "%s database %s: %s (%s)", name, kind, path, detail)
             if events is not None:
                 events(DBEvent(kind, name, path, detail))
+
+        found = cls._upgrade_older_format(found, identity, emit)
 
         usable = [f for f in found if f.generation is not None]
         if identity is not None:
@@ -321,10 +383,29 @@ class ReplicatedDB:
         return cls(name, primary, sync, copies[want - 1 :], want, ident, events)
 
     @staticmethod
+    def _upgrade_older_format(found: list[_Inspection], identity: str | None,
+                              emit: Callable[[str, Path, str], None]) -> list[_Inspection]:
+        """Copies from before page checksums: when no copy has checksums yet, the newest
+        sound one (of this volume) gets them in place and becomes the source of the others.
+        While any checksummed copy exists, older-format copies are only ever replaced: a
+        damaged header byte must not pass for an older format."""
+        if any(f.generation is not None for f in found):
+            return found
+        older = [f for f in found if f.older_generation is not None
+                 and (identity is None or f.identity == identity)]
+        if not older:
+            return found
+        best = max(older, key=lambda f: f.older_generation or 0)
+        checksums.add_checksums(best.path)
+        emit("upgraded", best.path, "page checksums added (older format)")
+        return [_inspect(f.path) if f is best else f for f in found]
+
+    @staticmethod
     def _create(primary: _Copy, identity: str) -> sqlite3.Connection:
         primary.path.unlink(missing_ok=True)
         for stale in (Path(f"{primary.path}-wal"), Path(f"{primary.path}-shm")):
             stale.unlink(missing_ok=True)
+        checksums.create(primary.path)
         conn = primary.connect()
         conn.execute(
             "CREATE TABLE _replica ("
@@ -353,10 +434,16 @@ class ReplicatedDB:
         return [c.path for c in (self._primary, *self._sync, *self._lagging)]
 
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+        # Through _run_on_primary: a page that fails its checksum fails over to the next
+        # copy (which holds the same rows, inside an open transaction too) and the read
+        # is answered from there.
+        rows: list[sqlite3.Row] = self._run_on_primary(
+            lambda c: c.execute(sql, params).fetchall())
+        return rows
 
     def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        row: sqlite3.Row | None = self._run_on_primary(
+            lambda c: c.execute(sql, params).fetchone())
         return row
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
@@ -381,6 +468,8 @@ class ReplicatedDB:
 
     def commit(self, *, durable: bool = False) -> None:
         """Commit on every copy; with `durable`, return only once it is on stable storage."""
+        if self._primary_damage is not None and not self._in_transaction and self._sync:
+            self._drop(self._primary, self._primary_damage, damaged=True)
         if self._in_transaction:
             self.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
             for copy in list(self._sync):
@@ -427,13 +516,22 @@ class ReplicatedDB:
             # commits, and the lagging copies would otherwise stay behind.
             source = next((c.path for c in [self._primary, *self._sync] if c.path.exists()),
                           self._primary.path)
-            reader = sqlite3.connect(source, isolation_level=None)
+            reader = checksums.connect(source)
             try:
                 for copy in targets:
                     try:
                         copy_database(reader, copy.path)
                     except (OSError, sqlite3.Error) as exc:
+                        if checksums.is_damage(exc) and not isinstance(exc, DamagedCopyError):
+                            # The source failed its checks: nothing was replaced, and no
+                            # other copy may be refreshed from it.
+                            self._primary_damage = (f"damaged while used as the source of a "
+                                                    f"refresh: {checksums.describe(exc)}")
+                            self._emit("failed", source, self._primary_damage)
+                            break
                         log.warning("%s: could not refresh copy %s: %s", self.name, copy.path, exc)
+                        continue
+                    self._note_repaired(copy.path)
             finally:
                 reader.close()
 
@@ -442,26 +540,78 @@ class ReplicatedDB:
 
         The connections are closed even when that fails (a member lost or full under the
         primary): refreshing lagging copies is best effort (they are repaired at the next
-        open), and a failed final commit is raised only after every copy is closed.
+        open), and a failed final commit is raised only after every copy is closed. A
+        primary found damaged on the way (by the checkpoint or as the refresh source)
+        hands over to the next synchronous copy, and is rewritten from it.
         """
         try:
             if self._in_transaction:
                 self.commit(durable=True)
         finally:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            for copy in self._sync:
-                if copy.conn is not None:
-                    with contextlib.suppress(sqlite3.Error):
-                        copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint_all()
             try:
                 self.refresh_lagging()
+                while self._primary_damage is not None and self._sync:
+                    self._drop(self._primary, self._primary_damage, damaged=True)
+                    self._checkpoint_all()
+                    self.refresh_lagging()
             except (OSError, sqlite3.Error) as exc:
                 log.warning("%s: lagging copies not refreshed at close (%s); the next open "
                             "repairs them", self.name, exc)
             for copy in [self._primary, *self._sync]:
                 with contextlib.suppress(OSError, sqlite3.Error):
                     copy.close()
+
+    def _checkpoint_all(self) -> None:
+        for copy in [self._primary, *self._sync]:
+            if copy.conn is None:
+                continue
+            try:
+                copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                # A checkpoint reads every WAL page it moves, so it meets damage too.
+                if checksums.is_damage(exc) and copy is self._primary:
+                    self._primary_damage = f"checkpoint failed: {checksums.describe(exc)}"
+
+    # ------------------------------------------------------------------ scrub
+
+    def verify_copies(self) -> dict[Path, list[str]]:
+        """Verify every copy in use, whole (see checksums.verify); the problems of each.
+
+        Safe from any thread (own connections; refreshes wait meanwhile). Changes nothing:
+        `repair_copies` (the owner's thread) acts on the result.
+        """
+        with self._lagging_lock:
+            return {path: checksums.verify(path) for path in self.copies()}
+
+    def repair_copies(self, damaged: Iterable[Path]) -> dict[Path, str]:
+        """Rewrite the damaged copies from a sound one; for each, "" or why it could not be.
+
+        Owner's thread, outside a transaction. A damaged primary hands over to the next
+        synchronous copy first, so the source of every rewrite is a copy that verified.
+        """
+        wanted = set(damaged)
+        result: dict[Path, str] = {}
+        for copy in [self._primary, *self._sync]:
+            if copy.path in wanted:
+                if copy is self._primary and not self._sync:
+                    result[copy.path] = "no other sound copy to repair it from"
+                    continue
+                self._drop(copy, "damaged (found by scrub)", damaged=True)
+        with self._lagging_lock:
+            lagging = {c.path for c in self._lagging}
+            for path in wanted - lagging:
+                result.setdefault(path, "not a copy in use")
+            for path in wanted & lagging:
+                self._damaged.setdefault(path, "damaged (found by scrub)")
+        self.refresh_lagging()
+        for path in wanted & lagging:
+            if path in self._damaged:
+                result[path] = "could not be rewritten (see the log)"
+            else:
+                result.setdefault(path, "")
+        self._keep_sync_count()
+        return result
 
     # --------------------------------------------------------------- internals
 
@@ -483,9 +633,11 @@ class ReplicatedDB:
                     raise
                 if not self._sync:
                     raise MetadataLostError(
-                        f"the last copy of the {self.name} database failed: {exc}"
+                        f"the last copy of the {self.name} database failed: "
+                        f"{checksums.describe(exc)}"
                     ) from exc
-                self._drop(self._primary, str(exc))
+                self._drop(self._primary, checksums.describe(exc),
+                           damaged=checksums.is_damage(exc))
 
     def _run_on_replica(self, copy: _Copy, op: Callable[[sqlite3.Connection], Any]) -> None:
         assert copy.conn is not None
@@ -494,7 +646,7 @@ class ReplicatedDB:
         except sqlite3.Error as exc:
             # The primary accepted the statement, so any error here means this copy diverged
             # or its disk failed: either way it can no longer be trusted.
-            self._drop(copy, str(exc))
+            self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
 
     def _check_files(self) -> None:
         for copy in [self._primary, *self._sync]:
@@ -505,14 +657,29 @@ class ReplicatedDB:
                     )
                 self._drop(copy, "file disappeared (member emptied or removed)")
 
-    def _drop(self, copy: _Copy, why: str) -> None:
+    def _drop(self, copy: _Copy, why: str, *, damaged: bool = False) -> None:
         copy.close()
         if copy is self._primary:
             self._primary = self._sync.pop(0)
+            self._primary_damage = None
             self._emit("promoted", self._primary.path, f"became primary after: {why}")
         elif copy in self._sync:
             self._sync.remove(copy)
+        if damaged and copy.still_there():
+            # Its member is fine, its bytes are not: rewrite it from the primary (the next
+            # refresh, or a promotion when the synchronous count is short).
+            with self._lagging_lock:
+                self._damaged[copy.path] = why
+                if copy not in self._lagging:
+                    self._lagging.append(copy)
+            self._emit("failed", copy.path, f"{why}; it will be rewritten from a sound copy")
+            return
         self._emit("failed", copy.path, why)
+
+    def _note_repaired(self, path: Path) -> None:
+        why = self._damaged.pop(path, None)
+        if why is not None:
+            self._emit("repaired", path, f"rewritten from a sound copy after: {why}")
 
     def _keep_sync_count(self) -> None:
         """Promote lagging copies (outside a transaction) until enough copies are in sync."""
@@ -525,6 +692,7 @@ class ReplicatedDB:
             except (OSError, sqlite3.Error) as exc:
                 self._emit("failed", copy.path, f"could not be promoted: {exc}")
                 continue
+            self._note_repaired(copy.path)
             self._sync.append(copy)
             self._emit("promoted", copy.path, "now kept in sync")
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from nasfs.db import checksums
+
 log = logging.getLogger(__name__)
 
 # Every replicated database a member carries, in the order they are shown.
@@ -43,8 +45,9 @@ def db_path(member: Path, database: str) -> Path:
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that cannot change the copy (SQLITE_OPEN_READONLY via the URI)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    """A connection that cannot change the copy (SQLITE_OPEN_READONLY via the URI), whose
+    every page read is checked against its checksum (nasfs.db.checksums)."""
+    conn = checksums.connect(path, readonly=True)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -52,6 +55,13 @@ def open_read_only(path: Path) -> sqlite3.Connection:
 def _inspect(database: str, slot: int, path: Path, identity: str | None) -> CopyInfo:
     if not path.exists():
         return CopyInfo(database, slot, path, False, None, None, "missing")
+    if not checksums.has_checksums(path):
+        return CopyInfo(database, slot, path, True, None, None,
+                        "corrupt (no page checksums: damaged, or from an older format)")
+    problems = checksums.file_problems(path)
+    if problems:
+        return CopyInfo(database, slot, path, True, None, None,
+                        f"corrupt ({'; '.join(problems[:3])})")
     try:
         conn = open_read_only(path)
         try:
@@ -63,7 +73,9 @@ def _inspect(database: str, slot: int, path: Path, identity: str | None) -> Copy
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        return CopyInfo(database, slot, path, True, None, None, f"unreadable ({exc})")
+        state = "corrupt" if checksums.is_damage(exc) else "unreadable"
+        return CopyInfo(database, slot, path, True, None, None,
+                        f"{state} ({checksums.describe(exc)})")
     if row is None:
         return CopyInfo(database, slot, path, True, None, None, "has no generation record")
     generation, ident = int(row[0]), str(row[1])
