@@ -94,10 +94,11 @@ def file_problems(path: Path | str) -> list[str]:
     return problems
 
 
-def verify(path: Path | str) -> list[str]:
+def verify(path: Path | str, *, readonly: bool = False) -> list[str]:
     """Everything wrong with the copy at `path`: page stamps of the whole file, then (with
     every page read through the checksum VFS, WAL included) SQLite's integrity_check.
-    Empty when the copy is sound. Never changes the file."""
+    Empty when the copy is sound. Changes no content; `readonly` also forbids the WAL
+    recovery and the closing checkpoint a last connection does (the recovery shell)."""
     try:
         problems = file_problems(path)
     except OSError as exc:
@@ -105,7 +106,7 @@ def verify(path: Path | str) -> list[str]:
     if problems:
         return problems
     try:
-        conn = connect(path, readonly=True)
+        conn = connect(path, readonly=readonly)
         try:
             rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(5)").fetchall()]
         finally:

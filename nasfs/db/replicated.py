@@ -581,8 +581,13 @@ class ReplicatedDB:
         Safe from any thread (own connections; refreshes wait meanwhile). Changes nothing:
         `repair_copies` (the owner's thread) acts on the result.
         """
-        with self._lagging_lock:
-            return {path: checksums.verify(path) for path in self.copies()}
+        found: dict[Path, list[str]] = {}
+        for path in self.copies():
+            # One copy at a time under the lock: a refresh must not replace the file under
+            # the check, and the owner's promotions wait for one copy at most.
+            with self._lagging_lock:
+                found[path] = checksums.verify(path)
+        return found
 
     def repair_copies(self, damaged: Iterable[Path]) -> dict[Path, str]:
         """Rewrite the damaged copies from a sound one; for each, "" or why it could not be.
