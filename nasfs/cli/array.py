@@ -92,8 +92,10 @@ def _report(args: argparse.Namespace, what: str, report: Any) -> None:
     print(file=sys.stderr)
     print(f"{what}: " + ", ".join(_field(k, v) for k, v in body.items()
                                   if not isinstance(v, list)))
-    for line in body.get("unrecoverable", []) if isinstance(body, dict) else []:
-        print(f"  unrecoverable: {line}")
+    for key, lines in body.items() if isinstance(body, dict) else []:
+        if isinstance(lines, list):  # unrecoverable items, metadata copies found damaged...
+            for line in lines:
+                print(f"  {key.replace('_', ' ')}: {line}")
 
 
 def _field(key: str, value: Any) -> str:
@@ -162,9 +164,15 @@ def cmd_scrub(args: argparse.Namespace) -> int:
                                   on_progress=None if args.json else _print_job)
         _report(args, "scrub", result.report)
         return _job_exit_code(result.report)
-    with _offline(config, members, "nasfs scrub"), Store.open(members) as store:
-        report = store.scrub(resume=args.resume, repair=not args.no_repair,
-                             progress=None if args.json else _print_progress)
+    from nasfs.daemon.scrubjob import combine, scrub_offline_metadata
+
+    with _offline(config, members, "nasfs scrub"):
+        with Store.open(members) as store:
+            store_report = store.scrub(resume=args.resume, repair=not args.no_repair,
+                                       progress=None if args.json else _print_progress)
+        # Every copy of every metadata database too, once the store has closed its own.
+        report = combine(store_report, scrub_offline_metadata(members,
+                                                              repair=not args.no_repair))
     _report(args, "scrub", report)
     return _job_exit_code(report)
 

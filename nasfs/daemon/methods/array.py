@@ -127,8 +127,7 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     async def scrub(request: Request) -> Any:
         resume = request.param("resume", bool, False)
         repair = request.param("repair", bool, True)
-        return await _run_job(daemon, request, "scrub", functools.partial(
-            daemon.store.scrub, resume=resume, repair=repair), cancel=daemon.cancel_job)
+        return await run_scrub(daemon, request, resume=resume, repair=repair)
 
     async def scrub_cancel(request: Request) -> Any:
         if daemon.running_job != "scrub":
@@ -157,8 +156,23 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     table.add("rebuild", rebuild)
     table.add("methods", methods)
 
+    from nasfs.daemon import scrub_schedule
 
-async def _run_job(daemon: Daemon, request: Request, name: str,
+    scrub_schedule.register(daemon)
+
+
+async def run_scrub(daemon: Daemon, request: Request | None, *, resume: bool = False,
+                    repair: bool = True) -> Any:
+    """The whole scrub (data, parity, every metadata copy) as a job; `request` None: the
+    schedule started it (no caller to stream progress to)."""
+    from nasfs.daemon.scrubjob import full_scrub
+
+    token = trio.lowlevel.current_trio_token()
+    return await _run_job(daemon, request, "scrub", functools.partial(
+        full_scrub, daemon, token, resume=resume, repair=repair), cancel=daemon.cancel_job)
+
+
+async def _run_job(daemon: Daemon, request: Request | None, name: str,
                    job: Callable[..., Any], cancel: threading.Event | None = None) -> Any:
     """Run a blocking store job in a thread, streaming its progress to the caller.
 
@@ -172,7 +186,8 @@ async def _run_job(daemon: Daemon, request: Request, name: str,
         daemon.running_job = name
         if cancel is not None:
             cancel.clear()
-        daemon.note("daemon", f"{name}-started", f"requested by pid {request.peer.pid}")
+        who = f"requested by pid {request.peer.pid}" if request is not None else "on schedule"
+        daemon.note("daemon", f"{name}-started", who)
         try:
             report = await _with_progress(request, job, cancel)
         except ScrubCancelled as exc:
@@ -204,7 +219,7 @@ def summary(report: Any) -> str:
     return ", ".join(parts)
 
 
-async def _with_progress(request: Request, job: Callable[..., Any],
+async def _with_progress(request: Request | None, job: Callable[..., Any],
                          cancel: threading.Event | None = None) -> Any:
     send, receive = trio.open_memory_channel[dict[str, Any]](math.inf)
     token = trio.lowlevel.current_trio_token()
@@ -227,7 +242,8 @@ async def _with_progress(request: Request, job: Callable[..., Any],
 
     async def forward() -> None:
         async for value in receive:
-            await request.progress(value)
+            if request is not None:
+                await request.progress(value)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(forward)
