@@ -136,7 +136,27 @@ def _percents(key: str) -> Callable[[Any], Any]:
     return parse
 
 
+def _schedule(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> str:
+        from nasfs.snapshots.schedule import InvalidSchedule, check_cron
+
+        if not isinstance(value, str):
+            raise InvalidValue(f"setting {key} must be a cron expression or 'off', "
+                               f"not {value!r}")
+        if value.strip().lower() in ("", "off", "none", "never"):
+            return ""
+        try:
+            return check_cron(value)
+        except InvalidSchedule as exc:
+            raise InvalidValue(f"setting {key}: {exc}; or 'off'") from None
+    return parse
+
+
 SETTINGS.update({s.key: s for s in (
+    Setting("scrub.schedule", "0 3 1 * *",
+            "when the whole-array scrub runs by itself: a five-field cron expression in UTC "
+            "(default: 03:00 on the 1st of every month); 'off' for never",
+            _schedule("scrub.schedule")),
     Setting("mail.enabled", False, "send mail about disks, jobs, space and lock-outs",
             _boolean("mail.enabled")),
     Setting("mail.host", "", "the mail (SMTP) server's name or address",
