@@ -12,6 +12,11 @@ Concurrency (see docs/architecture.md): everything here runs on the trio thread;
 awaits are store calls in worker threads. A per-file lock serialises flushes and truncation
 of that file, so a flush never commits an extent for a record that a truncate removed.
 Writes do not take the lock: they go to the dirty map, which a flush swaps out atomically.
+A file whose records another task is flushing is waited for, never skipped: its size is in
+the database before its extent rows are, so committing without waiting would make that size
+durable over missing data (an fsync returning early, a file full of zeros after a crash).
+Commits and snapshots therefore run at a quiet moment (`at_quiet_moment`): nothing dirty,
+nothing in flight, nothing truncating, with no await between that check and the commit.
 
 Space (nasfs.store.space): every buffered record is charged against the array's free space
 when it is created or grows, before the write that causes it returns, so a write that would
@@ -28,8 +33,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import trio
 
@@ -38,6 +43,8 @@ from nasfs.fs import errors
 from nasfs.fs.repository import ChunkId, Repository
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ChunkStore(Protocol):
@@ -57,14 +64,24 @@ class ChunkStore(Protocol):
 class FileBuffers:
     """Unflushed records of one file."""
 
-    __slots__ = ("dirty", "flushing", "lock", "nbytes", "pins")
+    __slots__ = ("dirty", "flushing", "lock", "nbytes", "pins", "truncating")
 
     def __init__(self) -> None:
         self.dirty: dict[int, bytearray] = {}
-        self.flushing: dict[int, bytearray] = {}
+        self.flushing: dict[int, bytearray] = {}  # being put to the store (under `lock`)
         self.lock = trio.Lock()
         self.nbytes = 0  # bytes in `dirty`
         self.pins = 0  # writers/truncations holding this object across an await
+        self.truncating = False  # a truncation holds `lock` and may await
+
+    def unsettled(self) -> bool:
+        """Records not yet named by extent rows: dirty, being put, or being truncated.
+
+        Not `lock.locked()`: a task that merely waits its turn to flush holds the lock when
+        it is handed over, and counting that would let tasks waiting for each other pass
+        the lock around forever without anything left to do.
+        """
+        return bool(self.dirty) or bool(self.flushing) or self.truncating
 
     def idle(self) -> bool:
         """Nothing buffered and nobody using it: the object can be forgotten."""
@@ -121,9 +138,11 @@ class DataPath:
         self.release_after_commit: list[ChunkId] = []
         self._fetching: dict[ChunkId, trio.Event] = {}
         self._zeros = bytes(record_size)
-        # Set while a snapshot drains the buffers: new writes and truncations wait for it, so
-        # the drain ends (nasfs.fs.snapshots). None almost always: then no await is added.
+        # Set while a commit or a snapshot drains the buffers (at_quiet_moment): new writes
+        # and truncations wait for it, so the drain ends. None almost always: then no await
+        # is added. Several drains may hold it at once; the last one out opens it.
         self.write_gate: trio.Event | None = None
+        self._gate_holders = 0
 
     def _charge(self, old_len: int, new_len: int) -> None:
         """Charge a record's change of length; NoSpace (ENOSPC) if it does not fit."""
@@ -299,7 +318,11 @@ class DataPath:
         fb.pins += 1
         try:
             async with fb.lock:
-                await self._truncate_locked(ino, fb, new_size, rs)
+                fb.truncating = True
+                try:
+                    await self._truncate_locked(ino, fb, new_size, rs)
+                finally:
+                    fb.truncating = False
         finally:
             fb.pins -= 1
         self._forget_if_idle(ino, fb)
@@ -341,20 +364,27 @@ class DataPath:
     # ------------------------------------------------------------- flushing
 
     def dirty_inodes(self) -> list[int]:
-        return [ino for ino, fb in self.files.items() if fb.dirty]
+        """Inodes with dirty records or with a flush or truncation in flight.
+
+        In-flight ones count: their sizes are already in the database, their extent rows
+        are not, so whoever commits (or snapshots) must wait for them as for dirty ones.
+        """
+        return [ino for ino, fb in self.files.items() if fb.unsettled()]
 
     async def flush(self, inos: Iterable[int]) -> None:
         """Put the dirty records of `inos` to the store (one batch) and write their extents.
 
         Returns when every record that was dirty at the call is in the store and named by an
-        extent row (not yet committed: the caller commits). Store errors propagate with the
-        records put back, so nothing is lost and the caller's fsync fails.
+        extent row (not yet committed: the caller commits). A file another task is flushing
+        (or truncating) is waited for, then flushed again if it got dirty meanwhile: skipping
+        it would let the caller commit its size before its extents exist. Store errors
+        propagate with the records put back, so nothing is lost and the caller's fsync fails.
         """
         mine: list[tuple[int, FileBuffers]] = []
         busy: list[int] = []
         for ino in inos:
             fb = self.files.get(ino)
-            if fb is None or not fb.dirty:
+            if fb is None or not fb.unsettled():
                 continue
             if fb.lock.locked():
                 busy.append(ino)
@@ -372,9 +402,41 @@ class DataPath:
             maybe = self.files.get(ino)
             if maybe is None:
                 continue
-            async with maybe.lock:
-                await self._flush_locked([(ino, maybe)])
+            maybe.pins += 1  # forgetting it while we wait would lose the records we wait for
+            try:
+                async with maybe.lock:  # trio.Lock is fair: the in-flight one finishes first
+                    await self._flush_locked([(ino, maybe)])
+            finally:
+                maybe.pins -= 1
             self._forget_if_idle(ino, maybe)
+
+    async def at_quiet_moment(self, action: Callable[[], T], *, free_rounds: int = 2) -> T:
+        """Run `action` (synchronous) when no record is dirty, in flight or truncating.
+
+        Flushes while writers go on for up to `free_rounds` rounds; if writers keep dirtying
+        records, new writes and truncations are then held at the write gate until the rest
+        is drained, so this ends however busy the writers are. No await separates the last
+        check from `action`, so a commit in `action` never names a size whose data it lacks.
+        """
+        for _ in range(free_rounds):
+            pending = self.dirty_inodes()
+            if not pending:
+                return action()
+            await self.flush(pending)
+        self._gate_holders += 1
+        if self.write_gate is None:
+            self.write_gate = trio.Event()
+        try:
+            while True:
+                pending = self.dirty_inodes()
+                if not pending:
+                    return action()
+                await self.flush(pending)
+        finally:
+            self._gate_holders -= 1
+            if not self._gate_holders and self.write_gate is not None:
+                gate, self.write_gate = self.write_gate, None
+                gate.set()
 
     def _forget_if_idle(self, ino: int, fb: FileBuffers) -> None:
         # Keeping one object per inode ever written would grow without bound and make

@@ -213,27 +213,30 @@ class Filesystem:
         """Flush every dirty record and commit durably; then release freed chunks."""
         await self._commit_durable()
 
-    async def _flush_before_commit(self) -> None:
-        """Put all buffered data in the store, so a commit never names data it lacks.
+    async def _commit_when_quiet(self, durable: bool) -> list[bytes]:
+        """Put all buffered data in the store, then commit, so a commit never names data it
+        lacks; returns the chunks whose removal that commit made durable.
 
         Sizes and mtimes reach the database when write() is called, before the data is
-        flushed; committing such rows without their data would leave zeros in unsynced files
-        after a crash (the data=ordered promise ext4 makes). Writers may dirty more records
-        while a flush awaits the store, so flush until nothing is dirty; the bound keeps a
-        write storm from starving the committer, at the cost of that promise for the storm's
-        newest bytes only.
+        flushed; committing such rows without their data would leave zeros after a crash, in
+        unsynced files (the data=ordered promise ext4 makes) and in fsynced ones alike when
+        another task's flush of them is still in flight. So the commit waits for every dirty
+        and in-flight record (DataPath.at_quiet_moment; a write storm is held at the write
+        gate for the last round, so this ends).
         """
-        for _ in range(8):
-            dirty = self.data.dirty_inodes()
-            if not dirty:
-                return
-            await self.data.flush(dirty)
+
+        def commit() -> list[bytes]:
+            self.db.commit(durable=durable)
+            if not durable:
+                return []
+            # No await between the commit and taking the list: exactly the committed removals.
+            ids, self.data.release_after_commit = self.data.release_after_commit, []
+            return ids
+
+        return await self.data.at_quiet_moment(commit)
 
     async def _commit_durable(self) -> None:
-        await self._flush_before_commit()
-        self.db.commit(durable=True)
-        # No await between the commit and taking the list: exactly the committed removals.
-        ids, self.data.release_after_commit = self.data.release_after_commit, []
+        ids = await self._commit_when_quiet(durable=True)
         if ids:
             await trio.to_thread.run_sync(self.store.release, ids)
 
@@ -241,8 +244,7 @@ class Filesystem:
         if durable:
             await self._commit_durable()
         else:
-            await self._flush_before_commit()
-            self.db.commit(durable=False)
+            await self._commit_when_quiet(durable=False)
 
     async def run_group_commit(self) -> None:
         """Commit unsynced changes every `commit_interval` seconds until cancelled."""
@@ -679,7 +681,8 @@ class Filesystem:
         a = self.getattr(ino)
         if not stat.S_ISREG(a.mode):
             raise errors.InvalidArgument(f"inode {ino} is not a regular file")
-        # Buffered writes belong to the old content: flush them into extent rows first.
+        # Buffered writes belong to the old content: flush them into extent rows first (and
+        # wait for a flush of them another task runs, or its rows would land on `ino` later).
         while ino in self.data.dirty_inodes():
             await self.data.flush([ino])
         older = self.repo.older_extent_chunks(ino)
@@ -763,8 +766,8 @@ class Filesystem:
 
     async def fsync(self, ino: int, datasync: bool) -> None:
         # One transaction holds every file's metadata, so committing this file's commits the
-        # others' too: _commit_durable flushes all buffered data first (ordered mode).
-        await self.data.flush([ino])
+        # others' too: _commit_durable waits for all buffered and in-flight data first
+        # (ordered mode), this file's included, whoever started flushing it.
         await self._commit_durable()
 
     async def release(self, ino: int) -> None:

@@ -310,28 +310,9 @@ class SnapshotManager:
 
     async def _at_quiet_moment(self, action: Callable[[], None]) -> None:
         """Drain every buffer and run `action` with nothing dirty, in flight or truncating,
-        before any write can dirty a record again."""
-        data = self.fs.data
-        dirty = data.dirty_inodes()
-        if dirty:
-            await data.flush(dirty)  # the bulk, while writers still run
-        gate = trio.Event()
-        data.write_gate = gate
-        try:
-            while True:
-                dirty = data.dirty_inodes()
-                if dirty:
-                    await data.flush(dirty)
-                    continue
-                busy = [fb for fb in data.files.values() if fb.flushing or fb.lock.locked()]
-                if not busy:
-                    break
-                async with busy[0].lock:  # a flush or truncation another task runs
-                    pass
-            action()  # no await between the last check and this
-        finally:
-            data.write_gate = None
-            gate.set()
+        before any write can dirty a record again (one free round: the bulk flushes while
+        writers still run; then writes wait at the gate until the rest is drained)."""
+        await self.fs.data.at_quiet_moment(action, free_rounds=1)
 
     # ----------------------------------------------------------------- changing
 
