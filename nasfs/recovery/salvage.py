@@ -75,7 +75,7 @@ class ChunkReader:
             return data
         outcome = read_reconstructing(chunk, stripe, self.present, self.member_count,
                                       self.nparity)
-        if outcome is None:
+        if outcome.data is None:
             return (f"chunk {chunk_id.hex()[:16]} in stripe {stripe.id} is lost (more shards "
                     f"missing or damaged than parity {self.nparity} covers)")
         return outcome.data

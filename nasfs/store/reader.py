@@ -3,9 +3,13 @@
 A healthy read touches only the data shard ranges that hold the chunk and checks BLAKE3.
 If a shard is missing, unreadable or the hash does not match, the same position range is
 read from every shard of the stripe and parity fills in the gaps. When the damaged shard
-cannot be told from the others (silent corruption), each combination of covered shards up
-to the parity count is tried as an erasure until the chunk's hash matches: the hash is the
-arbiter, so garbage is never returned. Healing rewrites only the verified byte range.
+cannot be told from the others (silent corruption), each combination of further shards up to
+what parity allows is tried as an erasure until the chunk's hash matches, as scrub does:
+every present shard is a candidate, parity shards and data shards the chunk does not touch
+included (a wrong P with a missing member on p=2 is only found by erasing P and rebuilding
+from Q). The hash is the arbiter, so garbage is never returned. Healing rewrites only
+verified bytes: the chunk's own ranges here; a wrong shard outside them is named in
+`ReadOutcome.suspect` for the caller to heal by checking the whole stripe.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import blake3
@@ -50,9 +54,12 @@ class Repair:
 
 @dataclass
 class ReadOutcome:
-    data: bytes
+    data: bytes | None  # None: more shards are damaged than parity covers
     repairs: list[Repair]
     damaged: list[tuple[int, str]]  # (member, why) shards found missing/unreadable/wrong
+    # Shard indexes found wrong whose damage the chunk's own bytes do not cover (parity, or
+    # data the chunk does not touch): only a whole-stripe check can rewrite them safely.
+    suspect: set[int] = field(default_factory=set)
 
 
 def read_direct(
@@ -82,8 +89,9 @@ def read_reconstructing(
     member_count: int,
     nparity: int,
     on_read_error: Callable[[int, OSError], None] | None = None,
-) -> ReadOutcome | None:
-    """The chunk rebuilt from every shard of its stripe; None if parity cannot cover it."""
+) -> ReadOutcome:
+    """The chunk rebuilt from every shard of its stripe (`data` None if parity cannot
+    cover the damage; `damaged` then lists what could be told: missing and unreadable)."""
     pieces = chunk_pieces(chunk.offset, chunk.length, stripe.shard_size)
     lo = min(p.start for p in pieces)
     hi = max(p.end for p in pieces)
@@ -106,13 +114,14 @@ def read_reconstructing(
             damaged.append((member, f"unreadable: {exc.strerror or exc}"))
     lost = {j for j, s in enumerate(shards) if s is None}
     if len(lost) > nparity:
-        return None
-    covered = sorted({p.shard for p in pieces} - lost)
+        return ReadOutcome(None, [], damaged)
+    covering = {p.shard for p in pieces}
+    candidates = [j for j in range(total) if j not in lost]
     for extra in range(0, nparity - len(lost) + 1):
-        for guess in itertools.combinations(covered, extra):
+        for guess in itertools.combinations(candidates, extra):
             erased = lost | set(guess)
-            if not erased:
-                continue  # the direct read already failed with every shard as it is
+            if not any(j < stripe.width for j in erased):
+                continue  # the data would be exactly what the direct read already rejected
             trial = [None if j in erased else s for j, s in enumerate(shards)]
             rebuilt = parity.reconstruct(trial, nparity)
             data = _assemble(pieces, rebuilt, lo, chunk.length)
@@ -136,8 +145,8 @@ def read_reconstructing(
                 damaged.append(
                     (shard_member(stripe.first_member, j, member_count), "content did not match")
                 )
-            return ReadOutcome(data, repairs, damaged)
-    return None
+            return ReadOutcome(data, repairs, damaged, {j for j in guess if j not in covering})
+    return ReadOutcome(None, [], damaged)
 
 
 def _assemble(pieces: list[Piece], shards: list[bytes], lo: int, length: int) -> bytes:

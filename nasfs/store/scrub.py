@@ -61,7 +61,7 @@ def scrub(store: Store, *, resume: bool = False, progress: ProgressCallback | No
             if not stripes:
                 break
             for stripe, chunks in zip(stripes, chunk_lists, strict=True):
-                _scrub_stripe(store, stripe, chunks, report, repair)
+                scrub_stripe(store, stripe, chunks, report, repair)
                 meter.advance(stripe.shard_size * (stripe.width + store.nparity))
             cursor = stripes[-1].id + 1
             with store._lock:
@@ -81,7 +81,7 @@ def scrub(store: Store, *, resume: bool = False, progress: ProgressCallback | No
         return report
 
 
-def _scrub_stripe(store: Store, stripe: object, chunks: list, report: ScrubReport,
+def scrub_stripe(store: Store, stripe: object, chunks: list, report: ScrubReport,
                   repair: bool) -> None:
     from nasfs.store.catalog import StripeRecord
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from nasfs.db import DBEvent
 from nasfs.store import capacity as capacity_mod
+from nasfs.store import heal
 from nasfs.store.assembly import Assembly, assemble
 from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
 from nasfs.store.disks import disk_name
@@ -36,7 +37,7 @@ from nasfs.store.events import EventSink, ProgressCallback, StoreEvent
 from nasfs.store.geometry import pack, shape_for
 from nasfs.store.label import ArrayLabel, looks_emptied, nasfs_dir, write_label
 from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
-from nasfs.store.segments import delete_segment, list_segment_files, rewrite_range
+from nasfs.store.segments import delete_segment, list_segment_files
 from nasfs.store.space import SpaceAccount
 from nasfs.store.writer import MemberWriters, PlannedStripe, is_no_space, write_stripes
 
@@ -397,9 +398,14 @@ class Store:
         """The chunk's bytes, BLAKE3-checked; reconstructs from parity and heals if needed.
 
         Raises ChunkNotFoundError for an unknown id, ChunkLostError if more shards are
-        damaged than parity covers.
+        damaged than parity covers; both are reported as events first (nasfs.store.heal).
         """
-        chunk, stripe = self._locate(chunk_id)
+        try:
+            chunk, stripe = self._locate(chunk_id)
+        except ChunkNotFoundError:
+            heal.report_unknown(self, chunk_id)
+            raise
+        outcome: ReadOutcome | None = None
         for _attempt in range(3):
             present = dict(self.present)
             data = read_direct(chunk, stripe, present, self.member_count)
@@ -408,42 +414,19 @@ class Store:
             outcome = read_reconstructing(
                 chunk, stripe, present, self.member_count, self.nparity
             )
-            if outcome is not None:
-                self._report_and_heal(chunk, stripe, outcome)
+            if outcome.data is not None:
+                heal.report_and_heal(self, chunk, stripe, outcome)
                 return outcome.data
             # Compaction may have moved the chunk (and deleted its old segment) meanwhile.
             moved = self._locate(chunk_id)
             if moved == (chunk, stripe):
                 break
             chunk, stripe = moved
+        heal.report_lost(self, chunk, stripe, outcome)
         raise ChunkLostError(
             f"chunk {chunk_id.hex()} in stripe {stripe.id} (segment {stripe.segment}) is lost: "
             f"more shards are missing or damaged than parity {self.nparity} can rebuild"
         )
-
-    def _report_and_heal(self, chunk: ChunkRecord, stripe: StripeRecord,
-                         outcome: ReadOutcome) -> None:
-        healed = set()
-        for repair in outcome.repairs:
-            try:
-                rewrite_range(self.present[repair.member], repair.segment, repair.offset,
-                              repair.data)
-                healed.add(repair.member)
-            except (OSError, KeyError) as exc:
-                log.warning("could not heal %s: %s", disk_name(repair.member), exc)
-        for member, why in outcome.damaged:
-            if why == "member missing":
-                continue
-            self.emit(
-                StoreEvent(
-                    "repaired" if member in healed else "read-error",
-                    member=member,
-                    path=str(self.present.get(member, "")),
-                    segment=stripe.segment,
-                    detail=f"chunk {chunk.id.hex()[:16]} stripe {stripe.id}: {why}"
-                    + ("; rewritten from parity" if member in healed else ""),
-                )
-            )
 
     # ------------------------------------------------------------ references
 
