@@ -4,7 +4,7 @@ Thin on purpose: no SQL, no policy, no data handling. Each handler turns the req
 context into a `Caller`, calls the `Gate` (nasfs.policy.gate: who may do what, logging,
 trash, shadowing; it calls the filesystem), and converts `Attributes` into pyfuse3's
 `EntryAttributes` with the cache timeouts the gate allows. Errors become `FUSEError` in
-exactly one place (`_replying`).
+exactly one place (`_replying`), with the errno nasfs.fuse.errnos chooses.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import cast
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
 
-from nasfs.errors import NasfsError
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem
+from nasfs.fuse.errnos import errno_for
 from nasfs.policy.gate import ENTRY_TIMEOUT, Gate
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,8 @@ def _replying() -> Iterator[None]:
         yield
     except FUSEError:
         raise
-    except NasfsError as exc:
-        raise FUSEError(exc.errno) from None
-    except Exception:
-        log.exception("internal error while serving a request")
-        raise FUSEError(errno.EIO) from None
+    except Exception as exc:
+        raise FUSEError(errno_for(exc)) from None
 
 
 def _caller(ctx: RequestContext) -> Caller:
