@@ -146,6 +146,7 @@ class Daemon:
     async def _run_locked(
         self, members: list[Path], fuse_options: list[str], on_ready: Callable[[], None],
     ) -> None:
+        from nasfs.daemon import damagelog
         from nasfs.daemon.methods import register_all
 
         assert self.array_uuid is not None
@@ -155,6 +156,7 @@ class Daemon:
             if self.mountpoint is not None:
                 self.fs = await self._open_filesystem()
             register_all(self.methods, self)
+            damagelog.register(self)
             self.socket_path = self.config.socket or registry.socket_path(
                 self.config.run_dir, self.array_uuid)
             self.server = ControlServer(self.socket_path, self.methods)
