@@ -14,6 +14,7 @@ import trio
 
 from nasfs.config import Config
 from nasfs.store import ChunkLostError, Store
+from nasfs.store.disks import disk_name
 from nasfs.store.geometry import chunk_pieces, shard_member
 from nasfs.store.segments import segment_path
 from tests.mail_util import daemon_running, run_dir  # noqa: F401 - fixture
@@ -65,9 +66,9 @@ async def test_a_healed_read_and_a_lost_chunk_are_logged_and_counted(
         unrecoverable = await running.system_rows("store.unrecoverable")
         status = await running.call(lambda c: c.status())
     assert [r["result"] for r in repaired] == ["OK"]
-    assert f"disk {healed_member} " in repaired[0]["detail"]
+    assert repaired[0]["detail"].startswith(f"{disk_name(healed_member)} (")
     # Parity cannot say which of the disks holding the chunk's bytes is wrong: each is told.
-    blamed = {int(r["detail"].split()[1]) for r in read_errors}
+    blamed = {int(r["detail"].split()[1]) - 1 for r in read_errors}  # "disk N (...)"
     assert set(lost_members) <= blamed <= set(_holders(members, lost[0]))
     assert all(r["result"] == "EIO" and "data lost" in r["detail"] for r in read_errors)
     assert len(unrecoverable) == 1 and lost[0].hex()[:16] in unrecoverable[0]["detail"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from nasfs.store.disks import disk_name
+
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon, Event
 
@@ -31,7 +33,7 @@ def register(daemon: Daemon) -> None:
         from nasfs.policy.auditstore import LogEntry
 
         member = getattr(raw, "member", None)
-        where = "" if member is None else f"disk {member} ({getattr(raw, 'path', '')}): "
+        where = "" if member is None else f"{disk_name(member)} ({getattr(raw, 'path', '')}): "
         try:
             policy.log_system([LogEntry(f"store.{event.kind}", result=result,
                                         detail=f"{where}{event.detail}")])
