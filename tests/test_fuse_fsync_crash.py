@@ -92,10 +92,12 @@ def _check(mnt: Path, plans: list[Plan], synced: dict[str, int], seed: int,
         assert len(got) >= want, f"{where}: {len(got)} bytes after {want} fsynced"
         if got != expected[: len(got)]:
             bad = next(i for i in range(len(got)) if got[i] != expected[i])
-            zeros = not any(got[bad : bad + 4096])
-            raise AssertionError(
-                f"{where}: wrong from byte {bad} of {len(got)} ({want} fsynced)"
-                + (", zeros where data should be" if zeros else ""))
+            zeros = ", zeros where data should be" if not any(got[bad : bad + 4096]) else ""
+            if bad < want:
+                raise AssertionError(f"{where}: fsynced bytes lost from byte {bad} "
+                                     f"({want} fsynced, {len(got)} read){zeros}")
+            raise AssertionError(f"{where}: size {len(got)} durable ahead of the data, wrong "
+                                 f"from byte {bad} ({want} fsynced){zeros}")
         found[plan.name] = got
     return found
 
