@@ -34,9 +34,14 @@ def register(daemon: Daemon) -> None:
 
         member = getattr(raw, "member", None)
         where = "" if member is None else f"{disk_name(member)} ({getattr(raw, 'path', '')}): "
+        entry = LogEntry(f"store.{event.kind}", result=result, detail=f"{where}{event.detail}")
         try:
-            policy.log_system([LogEntry(f"store.{event.kind}", result=result,
-                                        detail=f"{where}{event.detail}")])
+            if event.kind == "unrecoverable":
+                policy.log_system([entry])  # rare, and the one row that must survive
+            else:
+                # A scrub after a disk was emptied repairs every stripe: one fsynced commit
+                # per row would slow it down for no gain (the daemon's log has them too).
+                policy.write_batch("system", [entry])
         except Exception:
             log.exception("could not write the system-log row for %s", event.kind)
 
