@@ -1,20 +1,21 @@
 """What read(2) says when the store cannot give a file's data: EIO, and a line in the log.
 
 Real mount, real member directories. The damage is made offline: the extent rows of a file
-are pointed at a chunk id the store has never seen (in every copy of fs.db, as a damaged
-row that won the copy comparison would be), or the shards of its chunk are overwritten on
-more members than parity covers.
+are pointed at a chunk id the store has never seen (in every copy of fs.db, written through
+the checksum VFS so that the pages check out: a wrong row no page checksum can catch, as a
+bug would write), or the shards of its chunk are overwritten on more members than parity
+covers.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from nasfs.db import checksums
 from tests.conftest import MountedArray
 
 
@@ -51,13 +52,12 @@ def test_a_chunk_the_store_does_not_know_reads_as_eio_and_is_logged(
     fuse_array.unmount()
     unknown = bytes(range(32))
     for copy in _fs_db_copies(fuse_array.members):
-        conn = sqlite3.connect(copy)
+        conn = checksums.connect(copy)
         try:
             ino = conn.execute("SELECT ino FROM dentry WHERE name = ? AND died IS NULL",
                                (b"report.txt",)).fetchone()[0]
             assert conn.execute("UPDATE extent SET chunk = ? WHERE ino = ?",
                                 (unknown, ino)).rowcount == 1
-            conn.commit()
         finally:
             conn.close()
     mnt = fuse_array.mount()
