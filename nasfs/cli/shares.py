@@ -165,6 +165,5 @@ def cmd_acl(args: argparse.Namespace) -> int:
 def cmd_access(args: argparse.Namespace) -> int:
     with policy_session(args, "nasfs share access") as policy:
         result = policy.share_effective(args.name, args.user, home=args.home)
-    note = " (administrator access)" if result.admin_access else ""
-    emit(args, result.__dict__, f"{result.user} on {result.share}: {result.access}{note}")
+    emit(args, result.__dict__, f"{result.user} on {result.share}: {result.why or result.access}")
     return 0

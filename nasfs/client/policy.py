@@ -102,6 +102,7 @@ class EffectiveAccess:
     user: str
     access: str  # "rw" | "ro" | "none"
     admin_access: bool  # granted only because the user is an administrator
+    why: str = ""  # the rule that decided, in one sentence (nasfs.policy.explain)
 
 
 @dataclass(frozen=True)

@@ -295,9 +295,9 @@ class AdminApi:
         name = param(p, "share.effective", "name", str)
         user = param(p, "share.effective", "user", str)
         home = param(p, "share.effective", "home", str, None)
-        decision = self.service.shares.effective(name, user, home)
+        decision, why = self.service.shares.effective_and_why(name, user, home)
         return {"share": name, "user": user, "access": decision.access.word,
-                "admin_access": decision.admin}
+                "admin_access": decision.admin, "why": why}
 
     # -- logs ----------------------------------------------------------------------------
 

@@ -155,6 +155,13 @@ class Shares:
 
     def effective(self, name: str, user: str, home_owner: str | None = None) -> Decision:
         """What `user` may do in share `name` (in `homes/<home_owner>` for the homes share)."""
+        return self.effective_and_why(name, user, home_owner)[0]
+
+    def effective_and_why(self, name: str, user: str,
+                          home_owner: str | None = None) -> tuple[Decision, str]:
+        """The decision and the sentence that explains it (nasfs.policy.explain)."""
+        from nasfs.policy.explain import explain, explain_home
+
         snapshot = self.service.snapshot
         share = snapshot.share(name)
         if share is None:
@@ -165,4 +172,6 @@ class Shares:
                 who = snapshot.identity_for(0, 0)
             else:
                 raise NotFound(f"there is no user {user!r}")
-        return snapshot.decide(who, share, home_owner)
+        why = (explain_home(home_owner, who) if share.homes and home_owner is not None
+               else explain(share.acl, who))
+        return snapshot.decide(who, share, home_owner), why
