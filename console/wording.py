@@ -27,7 +27,9 @@ ADVICE: dict[str, str] = {
     "enospc": "The array or a disk is full. Delete files or empty the trash, then try again.",
     "bad_params": "Check what you typed and try again.",
     "unknown_method": "This version of the nasfs daemon cannot do that yet.",
-    "invalid_name": "Names are letters, digits, _ - and ., starting with a letter.",
+    # The daemon's message states the rule that was broken (nasfs.policy.names); a second,
+    # general rule here contradicted it for share names.
+    "invalid_name": "Change the name and try again.",
     "invalid_value": "Check the value and try again.",
     "already_exists": "Choose another name or number.",
     "not_found": "It may have just been removed; the list is refreshed.",

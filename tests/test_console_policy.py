@@ -13,6 +13,7 @@ import pytest
 import test_cli_mount
 from test_cli_mount import Env
 from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
+from textual.widgets import Input
 
 from console.app import NasConsole
 from console.backend import Backend
@@ -143,6 +144,37 @@ def test_add_user_group_and_membership(env: Env) -> None:
             assert users["bob"].uid == 1002 and users["bob"].has_password
             assert users["alice"].groups == ["office"]
             assert [g.members for g in policy.group_list()] == [["alice"]]
+
+    run(scenario())
+
+
+def test_a_refused_dialog_keeps_what_was_typed(env: Env) -> None:
+    mnt = mounted(env)
+
+    async def scenario() -> None:
+        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "F3 Users")
+            await pilot.press("f3")
+            await wait_for_text(pilot, "alice")
+            await pilot.press("a")
+            await wait_for_text(pilot, "Add a user")
+            await pilot.press(*"Bad Name", "tab", "tab", *"pw1", "tab", *"pw2", "enter")
+            await wait_for_text(pilot, "The two passwords differ")
+            await pilot.press("enter")  # (the focus is where it was: the last field)
+            name = app.screen.query_one("#field-name", Input)
+            assert name.value == "Bad Name"  # still there, to be corrected
+            again = app.screen.query_one("#field-again", Input)
+            again.value = "pw1"
+            await pilot.press("enter")
+            await wait_for_text(pilot, "User name 'Bad Name' is not valid")
+            assert_on_screen(app, "Add a user")  # the daemon refused: the dialog stays
+            assert app.screen.query_one("#field-name", Input).value == "Bad Name"
+            app.screen.query_one("#field-name", Input).value = "carol"
+            await pilot.press("enter")
+            await wait_for_text(pilot, "User carol added.")
+        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+            assert "carol" in {u.name for u in PolicyClient(client).user_list()}
 
     run(scenario())
 

@@ -42,3 +42,20 @@ def test_share_access_explains_the_decision(tmp_path: Path,
         "(everyone says ro)")
     assert nasfs("share", "access", "sales", "--user", "root").startswith(
         "root on sales: rw as an administrator (audited); the access list alone gives ro")
+
+
+def test_name_rules_are_stated_once_and_agree(tmp_path: Path) -> None:
+    from console.wording import ADVICE
+    from nasfs.policy.errors import InvalidName
+    from nasfs.policy.names import (
+        ACCOUNT_NAME_RULE,
+        check_account_name,
+        check_share_name,
+    )
+
+    assert check_share_name("Büro 2026") == "Büro 2026"  # what the share rule promises
+    with pytest.raises(InvalidName) as info:
+        check_account_name("Büro")
+    assert str(info.value) == f"user name 'Büro' is not valid: use {ACCOUNT_NAME_RULE}"
+    # The console adds no second rule of its own that could contradict the daemon's.
+    assert "letters" not in ADVICE["invalid_name"]

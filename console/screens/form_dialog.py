@@ -3,13 +3,17 @@
 Tab moves between fields, Enter saves, Escape cancels. Returns the values as text by field
 name (choices as the chosen value), or None when cancelled. Checks only the shape of what
 was typed (required, whole number); the daemon checks the meaning and says why it refuses.
+With `submit` (a blocking call, run in a worker), the dialog stays open until it succeeds:
+a refusal is shown in the dialog and everything typed stays there to be corrected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -34,8 +38,10 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, title: str, fields: list[Field], help_text: str = "") -> None:
+    def __init__(self, title: str, fields: list[Field], help_text: str = "",
+                 submit: Callable[[dict[str, str]], str | None] | None = None) -> None:
         super().__init__()
+        self.submit = submit  # values -> None when done, or why not (shown, dialog stays)
         self.title_text = title
         self.fields = fields
         self.help_text = help_text or ("Tab: next field   Enter or Ctrl+S: save   "
@@ -84,7 +90,23 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
                 widget.focus()
                 return
             values[field.name] = text
-        self.dismiss(values)
+        if self.submit is None:
+            self.dismiss(values)
+            return
+        self._error("Working...")
+        self._submit(values)
+
+    @work(thread=True, exclusive=True, group="submit")
+    def _submit(self, values: dict[str, str]) -> None:
+        assert self.submit is not None
+        problem = self.submit(values)
+        self.app.call_from_thread(self._submitted, values, problem)
+
+    def _submitted(self, values: dict[str, str], problem: str | None) -> None:
+        if problem is None:
+            self.dismiss(values)
+        else:
+            self._error(problem)
 
     def _error(self, text: str) -> None:
         self.query_one("#form-error", Static).update(text)

@@ -21,6 +21,7 @@ from textual.widgets import Static
 from console import wording
 from console.screens.base import ConsoleScreen
 from console.screens.confirm_dialog import ConfirmDialog
+from console.screens.form_dialog import Field, FormDialog
 from console.state import ConsoleState
 from nasfs.errors import NasfsError
 
@@ -100,6 +101,31 @@ class PolicyScreen(ConsoleScreen):
                 self.act(done, action)
 
         self.app.push_screen(ConfirmDialog(question, consequence), answered)
+
+    def ask_then_act(self, title: str, fields: list[Field],
+                     done: str | Callable[[dict[str, str]], str],
+                     action_for: Callable[[dict[str, str]], Callable[[Any], Any]],
+                     check: Callable[[dict[str, str]], str | None] | None = None) -> None:
+        """A form whose values become an action; the form stays open (with what was typed)
+        until the action succeeds, showing why it did not (`check` first, then the daemon)."""
+        outcome: dict[str, Any] = {}
+
+        def submit(values: dict[str, str]) -> str | None:  # in the dialog's worker thread
+            problem = check(values) if check is not None else None
+            if problem is not None:
+                return problem
+            try:
+                outcome["result"] = self.with_client(action_for(values))
+            except NasfsError as exc:
+                return wording.explain(exc)
+            return None
+
+        def closed(values: dict[str, str] | None) -> None:
+            if values is not None:
+                said = done(values) if callable(done) else done
+                self.post_message(self.Acted(said, None, outcome.get("result")))
+
+        self.app.push_screen(FormDialog(title, fields, submit=submit), closed)
 
     def act(self, done: str | Callable[[Any], str], action: Callable[[Any], Any]) -> None:
         """Run `action` in a worker; `done` is the sentence shown when it worked."""

@@ -189,28 +189,18 @@ class SharesScreen(PolicyScreen):
     # -- share actions ------------------------------------------------------------------
 
     def action_add_share(self) -> None:
-        self.app.push_screen(FormDialog("Add a share", [Field("name", "Name"),
-                                                        *share_fields(None)]), self._add_share)
-
-    def _add_share(self, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        name, options = values["name"], share_options(values)
-        self.act(f"Share {name} added. Give people access with +.",
-                 lambda p: p.share_create(name, **options))
+        self.ask_then_act("Add a share", [Field("name", "Name", placeholder="e.g. Büro 2026"),
+                                          *share_fields(None)],
+                          lambda v: f"Share {v['name']} added. Give people access with +.",
+                          lambda v: lambda p: p.share_create(v["name"], **share_options(v)))
 
     def action_edit_share(self) -> None:
         share = self.selected_share()
         if share is None:
             return
-        self.app.push_screen(FormDialog(f"Edit share {share.name}", share_fields(share)),
-                             lambda values: self._edit_share(share.name, values))
-
-    def _edit_share(self, name: str, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        options = share_options(values)
-        self.act(f"Share {name} changed.", lambda p: p.share_edit(name, **options))
+        name = share.name
+        self.ask_then_act(f"Edit share {name}", share_fields(share), f"Share {name} changed.",
+                          lambda v: lambda p: p.share_edit(name, **share_options(v)))
 
     def action_delete(self) -> None:
         if self.query_one("#acl", DataTable).has_focus:

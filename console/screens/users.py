@@ -23,6 +23,12 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+
+def _same_passwords(values: dict[str, str]) -> str | None:
+    if values["password"] != values["again"]:
+        return "The two passwords differ; type them again."
+    return None
+
 class UsersScreen(PolicyScreen):
     SCREEN_NAME = "users"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -95,22 +101,13 @@ class UsersScreen(PolicyScreen):
 
     def action_add_user(self) -> None:
         next_uid = max([u.uid for u in self.users if u.uid >= 1000] + [999]) + 1
-        self.app.push_screen(FormDialog("Add a user", [
-            Field("name", "Name"),
+        self.ask_then_act("Add a user", [
+            Field("name", "Name", placeholder="e.g. alice (a-z 0-9 _ - .)"),
             Field("uid", "User number (uid)", "integer", str(next_uid)),
             Field("password", "Password", "password", required=False),
             Field("again", "Password again", "password", required=False),
-        ]), self._add_user)
-
-    def _add_user(self, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        if values["password"] != values["again"]:
-            self.say("The two passwords differ; nothing was changed.", error=True)
-            return
-        name, uid, password = values["name"], int(values["uid"]), values["password"] or None
-        self.act(f"User {name} added.",
-                 lambda p: p.user_add(name, uid, password=password))
+        ], lambda v: f"User {v['name']} added.", lambda v: lambda p: p.user_add(
+            v["name"], int(v["uid"]), password=v["password"] or None), check=_same_passwords)
 
     def action_delete(self) -> None:
         if self.query_one("#groups", DataTable).has_focus:
@@ -135,19 +132,12 @@ class UsersScreen(PolicyScreen):
         user = self._selected_user()
         if user is None:
             return
-        self.app.push_screen(FormDialog(f"New password for {user.name}", [
+        name = user.name
+        self.ask_then_act(f"New password for {name}", [
             Field("password", "New password", "password"),
             Field("again", "Password again", "password"),
-        ]), lambda values: self._set_password(user.name, values))
-
-    def _set_password(self, name: str, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        if values["password"] != values["again"]:
-            self.say("The two passwords differ; nothing was changed.", error=True)
-            return
-        password = values["password"]
-        self.act(f"Password of {name} changed.", lambda p: p.user_passwd(name, password))
+        ], f"Password of {name} changed.",
+            lambda v: lambda p: p.user_passwd(name, v["password"]), check=_same_passwords)
 
     def action_unlock(self) -> None:
         user = self._selected_user()
@@ -158,16 +148,11 @@ class UsersScreen(PolicyScreen):
 
     def action_add_group(self) -> None:
         next_gid = max([g.gid for g in self.groups if g.gid >= 1000] + [999]) + 1
-        self.app.push_screen(FormDialog("Add a group", [
-            Field("name", "Name"),
+        self.ask_then_act("Add a group", [
+            Field("name", "Name", placeholder="e.g. sales (a-z 0-9 _ - .)"),
             Field("gid", "Group number (gid)", "integer", str(next_gid)),
-        ]), self._add_group)
-
-    def _add_group(self, values: dict[str, str] | None) -> None:
-        if values is None:
-            return
-        name, gid = values["name"], int(values["gid"])
-        self.act(f"Group {name} added.", lambda p: p.group_add(name, gid))
+        ], lambda v: f"Group {v['name']} added.",
+            lambda v: lambda p: p.group_add(v["name"], int(v["gid"])))
 
     def action_member(self, join: bool) -> None:
         user = self._selected_user()

@@ -11,6 +11,14 @@ from nasfs.policy.errors import InvalidName
 _ACCOUNT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 MAX_SHARE_NAME_BYTES = 255
 
+# The rules in words, stated once: error messages, the console's hints and docs/policy.md
+# say exactly this. Share names are folder names people read ("Büro 2026" is fine); only
+# what a folder name cannot hold, or what nasfs reserves, is refused.
+ACCOUNT_NAME_RULE = ("at most 32 letters, digits, '_', '-' or '.', starting with a letter or "
+                     "'_'")
+SHARE_NAME_RULE = ("any letters (spaces and accents too), at most 255 bytes; not '.' or "
+                   "'..', no '/', and not starting with '#'")
+
 
 def check_account_name(name: str, what: str = "user") -> str:
     """`name` if it is a valid user/group name, else InvalidName saying why."""
@@ -18,8 +26,7 @@ def check_account_name(name: str, what: str = "user") -> str:
         raise InvalidName(f"a {what} name cannot be empty")
     if not _ACCOUNT.fullmatch(name):
         raise InvalidName(
-            f"{what} name {name!r} is not valid: use at most 32 letters, digits, '_', '-' or "
-            "'.', starting with a letter or '_'")
+            f"{what} name {name!r} is not valid: use {ACCOUNT_NAME_RULE}")
     return name
 
 
