@@ -122,8 +122,8 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
         print(json.dumps({"array_uuid": label.array_uuid, "members": len(args.members),
                           "parity": label.nparity}))
     else:
-        print(f"created array {label.array_uuid}: {len(args.members)} members, parity "
-              f"{label.nparity} (survives {label.nparity} lost member"
+        print(f"created array {label.array_uuid}: {len(args.members)} disks, parity "
+              f"{label.nparity} (survives {label.nparity} lost disk"
               f"{'s' if label.nparity > 1 else ''})")
     return 0
 
