@@ -46,6 +46,7 @@ MEANINGS: dict[str, str] = {
     "mail.attempts": "tries per mail before it is given up (and logged)",
     "trash.default_days": "days deleted items stay in a new share's trash",
     "system.timezone": "time zone for times on this console and in exported logs",
+    "scrub.schedule": "when the whole array is checked: cron, UTC (e.g. 0 3 1 * *); off",
 }
 YES_NO = ("yes", "no")
 CHOICES: dict[str, tuple[str, ...]] = {
