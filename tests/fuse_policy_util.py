@@ -38,10 +38,13 @@ trio.run(lambda: daemon.run(on_ready=lambda: print("ready", flush=True)))
 class PolicyMount:
     """An array mounted by a daemon process, administered through its control socket."""
 
-    def __init__(self, base: Path) -> None:
-        self.members = [base / f"disk{i}" for i in range(3)]
-        for d in self.members:
-            d.mkdir()
+    def __init__(self, base: Path, members: list[Path] | None = None) -> None:
+        """`members`: empty directories to make the array on (default: three in `base`)."""
+        if members is None:
+            members = [base / f"disk{i}" for i in range(3)]
+            for d in members:
+                d.mkdir()
+        self.members = members
         Store.create(self.members, 1)
         # Other uids must reach the mount point: not below pytest's private tmp dir.
         self.outer = Path(tempfile.mkdtemp(prefix="nasfs-mnt-"))

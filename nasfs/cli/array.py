@@ -1,8 +1,8 @@
 """`nasfs mkfs`, `nasfs rebuild`, `nasfs scrub` and `nasfs compact`: array maintenance.
 
-scrub and rebuild go through the array's daemon when one runs (it owns the store);
-otherwise they, like compact, open the array offline under the array lock so they never
-race a daemon. mkfs never touches a running array: it refuses non-empty directories, and
+scrub, rebuild and compact go through the array's daemon when one runs (it owns the
+store); otherwise they open the array offline under the array lock so they never race a
+daemon. mkfs never touches a running array: it refuses non-empty directories, and
 with --force still refuses a member of an array in use or known here (nasfs.cli.mkfs_guard).
 """
 
@@ -62,18 +62,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     scrub.set_defaults(func=cmd_scrub)
 
     compact = subparsers.add_parser(
-        "compact", help="reclaim the space of unreferenced chunks (array not mounted)")
-    array_arguments(compact, mountpoint=False)  # offline only: never a mounted array
+        "compact", help="reclaim the space of unreferenced chunks (mounted or not)")
+    array_arguments(compact)
     compact.add_argument("--min-dead", type=float, default=0.5, metavar="FRACTION",
                          help="compact segments at least this dead (default 0.5)")
     compact.set_defaults(func=cmd_compact)
-
-
-def _members(args: argparse.Namespace) -> tuple[Config, list[Path]]:
-    config = load_config(args.config).with_overrides(members=args.array)
-    if not config.members:
-        raise UsageError("no array given: name its member directories with --array")
-    return config, list(config.members)
 
 
 def _print_progress(p: Progress) -> None:
@@ -178,9 +171,17 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    config, members = _members(args)
+    config = session_config(args)
     if not 0.0 <= args.min_dead <= 1.0:
         raise UsageError("--min-dead must be a fraction between 0 and 1")
+    client = running_daemon(config, args.at)  # None: the members were named, none serves them
+    members = list(config.members)
+    if client is not None:
+        with client:
+            result = client.compact(args.min_dead,
+                                    on_progress=None if args.json else _print_job)
+        _report(args, "compact", result.report)
+        return 0
     with _offline(config, members, "nasfs compact"), Store.open(members) as store:
         report = store.compact(args.min_dead,
                                progress=None if args.json else _print_progress)

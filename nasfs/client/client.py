@@ -182,6 +182,12 @@ class Client:
                            on_progress=_typed(on_progress))
         return JobResult("rebuild", report)
 
+    def compact(self, min_dead: float = 0.5, *,
+                on_progress: ProgressCallback | None = None) -> JobResult:
+        """Give back the space of dead chunks now, with the array mounted."""
+        report = self.call("compact", {"min_dead": min_dead}, on_progress=_typed(on_progress))
+        return JobResult("compact", report)
+
     def methods(self) -> list[str]:
         return list(self.call("methods", timeout=QUICK_CALL_TIMEOUT))
 

@@ -198,6 +198,11 @@ class Daemon:
         else:
             log.info("daemon for array %s stopped cleanly", self.array_uuid)
 
+    @property
+    def stopping(self) -> bool:
+        """Shutdown was requested (readable from worker threads: long jobs stop early)."""
+        return self._shutdown_requested.is_set()
+
     def request_shutdown(self, reason: str) -> None:
         """Begin the stop sequence (idempotent; safe from any trio task)."""
         if not self._shutdown_requested.is_set():

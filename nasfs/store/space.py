@@ -213,6 +213,18 @@ class SpaceAccount:
             "the array is full: no room outside the reserve for a new file or folder "
             "(purge trash, delete snapshots or add a disk)")
 
+    def room_for_maintenance(self) -> int:
+        """Raw bytes compaction may write now: all that is free except half the reserve
+        (the other half stays for metadata, logs and deletions). Fresh figures."""
+        shares = member_shares(dict(self._present))
+        if not shares:
+            return 0
+        usable = min(sh.size_bytes for sh in shares) * self.k
+        keep = -(-reserve_for(usable) // (2 * self.k))
+        least = min(sh.free_bytes for sh in shares)
+        # Buffered data was promised its room: compaction must not take it.
+        return max(0, max(0, least - keep) * self.member_count - self.charged)
+
     @property
     def charged(self) -> int:
         with self._lock:

@@ -14,7 +14,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,19 @@ ChunkId = bytes
 Buffer = bytes | bytearray | memoryview
 MIN_MEMBERS = 3
 MAX_MEMBERS = 16
+
+
+MAX_SEGMENT_BYTES = 256 << 20
+
+
+def default_segment_bytes(members: Sequence[Path], max_shard_bytes: int) -> int:
+    """1/64 of the smallest member's share of its filesystem, within [shard, 256 MiB]."""
+    from nasfs.store.space import member_shares
+
+    shares = member_shares(dict(enumerate(members)))
+    smallest = min((sh.size_bytes for sh in shares), default=MAX_SEGMENT_BYTES * 64)
+    wanted = min(MAX_SEGMENT_BYTES, smallest // 64) // max_shard_bytes * max_shard_bytes
+    return max(max_shard_bytes, wanted)
 
 
 class Store:
@@ -86,10 +99,16 @@ class Store:
         nparity: int,
         *,
         force: bool = False,
-        segment_bytes: int = 256 << 20,
+        segment_bytes: int | None = None,
         max_shard_bytes: int = 1 << 20,
     ) -> ArrayLabel:
-        """Make a new array on 3-16 empty directories (mkfs); returns its label."""
+        """Make a new array on 3-16 empty directories (mkfs); returns its label.
+
+        `segment_bytes` defaults to 1/64 of the smallest member's space, between one shard
+        and 256 MiB: compaction copies a segment's live data before it frees the segment,
+        so a segment must be small beside the reserve (nasfs.store.space), or a small,
+        full array could never compact.
+        """
         members = [Path(m) for m in members]
         if nparity not in (1, 2):
             raise MkfsError(f"parity must be 1 or 2, not {nparity}")
@@ -113,6 +132,8 @@ class Store:
                     f"{m} is not empty; refusing to make an array on it (use --force to "
                     "overwrite its nasfs data; other files are left alone)"
                 )
+        if segment_bytes is None:
+            segment_bytes = default_segment_bytes(members, max_shard_bytes)
         if segment_bytes < max_shard_bytes or max_shard_bytes % 4096:
             raise MkfsError("segment size must be >= the shard size, a multiple of 4 KiB")
         member_uuids = tuple(uuid.uuid4().hex for _ in members)
@@ -494,10 +515,12 @@ class Store:
             check_target(self, member_index, Path(onto))
 
     def compact(self, min_dead_fraction: float = 0.5, *,
-                progress: ProgressCallback | None = None) -> Any:
+                progress: ProgressCallback | None = None,
+                pace: Callable[[float], None] | None = None) -> Any:
+        """Give back dead space (nasfs.store.compact); safe while the array is in use."""
         from nasfs.store.compact import compact
 
-        return compact(self, min_dead_fraction, progress=progress)
+        return compact(self, min_dead_fraction, progress=progress, pace=pace)
 
     # ------------------------------------------------------- for maintenance
 
@@ -529,6 +552,12 @@ class Store:
     @property
     def current_segment(self) -> int | None:
         return self._segment
+
+    @property
+    def next_stripe_id(self) -> int:
+        """The id the next reserved stripe gets (stripes below it are reserved already)."""
+        with self._lock:
+            return self._next_stripe
 
     def rebuild_target_ok(self, path: Path) -> bool:
         return not path.exists() or looks_emptied(path)

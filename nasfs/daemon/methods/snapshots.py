@@ -111,6 +111,8 @@ def register(table: MethodTable, daemon: Daemon) -> None:
                 raise
             if method == "snapshot.restore":
                 _invalidate(daemon, result, fs)
+            if method == "snapshot.delete":
+                daemon.jobs.poke("reclaim")  # what only it held is dead space now
             if method in api.CHANGING:
                 await system_log(daemon, method, uid=request.peer.uid, pid=request.peer.pid,
                                  detail=_describe(request.params))

@@ -104,6 +104,11 @@ def register(table: MethodTable, daemon: Daemon) -> None:
             items = t.purge_older_than(float(days), request.params.get("share"))
         else:
             raise BadParams("give 'id' or a non-negative 'older_than_days'")
+        if items and daemon.fs is not None:
+            # Durable before it is answered (a purge must not come back after a crash), and
+            # the freed chunks become dead space the reclaimer gives back at once.
+            await daemon.fs.commit()
+            daemon.jobs.poke("reclaim")
         for item in items:
             record(request, "purge", item.share, item.path, nbytes=item.size,
                    detail=f"trash #{item.id}")

@@ -1,0 +1,119 @@
+"""Space while mounted: the `compact` method and the background reclaimer.
+
+`compact` runs the store's compaction now, as a maintenance job (one at a time, with
+progress, like scrub), while the array stays mounted and in use (nasfs.store.compact keeps
+its crash-safety online).
+
+The reclaimer is a periodic job (`reclaim`, every RECLAIM_INTERVAL_S, poked after purges and
+snapshot deletions): it commits the filesystem (so chunks freed by deletions become dead
+space in the store), and when dead space is worth it — RECLAIM_MIN_BYTES of reclaimable
+space, or any when the space for files is nearly used up — compacts, throttled: after every
+batch it moves it sleeps as long as the batch took, so clients keep at least half the disks'
+time. It skips a period while a scrub, rebuild or compaction runs, and stops between two
+batches when the daemon stops (as safe as a crash).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from nasfs.daemon.control import BadParams, MethodTable, Request
+from nasfs.daemon.methods.array import _run_job
+from nasfs.daemon.status import to_jsonable
+from nasfs.errors import NasfsError
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+log = logging.getLogger(__name__)
+
+RECLAIM_INTERVAL_S = 30.0
+RECLAIM_MIN_BYTES = 64 << 20
+RECLAIM_MIN_DEAD = 0.5  # segments at least this dead, normally
+PRESSED_MIN_DEAD = 0.05  # ...and when the space for files is nearly used up
+PRESSED_FREE_FRACTION = 0.10
+PAUSE_FACTOR = 1.0  # seconds of pause per second of work
+PAUSE_SLICE_S = 0.1
+
+
+class ReclaimStopped(NasfsError):
+    """The daemon is stopping: the reclaimer left the rest for later."""
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    async def compact(request: Request) -> Any:
+        min_dead = float(request.param("min_dead", (int, float), 0.5))
+        if not 0.0 <= min_dead <= 1.0:
+            raise BadParams("min_dead must be a fraction between 0 and 1")
+        await _commit(daemon)
+        return await _run_job(daemon, request, "compact", functools.partial(
+            daemon.store.compact, min_dead))
+
+    async def reclaim() -> None:
+        await reclaim_once(daemon)
+
+    table.add("compact", compact)
+    daemon.jobs.add("reclaim", RECLAIM_INTERVAL_S, reclaim)
+
+
+async def _commit(daemon: Daemon) -> None:
+    """Make the filesystem's pending releases durable, so their chunks are dead now."""
+    fs = daemon.fs
+    if fs is not None:
+        await fs.commit()
+
+
+def _pressed(store: Any) -> bool:
+    fig = store.space.figures()
+    area = fig.usable_bytes - fig.reserve_bytes
+    return area > 0 and fig.free_bytes < area * PRESSED_FREE_FRACTION
+
+
+def _reclaimable(store: Any) -> int:
+    with store._lock:
+        return int(store.catalog.reclaimable_bytes(None))
+
+
+async def reclaim_once(daemon: Daemon) -> Any:
+    """One run of the reclaimer; returns the compaction report, or None if it did nothing."""
+    store = daemon.store
+    if store is None or daemon.job_lock.locked() or daemon.stopping:
+        return None
+    await _commit(daemon)
+    pressed = await trio.to_thread.run_sync(_pressed, store)
+    reclaimable = await trio.to_thread.run_sync(_reclaimable, store)
+    if reclaimable <= 0 or (reclaimable < RECLAIM_MIN_BYTES and not pressed):
+        return None
+    min_dead = PRESSED_MIN_DEAD if pressed else RECLAIM_MIN_DEAD
+
+    def pace(seconds: float) -> None:
+        # In the compaction's worker thread: give the disks back to clients for a while.
+        until = time.monotonic() + seconds * PAUSE_FACTOR
+        while True:
+            if daemon.stopping:
+                raise ReclaimStopped("the daemon is stopping")
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, PAUSE_SLICE_S))
+
+    async with daemon.job_lock:
+        daemon.running_job = "reclaim"
+        try:
+            report = await trio.to_thread.run_sync(functools.partial(
+                store.compact, min_dead, pace=pace))
+        except ReclaimStopped:
+            log.info("reclaimer stopped for the daemon's shutdown")
+            return None
+        finally:
+            daemon.running_job = None
+    if report.segments_compacted:
+        body = to_jsonable(report)
+        daemon.note("daemon", "reclaimed", ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in body.items()))
+    return report
