@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +105,94 @@ def test_full_array_deletes_purges_restarts_and_gets_space_back(tiny_nas: Policy
     assert done.returncode == 0, done.stderr
     nas.start()
     check_files(docs, acked)
+
+
+def _kill(nas: PolicyMount) -> None:
+    """SIGKILL the daemon (a crash) and drop its dead mount."""
+    assert nas.proc is not None and nas.client is not None
+    nas.proc.kill()
+    nas.proc.wait()
+    nas.proc = None
+    nas.client.close()
+    nas.client = None
+    subprocess.run(["fusermount3", "-u", "-z", str(nas.mnt)], check=False,
+                   stderr=subprocess.DEVNULL)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _writer(docs: Path, prefix: str, stop: threading.Event, written: dict[str, bytes]) -> None:
+    """fsynced files until stopped or the daemon dies under it (30 at most)."""
+    n = 0
+    while not stop.is_set() and n < 30:
+        name, data = f"{prefix}{n:03d}", os.urandom(100_000)
+        try:
+            _write_synced(docs / name, data)
+        except OSError:
+            return  # the daemon was killed under it
+        written[name] = data
+        n += 1
+
+
+def _reader(docs: Path, keep: dict[str, bytes], stop: threading.Event,
+            problems: list[str]) -> None:
+    while not stop.is_set():
+        for name, data in keep.items():
+            try:
+                got = (docs / name).read_bytes()
+            except OSError:
+                return  # the daemon was killed under it
+            if got != data:
+                problems.append(f"{name} read back wrong while reclaiming")
+
+
+def test_reclaimer_under_load_then_kill_9_mid_reclaim(tiny_nas: PolicyMount) -> None:
+    nas = tiny_nas
+    docs = nas.mnt / "docs"
+    rng = random.Random(5)
+    keep: dict[str, bytes] = {}
+    caught_reclaiming = 0
+    for round_ in range(3):
+        # Kept and doomed files interleaved: the reclaimer must move live chunks.
+        doomed = []
+        for i in range(12):
+            name = f"r{round_}-{i:02d}"
+            data = rng.randbytes(rng.choice((300_000, 600_000)))
+            _write_synced(docs / name, data)
+            if i % 2:
+                doomed.append(name)
+            else:
+                keep[name] = data
+        for name in doomed:
+            os.unlink(docs / name)
+        stop = threading.Event()
+        written: dict[str, bytes] = {}
+        problems: list[str] = []
+        threads = [threading.Thread(target=_writer, args=(docs, f"w{round_}-", stop, written)),
+                   threading.Thread(target=_reader, args=(docs, dict(keep), stop, problems))]
+        for t in threads:
+            t.start()
+        TrashClient(nas.client).purge(older_than_days=0)  # type: ignore[arg-type]
+        deadline = time.monotonic() + rng.uniform(0.0, 3.0)
+        while time.monotonic() < deadline:
+            if nas.call("status").get("running_job") == "reclaim":
+                caught_reclaiming += 1
+                time.sleep(rng.uniform(0.0, 0.3))
+                break
+            time.sleep(0.02)
+        _kill(nas)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not problems, problems
+        nas.start()
+        check_files(docs, keep)
+        check_files(docs, written)
+        for name in doomed:
+            assert not (docs / name).exists()
+    assert caught_reclaiming >= 1, "no kill landed while the reclaimer ran"

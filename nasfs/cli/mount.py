@@ -352,6 +352,9 @@ def format_status(status: ArrayStatus) -> str:
     lines.append(f"capacity: usable {_size(c.usable_bytes)}, used {_size(c.used_bytes)}, "
                  f"free {_size(c.free_bytes)}, dead {_size(c.dead_bytes)} "
                  f"(raw {_size(c.raw_bytes)})")
+    lines.append(f"space: reserve {_size(c.reserve_bytes)} ({_size(c.reserve_free_bytes)} "
+                 f"unused), reclaimable {_size(c.reclaimable_bytes)}, buffered "
+                 f"{_size(c.buffered_bytes)} (docs/space.md)")
     return "\n".join(lines)
 
 

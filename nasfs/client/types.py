@@ -33,7 +33,8 @@ class MemberStatus:
 
 @dataclass(frozen=True)
 class Capacity:
-    """Bytes. usable = raw after parity; free = data bytes that still fit."""
+    """Bytes. usable = raw after parity; free = data bytes files can still take (outside
+    the reserve, buffered data counted); docs/space.md."""
 
     raw_bytes: int
     usable_bytes: int
@@ -44,6 +45,10 @@ class Capacity:
     chunks: int = 0
     live_chunks: int = 0
     segments: int = 0
+    reserve_bytes: int = 0  # of usable: only metadata, logs, deletions, compaction use it
+    reserve_free_bytes: int = 0
+    buffered_bytes: int = 0  # written, charged, not yet in the store
+    reclaimable_bytes: int = 0  # dead bytes compaction can give back now
     # Known to a daemon with the filesystem mounted (None otherwise): the part of usable
     # space kept for snapshots, the bytes only snapshots still hold, the bytes of all
     # shares' trash (both inside used_bytes).

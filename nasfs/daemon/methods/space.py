@@ -7,7 +7,8 @@ its crash-safety online).
 The reclaimer is a periodic job (`reclaim`, every RECLAIM_INTERVAL_S, poked after purges and
 snapshot deletions): it commits the filesystem (so chunks freed by deletions become dead
 space in the store), and when dead space is worth it — RECLAIM_MIN_BYTES of reclaimable
-space, or any when the space for files is nearly used up — compacts, throttled: after every
+space (or RECLAIM_MIN_FRACTION of the space for files, if less), or any when the space for
+files is nearly used up — compacts, throttled: after every
 batch it moves it sleeps as long as the batch took, so clients keep at least half the disks'
 time. It skips a period while a scrub, rebuild or compaction runs, and stops between two
 batches when the daemon stops (as safe as a crash).
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RECLAIM_INTERVAL_S = 30.0
 RECLAIM_MIN_BYTES = 64 << 20
+RECLAIM_MIN_FRACTION = 0.02
 RECLAIM_MIN_DEAD = 0.5  # segments at least this dead, normally
 PRESSED_MIN_DEAD = 0.05  # ...and when the space for files is nearly used up
 PRESSED_FREE_FRACTION = 0.10
@@ -68,10 +70,12 @@ async def _commit(daemon: Daemon) -> None:
         await fs.commit()
 
 
-def _pressed(store: Any) -> bool:
+def _pressure(store: Any) -> tuple[bool, int]:
+    """(nearly full, reclaimable bytes worth a run)."""
     fig = store.space.figures()
     area = fig.usable_bytes - fig.reserve_bytes
-    return area > 0 and fig.free_bytes < area * PRESSED_FREE_FRACTION
+    pressed = area > 0 and fig.free_bytes < area * PRESSED_FREE_FRACTION
+    return pressed, min(RECLAIM_MIN_BYTES, int(area * RECLAIM_MIN_FRACTION))
 
 
 def _reclaimable(store: Any) -> int:
@@ -85,9 +89,9 @@ async def reclaim_once(daemon: Daemon) -> Any:
     if store is None or daemon.job_lock.locked() or daemon.stopping:
         return None
     await _commit(daemon)
-    pressed = await trio.to_thread.run_sync(_pressed, store)
+    pressed, worth = await trio.to_thread.run_sync(_pressure, store)
     reclaimable = await trio.to_thread.run_sync(_reclaimable, store)
-    if reclaimable <= 0 or (reclaimable < RECLAIM_MIN_BYTES and not pressed):
+    if reclaimable <= 0 or (reclaimable < worth and not pressed):
         return None
     min_dead = PRESSED_MIN_DEAD if pressed else RECLAIM_MIN_DEAD
 
