@@ -110,6 +110,7 @@ def _assert_files(array: Array, files: dict[str, bytes], why: str) -> None:
         assert found.get(name) == data, f"{why}: {name} lost or changed"
 
 
+@pytest.mark.slow
 def test_random_flips_in_unmounted_copies_of_every_database(array: Array) -> None:
     rng = random.Random(SEED)
     array.mount()
@@ -131,6 +132,7 @@ def test_random_flips_in_unmounted_copies_of_every_database(array: Array) -> Non
     print(f"metadata rot, unmounted: {UNMOUNTED_ROUNDS} flips, {detected} detected and repaired")
 
 
+@pytest.mark.slow
 def test_random_flips_in_copies_of_a_mounted_array(array: Array) -> None:
     rng = random.Random(SEED + 1)
     array.mount()

@@ -159,13 +159,14 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         return _job_exit_code(result.report)
     from nasfs.daemon.scrubjob import combine, scrub_offline_metadata
 
+    opened: list[Any] = []  # the store's events at open: store.db copies it repaired
     with _offline(config, members, "nasfs scrub"):
-        with Store.open(members) as store:
+        with Store.open(members, events=opened.append) as store:
             store_report = store.scrub(resume=args.resume, repair=not args.no_repair,
                                        progress=None if args.json else _print_progress)
         # Every copy of every metadata database too, once the store has closed its own.
-        report = combine(store_report, scrub_offline_metadata(members,
-                                                              repair=not args.no_repair))
+        report = combine(store_report, scrub_offline_metadata(
+            members, repair=not args.no_repair, repaired_at_open=opened))
     _report(args, "scrub", report)
     return _job_exit_code(report)
 

@@ -89,11 +89,26 @@ def full_scrub(daemon: Daemon, token: trio.lowlevel.TrioToken, *, resume: bool =
     return combine(store_report, scrub_metadata(daemon, token, repair=repair))
 
 
-def scrub_offline_metadata(members: Sequence[Path], *, repair: bool = True) -> MetadataScrub:
-    """The metadata pass of an offline scrub: every copy on `members`, nobody has them open."""
+# Problems of a copy (nasfs.db.replicated) that mean damage, not merely an older generation.
+_DAMAGE_WORDS = ("damaged", "unreadable", "has no")
+
+
+def scrub_offline_metadata(members: Sequence[Path], *, repair: bool = True,
+                           repaired_at_open: Sequence[Any] = ()) -> MetadataScrub:
+    """The metadata pass of an offline scrub: every copy on `members`, nobody has them open.
+
+    `repaired_at_open`: the store's events from its open, which already rewrote damaged
+    copies of store.db; they are reported as found and repaired by this scrub.
+    """
     from nasfs.recovery.copies import DATABASES, db_path
 
     total = MetadataScrub()
+    for event in repaired_at_open:
+        detail = str(getattr(event, "detail", ""))
+        if getattr(event, "kind", "") == "db-repaired" and detail.startswith(_DAMAGE_WORDS):
+            line = f"store.db copy {getattr(event, 'path', '?')}: {detail}"
+            total.damaged.append(line)
+            total.repaired.append(f"{line}; rewritten from a sound copy when the store opened")
     for name in DATABASES:
         total.add(scrub_closed(name, [db_path(Path(m), name) for m in members], repair=repair))
     return total
