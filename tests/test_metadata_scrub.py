@@ -52,6 +52,15 @@ async def test_scrub_finds_and_repairs_every_damaged_copy_and_mails(
     assert report["unrecoverable"] == []
     message = await wait_until(lambda: inbox.find("Scrub finished"), "the scrub mail")
     assert f"metadata repaired {len(damaged)}" in message.get_content()
+    # Each damaged copy is also mailed on its own (what a disk did, and what to watch for).
+
+    def damage_mails() -> bool:
+        with inbox.lock:
+            bodies = [m.get_content() for m in inbox.messages
+                      if "metadata was damaged" in str(m["Subject"])]
+        return all(any(str(path) in body for body in bodies) for path in damaged)
+
+    await wait_until(damage_mails, "a damage mail for every damaged copy")
     # A scrub after the repair finds nothing.
     again = (await running.call(lambda c: c.scrub())).report
     assert again["metadata_damaged"] == [] and again["metadata_repaired"] == 0

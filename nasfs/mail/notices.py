@@ -52,6 +52,16 @@ def for_store_event(kind: str, member: int | None, path: str | None,
                       f"{disk(member).capitalize()}{where} returned data that could not be "
                       "used; it was read from parity instead. If this repeats, plan to "
                       f"replace the disk.\n\nDetail: {detail}")
+    if kind in ("db-failed", "db-repaired") and ("damaged" in detail or "checksum" in detail):
+        # Only damage: a copy merely behind (stale) is the normal state after a crash.
+        copy = path or detail.partition(": ")[0]
+        return Notice("metadata-damaged", f"metadata-damaged:{copy}",
+                      "A copy of the array's metadata was damaged and is being repaired",
+                      f"A copy of the array's metadata{where} did not match its checksums: "
+                      "the disk holding it changed bytes it had stored. nasfs works from "
+                      "another copy and rewrites the damaged one from a sound copy; no file "
+                      "is affected. If this repeats for the same disk, plan to replace it."
+                      f"\n\nDetail: {detail}")
     if kind == "unrecoverable":
         return Notice(kind, "unrecoverable", "Data could not be repaired",
                       "Part of the array is damaged on more disks than parity can cover; "
