@@ -71,11 +71,17 @@ def _report_unreadable(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
 
 
 def _heal_stripe(store: Store, stripe: StripeRecord) -> bool:
-    """Check the whole stripe and rewrite its wrong shards; False if maintenance runs."""
+    """Check the whole stripe and rewrite its wrong shards (True: nothing left to do there,
+    also when compaction moved it meanwhile); False if maintenance runs right now."""
     if not store.maintenance_lock.acquire(blocking=False):
         return False
     try:
         with store._lock:
+            # A compaction that finished just before may have moved the stripe away and
+            # deleted its segment: checking it then would report a loss that is not one.
+            current = store.catalog.stripes_from(stripe.id, 1)
+            if not current or current[0] != stripe:
+                return True
             chunks = store.catalog.chunks_in_stripe(stripe.id)
         report = ScrubReport()
         scrub_stripe(store, stripe, chunks, report, repair=True)
