@@ -13,7 +13,7 @@ reported to the event sink.
 
 Page checksums (nasfs.db.checksums): every connection goes through the checksum VFS, so
 a changed byte anywhere in a page of a copy fails the read that meets it. At open every copy
-is verified whole (every page's stamp, then integrity_check) and a damaged copy is never the
+is verified whole (every page's stamp, then quick_check) and a damaged copy is never the
 source; it is repaired from the newest sound one. `verify_copies` + `repair_copies` do the
 same while running (the scrub). A copy is only ever replaced by a copy that was read through
 the VFS (so every source page was verified) and whose written file verifies again.
@@ -181,7 +181,7 @@ def _inspect(path: Path) -> _Inspection:
         return _Inspection(path, None, None, f"unreadable ({exc})")
     if older:
         return _inspect_older_format(path)
-    problems = checksums.verify(path)
+    problems = checksums.verify(path, thorough=False)
     if problems:
         return _Inspection(path, None, None, f"damaged ({'; '.join(problems[:3])})")
     try:
