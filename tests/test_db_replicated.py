@@ -231,3 +231,56 @@ def test_several_migration_sets_share_one_database(tmp_path: Path) -> None:
     db.close()
     for d in dirs:
         assert _names(d / "meta.db") == ["a"]
+
+
+def _older_format_copy(path: Path, generation: int, names: list[str]) -> None:
+    """A copy as nasfs wrote it before page checksums: plain SQLite, no reserved bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE _replica (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                     "generation INTEGER NOT NULL, identity TEXT NOT NULL)")
+        conn.execute("INSERT INTO _replica VALUES (1, ?, 'vol')", (generation,))
+        conn.execute("CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, "
+                     "migration_set TEXT, name TEXT, applied_at TEXT)")
+        conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                     "VALUES ('test', 'm001_items', '2026-01-01')")
+        conn.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)")
+        conn.executemany("INSERT INTO item (name) VALUES (?)", [(n,) for n in names])
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def test_copies_of_the_older_format_are_upgraded_in_place(tmp_path: Path) -> None:
+    from nasfs.db import checksums
+
+    dirs = _dirs(tmp_path, 3)
+    for i, d in enumerate(dirs):
+        _older_format_copy(d / "meta.db", 5 if i == 1 else 4, ["a", "b"] if i == 1 else ["a"])
+    events: list[DBEvent] = []
+    db = _open(dirs, events)
+    db.close()
+    assert [e.kind for e in events if e.path == dirs[1] / "meta.db"] == ["upgraded"]
+    for d in dirs:
+        assert checksums.has_checksums(d / "meta.db") and checksums.verify(d / "meta.db") == []
+        assert _names(d / "meta.db") == ["a", "b"]  # the newest copy's rows, everywhere
+
+
+def test_a_copy_without_checksums_is_never_the_source_beside_one_with(tmp_path: Path) -> None:
+    # A flipped header byte 20 must not pass for an older copy to upgrade: while any copy
+    # has checksums, one without is damaged, however new its generation says it is.
+    dirs = _dirs(tmp_path, 3)
+    db = _open(dirs)
+    db.execute("INSERT INTO item (name) VALUES (?)", ("good",))
+    db.commit(durable=True)
+    db.close()
+    for d in dirs[1:]:
+        (d / "meta.db").unlink()
+        _older_format_copy(d / "meta.db", 99, ["bad"])
+    events: list[DBEvent] = []
+    db = _open(dirs, events)
+    db.close()
+    assert {e.path for e in events if e.kind == "repaired"} == {d / "meta.db" for d in dirs[1:]}
+    assert all(_names(d / "meta.db") == ["good"] for d in dirs)
