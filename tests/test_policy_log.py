@@ -52,7 +52,7 @@ def test_intact_chain_verifies(service: PolicyService) -> None:
     fill(service)
     report = service.admin.call("log.verify", {"kind": "access"}, ROOT)
     assert report == {"kind": "access", "ok": True, "rows": 10, "first_bad_id": None,
-                      "problem": None}
+                      "problem": None, "gaps": []}
 
 
 def test_edited_row_is_found(service: PolicyService) -> None:
@@ -200,9 +200,34 @@ async def test_lost_entries_are_reported_by_a_row(service: PolicyService) -> Non
         nursery.cancel_scope.cancel()
     rows = service.audit_store.query("access", LogFilter(), limit=10)
     assert [(r.operation, r.path) for r in rows] == [("log-lost", None), ("open-read", b"c")]
-    assert rows[0].detail == "2 access-log entries could not be written and are lost"
+    assert rows[0].detail is not None and rows[0].detail.startswith(
+        "2 access-log entries could not be written and are lost (made between ")
+    assert rows[0].bytes == 2
     assert audit.statistics().lost == 2
-    assert service.audit_store.verify("access").ok
+    report = service.audit_store.verify("access")
+    assert report.ok and report.gaps == ((rows[0].id, rows[0].detail),)
+
+
+async def test_one_bad_entry_loses_only_itself_and_the_loss_is_chained_in_unasked(
+        service: PolicyService) -> None:
+    audit = AuditLog(service.write_batch, service.clock, capacity=100, batch=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(audit.run)
+        await audit.record(LogEntry(operation="open-read", path="a"))
+        await audit.record(LogEntry(operation="open-read", path="bad", uid=2**70))
+        await audit.record(LogEntry(operation="open-read", path="b"))
+        await audit.wait_idle()
+        # No entry follows: the writer reports the loss by itself, soon.
+        with trio.fail_after(60):
+            while service.audit_store.count("access") < 3:
+                await trio.sleep(0.5)
+        nursery.cancel_scope.cancel()
+    rows = service.audit_store.query("access", LogFilter(), limit=10)
+    assert [(r.operation, r.path) for r in rows] == [
+        ("open-read", b"a"), ("open-read", b"b"), ("log-lost", None)]
+    assert audit.statistics().lost == 1 and audit.statistics().written == 2
+    report = service.audit_store.verify("access")
+    assert report.ok and [g[0] for g in report.gaps] == [rows[2].id]
 
 
 async def test_cancelled_writer_writes_what_is_queued(service: PolicyService) -> None:

@@ -74,6 +74,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         result = policy.log_verify(_kind(args))
     text = (f"{result.kind} log: {result.rows} rows, chain intact" if result.ok else
             f"{result.kind} log: BROKEN at row {result.first_bad_id}: {result.problem}")
+    if result.gaps:
+        # Chained in, so the chain is intact, but these rows never reached the log.
+        text += f"; {len(result.gaps)} gap(s) where entries were lost:" + "".join(
+            f"\n  row {g['id']}: {g['detail']}" for g in result.gaps)
     emit(args, result.__dict__, text)
     return 0 if result.ok else 1
 

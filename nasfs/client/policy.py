@@ -119,6 +119,7 @@ class VerifyResult:
     rows: int
     first_bad_id: int | None
     problem: str | None
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # {"id", "detail"}: lost rows
 
 
 @dataclass(frozen=True)

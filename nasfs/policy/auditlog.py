@@ -6,14 +6,19 @@ trio task writes them in batches, one transaction per batch.
 
 Nothing is dropped silently: the queue is bounded, and a full queue makes `record` wait
 instead of discarding. If a batch cannot be written (a database error), its entries are
-counted as lost, and the next successful write to that log starts with a `log-lost` row
-saying how many were lost.
+written one by one, so one bad entry loses only itself; what still fails is counted as lost,
+and a `log-lost` row saying how many were lost and between which times is chained in as
+soon as the log can be written again: before the next entries, or by itself, retried every
+LOSS_RETRY_S while no new entries come (a full disk that got room again). `log verify`
+lists these rows as gaps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +38,7 @@ DEFAULT_BATCH = 1_000
 # written in a few large transactions instead of one small one per entry or two (each a
 # commit on every copy of the database, in a worker thread competing for the GIL).
 DEFAULT_LINGER = 0.05
+LOSS_RETRY_S = 2.0  # while a loss is unreported and nothing else comes, retry this often
 
 
 @dataclass
@@ -59,7 +65,8 @@ class AuditLog:
         self._pending = 0  # recorded and not yet written (or lost)
         self._idle = trio.Event()
         self._idle.set()
-        self._unreported_lost: dict[str, int] = {}
+        # kind -> (entries lost, time of the first, time of the last), not yet in the log
+        self._unreported_lost: dict[str, tuple[int, int, int]] = {}
         self._done = trio.Event()
         self.stats = AuditStatistics(0, capacity, 0, 0, 0, 0)
 
@@ -111,10 +118,18 @@ class AuditLog:
         task_status.started()
         try:
             while True:
+                first: tuple[str, LogEntry] | None = None
+                wait = LOSS_RETRY_S if self._unreported_lost else math.inf
                 try:
-                    first = await self._receive.receive()
+                    with trio.move_on_after(wait):
+                        first = await self._receive.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     break
+                if first is None:
+                    # Nothing new came: chain the loss report in by itself.
+                    with trio.CancelScope(shield=True):
+                        await self._report_losses()
+                    continue
                 # Shielded: entries taken off the queue must reach the database even when
                 # the daemon is stopping (a cancelled write would lose them silently).
                 with trio.CancelScope(shield=True):
@@ -127,6 +142,7 @@ class AuditLog:
             with trio.CancelScope(shield=True):
                 while rest := self._take(self._batch):
                     await self._write_batch(rest)
+                await self._report_losses()
                 self._done.set()
 
     def _take(self, most: int) -> list[tuple[str, LogEntry]]:
@@ -150,21 +166,58 @@ class AuditLog:
             if self._pending == 0:
                 self._idle.set()
 
+    async def _report_losses(self) -> None:
+        for kind in list(self._unreported_lost):
+            await trio.to_thread.run_sync(self._write_kind, kind, [])
+
+    def _loss_row(self, kind: str, lost: tuple[int, int, int]) -> LogEntry:
+        count, first_ns, last_ns = lost
+        return LogEntry(
+            operation="log-lost", result="EIO", time_ns=self._clock.now_ns(), bytes=count,
+            detail=f"{count} {kind}-log entries could not be written and are lost "
+                   f"(made between {_utc(first_ns)} and {_utc(last_ns)})")
+
     def _write_kind(self, kind: str, entries: list[LogEntry]) -> None:
-        lost = self._unreported_lost.get(kind, 0)
+        lost = self._unreported_lost.get(kind)
         batch = list(entries)
         if lost:
-            batch.insert(0, LogEntry(
-                operation="log-lost", result="EIO", time_ns=self._clock.now_ns(),
-                detail=f"{lost} {kind}-log entries could not be written and are lost"))
+            batch.insert(0, self._loss_row(kind, lost))
         try:
             self._write(kind, batch)
-        except Exception:
-            log.exception("could not write %d %s-log entries; they are lost", len(entries),
-                          kind)
-            self._unreported_lost[kind] = lost + len(entries)
-            self.stats.lost += len(entries)
+        except Exception as exc:
+            log.warning("could not write %d %s-log entries as one batch (%s); writing them "
+                        "one by one", len(batch), kind, exc)
+            self._write_singly(kind, entries)
             return
         self._unreported_lost.pop(kind, None)
         self.stats.written += len(entries)
         self.stats.batches += 1
+
+    def _write_singly(self, kind: str, entries: list[LogEntry]) -> None:
+        """After a failed batch: the loss row, then each entry in its own transaction."""
+        lost = self._unreported_lost.get(kind)
+        if lost:
+            try:
+                self._write(kind, [self._loss_row(kind, lost)])
+                self._unreported_lost.pop(kind, None)
+                self.stats.batches += 1
+            except Exception:
+                log.warning("the %s log still cannot be written", kind)
+        for entry in entries:
+            try:
+                self._write(kind, [entry])
+            except Exception:
+                log.exception("could not write a %s-log entry (%s); it is lost, and a "
+                              "log-lost row will say so", kind, entry.operation)
+                t = entry.time_ns if entry.time_ns is not None else self._clock.now_ns()
+                count, first, last = self._unreported_lost.get(kind, (0, t, t))
+                self._unreported_lost[kind] = (count + 1, min(first, t), max(last, t))
+                self.stats.lost += 1
+                continue
+            self.stats.written += 1
+            self.stats.batches += 1
+
+
+def _utc(ns: int) -> str:
+    when = datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -144,10 +144,14 @@ class VerifyReport:
     rows: int  # rows checked
     first_bad_id: int | None
     problem: str | None
+    # Rows lost before they reached the log, each reported by a chained `log-lost` row:
+    # (that row's id, what it says). The chain is intact around them, the rows are not.
+    gaps: tuple[tuple[int, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "ok": self.ok, "rows": self.rows,
-                "first_bad_id": self.first_bad_id, "problem": self.problem}
+                "first_bad_id": self.first_bad_id, "problem": self.problem,
+                "gaps": [{"id": i, "detail": d} for i, d in self.gaps]}
 
 
 @dataclass(frozen=True)
@@ -254,13 +258,14 @@ class AuditStore:
         """Walk the chain from its anchor; report the first broken link."""
         chain = self.chain(kind)
         prev_id, prev_hash, checked = chain.anchor_id, chain.anchor_hash, 0
+        gaps: list[tuple[int, str]] = []
         cursor = self.db.conn.execute(f"SELECT * FROM {_TABLES[kind]} ORDER BY id")
         for raw in cursor:
             row = _row(raw)
             checked += 1
 
             def bad(problem: str, row_id: int = row.id, rows: int = checked) -> VerifyReport:
-                return VerifyReport(kind, False, rows, row_id, problem)
+                return VerifyReport(kind, False, rows, row_id, problem, tuple(gaps))
 
             if row.id != prev_id + 1:
                 if row.id <= chain.anchor_id:
@@ -278,13 +283,15 @@ class AuditStore:
             if row_hash(row.prev_hash, values) != row.hash:
                 return bad(f"row {row.id} does not match its hash: its contents were edited")
             prev_id, prev_hash = row.id, row.hash
+            if row.operation == "log-lost":
+                gaps.append((row.id, row.detail or "entries were lost"))
         if prev_id != chain.head_id or prev_hash != chain.head_hash:
             return VerifyReport(kind, False, checked, prev_id + 1 if prev_id < chain.head_id
                                 else prev_id,
                                 f"the log ends at row {prev_id} but row {chain.head_id} was "
                                 f"written last (rows were removed from the end, or the chain "
-                                f"head was changed)")
-        return VerifyReport(kind, True, checked, None, None)
+                                f"head was changed)", tuple(gaps))
+        return VerifyReport(kind, True, checked, None, None, tuple(gaps))
 
     def prune(self, kind: str, before_ns: int) -> int:
         """Delete rows older than `before_ns` (by id order), moving the anchor past them."""
