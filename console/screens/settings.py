@@ -32,6 +32,7 @@ MEANINGS: dict[str, str] = {
     "log.retention_days": "days the logs are kept",
     "log.export_dir": "folder for the daily CSV export of the logs (empty: none)",
     "log.export_encoding": "encoding of that export",
+    "os.accounts": "yes: the system (and Samba) know the NAS users and groups",
     "mail.enabled": "yes: mail the administrator about disks, checks, space, lock-outs",
     "mail.host": "the mail (SMTP) server's name or address",
     "mail.port": "its port: 587 (STARTTLS), 465 (mail.ssl) or 25",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from nasfs.policy import osaccounts
 from nasfs.policy.errors import AlreadyExists, InvalidName, NotFound, PolicyError
 from nasfs.policy.names import check_account_name, check_id
 from nasfs.policy.passwords import hash_password
@@ -59,6 +60,8 @@ class Accounts:
             clash = self.repo.user_by_uid(uid)
             if clash is not None:
                 raise AlreadyExists(f"uid {uid} belongs to user {clash.name!r} already")
+            if self.service.os_accounts():
+                osaccounts.check_user(name, uid)
             with self.repo.db.transaction(durable=True):
                 self.repo.add_user(name, uid, pw_hash, self.service.clock.now_ns())
             self.service.reload()
@@ -111,6 +114,8 @@ class Accounts:
             clash = self.repo.group_by_gid(gid)
             if clash is not None:
                 raise AlreadyExists(f"gid {gid} belongs to group {clash.name!r} already")
+            if self.service.os_accounts():
+                osaccounts.check_group(name, gid)
             with self.repo.db.transaction(durable=True):
                 self.repo.add_group(name, gid, self.service.clock.now_ns())
             self.service.reload()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasfs.errors import NasfsError
+from nasfs.policy import osaccounts
 from nasfs.policy.auditstore import KINDS, LogEntry, LogFilter
 from nasfs.policy.errors import InvalidValue, NotFound, PolicyError
 from nasfs.policy.export import check_encoding, write_csv
@@ -365,8 +366,19 @@ class AdminApi:
 
         def store() -> Any:
             value = parse_setting(key, p["value"])
-            with self.service.policy_lock, self.service.repo.db.transaction(durable=True):
-                self.service.repo.set_setting(key, value)
+            with self.service.policy_lock:
+                if key == "os.accounts" and value:
+                    # Refuse before publishing anything: one clash would hand a system
+                    # account's files to a NAS user (or the other way round).
+                    for user in self.service.repo.users():
+                        if user.uid != 0:
+                            osaccounts.check_user(user.name, user.uid)
+                    for group in self.service.repo.groups():
+                        osaccounts.check_group(group.name, group.gid)
+                with self.service.repo.db.transaction(durable=True):
+                    self.service.repo.set_setting(key, value)
+                if key == "os.accounts":
+                    self.service.reload()
             return value
 
         value = self._logged(actor, "settings.set", key, store,

@@ -24,7 +24,7 @@ from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry
 from nasfs.policy.clock import Clock, SystemClock
-from nasfs.policy.records import ShareRecord
+from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.repository import PolicyRepository
 from nasfs.policy.schema import AUDIT_MIGRATIONS, POLICY_MIGRATIONS
 from nasfs.policy.settings import SETTINGS
@@ -66,6 +66,7 @@ class PolicyService:
         self.on_system_log: list[Callable[[Sequence[LogEntry]], None]] = []
         self.audit: AuditLog | None = None
         self._snapshot = PolicySnapshot.build(0, [], [], [])
+        self._published_accounts = False
         self.reload()
         self.accounts = Accounts(self)
         self.lockout = LockOut(self)
@@ -123,9 +124,26 @@ class PolicyService:
     def reload(self) -> None:
         """Rebuild the snapshot from the database (after a committed change)."""
         with self.policy_lock:
+            users, groups = self.repo.users(), self.repo.groups()
             self._snapshot = PolicySnapshot.build(
-                self._snapshot.version + 1, self.repo.users(), self.repo.groups(),
-                self.repo.shares())
+                self._snapshot.version + 1, users, groups, self.repo.shares())
+            self._publish_accounts(users, groups)
+
+    def _publish_accounts(self, users: list[UserRecord], groups: list[GroupRecord]) -> None:
+        """Keep the OS's view of the NAS accounts in step (setting `os.accounts`)."""
+        from nasfs.policy import osaccounts
+
+        if self.repo.settings().get("os.accounts", SETTINGS["os.accounts"].default):
+            osaccounts.sync(users, groups, self.policy_db.identity)
+            self._published_accounts = True
+        elif self._published_accounts:
+            # Turned off while this service ran: withdraw what it published.
+            osaccounts.clear()
+            self._published_accounts = False
+
+    def os_accounts(self) -> bool:
+        """Whether the NAS accounts are published to the operating system."""
+        return bool(self.setting("os.accounts"))
 
     # -- settings ----------------------------------------------------------------------------
 

@@ -157,6 +157,10 @@ SETTINGS.update({s.key: s for s in (
             "when the whole-array scrub runs by itself: a five-field cron expression in UTC "
             "(default: 03:00 on the 1st of every month); 'off' for never",
             _schedule("scrub.schedule")),
+    Setting("os.accounts", False,
+            "publish the NAS users and groups to the operating system (libnss-extrausers), "
+            "so the kernel and Samba see the same uids, gids and memberships",
+            _boolean("os.accounts")),
     Setting("mail.enabled", False, "send mail about disks, jobs, space and lock-outs",
             _boolean("mail.enabled")),
     Setting("mail.host", "", "the mail (SMTP) server's name or address",
