@@ -12,6 +12,7 @@ import errno
 import itertools
 import os
 import random
+import shutil
 import threading
 from pathlib import Path
 
@@ -133,4 +134,35 @@ def test_df_shows_the_space_files_can_take(tmp_path: Path) -> None:
         st = os.statvfs(mnt)
         assert st.f_bavail * st.f_frsize < 64 << 10  # full means df says full
         assert st.f_ffree == 0 and st.f_files >= len(acked)
+        array.unmount()
+
+
+def test_unequal_members_fill_to_the_smallest_and_lose_nothing(tmp_path: Path) -> None:
+    with tiny_array(tmp_path, [16, 16, 24, 40]) as array:
+        mnt = array.mount()
+        acked: dict[str, bytes] = {}
+        fill(mnt, "u", _sizes(4, (MIB, 200_000, 3000)), acked)
+        fill(mnt, "v", itertools.cycle([5]), acked)
+        array.unmount()
+        array.mount()
+        check_files(mnt, acked)
+        array.unmount()
+
+
+def test_degraded_full_array_loses_nothing(tmp_path: Path) -> None:
+    with tiny_array(tmp_path, [16] * 4) as array:
+        mnt = array.mount()
+        (mnt / "before").write_bytes(b"written healthy")
+        array.unmount()
+        # One disk gone: its tmpfs is emptied, as a pulled disk leaves an empty slot.
+        shutil.rmtree(array.members[3] / "nasfs")
+        mnt = array.mount()
+        acked: dict[str, bytes] = {"before": b"written healthy"}
+        fill(mnt, "e", _sizes(6, (MIB, 2 * MIB)), acked)  # buffered, past full
+        fill(mnt, "d", _sizes(5, (100_000, 5)), acked, fsync=True)  # and the last corners
+        array.unmount()  # asserts a clean exit: every buffered write found its room
+        array.mount()
+        check_files(mnt, acked)
+        for name in [n for n in acked if n.startswith("e")][:5]:
+            os.unlink(mnt / name)
         array.unmount()
