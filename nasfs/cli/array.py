@@ -137,7 +137,16 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         return _job_exit_code(result.report)
     with _offline(config, members, "nasfs rebuild"), Store.open(members) as store:
         report = store.rebuild(args.member, onto, progress=progress)
+        present = dict(store.present)
+        uuid = store.label.array_uuid
     _report(args, "rebuild", report)
+    if config.source is not None and config.source.exists():
+        from nasfs.config_follow import follow_config_file
+
+        # The config file names the new disk, so that the next mount is not degraded.
+        note = follow_config_file(config.source, uuid, args.member, onto, present)
+        if note is not None and not args.json:
+            print(f"updated {note}")
     return _job_exit_code(report)
 
 

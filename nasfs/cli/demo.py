@@ -17,9 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomli_w
+
 from nasfs.client import ArrayStatus, Client
 from nasfs.client.connection import Connection
-from nasfs.config import Config
+from nasfs.config import Config, load_config
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import clear_dead_mount
 
@@ -81,21 +83,28 @@ def run_demo(data: Path, *, as_json: bool = False) -> int:
     from nasfs.store import Store
     from nasfs.store.label import read_label
 
-    members = [data / "members" / f"disk{i}" for i in range(1, MEMBER_COUNT + 1)]
+    config_file = data / "nasfs.toml"
     mountpoint = data / "mnt"
-    for member in members:
-        member.mkdir(parents=True, exist_ok=True)
-    created = all(read_label(m) is None for m in members)
+    created = not config_file.exists()
     if created:
-        label = Store.create(members, NPARITY)
-        _say(f"created demo array {label.array_uuid} on {MEMBER_COUNT} members "
-             f"(parity {NPARITY}) under {data / 'members'}", as_json)
+        members = [data / "members" / f"disk{i}" for i in range(1, MEMBER_COUNT + 1)]
+        for member in members:
+            member.mkdir(parents=True, exist_ok=True)
+        created = all(read_label(m) is None for m in members)
+        if created:
+            label = Store.create(members, NPARITY)
+            _say(f"created demo array {label.array_uuid} on {MEMBER_COUNT} members "
+                 f"(parity {NPARITY}) under {data / 'members'}", as_json)
+        _write_demo_config(config_file, members, mountpoint, data / "daemon.log")
+    # The demo's members come from its config file: a rebuild onto a new directory updates
+    # that file (nasfs.config_follow), so the next demo mounts the new disk, not the old.
+    members = list(load_config(config_file).members)
 
     parity.selftest()
     _say(f"parity self-test: passed (SIMD level {parity.simd_level()})", as_json)
 
     config = Config(members=tuple(members), mountpoint=mountpoint, name="demo",
-                    log_file=data / "daemon.log")
+                    log_file=data / "daemon.log", source=config_file)
     if not fuse_layer_available():
         status = array_status_anyhow(config)
         _report(status, as_json)
@@ -141,13 +150,27 @@ def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:
     assert config.log_file is not None
     # --degraded: the demo is where a disk failure is tried out, so it comes up without a
     # missing disk, and says so (the warning names the disk and what the mount does to it).
-    argv = ["mount", str(mountpoint), "--array", *map(str, config.members), "--degraded"]
+    assert config.source is not None
+    argv = ["mount", str(mountpoint), "--config", str(config.source), "--degraded"]
     warning = check_degraded(assemble(list(config.members)), allowed=True)
     if warning is not None:
         _say(f"warning: {warning}", as_json)
     pid = start_background(argv, config.log_file)
     _say(f"mounted the demo array at {mountpoint} (daemon pid {pid}, log {config.log_file})",
          as_json)
+
+
+def _write_demo_config(path: Path, members: list[Path], mountpoint: Path,
+                       log_file: Path) -> None:
+    """The demo's config file: its members, mount point and log (absolute paths; no run
+    directory, so NASFS_RUN_DIR keeps working)."""
+    doc = {"array": {"members": [str(m) for m in members], "name": "demo"},
+           "mount": {"mountpoint": str(mountpoint)},
+           "daemon": {"log_file": str(log_file)}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _make_accounts_and_shares(socket: Path) -> None:

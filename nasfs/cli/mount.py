@@ -306,10 +306,14 @@ def _statuses(args: argparse.Namespace) -> list[ArrayStatus]:
 
 
 def array_status_anyhow(config: Config) -> ArrayStatus:
-    """Through the array's daemon if it runs, else read offline under the array lock."""
-    from nasfs.store.assembly import assemble
+    """Through the array's daemon if it runs, else read offline under the array lock.
 
-    uuid = assemble(list(config.members)).label.array_uuid
+    The daemon is found by label only: a disk listed in the config that came back stale
+    while the daemon runs must not make `status` fail (offline, assembly judges the list).
+    """
+    from nasfs.store.identify import array_uuid
+
+    uuid = array_uuid(list(config.members))
     record = registry.read_record(config.run_dir, uuid)
     if record is not None:
         try:

@@ -59,9 +59,10 @@ def running_daemon(config: Config, at: Path | None = None) -> Client | None:
                 raise  # a named daemon that does not answer: say which
             raise UsageError(str(exc)) from None
     from nasfs.daemon import registry
-    from nasfs.store.assembly import assemble
+    from nasfs.store.identify import array_uuid
 
-    uuid = assemble(list(config.members)).label.array_uuid
+    # By label only: a stale or missing disk in the list must not hide a running daemon.
+    uuid = array_uuid(list(config.members))
     record = registry.read_record(config.run_dir, uuid)
     if record is None:
         return None
@@ -75,9 +76,9 @@ def required_daemon(args: argparse.Namespace, what: str) -> Client:
     config = session_config(args)
     client = running_daemon(config, getattr(args, "at", None))
     if client is None:
-        from nasfs.store.assembly import assemble
+        from nasfs.store.identify import array_uuid
 
-        uuid = assemble(list(config.members)).label.array_uuid
+        uuid = array_uuid(list(config.members))
         raise DaemonNotRunning(f"no daemon runs for array {uuid}: {what} while the array is "
                                "mounted (nasfs mount)")
     return client

@@ -72,9 +72,10 @@ def _resolve_config(config: Config) -> tuple[Path, str]:
     if config.socket is not None:
         return config.socket, hint
     if config.members:
-        from nasfs.store.assembly import assemble
+        from nasfs.store.identify import array_uuid
 
-        uuid = assemble(list(config.members)).label.array_uuid
+        # By label only: a stale or missing disk in the list must not hide the daemon.
+        uuid = array_uuid(list(config.members))
         record = registry.read_record(config.run_dir, uuid)
         if record is None:
             raise DaemonNotRunning(f"no nasfs daemon is running for array {uuid}; {hint}")

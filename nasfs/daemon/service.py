@@ -326,6 +326,30 @@ class Daemon:
         commit for as long as the array is mounted.
         """
 
+    def member_replaced(self, index: int, onto: Path) -> str | None:
+        """After a rebuild onto `onto`: the daemon's member list, its record and its config
+        file name the new disk. Returns what changed in the file (None if nothing did)."""
+        import dataclasses
+
+        from nasfs.config_follow import follow_config_file, followed_members
+
+        assert self.array_uuid is not None
+        present = dict(self.store.present)
+        new = followed_members(list(self.config.members), index, onto, present)
+        if new is not None:
+            self.config = dataclasses.replace(self.config, members=tuple(new))
+            record = registry.read_record(self.config.run_dir, self.array_uuid)
+            if record is not None:
+                registry.write_record(self.config.run_dir, dataclasses.replace(
+                    record, members=[str(m) for m in new]))
+        source = self.config.source
+        if source is None or not source.exists():
+            return None
+        note = follow_config_file(source, self.array_uuid, index, onto, present)
+        if note is not None:
+            self.note("daemon", "config-updated", note)
+        return note
+
     # -- events --------------------------------------------------------------------------
 
     def note(self, source: str, kind: str, detail: str) -> None:

@@ -142,8 +142,14 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         # A mistyped rebuild is refused here, before the job starts: it is bad arguments
         # (exit 2), not a rebuild that stopped (no rebuild-failed event, so no mail).
         await trio.to_thread.run_sync(daemon.store.check_rebuild, member, onto)
-        return await _run_job(daemon, request, "rebuild", functools.partial(
+        report = await _run_job(daemon, request, "rebuild", functools.partial(
             daemon.store.rebuild, member, onto))
+        # The member list (record, config file) follows the new disk, so that the next
+        # mount is whole rather than degraded.
+        note = daemon.member_replaced(member, onto)
+        if note is not None and isinstance(report, dict):
+            report["config"] = note
+        return report
 
     async def methods(request: Request) -> Any:
         return table.names()
