@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
@@ -67,3 +68,19 @@ def when(ns: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if _zone is None:
         return time.strftime(fmt, time.localtime(seconds))
     return datetime.fromtimestamp(seconds, _zone).strftime(fmt)
+
+
+# Where "now" comes from for times computed on this side (next runs); tests pin it.
+clock: Callable[[], float] = time.time
+
+
+def next_run(cron: str, now_s: float | None = None) -> str:
+    """When a cron schedule (UTC, as the daemon reads it) fires next, in the box's time."""
+    from croniter import croniter
+
+    base = datetime.fromtimestamp(clock() if now_s is None else now_s, UTC)
+    try:
+        at = float(croniter(cron, base).get_next(float))
+    except (ValueError, KeyError):
+        return "?"
+    return when(at * 1e9)

@@ -70,9 +70,14 @@ class NoDaemonBackend(Backend):
 
 
 @pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    # Times on screen are local times: pin the zone so the pictures are the same anywhere.
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Times on screen are local times: pin the zone so the pictures are the same anywhere,
+    # and "now" for the times the console computes itself (a schedule's next run).
     import os
+
+    from console import format as fmt
+
+    monkeypatch.setattr(fmt, "clock", lambda: 1_795_000_000.0)  # 2026-11-18 11:06:40 UTC
 
     old = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"

@@ -16,7 +16,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
@@ -48,7 +48,9 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
                                         "Escape: cancel")
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        # Scrolls when the fields do not fit 24 lines (the share form); the focused field
+        # is scrolled into view as Tab moves.
+        with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="section-title")
             for field in self.fields:
                 with Horizontal(classes="form-row"):

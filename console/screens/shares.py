@@ -1,4 +1,5 @@
-"""Shares: create, edit (hidden, trash on/off and days, keep overwritten), delete; the ACL
+"""Shares: create, edit (hidden, trash on/off and days, keep overwritten, force group, modes
+of new files and folders, homes), delete; the ACL
 editor (principals × rw/ro/none) with the effective access of a chosen user shown live.
 
 Methods: share.list/create/edit/del/acl/effective (nasfs.client.policy.PolicyClient).
@@ -31,25 +32,55 @@ def principal_text(entry: AclEntryInfo) -> str:
     return "everyone" if entry.kind == "everyone" else f"{entry.kind} {entry.principal}"
 
 
+# A new share keeps overwritten content in the trash, as `nasfs share create` does without
+# --no-keep-overwritten (the daemon's default; tests/test_console_share_options.py checks
+# that the two agree).
+NEW_SHARE_KEEPS_OVERWRITTEN = True
+
+
 def share_fields(share: ShareInfo | None) -> list[Field]:
+    """Every share option, pre-filled with the share's values (a new share: the defaults)."""
+    new = share is None
     trash = "on" if share is None or share.trash_days is not None else "off"
-    days = str(share.trash_days) if share is not None and share.trash_days else "30"
-    return [
+    # A new share's trash days: empty = the daemon's trash.default_days setting.
+    days = str(share.trash_days) if share is not None and share.trash_days else ""
+    keep = NEW_SHARE_KEEPS_OVERWRITTEN if share is None else share.keep_overwritten
+    fields = [
         Field("hidden", "Hidden from browsing", "choice",
               "yes" if share is not None and share.hidden else "no", choices=("no", "yes")),
         Field("trash", "Trash", "choice", trash, choices=("on", "off")),
-        Field("trash_days", "Keep trash (days)", "integer", days, required=False),
-        Field("keep_overwritten", "Keep overwritten", "choice",
-              "yes" if share is not None and share.keep_overwritten else "no",
-              choices=("no", "yes")),
+        Field("trash_days", "Keep trash (days)", "integer", days, required=False,
+              placeholder="empty: the default (Settings)"),
+        Field("keep_overwritten", "Keep overwritten", "choice", "yes" if keep else "no",
+              choices=("yes", "no")),
+        Field("force_group", "Force group", value=(share and share.force_group) or "",
+              required=False, placeholder="e.g. sales (empty: none)"),
+        Field("create_mode", "New files' mode", value=(share and share.create_mode) or "",
+              required=False, placeholder="e.g. 0664 (empty: as programs ask)"),
+        Field("dir_mode", "New folders' mode", value=(share and share.dir_mode) or "",
+              required=False, placeholder="e.g. 2775"),
     ]
+    if new:  # a homes share is chosen when it is made (each user gets a folder in it)
+        fields.append(Field("homes", "Personal folders (homes)", "choice", "no",
+                            choices=("no", "yes")))
+    return fields
 
 
 def share_options(values: dict[str, str]) -> dict[str, Any]:
-    days = int(values["trash_days"]) if values["trash_days"] else 30
-    return {"hidden": values["hidden"] == "yes",
-            "trash_days": days if values["trash"] == "on" else None,
-            "keep_overwritten": values["keep_overwritten"] == "yes"}
+    options: dict[str, Any] = {
+        "hidden": values["hidden"] == "yes",
+        "keep_overwritten": values["keep_overwritten"] == "yes",
+        "force_group": values["force_group"] or None,
+        "create_mode": values["create_mode"] or None,
+        "dir_mode": values["dir_mode"] or None,
+    }
+    if values["trash"] == "off":
+        options["trash_days"] = None
+    elif values["trash_days"]:
+        options["trash_days"] = int(values["trash_days"])
+    if "homes" in values:
+        options["homes"] = values["homes"] == "yes"
+    return options
 
 
 class SharesScreen(PolicyScreen):

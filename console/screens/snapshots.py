@@ -82,8 +82,8 @@ class SnapshotsScreen(PolicyScreen):
         self.query_one("#snapshots", DataTable).add_columns(
             "Snapshot", "Taken", "Lock", "Only here", "Shared")
         self.query_one("#changes", DataTable).add_columns("Path", "Since then")
-        self.query_one("#schedules", DataTable).add_columns("Schedule", "When (cron)",
-                                                            "Retention")
+        self.query_one("#schedules", DataTable).add_columns("Schedule", "Cron (UTC)",
+                                                            "Next run (here)", "Retention")
         super().on_mount()
         self.query_one("#snapshots", DataTable).focus()
 
@@ -108,7 +108,8 @@ class SnapshotsScreen(PolicyScreen):
         schedules = self.query_one("#schedules", DataTable)
         schedules.clear()
         for schedule in self.view.schedules:
-            schedules.add_row(schedule.name, schedule.cron, retention(schedule))
+            schedules.add_row(schedule.name, schedule.cron, fmt.next_run(schedule.cron),
+                              retention(schedule))
         if not self.view.snapshots:
             self.say("No snapshots yet: press T to take one.")
 
@@ -216,11 +217,11 @@ class SnapshotsScreen(PolicyScreen):
     def action_schedule(self) -> None:
         self.app.push_screen(FormDialog("Add or change a schedule", [
             Field("name", "Name", placeholder="nightly"),
-            Field("cron", "When (cron)", value="0 2 * * *"),
+            Field("cron", "When (cron, UTC)", value="0 2 * * *"),
             Field("keep_daily", "Keep daily", "integer", "14", required=False),
             Field("keep_weekly", "Keep weekly", "integer", "8", required=False),
             Field("keep_monthly", "Keep monthly", "integer", required=False),
-        ], "cron: minute hour day month weekday. Ctrl+S: save"), self._schedule)
+        ], "cron, in UTC: minute hour day month weekday. Ctrl+S: save"), self._schedule)
 
     def _schedule(self, values: dict[str, str] | None) -> None:
         if values is None:

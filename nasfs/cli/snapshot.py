@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import datetime
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -102,18 +103,29 @@ KEEP_OPTIONS = ("keep_last", "keep_within_s", "keep_hourly", "keep_daily", "keep
                 "keep_monthly")
 
 
+def _next_run(cron: str, now_s: float | None = None) -> str:
+    """When a schedule fires next: in UTC (as cron is read) and in this box's local time."""
+    from nasfs.snapshots.schedule import next_fire
+
+    at = next_fire(cron, time.time() if now_s is None else now_s)
+    utc = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    local = datetime.datetime.fromtimestamp(at).astimezone()
+    return f"{utc:%Y-%m-%d %H:%M} UTC ({local:%H:%M} {local.tzname()} here)"
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     with snapshot_session(args) as snaps:
         if args.schedule_command == "list":
             items = snaps.schedules()
-            lines = [f"{s.name}: '{s.cron}' " + " ".join(
+            lines = [f"{s.name}: '{s.cron}' (UTC), next {_next_run(s.cron)}; " + " ".join(
                 f"{k.replace('_', '-')}={getattr(s, k)}" for k in KEEP_OPTIONS
                 if getattr(s, k) is not None) for s in items]
             emit(args, [asdict(s) for s in items], "\n".join(lines) or "no schedules")
         elif args.schedule_command == "set":
             keep = {k: getattr(args, k) for k in KEEP_OPTIONS}
             s = snaps.set_schedule(args.name, args.cron, **keep)
-            emit(args, asdict(s), f"schedule {s.name} set: '{s.cron}'")
+            emit(args, asdict(s), f"schedule {s.name} set: '{s.cron}' (UTC), next "
+                                  f"{_next_run(s.cron)}")
         else:
             snaps.delete_schedule(args.name)
             emit(args, {"name": args.name}, f"schedule {args.name} deleted")
