@@ -21,6 +21,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
 
+class FormBody(VerticalScroll, can_focus=False):
+    """Scrolls when the fields do not fit (the share form at 80x24), without being a tab
+    stop of its own: Tab goes from field to field as before."""
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -50,7 +55,7 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         # Scrolls when the fields do not fit 24 lines (the share form); the focused field
         # is scrolled into view as Tab moves.
-        with VerticalScroll(classes="dialog"):
+        with FormBody(classes="dialog"):
             yield Label(self.title_text, classes="section-title")
             for field in self.fields:
                 with Horizontal(classes="form-row"):
