@@ -19,6 +19,7 @@ import pytest
 
 from nasfs.daemon import registry
 from nasfs.store import Store
+from tests.conftest import REPO  # the tree under test, not another checkout
 
 NASFS = [sys.executable, "-m", "nasfs.cli.main"]
 # A daemon without a mount: the same Daemon class `nasfs mount` runs, serving the socket.
@@ -47,7 +48,7 @@ class Env:
     def start_daemon(self) -> None:
         self.daemon = subprocess.Popen(
             [sys.executable, "-c", DAEMON, str(self.run_dir), *map(str, self.members)],
-            env=self.environ, stdout=subprocess.PIPE, text=True, cwd="/work/main")
+            env=self.environ, stdout=subprocess.PIPE, text=True, cwd=REPO)
         assert self.daemon.stdout is not None
         assert self.daemon.stdout.readline().strip() == "ready"
 
@@ -61,7 +62,7 @@ class Env:
             code: int = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([*NASFS, *map(str, args), "--array", *map(str, self.members)],
                               env=self.environ, input=stdin, capture_output=True, text=True,
-                              timeout=120, check=False, cwd="/work/main")
+                              timeout=120, check=False, cwd=REPO)
         assert done.returncode == code, (args, done.returncode, done.stderr)
         return done
 
@@ -124,7 +125,7 @@ def test_round_trip_through_a_daemon(env: Env, tmp_path: Path) -> None:
     piped = subprocess.run([*NASFS, "log", "export", "--system", "--encoding", "cp932",
                             "--op", "share.acl", "--array", *map(str, env.members)],
                            env=env.environ, capture_output=True, timeout=60, check=True,
-                           cwd="/work/main")
+                           cwd=REPO)
     lines = piped.stdout.decode("cp932").splitlines()
     assert lines[0].startswith("id,time_utc,user") and len(lines) == 4
     assert all("営業資料" in line for line in lines[1:])

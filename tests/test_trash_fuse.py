@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from nasfs.client.trash import TrashClient
+from tests.conftest import REPO  # the tree under test, not another checkout
 from tests.fuse_policy_util import PolicyMount, as_user, serve_nas
 
 ALICE, BOB = 2001, 2002
@@ -162,13 +163,13 @@ def test_cli(nas: PolicyMount) -> None:
     env = dict(os.environ, NASFS_SOCKET=str(nas.socket))
     nasfs = [sys.executable, "-m", "nasfs.cli.main"]
     out = subprocess.run([*nasfs, "trash", "list", "docs"], env=env, capture_output=True,
-                         text=True, check=True, cwd="/work/main").stdout
+                         text=True, check=True, cwd=REPO).stdout
     assert "docs/x" in out and "5 bytes" in out
     (item,) = trash_of(nas).items()
     out = subprocess.run([*nasfs, "trash", "restore", str(item.id)], env=env,
-                         capture_output=True, text=True, check=True, cwd="/work/main").stdout
+                         capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == f"restored #{item.id} to docs/x"
     assert (d / "x").read_bytes() == b"12345"
     bad = subprocess.run([*nasfs, "trash", "restore", "999"], env=env, capture_output=True,
-                         text=True, cwd="/work/main")
+                         text=True, cwd=REPO)
     assert bad.returncode == 1 and bad.stderr.strip() == "nasfs: trash item 999 does not exist"
