@@ -245,7 +245,8 @@ class Daemon:
 
         # policy.db and audit.db sit beside store.db on every present member.
         return PolicyService.open(db_dirs(self.store.present), nparity=self.store.nparity,
-                                  identity=self.array_uuid, events=self._store_event)
+                                  identity=self.array_uuid, events=self._store_event,
+                                  copy_ok=self.store.copy_ok)
 
     async def _open_filesystem(self) -> Any:
         from nasfs.fs import Filesystem

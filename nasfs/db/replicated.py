@@ -83,6 +83,9 @@ class DBEvent:
 
 
 EventSink = Callable[[DBEvent], None]
+# "May the copy at this path still be written?" The store answers it: only inside a member
+# that is still the one assembled (a vanished disk's path must never get a new copy).
+CopyGuard = Callable[[Path], bool]
 
 
 @dataclass
@@ -266,7 +269,9 @@ class ReplicatedDB:
         sync_copies: int,
         identity: str,
         events: EventSink | None,
+        copy_ok: CopyGuard | None = None,
     ) -> None:
+        self._copy_ok = copy_ok
         self.name = name
         self.identity = identity
         self._primary = primary
@@ -295,6 +300,7 @@ class ReplicatedDB:
         migrations: Migrations | Sequence[Migrations],
         identity: str | None = None,
         events: EventSink | None = None,
+        copy_ok: CopyGuard | None = None,
     ) -> ReplicatedDB:
         """Open (or create) database `name` with a copy `NAME.db` in each of `dirs`.
 
@@ -302,13 +308,17 @@ class ReplicatedDB:
         that keeps tables in this database brings its own), applied in the order given.
         `identity` (e.g. the array UUID) is stamped into a new database; copies carrying
         another identity are treated as foreign and replaced.
+        `copy_ok` is asked before a copy is written or created (see CopyGuard); directories
+        it refuses are left out, and of the others only the last level may be created.
         Raises MetadataLostError when copies exist but none is usable.
         """
+        if copy_ok is not None:
+            dirs = [d for d in dirs if copy_ok(Path(d) / f"{name}.db")]
         if not dirs:
             raise MetadataLostError(f"no directory to hold the {name} database")
         paths = []
         for d in dirs:
-            Path(d).mkdir(parents=True, exist_ok=True)
+            Path(d).mkdir(parents=copy_ok is None, exist_ok=True)
             paths.append(Path(d) / f"{name}.db")
         found = [_inspect(p) for p in paths]
 
@@ -380,7 +390,7 @@ class ReplicatedDB:
         sync = copies[: want - 1]
         for c in sync:
             c.connect()
-        return cls(name, primary, sync, copies[want - 1 :], want, ident, events)
+        return cls(name, primary, sync, copies[want - 1 :], want, ident, events, copy_ok)
 
     @staticmethod
     def _upgrade_older_format(found: list[_Inspection], identity: str | None,
@@ -508,6 +518,7 @@ class ReplicatedDB:
 
     def refresh_lagging(self) -> None:
         """Bring every lagging copy up to the last committed state (run in a worker thread)."""
+        self._drop_refused_lagging()
         with self._lagging_lock:
             targets = list(self._lagging)
             if not targets:
@@ -653,8 +664,28 @@ class ReplicatedDB:
             # or its disk failed: either way it can no longer be trusted.
             self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
 
+    def _refused(self, copy: _Copy) -> bool:
+        return self._copy_ok is not None and not self._copy_ok(copy.path)
+
+    def _drop_refused_lagging(self) -> None:
+        # The guard is asked outside the lagging lock: it takes the store's lock, which
+        # the store holds while it commits (and a commit may take the lagging lock).
+        refused = [c for c in list(self._lagging) if self._refused(c)]
+        with self._lagging_lock:
+            for copy in refused:
+                if copy in self._lagging:
+                    self._lagging.remove(copy)
+                    self._emit("failed", copy.path, "its member is no longer in the array")
+
     def _check_files(self) -> None:
         for copy in [self._primary, *self._sync]:
+            if self._refused(copy):
+                if copy is self._primary and not self._sync:
+                    raise MetadataLostError(
+                        f"the last copy of the {self.name} database ({copy.path}) is on a "
+                        "member that is no longer in the array")
+                self._drop(copy, "its member is no longer in the array")
+                continue
             if not copy.still_there():
                 if copy is self._primary and not self._sync:
                     raise MetadataLostError(
@@ -691,6 +722,9 @@ class ReplicatedDB:
         while len(self._sync) + 1 < self._want_sync and self._lagging and not self._in_transaction:
             with self._lagging_lock:
                 copy = self._lagging.pop(0)
+            if self._refused(copy):
+                self._emit("failed", copy.path, "its member is no longer in the array")
+                continue
             try:
                 copy_database(self.conn, copy.path)
                 copy.connect()

@@ -176,6 +176,8 @@ class Filesystem:
             migrations=[MIGRATIONS, *extra_migrations],
             identity=getattr(label, "array_uuid", None),
             events=events,  # type: ignore[arg-type]
+            # Copies only on members the store still vouches for (nasfs.store.member).
+            copy_ok=getattr(store, "copy_ok", None),
         )
         try:
             fs = cls(db, store, tuning or Tuning())

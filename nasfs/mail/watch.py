@@ -1,8 +1,8 @@
 """The daemon's periodic look at its array, for the mail notifier.
 
 Every few seconds (and at once when poked by a store event about a member):
-- a present member whose label has vanished (the disk was pulled, or its directory emptied)
-  is failed in the store, as a failed write would have done;
+- a present member that vanished or was replaced (label or folder gone, disk unmounted so
+  its path is on another filesystem) is failed in the store, as a failed write would be;
 - a change of the set of missing members becomes one notice (degraded, failed, healthy
   again) that carries the details of the member events that caused it;
 - capacity crossing one of `mail.capacity_percent` upwards becomes a notice, once per
@@ -62,14 +62,9 @@ class ArrayWatch:
         self._check_full(store)
 
     def _fail_vanished_members(self, store: Any) -> None:
-        from nasfs.store.label import label_path, nasfs_dir
-        from nasfs.store.rebuild import MARKER
-
-        for index, path in list(store.present.items()):
-            # A member being rebuilt is in use before it has its label (it gets it last).
-            if not label_path(path).exists() and not (nasfs_dir(path) / MARKER).exists():
-                store.fail_member(index, f"its label {label_path(path)} is gone: the disk "
-                                  "was removed, replaced or emptied")
+        # The store re-probes every member (root, nasfs folder, device, label) and fails
+        # those that vanished or were replaced, as a failed write would have.
+        store.verify_members()
 
     def _check_health(self, store: Any) -> None:
         health = store.health()

@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from nasfs.db import EventSink, ReplicatedDB
+from nasfs.db.replicated import CopyGuard
 from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry
@@ -75,18 +76,19 @@ class PolicyService:
 
     @classmethod
     def open(cls, dirs: Sequence[Path], *, nparity: int, identity: str | None,
-             clock: Clock | None = None, events: EventSink | None = None) -> PolicyService:
+             clock: Clock | None = None, events: EventSink | None = None,
+             copy_ok: CopyGuard | None = None) -> PolicyService:
         """Open (creating if needed) policy.db and audit.db with a copy in each of `dirs`.
 
         Raises nasfs.db.MetadataLostError when copies exist but none is usable.
         """
         policy_db = ReplicatedDB.open("policy", list(dirs), sync_copies=nparity + 1,
                                       migrations=POLICY_MIGRATIONS, identity=identity,
-                                      events=events)
+                                      events=events, copy_ok=copy_ok)
         try:
             audit_db = ReplicatedDB.open("audit", list(dirs), sync_copies=nparity + 1,
                                          migrations=AUDIT_MIGRATIONS, identity=identity,
-                                         events=events)
+                                         events=events, copy_ok=copy_ok)
         except BaseException:
             policy_db.close()
             raise

@@ -71,7 +71,7 @@ def restore_from(session: RecoverySession, slot: int, databases: Sequence[str], 
                 if other == slot:
                     continue
                 target = db_path(member, name)
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target.parent.mkdir(exist_ok=True)  # never a whole member tree
                 backup = _backup_aside(target, stamp)
                 copy_database(source, target)
                 if backup is not None:
@@ -98,7 +98,7 @@ def fill_missing_copies(session: RecoverySession, slot: int, say: Say) -> None:
         if mine is None or mine.exists or best is None:
             continue
         target = db_path(present[slot], name)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(exist_ok=True)  # never a whole member tree
         source = open_read_only(best.path)
         try:
             copy_database(source, target)

@@ -112,7 +112,8 @@ class Catalog:
 
     @classmethod
     def open(
-        cls, member_dirs: Sequence[Path], nparity: int, identity: str, events: Any = None
+        cls, member_dirs: Sequence[Path], nparity: int, identity: str, events: Any = None,
+        copy_ok: Any = None,
     ) -> Catalog:
         def relay(event: DBEvent) -> None:
             if events is not None:
@@ -125,6 +126,7 @@ class Catalog:
             migrations=MIGRATIONS,
             identity=identity,
             events=relay,
+            copy_ok=copy_ok,
         )
         return cls(db)
 

@@ -41,7 +41,7 @@ def report_and_heal(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
     healed = set()
     for repair in outcome.repairs:
         try:
-            rewrite_range(store.present[repair.member], repair.segment, repair.offset,
+            rewrite_range(store.root(repair.member), repair.segment, repair.offset,
                           repair.data)
             healed.add(repair.member)
         except (OSError, KeyError) as exc:

@@ -14,12 +14,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from nasfs.store.errors import AssemblyError
+from nasfs.store.member import LABEL_NAME, NASFS_DIR, MemberRoot
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-NASFS_DIR = "nasfs"
-LABEL_NAME = "label.json"
 
 
 @dataclass(frozen=True)
@@ -111,12 +110,15 @@ def write_file_atomic(path: Path, data: bytes) -> None:
 
 
 def write_label(member: Path, label: ArrayLabel) -> None:
-    d = nasfs_dir(member)
-    created = not d.exists()
-    d.mkdir(parents=True, exist_ok=True)
-    if created:
-        fsync_dir(member)
+    """Write the label of a member whose folders mkfs or rebuild just made (by path)."""
+    # No mkdir here: a folder that is missing means the member is gone, and recreating it
+    # would plant an array member on whatever disk now holds the path.
     write_file_atomic(label_path(member), label.to_json().encode())
+
+
+def write_label_at(root: MemberRoot, label: ArrayLabel) -> None:
+    """Rewrite the label of a running member, inside the folder pinned at assembly."""
+    root.write_atomic(LABEL_NAME, label.to_json().encode())
 
 
 def read_label(member: Path) -> ArrayLabel | None:

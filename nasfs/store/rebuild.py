@@ -13,6 +13,7 @@ up to there, and only then labels the target and bumps the generation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,11 +25,12 @@ from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
 from nasfs.store.disks import disk_name
-from nasfs.store.errors import RebuildArgumentError
+from nasfs.store.errors import RebuildArgumentError, RebuildError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
-from nasfs.store.label import fsync_dir, looks_emptied, read_label, write_file_atomic, write_label
-from nasfs.store.segments import ensure_segments_dir, segment_path, write_all
+from nasfs.store.label import looks_emptied, read_label, write_label_at
+from nasfs.store.member import SEGMENTS_DIR, MemberRoot, prepare_member
+from nasfs.store.segments import segment_name, write_all
 from nasfs.store.stripecheck import check_stripe, read_stripe
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ def check_target(store: Store, index: int, onto: Path) -> None:
     if not 0 <= index < store.member_count:
         raise RebuildArgumentError(
             f"there is no {disk_name(index)}: the array has disks 1 to {store.member_count}")
+    # Re-probe instead of trusting the cached set: a member whose disk vanished since the
+    # last write is still "present" until something looks.
+    store.verify_members()
     if index in store.present:
         raise RebuildArgumentError(
             f"{disk_name(index)} is present ({store.present[index]}); nothing to rebuild")
@@ -81,6 +86,7 @@ def check_target(store: Store, index: int, onto: Path) -> None:
 def _check_target(store: Store, index: int, onto: Path) -> str:
     """Validate the target; returns the member UUID it will get (kept across resumes)."""
     check_target(store, index, onto)
+    prepare_member(onto)
     marker = onto / "nasfs" / MARKER
     saved = store.catalog.get_state("rebuild")
     if marker.exists() and saved:
@@ -99,36 +105,34 @@ def rebuild(store: Store, index: int, onto: Path, *,
             saved = store.catalog.get_state("rebuild")
             resume = bool(saved and saved.get("member_uuid") == member_uuid)
             start = int(saved["next"]) if resume and saved else 0
+            target = MemberRoot(onto, needs_label=False)
             if not resume:
-                (onto / "nasfs").mkdir(exist_ok=True)
-                fsync_dir(onto)
-                write_file_atomic(onto / "nasfs" / MARKER, json.dumps({
+                target.write_atomic(MARKER, json.dumps({
                     "array_uuid": store.label.array_uuid, "index": index,
                     "member_uuid": member_uuid}).encode())
                 store.catalog.set_state(
                     "rebuild", {"index": index, "member_uuid": member_uuid, "next": 0})
-            ensure_segments_dir(onto)
             total = store.catalog.stripe_totals(0)[1]
             done_before = total - store.catalog.stripe_totals(start)[1]
         meter = ProgressMeter(total, progress, start_done=done_before)
-        worker = _Rebuilder(store, index, onto, member_uuid, meter)
+        worker = _Rebuilder(store, index, target, member_uuid, meter)
         try:
             cursor = worker.run_until(start, None)
             # Switch-over: new writes include the target from here on.
             with store._lock:
-                store.present[index] = onto
+                store.admit(index, target)
                 boundary = store._next_stripe
             store.wait_stripes_settled(boundary)
             worker.run_until(cursor, boundary)
             worker.flush(boundary)
-        except BaseException:
             with store._lock:
-                if store.present.get(index) == onto:
-                    del store.present[index]
+                _finish(store, index, target, member_uuid)
+        except BaseException:
+            store.withdraw(index, onto)
             worker.close()
+            target.close()
             raise
         worker.close()
-        _finish(store, index, onto, member_uuid)
         meter.advance(0, force=True)
         report = RebuildReport(index, str(onto), worker.stripes, worker.bytes_written,
                                worker.unrecoverable, start)
@@ -138,11 +142,11 @@ def rebuild(store: Store, index: int, onto: Path, *,
 
 
 class _Rebuilder:
-    def __init__(self, store: Store, index: int, onto: Path, member_uuid: str,
+    def __init__(self, store: Store, index: int, target: MemberRoot, member_uuid: str,
                  meter: ProgressMeter):
         self.store = store
         self.index = index
-        self.onto = onto
+        self.target = target
         self.member_uuid = member_uuid
         self.meter = meter
         self.fds: dict[int, int] = {}
@@ -161,7 +165,7 @@ class _Rebuilder:
     def _fd(self, segment: int) -> int:
         fd = self.fds.get(segment)
         if fd is None:
-            fd = os.open(segment_path(self.onto, segment), os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = self.target.open(segment_name(segment), os.O_WRONLY | os.O_CREAT)
             self.fds[segment] = fd
         return fd
 
@@ -215,34 +219,42 @@ class _Rebuilder:
         self.meter.advance(stripe.shard_size)
 
     def flush(self, cursor: int) -> None:
+        problem = self.target.problem()
+        if problem is not None:
+            raise RebuildError(f"the rebuild target is no longer usable: {problem}")
         for fd in self.fds.values():
             os.fsync(fd)
-        fsync_dir(self.onto / "nasfs" / "segments")
+        self.target.fsync_dir(SEGMENTS_DIR)
         self.unflushed = 0
         with self.store._lock:
             self.store.catalog.set_state(
                 "rebuild", {"index": self.index, "member_uuid": self.member_uuid, "next": cursor})
 
 
-def _finish(store: Store, index: int, onto: Path, member_uuid: str) -> None:
-    """Label the new member, bump the generation everywhere, add it to the catalog copies."""
-    with store._lock:
-        members = list(store.label.members)
-        members[index] = member_uuid
-        new = store.label.__class__(**{
-            **store.label.__dict__,
-            "members": tuple(members),
-            "generation": store.label.generation + 1,
-            "failed": tuple(i for i in store.label.failed if i != index),
-        })
-        write_label(onto, new.for_member(index))
-        for i, path in store.present.items():
-            if i != index:
-                write_label(path, new.for_member(i))
-        store.label = new
-        store.catalog.set_state("rebuild", None)
-        (onto / "nasfs" / MARKER).unlink(missing_ok=True)
-        # Reopening makes ReplicatedDB copy the catalog onto the new member.
-        store.catalog.close()
-        store.catalog = store._open_catalog()
-        store.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))
+def _finish(store: Store, index: int, target: MemberRoot, member_uuid: str) -> None:
+    """Label the new member, bump the generation everywhere, add it to the catalog copies.
+
+    Caller holds the store lock. Members that vanished meanwhile are failed, not labelled.
+    """
+    dropped = store._drop_invalid()
+    if index in dropped:
+        raise RebuildError(f"the rebuild target {target.path} vanished before it was labelled")
+    members = list(store.label.members)
+    members[index] = member_uuid
+    new = store.label.__class__(**{
+        **store.label.__dict__,
+        "members": tuple(members),
+        "generation": store.label.generation + 1,
+        "failed": tuple(sorted((set(store.label.failed) | set(dropped)) - {index})),
+    })
+    write_label_at(target, new.for_member(index))
+    target.needs_label = True
+    store._write_labels(new)
+    store.label = new
+    store.catalog.set_state("rebuild", None)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(MARKER, dir_fd=target.fd)
+    # Reopening makes ReplicatedDB copy the catalog onto the new member.
+    store.catalog.close()
+    store.catalog = store._open_catalog()
+    store.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))

@@ -113,8 +113,13 @@ def scrub_stripe(store: Store, stripe: object, chunks: list, report: ScrubReport
             report.unrecoverable.append(f"stripe {stripe.id} shard {j} on {disk_name(member)}")
             continue
         try:
-            rewrite_range(path, stripe.segment, stripe.offset, verdict.shards[j], create=True)
+            try:
+                root = store.root(member)
+            except KeyError:
+                raise OSError(f"{path} was failed during the scrub") from None
+            rewrite_range(root, stripe.segment, stripe.offset, verdict.shards[j], create=True)
         except OSError as exc:
+            store.verify_members()  # a member that vanished is failed, not written to
             detail = f"stripe {stripe.id} shard {j}: {reason}; rewrite failed: {exc}"
             report.unrecoverable.append(detail)
             store.emit(StoreEvent("read-error", member=member, path=str(path),

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nasfs.store.label import fsync_dir
+from nasfs.store.member import SEGMENTS_DIR, MemberRoot
 
 log = logging.getLogger(__name__)
-
-SEGMENTS_DIR = "segments"
 
 
 def segments_dir(member: Path) -> Path:
@@ -28,11 +27,9 @@ def segment_path(member: Path, segment: int) -> Path:
     return segments_dir(member) / f"{segment:08d}.seg"
 
 
-def ensure_segments_dir(member: Path) -> None:
-    d = segments_dir(member)
-    if not d.is_dir():
-        d.mkdir(parents=True, exist_ok=True)
-        fsync_dir(d.parent)
+def segment_name(segment: int) -> str:
+    """The segment file's path relative to the member's `nasfs/` folder."""
+    return f"{SEGMENTS_DIR}/{segment:08d}.seg"
 
 
 def read_range(member: Path, segment: int, offset: int, length: int) -> bytes:
@@ -71,17 +68,19 @@ def write_all(fd: int, data: memoryview | bytes | bytearray, offset: int) -> Non
 
 
 def rewrite_range(
-    member: Path, segment: int, offset: int, data: bytes, *, create: bool = False
+    member: MemberRoot, segment: int, offset: int, data: bytes, *, create: bool = False
 ) -> None:
-    """Self-heal: put back known-good bytes at `offset`, fsynced.
+    """Self-heal: put back known-good bytes at `offset`, fsynced, in the pinned member.
 
     Creates a lost file only with `create` (scrub, which excludes compaction): a heal racing
-    with compaction must not resurrect a deleted segment.
+    with compaction must not resurrect a deleted segment. Refuses a member that is no
+    longer the one assembled (see nasfs.store.member).
     """
-    if create:
-        ensure_segments_dir(member)
+    problem = member.problem()
+    if problem is not None:
+        raise OSError(errno.ENODEV, problem)
     flags = os.O_WRONLY | (os.O_CREAT if create else 0)
-    fd = os.open(segment_path(member, segment), flags, 0o644)
+    fd = member.open(segment_name(segment), flags)
     try:
         write_all(fd, data, offset)
         os.fsync(fd)

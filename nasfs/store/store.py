@@ -24,8 +24,9 @@ from nasfs.store import capacity as capacity_mod
 from nasfs.store import heal
 from nasfs.store.assembly import Assembly, assemble
 from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
-from nasfs.store.disks import disk_name
+from nasfs.store.disks import disk_name, disk_names
 from nasfs.store.errors import (
+    AssemblyError,
     ChunkLostError,
     ChunkNotFoundError,
     MkfsError,
@@ -35,7 +36,14 @@ from nasfs.store.errors import (
 )
 from nasfs.store.events import EventSink, ProgressCallback, StoreEvent
 from nasfs.store.geometry import pack, shape_for
-from nasfs.store.label import ArrayLabel, looks_emptied, nasfs_dir, write_label
+from nasfs.store.label import (
+    ArrayLabel,
+    looks_emptied,
+    nasfs_dir,
+    write_label,
+    write_label_at,
+)
+from nasfs.store.member import MemberRoot, prepare_member
 from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
 from nasfs.store.segments import delete_segment, list_segment_files
 from nasfs.store.space import SpaceAccount
@@ -75,6 +83,17 @@ class Store:
         self.k = self.member_count - self.nparity
         self.present: dict[int, Path] = dict(assembly.present)
         self.spare_dirs = list(assembly.empty_dirs)
+        # Each present member pinned (nasfs.store.member): writes go through these only.
+        self._roots: dict[int, MemberRoot] = {}
+        self._pinned: list[MemberRoot] = []  # every root ever pinned, closed at close()
+        for i, path in sorted(self.present.items()):
+            try:
+                self._pin(i, path)
+            except OSError as exc:
+                self.close_roots()
+                raise AssemblyError(
+                    f"{path} ({disk_name(i)}) vanished while the array was assembled "
+                    f"({exc.strerror or exc})") from exc
         self._pending: dict[bytes, threading.Event] = {}
         # Stripe ids reserved by writes that have not committed or given up yet: a rebuild
         # waits for those older than its switch-over point before it finishes.
@@ -153,6 +172,7 @@ class Store:
                 import shutil
 
                 shutil.rmtree(nasfs_dir(m))
+            prepare_member(m)
             write_label(m, label.for_member(i))
         log.info("created array %s on %d members, parity %d", label.array_uuid,
                  len(members), nparity)
@@ -182,6 +202,7 @@ class Store:
             self.nparity,
             self.label.array_uuid,
             relay,
+            copy_ok=self.copy_ok,
         )
 
     def _after_open(self, assembly: Assembly) -> None:
@@ -201,6 +222,11 @@ class Store:
         self._hash_pool.shutdown(wait=True)
         with self._lock:
             self.catalog.close()
+            self.close_roots()
+
+    def close_roots(self) -> None:
+        for root in self._pinned:
+            root.close()
 
     def __enter__(self) -> Store:
         return self
@@ -228,9 +254,38 @@ class Store:
     def missing(self) -> list[int]:
         return [i for i in range(self.member_count) if i not in self.present]
 
-    def _bump_generation(self, *, failed: set[int]) -> None:
-        """Rewrite every present label with generation + 1 (members that miss it go stale)."""
+    def _pin(self, index: int, path: Path) -> None:
+        root = MemberRoot(path)
+        self._pinned.append(root)
+        self._roots[index] = root
+
+    def admit(self, index: int, root: MemberRoot) -> None:
+        """Start writing to a rebuild target (its label comes last, at the switch-over)."""
         with self._lock:
+            self._pinned.append(root)
+            self._roots[index] = root
+            self.present[index] = root.path
+
+    def withdraw(self, index: int, path: Path) -> None:
+        """Undo `admit` after a rebuild that did not finish (no generation change)."""
+        with self._lock:
+            if self.present.get(index) == path:
+                del self.present[index]
+                self._roots.pop(index, None)
+
+    def root(self, index: int) -> MemberRoot:
+        """The pinned member of a present slot (KeyError when it is not present)."""
+        with self._lock:
+            return self._roots[index]
+
+    def _bump_generation(self, *, failed: set[int]) -> None:
+        """Rewrite every present label with generation + 1 (members that miss it go stale).
+
+        Members that are no longer who they were at assembly are failed in the same
+        step rather than written to (a label written there would plant a member).
+        """
+        with self._lock:
+            failed = failed | set(self._drop_invalid())
             new = ArrayLabel(
                 **{
                     **self.label.__dict__,
@@ -238,22 +293,71 @@ class Store:
                     "failed": tuple(sorted(failed)),
                 }
             )
-            for i, path in list(self.present.items()):
-                try:
-                    write_label(path, new.for_member(i))
-                except OSError as exc:
-                    log.error("cannot write label on %s: %s", path, exc)
+            self._write_labels(new)
             self.label = new
             self.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))
+
+    def _write_labels(self, new: ArrayLabel) -> None:
+        for i, root in list(self._roots.items()):
+            try:
+                write_label_at(root, new.for_member(i))
+            except OSError as exc:
+                log.error("cannot write label on %s: %s", root.path, exc)
+
+    def _drop_invalid(self) -> list[int]:
+        """Take every present member that is no longer itself out of use (lock held)."""
+        dropped = []
+        for i, root in list(self._roots.items()):
+            problem = root.problem()
+            if problem is None:
+                continue
+            self.present.pop(i, None)
+            self._roots.pop(i, None)
+            self.emit(StoreEvent("member-failed", member=i, path=str(root.path),
+                                 detail=problem))
+            dropped.append(i)
+        return dropped
 
     def fail_member(self, index: int, why: str) -> None:
         """Stop using a member that failed while running (it will need a rebuild)."""
         with self._lock:
             path = self.present.pop(index, None)
+            self._roots.pop(index, None)
             if path is None:
                 return
             self.emit(StoreEvent("member-failed", member=index, path=str(path), detail=why))
             self._bump_generation(failed=set(self.label.failed) | {index})
+
+    def verify_members(self) -> list[int]:
+        """Re-probe every present member; fail those that vanished or were replaced.
+
+        Returns the slots failed now. Cheap (a few stat calls per member): writers call it
+        before every batch, readers after an error, status and the daemon's watch always.
+        """
+        with self._lock:
+            if self._closed:
+                return []
+            bad = [i for i, root in self._roots.items() if root.problem() is not None]
+            if bad:
+                self._bump_generation(failed=set(self.label.failed))
+            return bad
+
+    def copy_ok(self, path: Path) -> bool:
+        """May a metadata database copy at `path` be written (or created)?
+
+        Only inside a present member that is still the one assembled: the predicate the
+        replicated databases (store, fs, policy, audit) ask before they touch a copy.
+        """
+        target = os.path.abspath(path)
+        # No lock on the good path: the filesystem asks from the event loop's thread, and a
+        # put holds the lock across its catalog fsync.
+        for root in list(self._roots.values()):
+            if target.startswith(os.path.abspath(root.path) + os.sep):
+                if root.problem() is None:
+                    return True
+                self.verify_members()
+                return False
+        return False
 
     def _remove_orphans(self) -> None:
         """Delete segment files the catalog does not know (crashed compaction, crashed mkfs)."""
@@ -382,9 +486,16 @@ class Store:
         return ids
 
     def _write(self, stripes: list[PlannedStripe]) -> None:
-        present = dict(self.present)
+        self.verify_members()
+        with self._lock:
+            roots = dict(self._roots)
+            if len(self.missing) > self.nparity:
+                raise StoreIOError(
+                    f"too many members are missing ({disk_names(self.missing)})"
+                    "; nothing of this write was stored")
+        present = {i: r.path for i, r in roots.items()}
         try:
-            errors = write_stripes(stripes, present, self.member_count, self.nparity,
+            errors = write_stripes(stripes, roots, self.member_count, self.nparity,
                                    self._writers)
         finally:
             self.space.changed()  # members' free space moved: the next charge measures
@@ -436,8 +547,13 @@ class Store:
                 chunk, stripe, present, self.member_count, self.nparity
             )
             if outcome.data is not None:
+                if outcome.repairs or outcome.suspect:
+                    self.verify_members()  # never heal onto a member that is gone
                 heal.report_and_heal(self, chunk, stripe, outcome)
                 return outcome.data
+            # A member that vanished or was replaced reads as damage: fail it now, so the
+            # next attempt reads the others and nothing is ever healed onto it.
+            self.verify_members()
             # Compaction may have moved the chunk (and deleted its old segment) meanwhile.
             moved = self._locate(chunk_id)
             if moved == (chunk, stripe):
@@ -490,6 +606,7 @@ class Store:
     # ------------------------------------------------------- status and upkeep
 
     def health(self) -> capacity_mod.Health:
+        self.verify_members()
         return capacity_mod.health(self)
 
     def capacity(self) -> capacity_mod.Capacity:

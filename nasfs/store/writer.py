@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from nasfs.store import code as parity
 from nasfs.store.catalog import StripeRecord
 from nasfs.store.geometry import shard_member
-from nasfs.store.label import fsync_dir
-from nasfs.store.segments import ensure_segments_dir, segment_path, write_all
+from nasfs.store.member import SEGMENTS_DIR, MemberRoot
+from nasfs.store.segments import segment_name, write_all
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +37,13 @@ class PlannedStripe:
 
 @dataclass
 class _MemberBatch:
-    """What one put did on one member: open descriptors and the first error met."""
+    """What one put did on one member: open descriptors and the first error met.
 
-    path: Path
+    Files are opened relative to the member's pinned `nasfs/` folder, never by path: a
+    member whose path now leads elsewhere (disk gone, directory moved) gets nothing new.
+    """
+
+    root: MemberRoot
     fds: dict[int, int] = field(default_factory=dict)
     created: bool = False
     error: OSError | None = None
@@ -48,11 +51,10 @@ class _MemberBatch:
     def fd_for(self, segment: int) -> int:
         fd = self.fds.get(segment)
         if fd is None:
-            target = segment_path(self.path, segment)
-            if not target.exists():
-                ensure_segments_dir(self.path)
+            name = segment_name(segment)
+            if not self.root.exists(name):
                 self.created = True
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = self.root.open(name, os.O_WRONLY | os.O_CREAT)
             self.fds[segment] = fd
         return fd
 
@@ -71,7 +73,7 @@ class _MemberBatch:
                 for fd in self.fds.values():
                     os.fsync(fd)
                 if self.created:
-                    fsync_dir(self.path / "nasfs" / "segments")
+                    self.root.fsync_dir(SEGMENTS_DIR)
         except OSError as exc:
             self.error = exc
         finally:
@@ -140,7 +142,7 @@ class MemberWriters:
 
 def write_stripes(
     stripes: Sequence[PlannedStripe],
-    present: dict[int, Path],
+    present: dict[int, MemberRoot],
     member_count: int,
     nparity: int,
     writers: MemberWriters,
@@ -149,7 +151,7 @@ def write_stripes(
 
     Nothing here touches the catalog: on any error the stripes are merely dead space.
     """
-    batches = {m: _MemberBatch(path) for m, path in present.items()}
+    batches = {m: _MemberBatch(root) for m, root in present.items()}
     pending: list[list[Future[None]]] = []
     for stripe in stripes:
         shards = build_shards(stripe, nparity)
