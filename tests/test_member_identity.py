@@ -8,6 +8,7 @@ first, and nothing is written at its path afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -216,7 +217,9 @@ def test_two_members_moved_away_under_a_writer_on_a_mount(env: Env) -> None:  # 
         stop.set()
         writer.join()
     assert not members[1].exists() and not members[2].exists()
-    status = env.status(mnt)
+    done = env.run("status", "--json", mnt, check=False)
+    assert done.returncode == 4, done.stderr  # degraded (nasfs/exitcodes.py)
+    status = json.loads(done.stdout)
     assert status["state"] == "degraded"
     assert [m["state"] for m in status["members"]][1:3] == ["missing", "missing"]
     for name, data in synced.items():
