@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nasfs.store.assembly import Assembly
+from nasfs.store.currency import members_behind
 from nasfs.store.disks import disk_name
 from nasfs.store.errors import AssemblyError
 from nasfs.store.label import ArrayLabel, looks_emptied, read_label
+from nasfs.store.lineage import Side, heads
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,8 @@ class MemberFinding:
     """The verdict on one given directory."""
 
     path: Path
-    state: str  # ok | missing | empty | stale | foreign | stranger | unreadable | duplicate
+    state: str  # ok | missing | empty | stale | split | foreign | stranger | unreadable
+    #             | duplicate
     slot: int | None
     reason: str
 
@@ -39,6 +43,7 @@ class MemberSurvey:
     findings: list[MemberFinding]
     label: ArrayLabel | None  # the newest label of the main array (None: no member found)
     present: dict[int, Path] = field(default_factory=dict)  # usable members by slot
+    sides: list[Side] = field(default_factory=list)  # several: split (choose-side picks)
 
     @property
     def array_uuid(self) -> str | None:
@@ -98,14 +103,28 @@ def survey_members(paths: Sequence[Path]) -> MemberSurvey:
     # The array most directories belong to; on a tie, the one with the newest label.
     main = max(arrays, key=lambda u: (arrays[u], max(lbl.generation for _, lbl in labelled
                                                      if lbl.array_uuid == u)))
-    newest = max((lbl for _, lbl in labelled if lbl.array_uuid == main),
-                 key=lambda lbl: lbl.generation)
+    ours = [(path, lbl) for path, lbl in labelled if lbl.array_uuid == main]
+    sides = heads(ours)
+    newest = sides[0].label
+    if len(sides) > 1:
+        # Parts of the array were used apart: nothing is usable until one side is chosen.
+        for path, lbl in labelled:
+            if lbl.array_uuid != main:
+                findings.append(MemberFinding(path, "foreign", lbl.index,
+                                              f"a member of another array ({lbl.array_uuid})"))
+                continue
+            side = next((n for n, s in enumerate(sides, 1) if s.epoch == lbl.epoch), None)
+            findings.append(MemberFinding(
+                path, "split" if side else "stale", lbl.index,
+                f"{disk_name(lbl.index)}, side {side} of a split array (choose-side keeps one)"
+                if side else f"{disk_name(lbl.index)}: behind both sides of a split array"))
+        return MemberSurvey(findings, newest, {}, sides)
     present: dict[int, Path] = {}
     for path, lbl in labelled:
         if lbl.array_uuid != main:
             findings.append(MemberFinding(path, "foreign", lbl.index,
                                           f"a member of another array ({lbl.array_uuid})"))
-        elif lbl.generation < newest.generation or lbl.member_uuid != newest.members[lbl.index]:
+        elif lbl.epoch != newest.epoch or lbl.member_uuid != newest.members[lbl.index]:
             findings.append(MemberFinding(
                 path, "stale", lbl.index,
                 f"{disk_name(lbl.index)} at generation {lbl.generation}, the array is at "
@@ -120,4 +139,9 @@ def survey_members(paths: Sequence[Path]) -> MemberSurvey:
         else:
             present[lbl.index] = path
             findings.append(MemberFinding(path, "ok", lbl.index, disk_name(lbl.index)))
-    return MemberSurvey(findings, newest, present)
+    behind = members_behind(Assembly(newest, present, []))
+    for i, why in behind.items():
+        path = present.pop(i)
+        findings = [MemberFinding(path, "stale", i, why) if f.path == path else f
+                    for f in findings]
+    return MemberSurvey(findings, newest, present, sides)

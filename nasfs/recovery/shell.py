@@ -21,7 +21,7 @@ from typing import IO, Any, NoReturn
 from nasfs.client.policy import UnlockReport
 from nasfs.client.types import from_dict
 from nasfs.errors import NasfsError, UsageError
-from nasfs.recovery import repair, restore, status
+from nasfs.recovery import repair, restore, sides, status
 from nasfs.recovery.check import run_check
 from nasfs.recovery.copies import DATABASES
 from nasfs.recovery.salvage import ChunkReader, Salvager, outside_array, resolve
@@ -67,6 +67,7 @@ PARSERS = {
                        (["path"], {"nargs": "?", "default": "/"})),
     "repair": _parser("repair", (["what"], {"choices": ("refs",)})),
     "unlock": _parser("unlock", (["user"], {"nargs": "?"}), (["--source"], {})),
+    "choose-side": _parser("choose-side", (["disk"], {"type": disk_index})),
     "fsck": _parser("fsck", (["--repair"], {"action": "store_true"}),
                     (["--full"], {"action": "store_true"})),
 }
@@ -121,6 +122,12 @@ class RecoveryShell(cmd.Cmd):
         if line == "EOF":  # cmd.Cmd's word for the end of input (Ctrl-D): leave quietly.
             self.say("")  # Handled here, not as do_EOF, so 'help' does not list it.
             return True
+        # Command names are spelled with dashes (choose-side); cmd.Cmd wants identifiers.
+        words = line.split(maxsplit=2)
+        if words and "-" in words[0] and not words[0].startswith("-"):
+            line = line.replace(words[0], words[0].replace("-", "_"), 1)
+        elif len(words) > 1 and words[0] == "help" and "-" in words[1]:
+            line = f"help {words[1].replace('-', '_')}"
         try:
             return bool(super().onecmd(line))
         except UsageError as exc:
@@ -244,6 +251,15 @@ class RecoveryShell(cmd.Cmd):
             self.say(f"  unrecoverable: {line}")
         if report.unrecoverable:
             self.status = FINDINGS
+
+    def do_choose_side(self, arg: str) -> None:
+        """choose-side DISK
+    After a split (parts of the array mounted and written apart; 'status' lists the
+    sides), keep the side that holds disk DISK (counted from 1). Only that side's labels
+    are rewritten; the other side's disks become stale and are never read: empty them and
+    rebuild onto them."""
+        args = self._args("choose-side", arg)
+        sides.choose_side(self.session, args.disk, self.say)
 
     def do_metadata(self, arg: str) -> None:
         """metadata [list]

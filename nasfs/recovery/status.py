@@ -17,7 +17,9 @@ def member_lines(session: RecoverySession) -> list[str]:
     survey = session.survey
     label = survey.label
     assert label is not None
-    state = ("healthy" if not survey.missing else
+    state = ("split (its sides were used apart; 'choose-side DISK' keeps one)"
+             if len(survey.sides) > 1 else
+             "healthy" if not survey.missing else
              "degraded" if survey.assemblable else "failed (too many members missing)")
     lines = [f"array {label.array_uuid}: {state}; {label.member_count} disks, parity "
              f"{label.nparity}, generation {label.generation}"]
@@ -25,6 +27,8 @@ def member_lines(session: RecoverySession) -> list[str]:
         where = disk_name(f.slot) if f.slot is not None else "not a disk of this array"
         lines.append(f"  {f.state:<10} {f.path} ({where}{'' if f.state == 'ok' else ': '}"
                      f"{'' if f.state == 'ok' else f.reason})")
+    for n, side in enumerate(survey.sides if len(survey.sides) > 1 else [], 1):
+        lines.append(f"  side {n}: {side.describe()}")
     for slot in survey.missing:
         lines.append(f"  {'missing':<10} {disk_name(slot)} (no directory given holds it)")
     return lines

@@ -2,8 +2,10 @@
 
 Reads every label and decides which directories form the array, which slots are missing,
 and which directories are empty replacements (rebuild targets). Anything doubtful is
-refused with a message naming the directory: a member of another array, a stale member, a
-duplicate, a stranger directory, or fewer members than parity can cover.
+refused with a message naming the directory: a member of another array, a stale member
+(one that missed a membership change, nasfs.store.lineage), the halves of a split array, a
+duplicate, a stranger directory, or fewer members than parity can cover. Members behind
+the catalog (put back from an old copy) are found next, by nasfs.store.currency.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nasfs.store.errors import AssemblyError
+from nasfs.store.disks import disk_name, disk_names
+from nasfs.store.errors import AssemblyError, SplitArrayError, StaleMemberError
 from nasfs.store.label import ArrayLabel, looks_emptied, read_label
+from nasfs.store.lineage import heads, split_message
 
 log = logging.getLogger(__name__)
 
@@ -71,29 +75,32 @@ def assemble(members: list[Path]) -> Assembly:
                 f"not of array {main_uuid}"
             )
 
-    newest_member, newest = max(labelled, key=lambda item: item[1].generation)
+    sides = heads(labelled)
+    if len(sides) > 1:
+        raise SplitArrayError(split_message(sides, main_uuid))
+    newest = sides[0].label
     present: dict[int, Path] = {}
     for member, lbl in labelled:
         if lbl.index in present:
             raise AssemblyError(
-                f"{member} and {present[lbl.index]} both claim slot {lbl.index} of array "
-                f"{main_uuid}; one of them is a duplicate"
+                f"{member} and {present[lbl.index]} both claim {disk_name(lbl.index)} of "
+                f"array {main_uuid}; one of them is a duplicate"
             )
-        if lbl.generation < newest.generation or lbl.member_uuid != newest.members[lbl.index]:
-            raise AssemblyError(
-                f"{member} is a stale member of array {main_uuid} (slot {lbl.index}, "
-                f"generation {lbl.generation}, the array is at generation "
+        if lbl.epoch != newest.epoch or lbl.member_uuid != newest.members[lbl.index]:
+            raise StaleMemberError(
+                f"{member} ({disk_name(lbl.index)}) is a stale member of array {main_uuid} "
+                f"(generation {lbl.generation}, the array is at generation "
                 f"{newest.generation}); it missed writes: leave it out, or empty it and "
                 "rebuild onto it"
             )
         if lbl.member_count != newest.member_count or lbl.nparity != newest.nparity:
-            raise AssemblyError(f"{member} disagrees with {newest_member} about the geometry")
+            raise AssemblyError(f"{member} disagrees with the other members about the geometry")
         present[lbl.index] = member
     missing = [i for i in range(newest.member_count) if i not in present]
     if len(missing) > newest.nparity:
         raise AssemblyError(
             f"too few members of array {main_uuid}: {len(present)} of {newest.member_count} "
             f"present, parity {newest.nparity} covers at most {newest.nparity} missing "
-            f"(missing slots: {', '.join(map(str, missing))})"
+            f"(missing: {disk_names(missing)})"
         )
     return Assembly(newest, present, missing, empty_dirs, absent)

@@ -17,6 +17,14 @@ class AssemblyError(StoreError):
     errno = _errno.ENODEV
 
 
+class SplitArrayError(AssemblyError):
+    """Parts of the array were used apart (each mounted without the others) and diverged."""
+
+
+class StaleMemberError(AssemblyError):
+    """A given member missed writes the rest of the array has (it needs a rebuild)."""
+
+
 class MkfsError(StoreError):
     """An array cannot be created on the given directories."""
 

@@ -3,6 +3,13 @@
 A label says which array a directory belongs to, at which index, with which geometry, and
 the array generation it last saw. Every member carries the UUIDs of all members so that an
 old disk of a slot that was since rebuilt onto a new disk is recognised.
+
+Lineage (format 2): every membership change (members found missing at a degraded open, a
+member failed, a rebuild finished, a side chosen after a split) starts a new *epoch* with
+a fresh id, and the label keeps the ids of the epochs before it (`history`). Two labels
+whose epochs are each absent from the other's history come from halves of the array that
+were used apart; one whose epoch is in the other's history missed that change (stale).
+See nasfs.store.lineage.
 """
 
 from __future__ import annotations
@@ -10,15 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from nasfs.store.errors import AssemblyError
 from nasfs.store.member import LABEL_NAME, NASFS_DIR, MemberRoot
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_HISTORY = 256  # epochs remembered; a member behind by more looks like a split (refused)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,9 @@ class ArrayLabel:
     members: tuple[str, ...]  # member UUID of every slot, by index
     generation: int
     failed: tuple[int, ...] = ()  # slots known to have missed writes (need a rebuild)
+    epoch: str = ""  # id of the membership epoch this label was written in
+    history: tuple[str, ...] = ()  # ids of the epochs before it, oldest first
+    epoch_started: float = 0.0  # when the epoch began (Unix time), to tell sides apart
     segment_bytes: int = 256 << 20  # roll to a new segment file past this size per member
     max_shard_bytes: int = 1 << 20
     format: int = FORMAT_VERSION
@@ -45,20 +59,39 @@ class ArrayLabel:
     def for_member(self, index: int) -> ArrayLabel:
         return replace(self, index=index, member_uuid=self.members[index])
 
+    def next_epoch(self, **changes: Any) -> ArrayLabel:
+        """This label one membership change later: generation + 1, a new epoch."""
+        return replace(
+            self,
+            generation=self.generation + 1,
+            epoch=uuid.uuid4().hex,
+            history=(*self.history, self.epoch)[-MAX_HISTORY:],
+            epoch_started=time.time(),
+            **changes,
+        )
+
     def to_json(self) -> str:
         body = asdict(self)
         body["members"] = list(self.members)
         body["failed"] = list(self.failed)
+        body["history"] = list(self.history)
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str, where: Path) -> ArrayLabel:
         try:
             body = json.loads(text)
-            if body.get("format") != FORMAT_VERSION:
+            found = body.get("format")
+            if isinstance(found, int) and found < FORMAT_VERSION:
                 raise AssemblyError(
-                    f"{where} has label format {body.get('format')!r}, this nasfs reads "
-                    f"format {FORMAT_VERSION}"
+                    f"{where} belongs to an array made by an older nasfs (label format "
+                    f"{found}); this nasfs reads format {FORMAT_VERSION} only and cannot "
+                    "convert it: make a new array with nasfs mkfs and copy the files over"
+                )
+            if found != FORMAT_VERSION:
+                raise AssemblyError(
+                    f"{where} has label format {found!r}, this nasfs reads format "
+                    f"{FORMAT_VERSION} (a newer nasfs made it?)"
                 )
             return cls(
                 array_uuid=str(body["array_uuid"]),
@@ -69,6 +102,9 @@ class ArrayLabel:
                 members=tuple(str(m) for m in body["members"]),
                 generation=int(body["generation"]),
                 failed=tuple(int(i) for i in body.get("failed", [])),
+                epoch=str(body["epoch"]),
+                history=tuple(str(e) for e in body["history"]),
+                epoch_started=float(body["epoch_started"]),
                 segment_bytes=int(body["segment_bytes"]),
                 max_shard_bytes=int(body["max_shard_bytes"]),
                 format=int(body["format"]),

@@ -241,12 +241,10 @@ def _finish(store: Store, index: int, target: MemberRoot, member_uuid: str) -> N
         raise RebuildError(f"the rebuild target {target.path} vanished before it was labelled")
     members = list(store.label.members)
     members[index] = member_uuid
-    new = store.label.__class__(**{
-        **store.label.__dict__,
-        "members": tuple(members),
-        "generation": store.label.generation + 1,
-        "failed": tuple(sorted((set(store.label.failed) | set(dropped)) - {index})),
-    })
+    new = store.label.next_epoch(
+        members=tuple(members),
+        failed=tuple(sorted((set(store.label.failed) | set(dropped)) - {index})),
+    )
     write_label_at(target, new.for_member(index))
     target.needs_label = True
     store._write_labels(new)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from nasfs.store import capacity as capacity_mod
 from nasfs.store import heal
 from nasfs.store.assembly import Assembly, assemble
 from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
+from nasfs.store.currency import check_current
 from nasfs.store.disks import disk_name, disk_names
 from nasfs.store.errors import (
     AssemblyError,
@@ -164,6 +166,8 @@ class Store:
             nparity=nparity,
             members=member_uuids,
             generation=1,
+            epoch=uuid.uuid4().hex,
+            epoch_started=time.time(),
             segment_bytes=segment_bytes,
             max_shard_bytes=max_shard_bytes,
         )
@@ -185,6 +189,8 @@ class Store:
         Raises AssemblyError naming the directory that is wrong.
         """
         assembly = assemble([Path(m) for m in members])
+        # Before anything opens (and would repair) a database copy on a member behind.
+        check_current(assembly)
         store = cls(assembly, events)
         try:
             store._after_open(assembly)
@@ -286,13 +292,7 @@ class Store:
         """
         with self._lock:
             failed = failed | set(self._drop_invalid())
-            new = ArrayLabel(
-                **{
-                    **self.label.__dict__,
-                    "generation": self.label.generation + 1,
-                    "failed": tuple(sorted(failed)),
-                }
-            )
+            new = self.label.next_epoch(failed=tuple(sorted(failed)))
             self._write_labels(new)
             self.label = new
             self.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))
