@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nasfs.store import AssemblyError, MkfsError, Store
+from nasfs.store.errors import SplitArrayError, StaleMemberError
 from nasfs.store.label import label_path
 from tests.store_util import SMALL, make_members, new_array
 
@@ -63,7 +64,8 @@ def test_stale_member_is_refused(tmp_path: Path) -> None:
     with Store.open(members) as store:  # degraded: generation bumped on the others
         store.put([b"written while slot 2 was away"])
     shutil.move(away, members[2])
-    with pytest.raises(AssemblyError, match=f"{members[2]} is a stale member .* generation 1"):
+    stale = rf"{members[2]} \(disk 3\) is a stale member .*generation 1,"
+    with pytest.raises(AssemblyError, match=stale):
         Store.open(members)
     with Store.open([m for m in members if m != members[2]]) as store:
         assert store.health().missing == [2]
@@ -73,7 +75,7 @@ def test_duplicate_member_is_refused(tmp_path: Path) -> None:
     members = new_array(tmp_path, 3, 1)
     copy = tmp_path / "copy"
     shutil.copytree(members[1], copy)
-    with pytest.raises(AssemblyError, match="both claim slot 1"):
+    with pytest.raises(AssemblyError, match="both claim disk 2"):
         Store.open([*members, copy])
     with pytest.raises(AssemblyError, match="given twice"):
         Store.open([*members, members[0]])
@@ -92,7 +94,8 @@ def test_stranger_directory_is_refused(tmp_path: Path) -> None:
 
 def test_too_few_members_is_refused(tmp_path: Path) -> None:
     members = new_array(tmp_path, 5, 2, **SMALL)
-    with pytest.raises(AssemblyError, match=r"too few members .*: 2 of 5 present.*slots: 2, 3, 4"):
+    with pytest.raises(AssemblyError,
+                       match=r"too few members .*: 2 of 5 present.*missing: disks 3, 4 and 5"):
         Store.open(members[:2])
     with Store.open(members[:3]) as store:
         assert store.health().state == "degraded"
@@ -103,3 +106,32 @@ def test_corrupt_label_is_refused(tmp_path: Path) -> None:
     label_path(members[0]).write_text("{not json")
     with pytest.raises(AssemblyError, match=f"{members[0]} has an unreadable nasfs label"):
         Store.open(members)
+
+
+def test_split_halves_are_refused(tmp_path: Path) -> None:
+    members = new_array(tmp_path, 4, 2)
+    with Store.open(members[:2]) as store:
+        store.put([b"left" * 5000])
+    with Store.open(members[2:]) as store:
+        store.put([b"right" * 5000])
+    with pytest.raises(SplitArrayError, match=r"disks 1 and 2.*disks 3 and 4.*choose-side"):
+        Store.open(members)
+    # Each side alone still opens (degraded): looking at one side changes nothing.
+    with Store.open(members[:2]) as store:
+        assert store.health().state == "degraded"
+    with pytest.raises(SplitArrayError):
+        Store.open(members)
+
+
+def test_member_put_back_from_an_old_copy_is_refused(tmp_path: Path) -> None:
+    members = new_array(tmp_path, 4, 1)
+    with Store.open(members) as store:
+        store.put([b"before the copy" * 1000])
+        shutil.copytree(members[1], tmp_path / "copy")
+        store.put([bytes([i]) * 300_000 for i in range(4)])
+    shutil.rmtree(members[1])
+    shutil.move(tmp_path / "copy", members[1])
+    with pytest.raises(StaleMemberError, match=rf"{members[1]} \(disk 2\) .*behind the rest"):
+        Store.open(members)
+    with Store.open([m for m in members if m != members[1]]) as store:
+        assert store.health().missing == [1]
