@@ -210,6 +210,12 @@ class _Rebuilder:
             self.unrecoverable.append(detail)
             self.store.emit(StoreEvent("unrecoverable", member=self.index,
                                        segment=stripe.segment, detail=detail))
+            # Leave a hole where the shard would be (reads as damage, like any lost shard),
+            # so the file still reaches the stripes it was given and the new member is not
+            # taken for one put back from an old copy (nasfs.store.currency).
+            fd = self._fd(stripe.segment)
+            if os.fstat(fd).st_size < stripe.offset + stripe.shard_size:
+                os.ftruncate(fd, stripe.offset + stripe.shard_size)
         elif shard:
             write_all(self._fd(stripe.segment), shard, stripe.offset)
             self.unflushed += len(shard)
