@@ -49,14 +49,16 @@ class DashboardScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="body"):
             yield Static(id="state-line")
+            # Alerts right under the state: above the fold at 80x24 however many disks
+            # and jobs follow.
+            yield Label("Alerts", classes="section-title")
+            yield Static(id="alerts")
             yield Label("Disks", classes="section-title")
             yield MemberLines()
             yield Label("Capacity", classes="section-title")
             yield CapacityBar()
             yield Label("Jobs", classes="section-title")
             yield JobPanel()
-            yield Label("Alerts", classes="section-title")
-            yield Static(id="alerts")
 
     def show_state(self, state: ConsoleState) -> None:
         status = state.status if state.daemon_running else None
@@ -75,6 +77,10 @@ class DashboardScreen(ConsoleScreen):
         self.query_one("#alerts", Static).update(alerts_text(status))
 
 
+# The store's event kinds in the words of the rest of the console ("disk", not "member").
+EVENT_WORDS = {"member-missing": "disk missing", "member-failed": "disk failed"}
+
+
 def alerts_text(status: ArrayStatus | None) -> Text:
     if status is None:
         return Text("None known.")
@@ -89,7 +95,7 @@ def alerts_text(status: ArrayStatus | None) -> Text:
         style = "bold red" if event.kind in ("member-missing", "member-failed",
                                               "unrecoverable") else ""
         text.append(f"{stamp} ")
-        text.append(event.kind.replace("-", " "), style)
+        text.append(EVENT_WORDS.get(event.kind, event.kind.replace("-", " ")), style)
         if event.detail:
             text.append(f": {event.detail}")  # the daemon already says "disk N"
     return text
