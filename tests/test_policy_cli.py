@@ -101,9 +101,10 @@ def test_round_trip_through_a_daemon(env: Env, tmp_path: Path) -> None:
     assert shown["force_group"] == "sales" and shown["dir_mode"] == "2775"  # type: ignore[index]
     access = env.json("share", "access", "営業資料", "--user", "tanaka")
     assert access == {"share": "営業資料", "user": "tanaka", "access": "rw",
-                      "admin_access": False}
+                      "admin_access": False,
+                      "why": "rw through group sales; everyone says ro; the highest grant wins"}
     assert env.run("share", "access", "営業資料", "--user", "guestish").stdout.strip() == (
-        "guestish on 営業資料: ro")
+        "guestish on 営業資料: ro through everyone")
     env.run("share", "acl", "営業資料", "--user", "guestish", "--access", "none")
     assert env.json("share", "access", "営業資料", "--user",
                     "guestish")["access"] == "none"  # type: ignore[index]
