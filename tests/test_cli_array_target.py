@@ -24,7 +24,7 @@ REPO = Path(__file__).parent.parent
 
 
 class HereEnv(Env):
-    """Env whose commands run this tree's code (not whatever /work/main holds)."""
+    """Env whose commands run this tree's code (not whatever another checkout holds)."""
 
     def run(self, *args: str | Path, check: bool | None = True
             ) -> subprocess.CompletedProcess[str]:
