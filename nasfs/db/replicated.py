@@ -1,7 +1,7 @@
 """One logical SQLite database with a copy on every member disk.
 
 Why: the metadata is the one thing no parity can rebuild, so it must outlive the loss of
-any member (DESIGN.md §5, "dual system"). Every write statement runs on the primary copy
+any member. Every write statement runs on the primary copy
 and on enough *synchronous* copies to survive the loss of `nparity` members; the remaining
 *lagging* copies are refreshed from a consistent read snapshot of the primary by
 `refresh_lagging()` (owners call it periodically from a worker thread) and at clean close.

@@ -1,6 +1,6 @@
 """Share ACL evaluation: who gets which access to a share (pure functions, no I/O).
 
-Rules (DESIGN.md §6): an applicable `none` entry wins; otherwise the highest grant among the
+Rules: an applicable `none` entry wins; otherwise the highest grant among the
 user's own entry, their groups' entries and the `everyone` entry applies; no applicable entry
 means no access. Guests (uids that are no NAS user) match no entry. Administrators always
 get read-write; when the ACL alone would have given them less, the decision says so

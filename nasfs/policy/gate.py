@@ -1,5 +1,5 @@
 """The policy gate between the FUSE adapter and the filesystem: who is asking, may they,
-record it, trash instead of delete, shadow what they may not see (DESIGN.md §6).
+record it, trash instead of delete, shadow what they may not see.
 
 Every kernel request reaches a `Gate` method with a `Caller` (uid, gid, pid, umask). The
 gate maps it to a NAS principal, finds the share (and, in `homes`, the owner folder) of the

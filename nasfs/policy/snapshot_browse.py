@@ -14,7 +14,7 @@ up to 2^39 - 1 (5.5 * 10^11 inodes ever created); a node beyond them is refused 
 logged as an error). The `#snapshot` folders themselves are virtual inodes at `FOLDER_BASE`
 (in the gate's virtual range, above the `#trash` folders).
 
-Who may read (DESIGN.md §6, issue 6): the caller must be able to read the share now (the
+Who may read: the caller must be able to read the share now (the
 live decision) AND must have been able to read it when the snapshot was taken, decided by
 the policy state recorded with the snapshot (`nasfs.snapshots.policy_state.load`) for the
 same uid; a uid that belonged to another user name then (or to no user) counts as having had
