@@ -87,7 +87,9 @@ def test_changes_take_effect_at_once(service: PolicyService) -> None:
     call("share.acl", {"name": "docs", "kind": "everyone", "access": "none"}, ROOT)
     assert call("share.effective", {"name": "docs", "user": "alice"}, ROOT)["access"] == "none"
     root = call("share.effective", {"name": "docs", "user": "root"}, ROOT)
-    assert root == {"share": "docs", "user": "root", "access": "rw", "admin_access": True}
+    assert root == {"share": "docs", "user": "root", "access": "rw", "admin_access": True,
+                    "why": "rw as an administrator (audited); the access list alone gives none "
+                           "through everyone; a none entry that applies wins"}
     call("share.acl", {"name": "docs", "kind": "everyone", "access": "remove"}, ROOT)
     assert call("share.effective", {"name": "docs", "user": "alice"}, ROOT)["access"] == "ro"
 
