@@ -70,14 +70,28 @@ def add_checksums(path: Path | str) -> None:
             dest.close()
     finally:
         source.close()
-    fd = os.open(tmp, os.O_RDONLY)
+    replace_durably(tmp, path)
+
+
+def replace_durably(tmp: Path, target: Path) -> None:
+    """Make the finished copy `tmp` the database at `target`, surviving a crash at any point.
+
+    A WAL left beside the old file would be replayed onto the new one, so it goes first; a
+    crash in between leaves an older but consistent file, which the next open repairs.
+    """
+    _fsync(tmp)
+    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(tmp, target)
+    _fsync(target.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    for stale in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        stale.unlink(missing_ok=True)
-    os.replace(tmp, path)
 
 
 def has_checksums(path: Path | str) -> bool:

@@ -244,17 +244,7 @@ def copy_database(source: sqlite3.Connection, target: Path) -> None:
     if problems:
         tmp.unlink(missing_ok=True)
         raise DamagedCopyError(f"the new copy {target} does not verify: {'; '.join(problems[:3])}")
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    # A WAL left beside the old file would be replayed onto the new one: remove it first.
-    # A crash in between leaves an older but consistent copy, which the next open repairs.
-    for stale in (Path(f"{target}-wal"), Path(f"{target}-shm")):
-        stale.unlink(missing_ok=True)
-    os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    checksums.replace_durably(tmp, target)
 
 
 class ReplicatedDB:
