@@ -7,21 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+from nasfs.client import units
 
-
-def size(n: float) -> str:
-    """1234567 -> '1.2 MB' (powers of 1000, as disks are sold)."""
-    value = float(n)
-    for unit in UNITS:
-        if abs(value) < 1000 or unit == UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
-def rate(bytes_per_s: float) -> str:
-    return f"{size(bytes_per_s)}/s"
+# One unit system with the CLI (binary, IEC names): see nasfs.client.units.
+size = units.size
+rate = units.rate
 
 
 def duration(seconds: float | None) -> str:

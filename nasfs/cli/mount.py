@@ -19,6 +19,7 @@ from typing import Any
 from nasfs import exitcodes
 from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
 from nasfs.client.connection import Connection
+from nasfs.client.units import size
 from nasfs.config import Config, default_log_dir, load_config
 from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
@@ -353,22 +354,15 @@ def format_status(status: ArrayStatus) -> str:
     for m in status.members:
         lines.append(f"  {disk_name(m.index):<8} {m.state:<8} {m.path or '(absent)'}")
     c = status.capacity
-    lines.append(f"capacity: usable {_size(c.usable_bytes)}, used {_size(c.used_bytes)}, "
-                 f"free {_size(c.free_bytes)}, dead {_size(c.dead_bytes)} "
-                 f"(raw {_size(c.raw_bytes)})")
-    lines.append(f"space: reserve {_size(c.reserve_bytes)} ({_size(c.reserve_free_bytes)} "
-                 f"unused), reclaimable {_size(c.reclaimable_bytes)}, buffered "
-                 f"{_size(c.buffered_bytes)} (docs/space.md)")
+    lines.append(f"capacity: usable {size(c.usable_bytes)}, used {size(c.used_bytes)}, "
+                 f"free {size(c.free_bytes)}, dead {size(c.dead_bytes)} "
+                 f"(raw {size(c.raw_bytes)})")
+    lines.append(f"space: reserve {size(c.reserve_bytes)} ({size(c.reserve_free_bytes)} "
+                 f"unused), reclaimable {size(c.reclaimable_bytes)}, buffered "
+                 f"{size(c.buffered_bytes)} (docs/space.md)")
     return "\n".join(lines)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _duration(seconds: float) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from nasfs.cli.session import array_arguments, running_daemon, session_config
 from nasfs.cli.users import emit
 from nasfs.client.snapshots import SnapshotClient, SnapshotInfo
+from nasfs.client.units import size
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +39,13 @@ def _ref(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def _line(s: SnapshotInfo) -> str:
     when = datetime.datetime.fromtimestamp(s.created_ns / 1e9, datetime.UTC)
     return (f"{s.id:>5}  {s.name:<26} {when:%Y-%m-%d %H:%M:%S}  "
-            f"{'locked' if s.locked else '      '}  exclusive {_size(s.exclusive_bytes):>10}"
-            f"  shared {_size(s.shared_bytes):>10}")
+            f"{'locked' if s.locked else '      '}  exclusive {size(s.exclusive_bytes):>10}"
+            f"  shared {size(s.shared_bytes):>10}")
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -86,7 +81,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     with snapshot_session(args) as snaps:
         done = snaps.restore(_ref(args.id), args.path, args.to)
     emit(args, asdict(done), f"restored {args.path} to {done.path} ({done.files} objects, "
-                             f"{_size(done.bytes)}; no data copied)")
+                             f"{size(done.bytes)}; no data copied)")
     return 0
 
 

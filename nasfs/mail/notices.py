@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nasfs.client.units import size
 from nasfs.store.disks import disk_name
 
 HOW_TO_REPLACE = (
@@ -135,7 +136,7 @@ def for_health(old: str, new: str, missing: Sequence[int]) -> Notice | None:
 def for_capacity(percent: float, threshold: int, used: int, usable: int) -> Notice:
     return Notice("capacity", f"capacity:{threshold}",
                   f"The array is {percent:.0f} % full (over {threshold} %)",
-                  f"The array's space is {percent:.1f} % used ({used} of {usable} bytes "
+                  f"The array's space is {percent:.1f} % used ({size(used)} of {size(usable)} "
                   f"usable), over the {threshold} % threshold (mail.capacity_percent).\n\n"
                   "Empty the trash, delete old snapshots or files, or add capacity.")
 
@@ -143,7 +144,7 @@ def for_capacity(percent: float, threshold: int, used: int, usable: int) -> Noti
 def for_full(data_bytes: int) -> Notice:
     """The data area is full: file writes fail now; the reserve keeps cleanup working."""
     return Notice("capacity", "capacity:full", "The array is FULL: writes are failing",
-                  f"The array's {data_bytes} bytes for files are used up. Programs now get "
+                  f"The array's {size(data_bytes)} for files are used up. Programs now get "
                   "'No space left on device' when they write or create files; nothing "
                   "already saved is lost, and the reserve kept for cleanup still lets you "
                   "delete.\n\nTo make room:\n"

@@ -20,6 +20,7 @@ from typing import IO, Any, NoReturn
 
 from nasfs.client.policy import UnlockReport
 from nasfs.client.types import from_dict
+from nasfs.client.units import rate, size
 from nasfs.errors import NasfsError, UsageError
 from nasfs.recovery import repair, restore, sides, status
 from nasfs.recovery.check import run_check
@@ -73,12 +74,6 @@ PARSERS = {
 }
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 10240 or unit == "GiB":
-            return f"{n} {unit}"
-        n //= 1024
-    return f"{n} TiB"
 
 
 HELP_WIDTH = 79  # one column short of 80: a terminal wraps a line that fills the last one
@@ -171,8 +166,8 @@ class RecoveryShell(cmd.Cmd):
                 return  # a line per 5 %: readable on a 9600-baud console
             last[0] = pct
             eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None and pct < 100 else ""
-            self.say(f"{what}: {pct:5.1f}%  {_size(p.done_bytes)} of {_size(p.total_bytes)}, "
-                     f"{_size(int(p.rate_bytes_per_s))}/s{eta}")
+            self.say(f"{what}: {pct:5.1f}%  {size(p.done_bytes)} of {size(p.total_bytes)}, "
+                     f"{rate(p.rate_bytes_per_s)}{eta}")
 
         return show
 
