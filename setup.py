@@ -18,9 +18,9 @@ EXTENSIONS = [
     Extension(
         "parity._parity",
         sources=["parity/src/parity_core.c", "parity/src/parity_x86.c",
-                 "parity/src/parity_module.c"],
+                 "parity/src/parity_malloc.c", "parity/src/parity_module.c"],
         depends=["parity/src/parity_core.h", "parity/src/parity_kernels.h",
-                 "parity/src/parity_x86_tmpl.h"],
+                 "parity/src/parity_malloc.h", "parity/src/parity_x86_tmpl.h"],
         extra_compile_args=C_FLAGS,
     ),
     # Page checksums of the metadata databases: a SQLite VFS linked to the system

@@ -1,37 +1,146 @@
 #!/usr/bin/env python3
-"""Benchmark the compiled parity module against the memcpy rate of the same bytes.
+"""Benchmark every parity path against the memcpy rate of the same bytes, each row in a
+fresh process.
 
-For k data shards of --size MiB and p = 1, 2 it times encode_into, a one-shard rebuild and
-(p = 2) a two-data-shard rebuild, all into preallocated buffers, and prints GB/s of data
-(k x size bytes per call) and the ratio to memcpy of those k x size input bytes measured in
-the same run (best of --repeat samples each, ours and memcpy's taken alternately, so load
-from other processes on a shared machine hits both sides alike). numpy's XOR and zfec,
-when importable, run the same work beside ours.
+A row is one (k, work, layout): k data shards of --size MiB, one of the works below, and
+one way of holding the shards. Every row runs in a subprocess of its own, so no row
+inherits a warm heap, warm caches or a raised malloc threshold from another. Inside it the
+first call is timed alone (what a fresh process pays once), then samples of the work and of
+memcpy are taken alternately (so load from other processes on a shared machine hits both
+alike): memcpy copies the same k input buffers into one preallocated buffer. The table
+prints GB/s of data bytes (k x size per call) of the best samples (the least disturbed by
+other processes), their ratio, the ratio of the medians, the first call's rate and page
+faults, and the page faults per call over the samples (resource.getrusage minflt).
 
-Usage: .venv/bin/python scripts/bench_parity.py [--size MiB] [--ks 3,4,8] [--repeat N]
-       [--level avx2|...|all]
+Works: encode p=1 and p=2 (parity.encode, which allocates its outputs, as the store calls
+it), encode_into p=2 (caller-provided outputs), rebuild of one data shard (p=1, p=2) and
+of two data shards (p=2) with parity.reconstruct, and the two-data rebuild with
+reconstruct_into. Layouts: bytes, bytearray, memoryview of bytes, views of one buffer
+(k slices of one bytes object, all at the same page offset, as the store's assembled
+stripes), and unaligned views (a memoryview starting one byte into a bytes object).
+
+zfec (if importable) runs the encode rows on the bytes layout beside ours.
+
+Usage: .venv/bin/python scripts/bench_parity.py [--size MiB] [--ks 3,4,8] [--samples N]
+       [--level avx2|...] [--works encode,rebuild2] [--layouts bytes,unaligned]
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
-import logging
+import json
 import os
+import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import parity
-from parity import _parity
+SAMPLE_SECONDS = 0.005
 
-log = logging.getLogger(__name__)
+WORKS = ["encode p=1", "encode p=2", "encode_into p=2", "rebuild 1 data p=1",
+         "rebuild 1 data p=2", "rebuild 2 data p=2", "rebuild_into 2 data p=2"]
+LAYOUTS = ["bytes", "bytearray", "memoryview", "one-buffer views", "unaligned views"]
 
-SAMPLE_SECONDS = 0.02
+Buffer = bytes | bytearray | memoryview
+
+
+def make_shards(layout: str, k: int, size: int) -> list[Buffer]:
+    """k shards of distinct random bytes, held as `layout` says."""
+    if layout == "bytes":
+        return [os.urandom(size) for _ in range(k)]
+    if layout == "bytearray":
+        return [bytearray(os.urandom(size)) for _ in range(k)]
+    if layout == "memoryview":
+        return [memoryview(os.urandom(size)) for _ in range(k)]
+    if layout == "one-buffer views":
+        whole = memoryview(os.urandom(k * size))
+        return [whole[i * size:(i + 1) * size] for i in range(k)]
+    if layout == "unaligned views":
+        return [memoryview(os.urandom(size + 1))[1:] for _ in range(k)]
+    raise SystemExit(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+
+
+def work_call(work: str, data: list[Buffer], size: int) -> Callable[[], object]:
+    """The call that does `work` on the data shards."""
+    import parity
+
+    k = len(data)
+    if work == "encode p=1":
+        return lambda: parity.encode(data, 1)
+    if work == "encode p=2":
+        return lambda: parity.encode(data, 2)
+    if work == "encode_into p=2":
+        outs = [bytearray(size), bytearray(size)]
+        return lambda: parity.encode_into(data, outs)
+    nparity = 1 if work.endswith("p=1") else 2
+    full: list[Buffer | None] = [*data, *parity.encode(data, nparity)]
+    lost = [0] if " 1 data" in work else [0, k - 1]
+    shards = [None if i in lost else s for i, s in enumerate(full)]
+    if work.startswith("rebuild_into"):
+        out: list[bytearray | None] = [bytearray(size) if i in lost else None
+                                       for i in range(len(full))]
+        return lambda: parity.reconstruct_into(shards, nparity, out)
+    return lambda: parity.reconstruct(shards, nparity)
+
+
+class PyBuffer(ctypes.Structure):
+    """CPython's Py_buffer, to read the address of any (also read-only) buffer."""
+
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object),
+                ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p),
+                ("strides", ctypes.c_void_p), ("suboffsets", ctypes.c_void_p),
+                ("internal", ctypes.c_void_p)]
+
+
+def buffer_address(obj: Buffer) -> int:
+    """The address of obj's bytes; obj must stay alive while the address is used."""
+    view = PyBuffer()
+    get = ctypes.pythonapi.PyObject_GetBuffer
+    get.argtypes = [ctypes.py_object, ctypes.POINTER(PyBuffer), ctypes.c_int]
+    if get(obj, ctypes.byref(view), 0) != 0:
+        raise RuntimeError("cannot read a shard's address")
+    address = view.buf
+    ctypes.pythonapi.PyBuffer_Release.argtypes = [ctypes.POINTER(PyBuffer)]
+    ctypes.pythonapi.PyBuffer_Release(ctypes.byref(view))
+    assert isinstance(address, int)
+    return address
+
+
+def memcpy_call(data: Sequence[Buffer]) -> Callable[[], object]:
+    """glibc memcpy (ctypes.memmove) of the same input buffers into one preallocated,
+    already touched buffer."""
+    dst = bytearray(sum(len(d) for d in data))
+    dst_addr = buffer_address(dst)
+    srcs = [(buffer_address(d), len(d)) for d in data]
+
+    def copy() -> None:
+        pos = dst_addr
+        for addr, n in srcs:
+            ctypes.memmove(pos, addr, n)
+            pos += n
+        # Referring to data and dst keeps the buffers alive as long as the closure.
+        assert len(dst) >= pos - dst_addr and data
+
+    return copy
+
+
+def zfec_call(data: list[Buffer], nparity: int) -> Callable[[], object] | None:
+    try:
+        import zfec  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    k = len(data)
+    encoder = zfec.Encoder(k, k + nparity)
+    blocks = [bytes(s) for s in data]
+    return lambda: encoder.encode(blocks, list(range(k, k + nparity)))
 
 
 def loops_for(call: Callable[[], object]) -> int:
-    """How many calls make one ~20 ms sample."""
     start = time.perf_counter()
     call()
     once = max(time.perf_counter() - start, 1e-7)
@@ -45,141 +154,131 @@ def sample(call: Callable[[], object], loops: int) -> float:
     return (time.perf_counter() - start) / loops
 
 
-def best_seconds(call: Callable[[], object], repeat: int) -> float:
-    """Best time of one call over `repeat` samples."""
-    loops = loops_for(call)
-    return min(sample(call, loops) for _ in range(repeat))
+def run_row(k: int, work: str, layout: str, size: int, samples: int) -> dict[str, object]:
+    """Measure one row in this (fresh) process."""
+    import resource
+
+    import parity
+
+    data = make_shards(layout, k, size)
+    call = work_call(work, data, size)
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    first_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    copy = memcpy_call(data)
+    loops, copy_loops = loops_for(call), loops_for(copy)
+    ours: list[float] = []
+    base: list[float] = []
+    calls = 0
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(samples):
+        ours.append(sample(call, loops))
+        calls += loops
+        base.append(sample(copy, copy_loops))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    row: dict[str, object] = {
+        "k": k, "work": work, "layout": layout, "level": parity.simd_level(),
+        "bytes": k * size, "median": statistics.median(ours), "best": min(ours),
+        "memcpy_median": statistics.median(base), "memcpy_best": min(base),
+        "first": first, "first_faults": first_faults,
+        "faults_per_call": faults / (calls + samples * copy_loops),
+    }
+    if layout == "bytes" and work.startswith("encode p="):
+        zf = zfec_call(data, int(work[-1]))
+        if zf is not None:
+            zf_loops = loops_for(zf)
+            row["zfec_best"] = min(sample(zf, zf_loops) for _ in range(samples))
+    return row
 
 
-def paired_best_seconds(
-    call: Callable[[], object], baseline: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Best times of call and baseline, sampled alternately so that load from other
-    processes on a shared machine hits both sides alike."""
-    loops, base_loops = loops_for(call), loops_for(baseline)
-    best, base_best = float("inf"), float("inf")
-    for _ in range(repeat):
-        best = min(best, sample(call, loops))
-        base_best = min(base_best, sample(baseline, base_loops))
-    return best, base_best
+@dataclass
+class Options:
+    size: int
+    ks: list[int]
+    samples: int
+    level: str | None
+    works: list[str]
+    layouts: list[str]
 
 
-def memcpy_call(nbytes: int) -> Callable[[], object]:
-    """ctypes.memmove of nbytes between two preallocated buffers (glibc memcpy)."""
-    src = bytearray(os.urandom(nbytes))
-    dst = bytearray(nbytes)
-    src_addr = ctypes.addressof(ctypes.c_char.from_buffer(src))
-    dst_addr = ctypes.addressof(ctypes.c_char.from_buffer(dst))
-
-    def copy() -> None:
-        # Referring to src and dst keeps the buffers alive as long as the closure.
-        ctypes.memmove(dst_addr, src_addr, len(src) if src is not dst else 0)
-
-    return copy
-
-
-def numpy_xor(shards: list[bytearray]) -> Callable[[], object] | None:
-    try:
-        import numpy as np
-    except ImportError:
-        return None
-    dtype = np.uint64 if len(shards[0]) % 8 == 0 else np.uint8
-    arrays = [np.frombuffer(s, dtype=dtype) for s in shards]
-    out = np.empty_like(arrays[0])
-
-    def run() -> None:
-        np.bitwise_xor(arrays[0], arrays[1], out=out)
-        for a in arrays[2:]:
-            np.bitwise_xor(out, a, out=out)
-
-    return run
+def fresh_row(opts: Options, k: int, work: str, layout: str) -> dict[str, object]:
+    """Run one row in a subprocess of its own."""
+    env = dict(os.environ)
+    if opts.level:
+        env["PARITY_SIMD_LEVEL"] = opts.level
+    spec = json.dumps({"k": k, "work": work, "layout": layout, "size": opts.size,
+                       "samples": opts.samples})
+    out = subprocess.run([sys.executable, __file__, "--row", spec], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    row: dict[str, object] = json.loads(out)
+    return row
 
 
-def zfec_encode(shards: list[bytearray], nparity: int) -> Callable[[], object] | None:
-    try:
-        import zfec  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    k = len(shards)
-    encoder = zfec.Encoder(k, k + nparity)
-    blocks = [bytes(s) for s in shards]
-    return lambda: encoder.encode(blocks, list(range(k, k + nparity)))
+def gbps(nbytes: object, seconds: object) -> float:
+    assert isinstance(nbytes, int) and isinstance(seconds, float)
+    return nbytes / seconds / 1e9
 
 
-Row = tuple[str, float, float, str]
+def print_row(row: dict[str, object]) -> None:
+    n = row["bytes"]
+    ours, mem = gbps(n, row["best"]), gbps(n, row["memcpy_best"])
+    median_ratio = gbps(n, row["median"]) / gbps(n, row["memcpy_median"])
+    zf = f"zfec {gbps(n, row['zfec_best']):6.2f}" if "zfec_best" in row else ""
+    print(f"k={row['k']} {row['work']:<24} {row['layout']:<17} {ours:7.2f} {mem:7.2f} "
+          f"{ours / mem:5.2f}x {median_ratio:5.2f}x {gbps(n, row['first']):7.2f} "
+          f"{row['first_faults']:6} {row['faults_per_call']:6.1f}  {zf}")
 
 
-def rows_for(k: int, size: int, repeat: int) -> list[Row]:
-    """(work, our GB/s, memcpy GB/s, other libraries) for k data shards of `size` bytes."""
-    data = [bytearray(os.urandom(size)) for _ in range(k)]
-    nbytes = k * size
-    memcpy = memcpy_call(nbytes)
-    rows: list[Row] = []
-
-    def rate(seconds: float) -> float:
-        return nbytes / seconds / 1e9
-
-    def measure(work: str, call: Callable[[], object], others: list[str]) -> None:
-        ours, base = paired_best_seconds(call, memcpy, repeat)
-        rows.append((work, rate(ours), rate(base), "  ".join(others)))
-
-    for nparity in (1, 2):
-        out = [bytearray(size) for _ in range(nparity)]
-        others = []
-        np_run = numpy_xor(data) if nparity == 1 else None
-        if np_run is not None:
-            others.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
-        zf_run = zfec_encode(data, nparity)
-        if zf_run is not None:
-            others.append(f"zfec {rate(best_seconds(zf_run, repeat)):6.2f}")
-        measure(f"k={k} p={nparity} encode",
-                lambda out=out: parity.encode_into(data, out), others)
-
-        full = data + [bytearray(b) for b in parity.encode(data, nparity)]
-        shards: list[bytearray | None] = list(full)
-        shards[0] = None
-        target: list[bytearray | None] = [None] * len(full)
-        target[0] = bytearray(size)
-        others = []
-        np_run = numpy_xor(full[1:k + 1])
-        if np_run is not None:
-            others.append(f"numpy {rate(best_seconds(np_run, repeat)):6.2f}")
-        measure(f"k={k} p={nparity} rebuild 1 data",
-                lambda s=shards, t=target, p=nparity: parity.reconstruct_into(s, p, t), others)
-
-        if nparity == 2:
-            shards = list(full)
-            shards[0] = shards[k - 1] = None
-            target = [None] * len(full)
-            target[0], target[k - 1] = bytearray(size), bytearray(size)
-            measure(f"k={k} p=2 rebuild 2 data",
-                    lambda s=shards, t=target: parity.reconstruct_into(s, 2, t), [])
-    return rows
+def parse_list(text: str | None, known: list[str], what: str) -> list[str]:
+    if not text:
+        return known
+    picked = [name for name in known
+              if any(part.strip() and part.strip() in name for part in text.split(","))]
+    if not picked:
+        raise SystemExit(f"no {what} matches {text!r}; choose from {', '.join(known)}")
+    return picked
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=float, default=1.0, help="shard size in MiB")
-    parser.add_argument("--ks", default="3,4,8", help="data shard counts, comma separated")
-    parser.add_argument("--repeat", type=int, default=7, help="samples per measurement")
+    parser.add_argument("--ks", default="3", help="data shard counts, comma separated")
+    parser.add_argument("--samples", type=int, default=21,
+                        help="samples of ~5 ms per side and row")
     parser.add_argument("--level", default=None,
-                        help="SIMD level to run (default: the dispatched one; 'all' for each)")
+                        help="SIMD level to pin (PARITY_SIMD_LEVEL; default: dispatched)")
+    parser.add_argument("--works", default=None,
+                        help="works to run, comma-separated substrings of: " + ", ".join(WORKS))
+    parser.add_argument("--layouts", default=None,
+                        help="layouts, comma-separated substrings of: " + ", ".join(LAYOUTS))
+    parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    size = int(args.size * 1024 * 1024)
-    ks = [int(k) for k in args.ks.split(",")]
-    levels = (_parity._levels() if args.level == "all"
-              else [args.level or parity.simd_level()])
-
-    for level in levels:
-        _parity._set_level(level)
-        print(f"parity {level} ({', '.join(_parity._levels())} available), "
-              f"shards of {size / 2**20:g} MiB; GB/s of data bytes per call, best of "
-              f"{args.repeat}")
-        print(f"{'work':<24} {'GB/s':>7} {'memcpy':>7} {'ratio':>6}  others (GB/s)")
-        for k in ks:
-            for work, gbps, mem, others in rows_for(k, size, args.repeat):
-                print(f"{work:<24} {gbps:7.2f} {mem:7.2f} {gbps / mem:5.2f}x  {others}")
-        print()
+    if args.row:
+        spec = json.loads(args.row)
+        print(json.dumps(run_row(spec["k"], spec["work"], spec["layout"], spec["size"],
+                                 spec["samples"])))
+        return 0
+    opts = Options(size=int(args.size * 1024 * 1024), ks=[int(k) for k in args.ks.split(",")],
+                   samples=args.samples, level=args.level,
+                   works=parse_list(args.works, WORKS, "work"),
+                   layouts=parse_list(args.layouts, LAYOUTS, "layout"))
+    first = True
+    for k in opts.ks:
+        for work in opts.works:
+            for layout in opts.layouts:
+                row = fresh_row(opts, k, work, layout)
+                if first:
+                    print(f"parity {row['level']}, shards of {opts.size / 2**20:g} MiB, every "
+                          f"row in a fresh process; GB/s of data bytes per call, "
+                          f"best of {opts.samples} samples taken alternately with memcpy of "
+                          f"the same input (ratio of the best, then of the medians)")
+                    print(f"{'work':<28} {'layout':<17} {'GB/s':>7} {'memcpy':>7} "
+                          f"{'ratio':>6} {'median':>6} {'1st':>7} {'1st pf':>6} "
+                          f"{'pf/call':>6}  others (GB/s)")
+                    first = False
+                print_row(row)
     return 0
 
 

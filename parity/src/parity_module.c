@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "parity_core.h"
+#include "parity_malloc.h"
 
 /* Below this many bytes of input the kernels finish faster than a GIL hand-off; a thread
  * that drops the GIL while others are busy may wait a whole switch interval to get it
@@ -507,6 +508,13 @@ static PyObject *py_set_level(PyObject *self, PyObject *arg)
     return NULL;
 }
 
+static PyObject *py_malloc_tuned(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(parity_tune_malloc());
+}
+
 static PyMethodDef methods[] = {
     {"encode", py_encode, METH_VARARGS,
      "encode(data, nparity) -> list[bytes]: the P (and Q) shards of the data shards."},
@@ -521,6 +529,9 @@ static PyMethodDef methods[] = {
     {"_levels", py_levels, METH_NOARGS, "_levels() -> list[str]: levels this CPU can run."},
     {"_set_level", py_set_level, METH_O,
      "_set_level(name) -> None: use another SIMD level (for tests and benchmarks)."},
+    {"_malloc_tuned", py_malloc_tuned, METH_NOARGS,
+     "_malloc_tuned() -> bool: whether import set malloc's thresholds so that outputs "
+     "reuse mapped memory."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -542,5 +553,7 @@ PyMODINIT_FUNC PyInit__parity(void)
         return NULL;
     }
     (void)parity_best_level();
+    /* Fresh 1 MiB outputs would each be a fresh mmap, faulted in page by page. */
+    (void)parity_tune_malloc();
     return m;
 }
