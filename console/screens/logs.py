@@ -12,12 +12,14 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
 
 from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
+from nasfs.client.logrows import target, who
 from nasfs.client.policy import ExportResult, LogPage, PolicyClient, VerifyResult
 from nasfs.operations import UnknownOperation, access_operation, operations_help
 
@@ -47,6 +49,52 @@ def row_time(row: dict[str, Any]) -> str:
     return when(ns, "%Y-%m-%d %H:%M:%S")
 
 
+ROW_FIELDS = (("time_ns", "Time"), ("user", "User"), ("uid", "Uid"), ("process", "Process"),
+              ("pid", "Pid"), ("operation", "Operation"), ("result", "Result"),
+              ("share", "Share"), ("path", "Path"), ("second_path", "Second path"),
+              ("bytes", "Bytes"), ("admin", "As administrator"), ("detail", "Detail"),
+              ("hash", "Chain hash"))
+
+
+def row_lines(row: dict[str, Any]) -> list[str]:
+    """Every field a row has, one per line, nothing cut."""
+    lines = []
+    for key, label in ROW_FIELDS:
+        value = row.get(key)
+        if value is None or value == "":
+            continue
+        if key == "time_ns":
+            value = row_time(row)
+        elif key == "admin":
+            value = "yes" if value else "no"
+        elif key == "user":
+            value = who(row)
+        lines.append(f"{label}: {value}")
+    return lines
+
+
+class RowDialog(ModalScreen[None]):
+    """One log row in full; any of Escape, Enter or q closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "close", "Close"),
+    ]
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Label(self.title_text, classes="section-title")
+            yield Static("\n".join(self.lines), id="row-text")
+            yield Static("Escape or Enter: close")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 class LogsScreen(PolicyScreen):
     SCREEN_NAME = "logs"
     # Rows read per page: a screenful or a few, never the whole log.
@@ -71,7 +119,7 @@ class LogsScreen(PolicyScreen):
         with Vertical(classes="body"):
             yield Static("", id="screen-message")
             yield Static("", id="log-title")
-            yield DataTable(id="log", cursor_type="row")
+            yield DataTable(id="log", cursor_type="row", classes="full-height")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -102,24 +150,36 @@ class LogsScreen(PolicyScreen):
         if self.view.kind == "access":
             table.add_columns("Time", "User", "Share", "Operation", "Result", "Path")
             for row in page.rows:
-                table.add_row(row_time(row), row.get("user") or str(row.get("uid", "")),
-                              row.get("share") or "", row.get("operation") or "",
-                              row.get("result") or "", row.get("path") or "")
-        else:
-            table.add_columns("Time", "Who", "Operation", "Result", "Detail")
-            for row in page.rows:
-                table.add_row(row_time(row), row.get("user") or str(row.get("uid", "")),
+                table.add_row(row_time(row), who(row), row.get("share") or "",
                               row.get("operation") or "", row.get("result") or "",
-                              row.get("detail") or "")
+                              row.get("path") or "")
+        else:
+            table.add_columns("Time", "Who", "Operation", "Target", "Result", "Detail")
+            for row in page.rows:
+                table.add_row(row_time(row), who(row), row.get("operation") or "",
+                              target(row), row.get("result") or "", row.get("detail") or "")
         filters = ", ".join(f"{k}={v}" for k, v in self.view.filters.items() if v)
         first = page.rows[0]["id"] if page.rows else "-"
         last = page.rows[-1]["id"] if page.rows else "-"
         where = "last page" if self.view.page.newest else f"page {self.view.page_number}"
         self.query_one("#log-title", Static).update(
             f"{self.view.kind.capitalize()} log, {where}: rows {first}..{last}"
-            + (f" (filter: {filters})" if filters else ""))
+            + (f" (filter: {filters})" if filters else "") + ". Enter: a row in full")
         if not page.rows:
             self.say("No rows match." if filters else "The log is empty.")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_row()
+
+    def action_open_row(self) -> None:
+        """The row under the cursor in full: a table cell is cut at the screen's width."""
+        table = self.query_one("#log", DataTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
+            return
+        row = self.rows[table.cursor_row]
+        self.app.push_screen(RowDialog(f"{self.view.kind.capitalize()} log row {row['id']}",
+                                       row_lines(row)))
 
     # -- paging and filters -------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nasfs.cli.session import array_arguments
 from nasfs.cli.users import emit, policy_session
+from nasfs.client.logrows import target, who
 from nasfs.client.policy import PolicyClient
 from nasfs.errors import UsageError
 from nasfs.operations import UnknownOperation, access_operation, operations_help
@@ -107,23 +108,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _where(row: dict[str, Any]) -> str:
-    """SHARE/PATH of a row: paths in a share start with "/" already (no "docs//a.txt")."""
-    share, path = row.get("share") or "", row.get("path") or ""
-    if share and path and not path.startswith("/"):
-        path = "/" + path
-    return share + path
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     with policy_session(args, "nasfs log show") as policy:
         page = policy.log_query(_kind(args), after_id=args.after_id, limit=args.limit,
                                 **_filter_params(args))
     from nasfs.policy.export import format_time
 
-    lines = [f"{r['id']:>8} {format_time(r['time_ns'])} {r.get('user') or '-':<12} "
-             f"{r['operation']:<14} {r['result']:<8} {_where(r)}"
-             f"{' -> ' + r['second_path'] if r.get('second_path') else ''}"
+    lines = [f"{r['id']:>8} {format_time(r['time_ns'])} {who(r):<12} "
+             f"{r['operation']:<14} {r['result']:<8} {target(r)}"
              f"{' [admin]' if r.get('admin') else ''}"
              f"{'  ' + r['detail'] if r.get('detail') else ''}" for r in page.rows]
     emit(args, page.__dict__, "\n".join(lines) or "(no rows)")

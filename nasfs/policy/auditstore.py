@@ -36,6 +36,11 @@ def genesis_hash(kind: str) -> bytes:
     return blake3.blake3(f"nasfs {kind} log genesis".encode()).digest()
 
 
+# The user rows made by the box itself carry (schedules, retention, the lock of a terminal),
+# so a log reader always sees who acted. Part of the wire format: nasfs.client.logrows.
+SYSTEM_ACTOR = "nasfs"
+
+
 @dataclass(frozen=True)
 class LogEntry:
     """One thing to log. Paths may be str or (exact, possibly non-UTF-8) bytes."""

@@ -10,6 +10,7 @@ immutable snapshot and never touch SQLite. The access-log writer (`audit`) exist
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 import trio
 
+from nasfs.client.logrows import SYSTEM_ACTOR
 from nasfs.db import EventSink, ReplicatedDB
 from nasfs.db.replicated import CopyGuard
 from nasfs.policy.acl import Decision, Principal
@@ -161,7 +163,10 @@ class PolicyService:
 
     def log_system(self, entries: Sequence[LogEntry]) -> None:
         """Write system-log rows now, durably (administrative actions are rare and must not
-        be lost if the daemon dies right after answering)."""
+        be lost if the daemon dies right after answering). Every row names who acted: the
+        user of its uid, or `nasfs` for what the box did by itself (schedules, retention,
+        a terminal's lock)."""
+        entries = [self._with_actor(entry) for entry in entries]
         with self.audit_lock:
             self.audit_store.append("system", entries, self.clock.now_ns(), durable=True)
         for callback in self.on_system_log:
@@ -169,6 +174,15 @@ class PolicyService:
                 callback(entries)
             except Exception:
                 log.exception("system-log listener failed")
+
+    def _with_actor(self, entry: LogEntry) -> LogEntry:
+        if entry.user is not None:
+            return entry
+        if entry.uid is None:
+            return dataclasses.replace(entry, user=SYSTEM_ACTOR)
+        user = self._snapshot.users_by_uid.get(entry.uid)
+        name = user.name if user else ("root" if entry.uid == 0 else None)
+        return entry if name is None else dataclasses.replace(entry, user=name)
 
     def write_batch(self, kind: str, entries: Sequence[LogEntry]) -> None:
         """The access-log writer's batch function (runs in a worker thread)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from nasfs.policy.auditstore import LogEntry
+from nasfs.policy.auditstore import SYSTEM_ACTOR, LogEntry
 from nasfs.policy.service import PolicyService
 from nasfs.trash.repository import TrashItem
 from nasfs.trash.service import Trash
@@ -22,7 +22,7 @@ def purge_expired(trash: Trash, policy: PolicyService) -> list[TrashItem]:
         audit = policy.audit
         for item in purged:
             entry = LogEntry("purge", share=item.share, path=item.path, bytes=item.size,
-                             user="nasfs", detail=f"trash #{item.id}, retention")
+                             user=SYSTEM_ACTOR, detail=f"trash #{item.id}, retention")
             if audit is None or not audit.record_nowait(entry):
                 policy.log_system([entry])  # no writer or a full queue: never drop it
     return purged
