@@ -7,6 +7,7 @@ and gids used live in a range (46100-46199) no other test uses.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,15 @@ def preserved_extrausers() -> Iterator[Path]:
     if not extrausers_ready():
         pytest.fail("libnss-extrausers is not set up: run scripts/setup")
     directory = osaccounts.EXTRAUSERS_DIR
+    # One test process at a time may own the machine's accounts (other worktrees' test runs
+    # on the same box too): they wait here for each other.
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".nasfs-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _preserved(directory)
+
+
+def _preserved(directory: Path) -> Iterator[Path]:
     saved: dict[str, bytes | None] = {}
     for name in FILES:
         path = directory / name

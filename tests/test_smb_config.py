@@ -11,8 +11,8 @@ import pytest
 from nasfs.policy.acl import Access, AclEntry
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.snapshot import PolicySnapshot
-from nasfs.smb.apply import SmbConfigError, apply
-from nasfs.smb.config import Site, directories, render
+from nasfs.smb.apply import SmbConfigError, apply, apply_files
+from nasfs.smb.config import MAIN, Site, directories, render
 
 
 def _policy() -> PolicySnapshot:
@@ -36,7 +36,7 @@ def _testparm(conf: Path, *section: str) -> str:
 
 def test_testparm_accepts_the_configuration_and_sees_the_safe_defaults(tmp_path: Path) -> None:
     conf = tmp_path / "smb.conf"
-    conf.write_text(render(_policy(), Site(Path("/srv/nas"), tmp_path / "smb", port=4450)))
+    conf.write_text(render(_policy(), Site(Path("/srv/nas"), tmp_path / "smb", port=4450))[MAIN])
     full = _testparm(conf)
     # testparm names SMB2_10 by its alias "SMB2" (SMB2_02, the older variant, stays off).
     for line in ("server min protocol = SMB2", "ntlm auth = ntlmv2-only",
@@ -49,12 +49,29 @@ def test_testparm_accepts_the_configuration_and_sees_the_safe_defaults(tmp_path:
 def test_each_share_points_into_the_mount_and_admits_whom_the_gate_admits(
         tmp_path: Path) -> None:
     conf = tmp_path / "smb.conf"
-    conf.write_text(render(_policy(), Site(Path("/srv/nas"), tmp_path / "smb")))
+    files = render(_policy(), Site(Path("/srv/nas"), tmp_path / "smb"))
+    conf.write_text(files[MAIN])
     sales = _testparm(conf, "sales")
     assert "path = /srv/nas/sales" in sales
     # carol is in sales but has no password: no SMB login, so not listed.
     assert "valid users = alice\n" in sales
     assert "valid users = alice bob\n" in _testparm(conf, "public")
+    # Visible shares are listed to everyone (no access-based enumeration hides them).
+    assert "access based share enum" not in files[MAIN]
+
+
+def test_hidden_shares_exist_only_in_the_files_of_their_users(tmp_path: Path) -> None:
+    site = Site(Path("/srv/nas"), tmp_path / "smb")
+    files = render(_policy(), site)
+    assert sorted(files) == [MAIN, "users/alice.conf", "users/bob.conf"]  # carol: no password
+    assert "[secret]" not in files[MAIN]
+    assert f"include = {site.users_dir}/%U.conf" in files[MAIN]
+    assert "[secret]" in files["users/alice.conf"] and "[secret]" not in files["users/bob.conf"]
+    # alice's view, as smbd builds it for her session: the include with %U = alice.
+    conf = tmp_path / "alice-view.conf"
+    conf.write_text(files[MAIN].replace("%U", "alice"))
+    (tmp_path / "smb" / "users").mkdir(parents=True)
+    (tmp_path / "smb" / "users" / "alice.conf").write_text(files["users/alice.conf"])
     secret = _testparm(conf, "secret")
     assert "browseable = No" in secret and "valid users = alice\n" in secret
 
@@ -68,7 +85,7 @@ def test_apply_installs_a_valid_configuration_and_keeps_the_old_one_on_a_bad_one
         tmp_path: Path) -> None:
     site = Site(Path("/srv/nas"), tmp_path / "smb")
     conf = tmp_path / "etc" / "smb.conf"
-    text = render(_policy(), site)
+    text = render(_policy(), site)[MAIN]
     assert apply(text, conf, directories=tuple(directories(site)))
     assert conf.read_text() == text
     assert not apply(text, conf)  # unchanged: nothing written
@@ -76,3 +93,14 @@ def test_apply_installs_a_valid_configuration_and_keeps_the_old_one_on_a_bad_one
         apply(text + "[broken\n   path = /x\n   server role = what\n", conf)
     assert conf.read_text() == text
     assert sorted(p.name for p in conf.parent.iterdir()) == ["smb.conf"]
+
+
+def test_apply_files_writes_the_user_files_and_drops_stale_ones(tmp_path: Path) -> None:
+    site = Site(Path("/srv/nas"), tmp_path / "smb")
+    files = render(_policy(), site)
+    assert apply_files(files, site.state_dir, directories=tuple(directories(site)))
+    assert not apply_files(files, site.state_dir)
+    (site.users_dir / "gone.conf").write_text("[old]\n")
+    assert apply_files(files, site.state_dir)
+    assert sorted(p.name for p in site.users_dir.iterdir()) == ["alice.conf", "bob.conf"]
+    assert (site.users_dir / "alice.conf").read_text() == files["users/alice.conf"]

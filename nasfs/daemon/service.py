@@ -79,6 +79,7 @@ class Daemon:
         self.policy: Any = None  # nasfs.policy.PolicyService: accounts, shares, logs
         self.gate: Any = None  # nasfs.policy.gate.Gate: the policy in front of the mount
         self.trash: Any = None  # nasfs.trash.Trash, while the filesystem is open
+        self.smb: Any = None  # nasfs.smb.service.SmbService: smbd over the mount
         self.mounted = False
         self.pid = os.getpid()
         self.started_at = time.time()
@@ -169,6 +170,9 @@ class Daemon:
                 await nursery.start(self.jobs.run)
                 if self.mountpoint is not None:
                     await nursery.start(self._serve_fuse, fuse_options)
+                    if self.smb is not None:
+                        # Only now: smbd must never serve the bare mount point.
+                        await trio.to_thread.run_sync(self.smb.mount_ready)
                 registry.write_record(self.config.run_dir, registry.new_record(
                     self.array_uuid, self.socket_path, self.mountpoint, members))
                 state = f"mounted at {self.mountpoint}" if self.mounted else "not mounted"
@@ -183,6 +187,7 @@ class Daemon:
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
+                await self._stop_smb()
                 # Each part is closed even when one before it failed (a lost or full
                 # member): whatever can still be saved is, and each failure is reported.
                 await self._close_filesystem()
@@ -223,10 +228,15 @@ class Daemon:
         # store under it would fail it halfway, so wait (both resume from where they were).
         async with self.job_lock:
             pass
+        await self._stop_smb()  # SMB clients go before the mount they use
         if self._fuse_scope is not None and self.mounted:
             self._fuse_scope.cancel()
             await self._fuse_done.wait()
         await self._close_filesystem()
+
+    async def _stop_smb(self) -> None:
+        if self.smb is not None:
+            await self._close_part("smbd", self.smb.before_unmount)
 
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:

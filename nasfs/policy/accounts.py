@@ -66,6 +66,8 @@ class Accounts:
                 self.repo.add_user(name, uid, pw_hash, self.service.clock.now_ns())
             self.service.reload()
             user = self.repo.user(name)
+            if password is not None:
+                self._samba_password(name, password)
         assert user is not None
         return user
 
@@ -77,6 +79,7 @@ class Accounts:
                 self.repo.remove_lock("user", name)
                 self.repo.clear_failures("user", name)
             self.service.reload()
+            self._samba_password(name, None)
 
     def set_password(self, name: str, password: str | None) -> None:
         """Set (or with None, remove) the password of `name`."""
@@ -87,6 +90,14 @@ class Accounts:
             with self.repo.db.transaction(durable=True):
                 self.repo.set_password(name, pw_hash)
             self.service.reload()
+            self._samba_password(name, password)
+
+    def _samba_password(self, name: str, password: str | None) -> None:
+        """Samba keeps its own password hashes: hand it the same password (from memory,
+        never a file), or take the user out when the password is removed or the user is."""
+        from nasfs.smb.site import password_changed
+
+        password_changed(self.service.settings(), name, password)
 
     def groups_of(self, name: str) -> list[str]:
         with self.service.policy_lock:

@@ -375,15 +375,28 @@ class AdminApi:
                             osaccounts.check_user(user.name, user.uid)
                     for group in self.service.repo.groups():
                         osaccounts.check_group(group.name, group.gid)
+                check_smb_setting(self.service.settings(), key, value)
                 with self.service.repo.db.transaction(durable=True):
                     self.service.repo.set_setting(key, value)
                 if key == "os.accounts":
                     self.service.reload()
+                for callback in self.service.on_setting_changed:
+                    callback(key, value)
             return value
 
         value = self._logged(actor, "settings.set", key, store,
                              f"= {shown_value(key, p['value'])!r}")
         return {key: shown_value(key, value)}
+
+
+def check_smb_setting(settings: dict[str, Any], key: str, value: Any) -> None:
+    """SMB serves NAS users as operating-system users: it needs `os.accounts` on."""
+    if key == "smb.enabled" and value and not settings["os.accounts"]:
+        raise InvalidValue("SMB needs the NAS accounts published to the operating system: "
+                           "run 'nasfs settings set os.accounts yes' first")
+    if key == "os.accounts" and not value and settings["smb.enabled"]:
+        raise InvalidValue("SMB is on and serves the NAS accounts as system accounts: "
+                           "run 'nasfs smb disable' first")
 
 
 def _describe(options: dict[str, Any]) -> str:

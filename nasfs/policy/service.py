@@ -67,6 +67,10 @@ class PolicyService:
         # Called (in the writing thread, after the rows are durable) with each batch of
         # system-log rows: the daemon's mail notifier picks the lock-outs from them.
         self.on_system_log: list[Callable[[Sequence[LogEntry]], None]] = []
+        # Called (under the policy lock, after commit) with each new snapshot, and with each
+        # changed setting: the daemon's Samba service regenerates smb.conf here.
+        self.on_reload: list[Callable[[PolicySnapshot], None]] = []
+        self.on_setting_changed: list[Callable[[str, Any], None]] = []
         self.audit: AuditLog | None = None
         self._snapshot = PolicySnapshot.build(0, [], [], [])
         self._published_accounts = False
@@ -132,6 +136,8 @@ class PolicyService:
             self._snapshot = PolicySnapshot.build(
                 self._snapshot.version + 1, users, groups, self.repo.shares())
             self._publish_accounts(users, groups)
+            for callback in self.on_reload:
+                callback(self._snapshot)
 
     def _publish_accounts(self, users: list[UserRecord], groups: list[GroupRecord]) -> None:
         """Keep the OS's view of the NAS accounts in step (setting `os.accounts`)."""

@@ -213,6 +213,39 @@ SETTINGS.update({s.key: s for s in (
             _timezone("system.timezone")),
 )})
 
+def _interfaces(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidValue(f"setting {key} must be text, not {value!r}")
+        names = value.replace(",", " ").split()
+        if any(not all(c.isalnum() or c in ".:/-_" for c in n) for n in names):
+            raise InvalidValue(f"setting {key} must be addresses or interface names "
+                               f"separated by spaces (such as 127.0.0.1 eth0), not {value!r}")
+        return " ".join(names)
+    return parse
+
+
+def _absolute_path(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+            raise InvalidValue(f"setting {key} must be an absolute path, not {value!r}")
+        return value.rstrip("/") or "/"
+    return parse
+
+
+SETTINGS.update({s.key: s for s in (
+    Setting("smb.enabled", False,
+            "serve the shares over SMB (Samba) while the array is mounted; needs os.accounts",
+            _boolean("smb.enabled")),
+    Setting("smb.port", 445, "the TCP port smbd listens on", _port("smb.port")),
+    Setting("smb.interfaces", "",
+            "addresses or interfaces smbd listens on, separated by spaces ('' = all)",
+            _interfaces("smb.interfaces")),
+    Setting("smb.state_dir", "/var/lib/nasfs/smb",
+            "where nasfs keeps smbd's configuration, password database, state and log",
+            _absolute_path("smb.state_dir")),
+)})
+
 # Settings whose values are stored but never shown or logged: only whether they are set.
 SECRET_SETTINGS = frozenset({"mail.password"})
 

@@ -1,5 +1,7 @@
-"""Putting a rendered smb.conf in place: validate with `testparm -s`, replace atomically,
-and ask a running smbd to reload it (connected clients stay connected)."""
+"""Putting a rendered configuration in place: validate with `testparm -s`, replace each file
+atomically, drop the per-user files of users who no longer exist, and ask a running smbd to
+reload (connected clients stay connected; smbd closes only connections to shares that are
+gone)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+from nasfs.smb.config import MAIN, USERS_DIR
 
 
 class SmbConfigError(NasfsError):
@@ -25,11 +28,9 @@ def validate(path: Path) -> None:
                              f"{'; '.join(problems) or done.stderr.strip()}")
 
 
-def apply(text: str, path: Path, *, directories: tuple[Path, ...] = ()) -> bool:
-    """Install `text` at `path` if it differs (validated first); reload smbd if it runs.
+def write_file(path: Path, text: str, *, check: bool = False) -> bool:
+    """Install `text` at `path` if it differs (with `check`, validated by testparm first).
     True if the file changed."""
-    for d in directories:
-        d.mkdir(parents=True, exist_ok=True)
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
@@ -42,14 +43,49 @@ def apply(text: str, path: Path, *, directories: tuple[Path, ...] = ()) -> bool:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        validate(Path(tmp))
+        if check:
+            validate(Path(tmp))
         os.chmod(tmp, 0o644)
         os.rename(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    reload(path)
     return True
+
+
+def apply(text: str, path: Path, *, directories: tuple[Path, ...] = ()) -> bool:
+    """Install the single file `text` at `path` if it differs (validated first); reload smbd
+    if it runs. True if the file changed."""
+    for d in directories:
+        d.mkdir(parents=True, exist_ok=True)
+    changed = write_file(path, text, check=True)
+    if changed:
+        reload(path)
+    return changed
+
+
+def apply_files(files: dict[str, str], state_dir: Path, *,
+                directories: tuple[Path, ...] = ()) -> bool:
+    """Install a whole rendered configuration (`config.render`) below `state_dir`; reload a
+    running smbd if anything changed. The per-user files go first: the main file that
+    includes them is validated, and only then replaced."""
+    for d in directories:
+        d.mkdir(parents=True, exist_ok=True)
+    changed = False
+    users = state_dir / USERS_DIR
+    users.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        if rel != MAIN:
+            changed |= write_file(state_dir / rel, text)
+    wanted = {Path(rel).name for rel in files if rel != MAIN}
+    for stale in users.glob("*.conf"):
+        if stale.name not in wanted:
+            stale.unlink()  # a deleted user, or one who lost their password
+            changed = True
+    changed |= write_file(state_dir / MAIN, files[MAIN], check=True)
+    if changed:
+        reload(state_dir / MAIN)
+    return changed
 
 
 def reload(path: Path) -> bool:

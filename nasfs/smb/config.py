@@ -1,10 +1,18 @@
-"""smb.conf as a pure function of the policy: `render(snapshot, site) -> text`.
+"""smb.conf as a pure function of the policy: `render(snapshot, site) -> {file: text}`.
 
 Safe protocol defaults (SMB1 off, NTLMv2 only, signing required, encryption offered), one
 section per share pointing at the share's folder in the FUSE mount, and who may connect
 computed from the gate's own decisions (so the two can never disagree about a user). The
 gate still decides every operation inside the share; there is no vfs_recycle because the
 gate's trash already catches deletes and overwrites.
+
+Hidden shares must answer a user without access exactly like a share that does not exist
+(`NT_STATUS_BAD_NETWORK_NAME`), which `valid users` cannot do (Samba answers
+`NT_STATUS_ACCESS_DENIED`). So the main file defines only the visible shares; each user with
+a password gets a file of their own, `users/NAME.conf`, with the hidden shares that user may
+read, pulled in by `include = .../users/%U.conf`. smbd re-reads its configuration (with %U
+set to the session's user) after every session setup, so a hidden share simply does not
+exist in the smbd process serving anyone else.
 """
 
 from __future__ import annotations
@@ -17,6 +25,10 @@ from nasfs.policy.snapshot import ADMIN_UID, PolicySnapshot
 
 # A share name Samba accepts in a section header and nasfs can create.
 _FORBIDDEN = set('[]\n\r%"\\')
+MAIN = "smb.conf"
+USERS_DIR = "users"
+# A name no NAS user can have (names are checked by nasfs.policy.names): nobody matches it.
+NOBODY = "@nasfs-nobody-may-connect"
 
 
 @dataclass(frozen=True)
@@ -24,37 +36,54 @@ class Site:
     """Where this smbd lives: the mount it serves and its own directories."""
 
     mountpoint: Path
-    state_dir: Path  # private/, lock/, state/, cache/, pid/ and the log go below it
+    state_dir: Path  # private/, lock/, state/, cache/, pid/, users/ and the log go below it
     port: int = 445
     interfaces: tuple[str, ...] = ()  # empty: all interfaces
     netbios_name: str = "NASFS"
+
+    @property
+    def conf(self) -> Path:
+        return self.state_dir / MAIN
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "log.smbd"
+
+    @property
+    def users_dir(self) -> Path:
+        return self.state_dir / USERS_DIR
 
 
 def directories(site: Site) -> list[Path]:
     """The directories smbd needs below `site.state_dir` (the applier creates them)."""
     return [site.state_dir / name
-            for name in ("private", "lock", "state", "cache", "pid", "ncalrpc")]
+            for name in ("private", "lock", "state", "cache", "pid", "ncalrpc", USERS_DIR)]
+
+
+def samba_users(snapshot: PolicySnapshot) -> list[str]:
+    """The NAS users who may log in over SMB: everyone with a password but the administrator."""
+    return sorted(u.name for u in snapshot.users.values()
+                  if u.uid != ADMIN_UID and u.pw_hash is not None)
 
 
 def allowed_users(snapshot: PolicySnapshot, share: ShareRecord) -> list[str]:
     """The NAS users the gate lets read `share` (the administrator is not served over SMB)."""
     names = []
-    for user in sorted(snapshot.users.values(), key=lambda u: u.name):
-        if user.uid == ADMIN_UID or user.pw_hash is None:
-            continue  # no password: no SMB login at all
-        who = snapshot.principal_named(user.name)
+    for name in samba_users(snapshot):
+        who = snapshot.principal_named(name)
         if who is not None and snapshot.decide(who, share).can_read:
-            names.append(user.name)
+            names.append(name)
     return names
 
 
-def _global(site: Site) -> list[str]:
+def global_section(site: Site) -> list[str]:
+    """[global]: everything but the shares (also the configuration the passdb tools use)."""
     d = site.state_dir
     lines = [
         "[global]",
         f"   netbios name = {site.netbios_name}",
         "   server role = standalone server",
-        "   passdb backend = tdbsam",
+        f"   passdb backend = tdbsam:{d / 'private' / 'passdb.tdb'}",
         # Protocol safety: no SMB1, no LM/NTLMv1, signing required, encryption offered.
         "   server min protocol = SMB2_10",
         "   ntlm auth = ntlmv2-only",
@@ -63,7 +92,6 @@ def _global(site: Site) -> list[str]:
         # No guests and no anonymous share lists: every session is a NAS user.
         "   map to guest = never",
         "   restrict anonymous = 2",
-        "   access based share enum = yes",
         "   load printers = no",
         "   printing = bsd",
         "   printcap name = /dev/null",
@@ -76,8 +104,11 @@ def _global(site: Site) -> list[str]:
         f"   cache directory = {d / 'cache'}",
         f"   pid directory = {d / 'pid'}",
         f"   ncalrpc dir = {d / 'ncalrpc'}",
-        f"   log file = {d / 'log.smbd'}",
+        f"   log file = {site.log_file}",
         "   logging = file",
+        # Authentication audit events (JSON, one per login) for the lock-out and the log.
+        "   log level = 1 auth_json_audit:3",
+        "   max log size = 10000",
         # The FUSE mount has no ACL xattrs of Samba's: POSIX modes and the gate decide.
         "   nt acl support = no",
         "   store dos attributes = no",
@@ -97,18 +128,38 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site) -> list[str
         f"[{share.name}]",
         f"   path = {site.mountpoint / share.name}",
         "   read only = no",
-        # Hidden shares stay out of browse lists; visible ones are listed to their users.
+        # Hidden shares stay out of browse lists even for the users who may use them.
         f"   browseable = {'no' if share.hidden else 'yes'}",
         # Nobody listed: an impossible name, so the share refuses every session.
-        f"   valid users = {' '.join(users) if users else '@nasfs-nobody-may-connect'}",
+        f"   valid users = {' '.join(users) if users else NOBODY}",
         "   guest ok = no",
     ]
 
 
-def render(snapshot: PolicySnapshot, site: Site) -> str:
-    """The whole smb.conf for this policy (the same policy renders the same bytes)."""
-    lines = ["# Generated by nasfs from its policy database: edits here are overwritten.",
-             *_global(site)]
+def render(snapshot: PolicySnapshot, site: Site) -> dict[str, str]:
+    """Every file of the configuration, by path relative to `site.state_dir` (the same
+    policy renders the same bytes): smb.conf and one users/NAME.conf per SMB user."""
+    main = ["# Generated by nasfs from its policy database: edits here are overwritten.",
+            *global_section(site),
+            # Last in [global]: the hidden shares of the session's user (see above).
+            f"   include = {site.users_dir}/%U.conf"]
     for name in sorted(snapshot.shares):
-        lines += _share(snapshot, snapshot.shares[name], site)
-    return "\n".join(lines) + "\n"
+        share = snapshot.shares[name]
+        if not share.hidden:
+            main += _share(snapshot, share, site)
+    files = {MAIN: "\n".join(main) + "\n"}
+    hidden = [snapshot.shares[n] for n in sorted(snapshot.shares) if snapshot.shares[n].hidden]
+    for user in samba_users(snapshot):
+        lines = [f"# Generated by nasfs: the hidden shares {user} may use."]
+        for share in hidden:
+            if user in allowed_users(snapshot, share):
+                lines += _share(snapshot, share, site)
+        files[f"{USERS_DIR}/{user}.conf"] = "\n".join(lines) + "\n"
+    return files
+
+
+def passdb_config(site: Site) -> str:
+    """A configuration with only [global]: what smbpasswd and pdbedit need to find the
+    passdb (usable before the mount exists, e.g. by the CLI without a daemon)."""
+    return "\n".join(["# Generated by nasfs for its Samba password tools.",
+                      *global_section(site)]) + "\n"

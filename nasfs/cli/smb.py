@@ -1,0 +1,81 @@
+"""`nasfs smb enable|disable|status`: the SMB (Samba) side of the array.
+
+enable/disable are the setting `smb.enabled` (through the daemon, which starts or stops
+smbd at once, or offline: smbd then starts with the next mount); status asks the daemon
+for smbd's state and the connected sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nasfs.cli.session import array_arguments, running_daemon, session_config
+from nasfs.cli.users import emit, policy_session
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    smb = subparsers.add_parser("smb", help="share the array over SMB (Samba)")
+    actions = smb.add_subparsers(dest="smb_command", metavar="ACTION", required=True)
+    on = actions.add_parser("enable", help="serve the shares over SMB while mounted")
+    on.set_defaults(func=cmd_enable)
+    off = actions.add_parser("disable", help="stop serving over SMB")
+    off.set_defaults(func=cmd_disable)
+    status = actions.add_parser("status", help="smbd's state and the connected sessions")
+    status.set_defaults(func=cmd_status)
+    for p in (on, off, status):
+        array_arguments(p)
+
+
+def _status(args: argparse.Namespace) -> dict[str, Any]:
+    client = running_daemon(session_config(args), args.at)
+    if client is not None:
+        with client:
+            return dict(client.call("smb.status", {}))
+    with policy_session(args, "nasfs smb status") as policy:
+        settings = policy.settings_get()
+    return {"enabled": bool(settings["smb.enabled"]), "running": False, "pid": None,
+            "port": settings["smb.port"], "interfaces": str(settings["smb.interfaces"]).split(),
+            "state_dir": settings["smb.state_dir"],
+            "problem": "the array is not mounted" if settings["smb.enabled"] else None,
+            "sessions": [], "users_without_samba_password": []}
+
+
+def describe(status: dict[str, Any]) -> str:
+    if not status["enabled"]:
+        lines = ["SMB is off ('nasfs smb enable' switches it on)"]
+    elif status["running"]:
+        where = ", ".join(status["interfaces"]) or "all interfaces"
+        lines = [f"SMB is on: smbd (pid {status['pid']}) listens on port {status['port']} "
+                 f"({where})"]
+    else:
+        lines = [f"SMB is on but smbd is not running: {status['problem'] or 'not started'}"]
+    for s in status["sessions"]:
+        lines.append(f"  {s['user']} from {s['client']}, {s['protocol']}, "
+                     f"{s['open_files']} open file{'s' if s['open_files'] != 1 else ''}")
+    if status["users_without_samba_password"]:
+        lines.append("users who must set their password again to log in over SMB: "
+                     + ", ".join(status["users_without_samba_password"]))
+    return "\n".join(lines)
+
+
+def _switch(args: argparse.Namespace, on: bool) -> int:
+    with policy_session(args, f"nasfs smb {'enable' if on else 'disable'}") as policy:
+        policy.settings_set("smb.enabled", on)
+    status = _status(args)
+    emit(args, status, describe(status))
+    return 0
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    return _switch(args, True)
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    return _switch(args, False)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _status(args)
+    emit(args, status, describe(status))
+    return 0

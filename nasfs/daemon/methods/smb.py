@@ -1,0 +1,31 @@
+"""Control method `smb.status`, and the wiring of the daemon's Samba service
+(nasfs.smb.service): smbd runs over the mount while the setting `smb.enabled` is on.
+`nasfs smb enable|disable` are `settings.set smb.enabled yes|no`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.methods.users import PolicyUnavailable
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    from nasfs.smb.service import SmbService
+
+    if daemon.policy is None:
+        return
+    smb = SmbService(daemon.policy, daemon.mountpoint)
+    daemon.smb = smb
+
+    async def status(request: Request) -> Any:
+        if daemon.policy is None:
+            raise PolicyUnavailable("the daemon has not opened the policy databases")
+        return await trio.to_thread.run_sync(smb.status)
+
+    table.add("smb.status", status)

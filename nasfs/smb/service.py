@@ -1,0 +1,162 @@
+"""The daemon's Samba side: runs smbd over the mount while `smb.enabled` is on, and keeps
+its configuration in step with the policy.
+
+- smbd starts only once the FUSE mount is up (it must never serve the empty mount point)
+  and stops before the mount goes away.
+- Every new policy snapshot (users, groups, passwords, shares, ACLs) re-renders the
+  configuration; if a file changed it is validated and smbd reloads it: connected clients
+  stay connected.
+- Changing a `smb.*` setting applies at once (on/off; a new port, interfaces or state
+  directory restarts smbd).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasfs.smb import passdb
+from nasfs.smb.apply import apply_files
+from nasfs.smb.config import Site, directories, render, samba_users
+from nasfs.smb.server import Smbd
+from nasfs.smb.site import site_from_settings
+
+if TYPE_CHECKING:
+    from nasfs.policy.service import PolicyService
+    from nasfs.policy.snapshot import PolicySnapshot
+
+log = logging.getLogger(__name__)
+
+
+class SmbService:
+    def __init__(self, policy: PolicyService, mountpoint: Path | None) -> None:
+        self.policy = policy
+        self.mountpoint = mountpoint
+        self.mounted = False
+        self.smbd: Smbd | None = None
+        self.problem: str | None = None  # why smbd is not running although enabled
+        # The policy's own lock: settings and policy changes call in holding it, so one lock
+        # (not two in either order) guards smbd's life.
+        self._lock = policy.policy_lock
+        policy.on_reload.append(self._policy_changed)
+        policy.on_setting_changed.append(self._setting_changed)
+
+    def site(self) -> Site:
+        return site_from_settings(self.policy.settings(), self.mountpoint)
+
+    # -- life cycle (the daemon calls these around the mount) -------------------------------
+
+    def mount_ready(self) -> None:
+        """The FUSE mount is up: start smbd if SMB is on."""
+        with self._lock:
+            self.mounted = True
+            if self.policy.setting("smb.enabled"):
+                self._start_logged()
+
+    def before_unmount(self) -> None:
+        with self._lock:
+            self.mounted = False
+            self._stop()
+
+    # -- reacting to the policy ------------------------------------------------------------
+
+    def _policy_changed(self, snapshot: PolicySnapshot) -> None:
+        with self._lock:
+            if self.smbd is not None and self.smbd.running():
+                self._install(snapshot, self.smbd.site)
+
+    def _setting_changed(self, key: str, value: Any) -> None:
+        if not key.startswith("smb."):
+            return
+        with self._lock:
+            self._stop()
+            if self.mounted and self.policy.setting("smb.enabled"):
+                self._start()
+
+    def _install(self, snapshot: PolicySnapshot, site: Site) -> None:
+        apply_files(render(snapshot, site), site.state_dir,
+                    directories=tuple(directories(site)))
+
+    def _start(self) -> None:
+        if self.mountpoint is None:
+            self.problem = "the array is not mounted"
+            return
+        site = self.site()
+        try:
+            self._install(self.policy.snapshot, site)
+            smbd = Smbd(site)
+            smbd.start()
+        except Exception as exc:
+            self.problem = str(exc)
+            raise
+        self.smbd, self.problem = smbd, None
+
+    def _start_logged(self) -> None:
+        try:
+            self._start()
+        except Exception:
+            log.exception("SMB is on but smbd could not be started")
+
+    def _stop(self) -> None:
+        smbd, self.smbd = self.smbd, None
+        if smbd is not None:
+            smbd.stop()
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        settings = self.policy.settings()
+        site = self.site()
+        running = self.smbd is not None and self.smbd.running()
+        sessions: list[dict[str, Any]] = []
+        if running:
+            sessions = smbstatus_sessions(site.conf)
+        wanted = samba_users(self.policy.snapshot)
+        known = passdb.users(site) if (site.state_dir / "private" / "passdb.tdb").exists() else []
+        return {
+            "enabled": bool(settings["smb.enabled"]),
+            "running": running,
+            "pid": self.smbd.pid if running and self.smbd is not None else None,
+            "port": site.port,
+            "interfaces": list(site.interfaces),
+            "state_dir": str(site.state_dir),
+            "problem": self.problem,
+            "sessions": sessions,
+            # NAS users whose password was set before Samba could learn it (os.accounts off):
+            # they must set it again to log in over SMB.
+            "users_without_samba_password": [u for u in wanted if u not in known],
+        }
+
+
+def smbstatus_sessions(conf: Path) -> list[dict[str, Any]]:
+    """The connected sessions: user, client address, protocol, encryption, smbd pid."""
+    done = subprocess.run(["smbstatus", "-s", str(conf), "--json"], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        return []
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        return []
+    sessions = []
+    for session in (data.get("sessions") or {}).values():
+        sessions.append({
+            "user": session.get("username"),
+            "client": session.get("remote_machine"),
+            "protocol": session.get("session_dialect"),
+            "encryption": (session.get("encryption") or {}).get("cipher") or None,
+            "signing": (session.get("signing") or {}).get("cipher") or None,
+            "pid": int(str(session.get("server_id", {}).get("pid", 0)) or 0),
+        })
+    # Open files per serving smbd process (each connection has its own).
+    per_pid: dict[int, int] = {}
+    for entry in (data.get("open_files") or {}).values():
+        for opened in (entry.get("opens") or {}).values():
+            pid = int(str((opened.get("server_id") or {}).get("pid", 0)) or 0)
+            per_pid[pid] = per_pid.get(pid, 0) + 1
+    for s in sessions:
+        s["open_files"] = per_pid.get(s["pid"], 0)
+    return sessions
