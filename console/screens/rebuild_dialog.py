@@ -36,19 +36,39 @@ class RebuildDialog(ModalScreen[RebuildRequest | None]):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        first_missing = self.status.missing[0] + 1 if self.status.missing else ""
+        first_missing = self.status.missing[0] if self.status.missing else None
+        number = "" if first_missing is None else str(first_missing + 1)
         with Vertical(classes="dialog"):
             yield Label("Replace a disk and rebuild it", classes="section-title")
-            yield Static("Give the number of the failed disk and the directory where the new "
-                         "disk is mounted (it must be empty). Tab moves between the fields, "
-                         "Enter starts, Escape cancels.")
+            yield Static("First the number of the failed disk, then the directory where the "
+                         "new disk is mounted (it must be empty; filled in with where the "
+                         "failed disk was). Tab moves between the fields, typing replaces "
+                         "what is filled in, Enter starts, Escape cancels.")
             with Horizontal(classes="form-row"):
                 yield Label("Disk number")
-                yield Input(str(first_missing), id="disk-number", type="integer")
+                yield Input(number, id="disk-number", type="integer")
             with Horizontal(classes="form-row"):
                 yield Label("New disk's directory")
-                yield Input(id="onto", placeholder="/srv/disk-new")
+                yield Input(self.old_path(first_missing), id="onto", placeholder="/srv/disk-new")
             yield Static("", id="dialog-error", classes="error")
+
+    def old_path(self, index: int | None) -> str:
+        """Where disk `index` was: a new disk is often mounted in the failed one's place."""
+        for member in self.status.members:
+            if member.index == index and member.path:
+                return member.path
+        return ""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A different disk number: offer that disk's old place, unless the directory was
+        typed by hand."""
+        if event.input.id != "disk-number":
+            return
+        onto = self.query_one("#onto", Input)
+        known = {self.old_path(i) for i in range(len(self.status.members))} | {""}
+        text = event.value.strip()
+        if onto.value in known and text.isdigit():
+            onto.value = self.old_path(int(text) - 1)
 
     def on_mount(self) -> None:
         self.query_one("#onto" if self.status.missing else "#disk-number", Input).focus()
