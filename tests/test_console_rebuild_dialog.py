@@ -32,7 +32,7 @@ class Host(App[None]):
     def __init__(self, status: ArrayStatus) -> None:
         super().__init__()
         self.status = status
-        self.answer: RebuildRequest | None | str = "not answered"
+        self.answer: RebuildRequest | str | None = "not answered"
 
     def compose(self) -> ComposeResult:
         yield Static("host")
