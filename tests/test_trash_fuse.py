@@ -165,6 +165,7 @@ def test_cli(nas: PolicyMount) -> None:
     out = subprocess.run([*nasfs, "trash", "list", "docs"], env=env, capture_output=True,
                          text=True, check=True, cwd=REPO).stdout
     assert "docs/x" in out and "5 bytes" in out
+    assert "(deleted)" in out  # the access log's `delete`, not the internal `unlink`
     (item,) = trash_of(nas).items()
     out = subprocess.run([*nasfs, "trash", "restore", str(item.id)], env=env,
                          capture_output=True, text=True, check=True, cwd=REPO).stdout

@@ -21,8 +21,6 @@ from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.trash import TrashClient, TrashItemInfo
 
-REASONS = {"unlink": "deleted", "replaced": "overwritten", "truncated": "emptied"}
-
 
 @dataclass
 class TrashFilter:
@@ -100,7 +98,7 @@ class TrashScreen(PolicyScreen):
         for item in self.shown:
             table.add_row("*" if item.id in self.marked else " ", stamp(item.deleted_ns),
                           item.share, fmt.short_path(item.path, 30), item.user or str(item.uid),
-                          fmt.size(item.size), REASONS.get(item.reason, item.reason),
+                          fmt.size(item.size), item.how,
                           key=str(item.id))
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))

@@ -33,7 +33,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     with trash_session(args) as trash:
         items = trash.items(args.share, user=args.user)
     lines = [f"{i.id:>6}  {_when(i.deleted_ns)}  {i.share}{i.path}  "
-             f"{i.size} bytes  by {i.user or i.uid}  ({i.reason})" for i in items]
+             f"{i.size} bytes  by {i.user or i.uid}  ({i.how})" for i in items]
     emit(args, [asdict(i) for i in items], "\n".join(lines) or "the trash is empty")
     return 0
 

@@ -11,6 +11,10 @@ class Caller(Protocol):
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any: ...
 
 
+# The stored reasons in words: the same for `nasfs trash list` and the console's Trash.
+REASON_WORDS = {"unlink": "deleted", "replaced": "overwritten", "truncated": "emptied"}
+
+
 @dataclass(frozen=True)
 class TrashItemInfo:
     id: int
@@ -20,7 +24,13 @@ class TrashItemInfo:
     uid: int
     deleted_ns: int
     size: int
-    reason: str  # unlink | replaced | truncated
+    reason: str  # unlink | replaced | truncated (as stored; people read `how`)
+
+    @property
+    def how(self) -> str:
+        """What happened to the file, in the words the access log uses for the operation
+        (a `delete` row's file is `deleted` here)."""
+        return REASON_WORDS.get(self.reason, self.reason)
 
 
 @dataclass(frozen=True)
