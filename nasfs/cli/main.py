@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 # Modules under nasfs.cli that contribute subcommands, in the order they appear in --help.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "mount", "array", "users", "shares", "log", "auth", "trash", "snapshot", "mail", "recovery",
-    "smb",
+    "mount", "array", "users", "shares", "log", "auth", "trash", "snapshot", "backup", "mail",
+    "recovery", "smb",
 )
 
 

@@ -88,6 +88,19 @@ def for_daemon_note(kind: str, detail: str) -> Notice | None:
         return Notice(kind, kind, "Rebuild stopped with an error",
                       f"The rebuild stopped: {detail}\n\nStarting it again onto the same "
                       "directory continues where it stopped.")
+    if kind == "backup-failed":
+        return Notice(kind, f"{kind}:{detail.partition(' ')[2].partition(' ')[0]}",
+                      "A backup failed", f"A backup run did not finish: {detail}\n\nThe "
+                      "earlier generations at the destination are as they were; the next "
+                      "run continues where this one stopped (`nasfs backup status`).")
+    if kind == "backup-verify-failed":
+        return Notice(kind, f"{kind}:{detail}", "A backup does not match its manifest",
+                      f"Verifying a backup generation found differences: {detail}.\n\nThe "
+                      "destination may be failing; run `nasfs backup verify` again and "
+                      "consider a new destination.")
+    if kind == "backup-disk-removable":
+        return Notice(kind, f"{kind}:{detail}", "Backup done: the USB disk may be removed",
+                      f"The backup finished and {detail.partition('; ')[0]}.\n\n{detail}")
     if kind == "snapshot-removed":
         return Notice(kind, f"{kind}:{detail}", "A snapshot was removed automatically",
                       f"{detail}.\n\nTo keep snapshots longer, free space (empty the trash, "

@@ -122,6 +122,45 @@ def m002_lock_names(db: Database) -> None:
     db.execute("ALTER TABLE auth_lock ADD COLUMN names TEXT")  # JSON list (source locks)
 
 
+@POLICY_MIGRATIONS()
+def m003_backup_jobs(db: Database) -> None:
+    """Backup jobs (nasfs.backup) and the history of their runs."""
+    db.execute(
+        """
+        CREATE TABLE backup_job (
+            name        TEXT PRIMARY KEY,  -- job name (nasfs.backup.model.check_name)
+            source      TEXT NOT NULL,     -- 'SHARE' or 'SHARE/folder' (no slashes around)
+            destination TEXT NOT NULL,     -- JSON of nasfs.backup.model.Destination
+            schedule    TEXT,              -- five-field cron, UTC; NULL = only by hand
+            retention   TEXT NOT NULL,     -- JSON of nasfs.backup.model.Retention
+            options     TEXT NOT NULL,     -- JSON of nasfs.backup.model.Options
+            created_ns  INTEGER NOT NULL,  -- when the job was added, UTC ns
+            last_fire_s REAL               -- newest cron fire time handled (seconds, UTC);
+                                           -- NULL = not yet seen by the scheduler
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE backup_run (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- run order
+            job         TEXT NOT NULL,     -- job name (rows stay when the job is deleted)
+            started_ns  INTEGER NOT NULL,  -- UTC ns
+            finished_ns INTEGER,           -- NULL = running, or the daemon died during it
+            result      TEXT NOT NULL,     -- 'running', 'ok', 'vanished', 'partial',
+                                           -- 'destination_full', 'destination_missing',
+                                           -- 'cancelled', 'failed' (nasfs.backup.results)
+            generation  TEXT,              -- the generation's name (its UTC stamp)
+            files       INTEGER,           -- files in the generation
+            bytes       INTEGER,           -- bytes in the generation
+            sent_bytes  INTEGER,           -- bytes copied by this run
+            detail      TEXT               -- the reason, in words, for people
+        )
+        """
+    )
+    db.execute("CREATE INDEX backup_run_job ON backup_run (job, id)")
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 GROUPS: tuple[str, ...] = (
     "array", "users", "groups", "auth", "shares", "log", "settings", "trash", "snapshots",
-    "mail", "space", "smb",
+    "mail", "space", "smb", "backup",
 )
 
 

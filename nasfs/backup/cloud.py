@@ -1,0 +1,161 @@
+"""Cloud destinations through rclone: a remote per job in nasfs's own rclone config
+(STATE/backup/rclone.conf, mode 0600: it holds the provider's secrets), optionally wrapped
+in rclone crypt so the provider sees only ciphertext (names and contents).
+
+Remote names: `nasfs-<JOB>` (the backend), `nasfs-<JOB>-crypt` (crypt over it). Passwords
+are stored obscured by rclone (not encrypted: the file's mode is what protects them).
+Keep the crypt password somewhere else too: without it the backup cannot be read.
+
+Generations are folders in the remote as on a disk; rclone has no hard links, so each
+generation is a full copy made with `--copy-dest` the last good one (server-side copies
+where the backend can; docs/backup.md). `rclone sync` into `.incomplete-STAMP` resumes by
+itself: files already there with the same size and time are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from nasfs.backup.model import Destination, InvalidJob, Options
+from nasfs.backup.results import BackupError, DestinationMissing
+from nasfs.backup.state import backup_state_dir
+
+
+def config_path() -> Path:
+    path = backup_state_dir() / "rclone.conf"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _rclone(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["rclone", "--config", str(config_path()), *args], input=stdin,
+                          capture_output=True, text=True, check=False)
+
+
+def configure(job: str, backend: str, settings: dict[str, str],
+              crypt_password: str | None) -> None:
+    """(Re)make the job's remote(s); rclone obscures password fields itself."""
+    remove(job)
+    pairs = [f"{k}={v}" for k, v in sorted(settings.items())]
+    done = _rclone("config", "create", f"nasfs-{job}", backend, *pairs, "--non-interactive")
+    if done.returncode != 0:
+        raise InvalidJob(f"rclone refused the {backend} settings: {done.stderr.strip()}")
+    if crypt_password is not None:
+        if len(crypt_password) < 8:
+            raise InvalidJob("the crypt password needs at least 8 characters")
+        done = _rclone("config", "create", f"nasfs-{job}-crypt", "crypt",
+                       f"remote=nasfs-{job}:", f"password={crypt_password}",
+                       "--non-interactive")
+        if done.returncode != 0:
+            raise InvalidJob(f"rclone refused the crypt settings: {done.stderr.strip()}")
+    os.chmod(config_path(), 0o600)
+
+
+def remove(job: str) -> None:
+    for name in (f"nasfs-{job}", f"nasfs-{job}-crypt"):
+        _rclone("config", "delete", name)
+
+
+def configured(job: str) -> bool:
+    done = _rclone("listremotes")
+    return f"nasfs-{job}:" in done.stdout.split()
+
+
+class CloudPlace:
+    """A job's folder in its rclone remote (see the module docstring)."""
+
+    hardlinks = False
+    posix = False
+
+    def __init__(self, job: str, dest: Destination) -> None:
+        remote = f"nasfs-{job}-crypt:" if dest.crypt else f"nasfs-{job}:"
+        self.base = remote + "/".join(p for p in (dest.path, job) if p)
+        self.job = job
+
+    def describe(self) -> str:
+        return self.base
+
+    def at(self, name: str = "") -> str:
+        return f"{self.base}/{name}" if name else self.base
+
+    def run(self, *args: str, stdin: str | None = None) -> str:
+        done = _rclone(*args, stdin=stdin)
+        if done.returncode != 0:
+            from nasfs.backup.results import from_rclone
+
+            outcome = from_rclone(done.returncode, done.stderr)
+            if outcome.result == "destination_missing":
+                raise DestinationMissing(outcome.detail)
+            raise BackupError(outcome.detail, outcome.result)
+        return done.stdout
+
+    def prepare(self) -> None:
+        if not configured(self.job):
+            raise InvalidJob(f"the cloud remote of job {self.job} is not configured on this "
+                             "box (nasfs backup edit --cloud-option ...)")
+        self.run("mkdir", self.at())
+
+    def names(self) -> list[str]:
+        return sorted(n.rstrip("/") for n in self.run("lsf", self.at()).splitlines() if n)
+
+    def rename(self, old: str, new: str) -> None:
+        self.run("moveto", self.at(old), self.at(new))
+
+    def remove(self, name: str) -> None:
+        if name.endswith(".manifest"):
+            self.run("deletefile", self.at(name))
+        else:
+            self.run("purge", self.at(name))
+
+    def free_bytes(self) -> int | None:
+        done = _rclone("about", "--json", self.at())
+        try:
+            free = json.loads(done.stdout).get("free")
+        except ValueError:
+            return None
+        return int(free) if isinstance(free, int) else None
+
+    def read_text(self, name: str) -> str | None:
+        done = _rclone("cat", self.at(name))
+        return done.stdout if done.returncode == 0 else None
+
+    def write_text(self, name: str, text: str) -> None:
+        self.run("rcat", self.at(name), stdin=text)
+
+    def files(self, name: str) -> Iterator[tuple[str, int]]:
+        out = self.run("lsjson", "-R", "--files-only", self.at(name))
+        for item in json.loads(out or "[]"):
+            yield str(item["Path"]), int(item["Size"])
+
+    def open_file(self, name: str, path: str) -> IO[bytes]:
+        proc = subprocess.Popen(["rclone", "--config", str(config_path()), "cat",
+                                 self.at(f"{name}/{path}")], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        return proc.stdout
+
+    def still_there(self) -> bool:
+        return _rclone("lsf", "--max-depth", "1", self.at()).returncode == 0
+
+    def copy_args(self, source: str, name: str, options: Options,
+                  last_good: str | None) -> list[str]:
+        args = ["rclone", "--config", str(config_path()), "sync", source, self.at(name),
+                "--stats-one-line", "--stats", "1s", "-v", "--filter", "- /#snapshot/**",
+                "--filter", "- /#trash/**", "--links"]
+        for p in options.include:
+            args += ["--filter", f"+ {p}"]
+        for p in options.exclude:
+            args += ["--filter", f"- {p}"]
+        if options.bwlimit_kib:
+            args += ["--bwlimit", f"{options.bwlimit_kib}K"]
+        if last_good is not None:
+            args += ["--copy-dest", self.at(last_good)]
+        return args

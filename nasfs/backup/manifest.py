@@ -1,0 +1,129 @@
+"""The manifest of a generation: every regular file in it, with size, mtime and BLAKE3.
+
+Which files: those the generation holds (listed at the destination after the copy, so the
+include/exclude filters are exactly rsync's). Their digests are computed from the
+**source** (the snapshot the run copied from): a file whose size and mtime equal the
+previous manifest's entry reuses that digest (the same quick check rsync uses), the rest
+are read once more (from the page cache, usually: snapshot files keep it). `verify` then
+re-reads the destination and compares, so it catches both a bad copy and later rot.
+
+Format: one JSON object per line, `{"path", "size", "mtime_ns", "blake3"}`, sorted by path;
+the first line is `{"nasfs_manifest": 1, "generation": STAMP}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import blake3
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    size: int
+    mtime_ns: int
+    blake3: str
+
+
+def digest(f: IO[bytes]) -> tuple[str, int]:
+    h = blake3.blake3(max_threads=1)
+    n = 0
+    while True:
+        block = f.read(CHUNK)
+        if not block:
+            return h.hexdigest(), n
+        n += len(block)
+        h.update(block)
+
+
+def build(source: Path, files: Iterable[tuple[str, int]], previous: dict[str, Entry],
+          cancelled: Callable[[], bool] = lambda: False) -> list[Entry]:
+    """Entries for `files` (paths in the generation), digests from `source`."""
+    entries = []
+    for path, _ in sorted(files):
+        if cancelled():
+            raise InterruptedError("cancelled")
+        src = source / path
+        st = os.stat(src, follow_symlinks=False)
+        old = previous.get(path)
+        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            entries.append(old)
+            continue
+        with open(src, "rb") as f:
+            hexdigest, _ = digest(f)
+        entries.append(Entry(path, st.st_size, st.st_mtime_ns, hexdigest))
+    return entries
+
+
+def dumps(generation: str, entries: Iterable[Entry]) -> str:
+    lines = [json.dumps({"nasfs_manifest": 1, "generation": generation})]
+    lines += [json.dumps(e.__dict__, ensure_ascii=False, separators=(",", ":"))
+              for e in entries]
+    return "\n".join(lines) + "\n"
+
+
+def loads(text: str | None) -> dict[str, Entry]:
+    if not text:
+        return {}
+    out = {}
+    for line in text.splitlines()[1:]:
+        if line.strip():
+            d = json.loads(line)
+            out[d["path"]] = Entry(d["path"], int(d["size"]), int(d["mtime_ns"]),
+                                   d["blake3"])
+    return out
+
+
+@dataclass(frozen=True)
+class Report:
+    files: int
+    bytes: int
+    missing: list[str]
+    changed: list[str]  # size or content differs from the manifest
+    extra: list[str]  # in the generation, not in the manifest
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.extra)
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "files": self.files, "bytes": self.bytes,
+                "missing": self.missing, "changed": self.changed, "extra": self.extra}
+
+
+def verify(entries: dict[str, Entry], present: Iterable[tuple[str, int]],
+           open_file: Callable[[str], IO[bytes]],
+           cancelled: Callable[[], bool] = lambda: False) -> Report:
+    """Re-read every file of a generation and compare it with its manifest."""
+    seen = dict(present)
+    missing = sorted(p for p in entries if p not in seen)
+    extra = sorted(p for p in seen if p not in entries)
+    changed = []
+    total = files = 0
+    for path, entry in sorted(entries.items()):
+        if path not in seen:
+            continue
+        if cancelled():
+            raise InterruptedError("cancelled")
+        if seen[path] != entry.size:
+            changed.append(path)
+            continue
+        try:
+            with open_file(path) as f:
+                hexdigest, n = digest(f)
+        except OSError:
+            missing.append(path)
+            continue
+        files += 1
+        total += n
+        if hexdigest != entry.blake3 or n != entry.size:
+            changed.append(path)
+    return Report(files, total, sorted(missing), changed, extra)

@@ -1,0 +1,248 @@
+"""A job's folder at its destination, seen the same way whether it is on this box (a USB
+disk nasfs mounted, a folder) or on another box over ssh.
+
+Layout of a job's folder (`<destination path>/<job name>/`):
+
+    <STAMP>/                 a complete generation (STAMP = 2026-12-01T101500Z, UTC)
+    <STAMP>.manifest         its manifest (nasfs.backup.manifest), written before the rename
+    .incomplete-<STAMP>/     the run in progress (or interrupted); renamed only on success
+
+All methods are blocking (run them in a worker thread).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Protocol
+
+from nasfs.backup.results import BackupError, DestinationMissing
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d{6}Z$")
+INCOMPLETE = ".incomplete-"
+PARTIAL_DIR = ".rsync-partial"
+
+
+class Place(Protocol):
+    hardlinks: bool  # --link-dest works (unchanged files cost nothing)
+    posix: bool  # owners, modes, symlinks, xattrs can be kept
+
+    def describe(self) -> str: ...
+    def rsync_target(self, name: str) -> str: ...
+    def rsync_shell(self) -> list[str]: ...
+    def prepare(self) -> None: ...
+    def names(self) -> list[str]: ...
+    def rename(self, old: str, new: str) -> None: ...
+    def remove(self, name: str) -> None: ...
+    def free_bytes(self) -> int | None: ...
+    def read_text(self, name: str) -> str | None: ...
+    def write_text(self, name: str, text: str) -> None: ...
+    def files(self, name: str) -> Iterator[tuple[str, int]]: ...
+    def open_file(self, name: str, path: str) -> IO[bytes]: ...
+    def still_there(self) -> bool: ...
+
+
+def generations(place: Place) -> list[str]:
+    return sorted(n for n in place.names() if STAMP.match(n))
+
+
+def incomplete(place: Place) -> list[str]:
+    return sorted(n for n in place.names()
+                  if n.startswith(INCOMPLETE) and STAMP.match(n[len(INCOMPLETE):]))
+
+
+class LocalPlace:
+    """A job folder on a filesystem mounted on this box."""
+
+    def __init__(self, root: Path, *, hardlinks: bool, posix: bool,
+                 check: object = None) -> None:
+        self.root = root
+        self.hardlinks = hardlinks
+        self.posix = posix
+        self._check = check  # a callable telling whether the disk is still mounted
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def rsync_target(self, name: str) -> str:
+        return str(self.root / name) + "/"
+
+    def rsync_shell(self) -> list[str]:
+        return []
+
+    def prepare(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot make the backup folder {self.root}") from None
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _os_error(exc, f"cannot list {self.root}") from None
+
+    def rename(self, old: str, new: str) -> None:
+        try:
+            os.rename(self.root / old, self.root / new)
+            _fsync_dir(self.root)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot rename {old} to {new} in {self.root}") from None
+
+    def remove(self, name: str) -> None:
+        target = self.root / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+    def free_bytes(self) -> int | None:
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return (self.root / name).read_text()
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, name: str, text: str) -> None:
+        tmp = self.root / (name + ".tmp")
+        try:
+            with open(tmp, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.root / name)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write {name} in {self.root}") from None
+
+    def files(self, name: str) -> Iterator[tuple[str, int]]:
+        base = self.root / name
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if d != PARTIAL_DIR]
+            rel = os.path.relpath(dirpath, base)
+            for f in filenames:
+                p = os.path.join(dirpath, f)
+                st = os.lstat(p)
+                if os.path.isfile(p) and not os.path.islink(p):
+                    yield (f if rel == "." else f"{rel}/{f}"), st.st_size
+
+    def open_file(self, name: str, path: str) -> IO[bytes]:
+        return open(self.root / name / path, "rb")
+
+    def still_there(self) -> bool:
+        return self._check() if callable(self._check) else self.root.is_dir()
+
+
+class SshPlace:
+    """A job folder on another box, reached with nasfs's key and the pinned host key."""
+
+    def __init__(self, user: str, host: str, port: int, root: str, ssh: list[str]) -> None:
+        self.user, self.host, self.port, self.root = user, host, port, root.rstrip("/")
+        self.ssh = ssh  # ['ssh', '-i', KEY, '-o', ..., '-p', PORT]
+        self.hardlinks = True
+        self.posix = True
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.root}"
+
+    def rsync_target(self, name: str) -> str:
+        return f"{self.user}@{self._host()}:{self.root}/{name}/"
+
+    def _host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    def rsync_shell(self) -> list[str]:
+        return ["-e", shlex.join(self.ssh)]
+
+    def run(self, script: str, *, check: bool = True) -> str:
+        done = subprocess.run([*self.ssh, f"{self.user}@{self.host}", script],
+                              capture_output=True, text=True, check=False)
+        if done.returncode == 255:
+            raise DestinationMissing(f"cannot reach {self.describe()}: {done.stderr.strip()}")
+        if check and done.returncode != 0:
+            raise BackupError(f"on {self.host}: {done.stderr.strip() or script}")
+        return done.stdout
+
+    def _q(self, name: str = "") -> str:
+        return shlex.quote(f"{self.root}/{name}" if name else self.root)
+
+    def prepare(self) -> None:
+        self.run(f"mkdir -p {self._q()}")
+
+    def names(self) -> list[str]:
+        out = self.run(f"cd {self._q()} 2>/dev/null && ls -1a || true")
+        return sorted(n for n in out.splitlines() if n not in ("", ".", ".."))
+
+    def rename(self, old: str, new: str) -> None:
+        self.run(f"mv -T {self._q(old)} {self._q(new)} && sync -f {self._q()}")
+
+    def remove(self, name: str) -> None:
+        self.run(f"rm -rf -- {self._q(name)}")
+
+    def free_bytes(self) -> int | None:
+        out = self.run(f"df -B1 --output=avail {self._q()} | tail -n1", check=False)
+        return int(out.strip()) if out.strip().isdigit() else None
+
+    def read_text(self, name: str) -> str | None:
+        out = self.run(f"cat {self._q(name)} 2>/dev/null || echo __nasfs_missing__")
+        return None if out == "__nasfs_missing__\n" else out
+
+    def write_text(self, name: str, text: str) -> None:
+        tmp = self._q(name + ".tmp")
+        done = subprocess.run([*self.ssh, f"{self.user}@{self.host}",
+                               f"cat > {tmp} && sync {tmp} && mv -f {tmp} {self._q(name)}"],
+                              input=text, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BackupError(f"cannot write {name} on {self.host}: {done.stderr.strip()}")
+
+    def files(self, name: str) -> Iterator[tuple[str, int]]:
+        out = self.run(f"cd {self._q(name)} && find . -name {PARTIAL_DIR} -prune -o -type f "
+                       "-printf '%s %P\\0'")
+        for item in out.split("\0"):
+            if item:
+                size, _, path = item.partition(" ")
+                yield path, int(size)
+
+    def open_file(self, name: str, path: str) -> IO[bytes]:
+        proc = subprocess.Popen([*self.ssh, f"{self.user}@{self.host}",
+                                 f"cat -- {shlex.quote(f'{self.root}/{name}/{path}')}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        return proc.stdout
+
+    def still_there(self) -> bool:
+        try:
+            self.run("true")
+        except BackupError:
+            return False
+        return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_error(exc: OSError, what: str) -> BackupError:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return BackupError(f"{what}: the destination is full", "destination_full")
+    if exc.errno in (errno.EIO, errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESTALE):
+        return DestinationMissing(f"{what}: {exc.strerror} (was the disk removed?)")
+    return BackupError(f"{what}: {exc.strerror}")

@@ -1,0 +1,374 @@
+"""One backup run, and the other operations that reach a job's destination (generations,
+verify, restore).
+
+A run: take a snapshot for the job (locked while the run needs it) → open the destination
+(mount the USB disk, reach the box, the remote) → reuse an interrupted run's
+`.incomplete-*` folder (renamed to this run's stamp) → copy from the snapshot's folder
+`MOUNT/SHARE/#snapshot/<snapshot>/FOLDER/` (never the live tree) → check the destination is
+still there → manifest → verify (option) → rename `.incomplete-STAMP` to `STAMP` → apply
+retention (only now: never after a failure) → close the destination → delete the snapshot.
+A failure at any step leaves the earlier generations as they were and the incomplete one
+for the next run to continue.
+
+Everything that touches the destination blocks and runs in a worker thread; the snapshot
+calls run on the trio thread (the filesystem's rule), through the `Context`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasfs.backup import manifest, places, tools
+from nasfs.backup.model import Job
+from nasfs.backup.places import INCOMPLETE, Place
+from nasfs.backup.results import GOOD, BackupError, Outcome, from_rclone, from_rsync
+from nasfs.backup.retention import to_remove
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What a run needs from the daemon that owns the array."""
+
+    mountpoint: Path
+    run_dir: Path
+    take_snapshot: Callable[[str], Awaitable[str]]  # name wanted → name taken (locked)
+    drop_snapshot: Callable[[str], Awaitable[None]]
+    snapshot_names: Callable[[], list[str]]
+    now: Callable[[], float] = time.time
+    stopping: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class RunState:
+    """A run in progress: its progress for `status`, and how to cancel it."""
+
+    job: str
+    progress: tools.Progress = field(default_factory=tools.Progress)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    generation: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    result: str
+    detail: str
+    generation: str | None = None
+    files: int | None = None
+    bytes: int | None = None
+    sent_bytes: int | None = None
+    removed: tuple[str, ...] = ()
+    removable: str | None = None  # USB: "may be removed" message when the disk was let go
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "removed": list(self.removed)}
+
+
+def stamp(at_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime(at_s))
+
+
+def stamp_time(name: str) -> float:
+    import calendar
+
+    return float(calendar.timegm(time.strptime(name, "%Y-%m-%dT%H%M%SZ")))
+
+
+def snapshot_prefix(job: str) -> str:
+    return f"backup-{job}-"
+
+
+@contextlib.contextmanager
+def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place]:
+    """The job's folder at its destination, reachable for the duration."""
+    dest = job.destination
+    if dest.kind == "folder":
+        from nasfs.backup.usb import NO_HARDLINKS
+
+        root = Path(dest.path)
+        if not root.is_dir():
+            from nasfs.backup.results import DestinationMissing
+
+            raise DestinationMissing(f"the destination folder {root} does not exist")
+        fstype = _fstype(root)
+        yield places.LocalPlace(root / job.name, hardlinks=fstype not in NO_HARDLINKS,
+                                posix=fstype not in NO_HARDLINKS)
+    elif dest.kind == "usb":
+        from nasfs.backup import usb
+
+        assert dest.uuid is not None
+        with usb.mounted(ctx.run_dir, dest.uuid, eject=eject) as (where, disk):
+            fstype = disk.fstype or _fstype(where)
+            uuid = dest.uuid
+            yield places.LocalPlace(where / dest.path / job.name,
+                                    hardlinks=fstype not in usb.NO_HARDLINKS,
+                                    posix=fstype not in usb.NOT_POSIX,
+                                    check=lambda: usb.is_mounted_here(where, uuid))
+    elif dest.kind == "ssh":
+        from nasfs.backup.sshkeys import ssh_command
+
+        assert dest.host is not None
+        yield places.SshPlace(dest.user, dest.host, dest.port, f"{dest.path}/{job.name}",
+                              ssh_command(dest, job.name))
+    else:
+        from nasfs.backup.cloud import CloudPlace
+
+        yield CloudPlace(job.name, dest)  # type: ignore[misc]
+
+
+def _fstype(path: Path) -> str:
+    import subprocess
+
+    out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+def source_dir(ctx: Context, job: Job, snapshot: str) -> Path:
+    base = ctx.mountpoint / job.share / "#snapshot" / snapshot
+    return base / job.folder if job.folder else base
+
+
+async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
+    """Run `job` once (see the module docstring). Never raises for a failed run: the
+    result says what happened."""
+    import trio
+
+    now = ctx.now()
+    gen = stamp(now)
+    state.generation = gen
+    state.progress.phase = "snapshot"
+    # Snapshots a run left behind (killed daemon) hold space: drop them first.
+    for name in ctx.snapshot_names():
+        if name.startswith(snapshot_prefix(job.name)):
+            with contextlib.suppress(Exception):
+                await ctx.drop_snapshot(name)
+    try:
+        snapshot = await ctx.take_snapshot(snapshot_prefix(job.name) + gen)
+    except Exception as exc:
+        return RunResult("failed", f"could not take the snapshot to copy from: {exc}")
+    try:
+        return await trio.to_thread.run_sync(_copy_phase, job, ctx, state, snapshot, gen,
+                                             now)
+    finally:
+        with trio.CancelScope(shield=True):
+            try:
+                await ctx.drop_snapshot(snapshot)
+            except Exception:
+                log.exception("could not delete the backup snapshot %s", snapshot)
+
+
+def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str,
+                now: float) -> RunResult:
+    source = source_dir(ctx, job, snapshot)
+
+    def cancelled() -> bool:
+        return state.cancel.is_set() or ctx.stopping()
+
+    if not source.is_dir():
+        return RunResult("failed", f"the source {job.source} is not a folder in the snapshot "
+                                   "(does the share or folder exist?)")
+    removable = None
+    try:
+        with open_place(job, ctx, eject=job.options.eject) as place:
+            result = _copy_into(job, place, source, gen, now, state, cancelled)
+        if job.destination.kind == "usb":
+            removable = (f"the USB disk {job.destination.uuid} was unmounted"
+                         + (" and ejected" if job.options.eject else "")
+                         + "; it may be removed")
+    except BackupError as exc:
+        return RunResult(exc.result, str(exc), generation=None)
+    except OSError as exc:
+        from nasfs.backup.places import _os_error
+
+        err = _os_error(exc, "the backup failed")
+        return RunResult(err.result, str(err))
+    if removable is not None:
+        import dataclasses
+
+        result = dataclasses.replace(result, removable=removable)
+    return result
+
+
+def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state: RunState,
+               cancelled: Callable[[], bool]) -> RunResult:
+    place.prepare()
+    done = places.generations(place)
+    while gen in done:  # two runs within one second: the next free second
+        gen = stamp(stamp_time(gen) + 1)
+    state.generation = gen
+    last_good = done[-1] if done else None
+    work = INCOMPLETE + gen
+    leftovers = places.incomplete(place)
+    if leftovers:
+        # Resume: the newest interrupted run's folder holds what was copied already.
+        place.rename(leftovers[-1], work)
+        for old in leftovers[:-1]:
+            place.remove(old)
+    state.progress.phase = "copy"
+    outcome = _copy(job, place, source, work, last_good, state, cancelled)
+    if outcome.result not in GOOD:
+        if cancelled() and outcome.result != "destination_full":
+            return RunResult("cancelled", "the run was cancelled; the next run continues it"
+                             if state.cancel.is_set() else "the daemon is stopping; the next "
+                             "run continues this one")
+        return RunResult(outcome.result, outcome.detail)
+    if not place.still_there():
+        return RunResult("destination_missing", "the destination went away during the run "
+                                                "(disk removed or unmounted); the earlier "
+                                                "generations are as they were")
+    state.progress.phase = "manifest"
+    previous = manifest.loads(place.read_text(f"{last_good}.manifest")) if last_good else {}
+    files = list(place.files(work))
+    entries = manifest.build(source, files, previous, cancelled)
+    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries))
+    if job.options.verify:
+        state.progress.phase = "verify"
+        report = manifest.verify({e.path: e for e in entries}, place.files(work),
+                                 lambda p: place.open_file(work, p), cancelled)
+        if not report.ok:
+            return RunResult("failed", f"verification after the copy failed: "
+                                       f"{len(report.changed)} changed, {len(report.missing)} "
+                                       f"missing, {len(report.extra)} unexpected files")
+    if not place.still_there():
+        return RunResult("destination_missing", "the destination went away during the run")
+    place.rename(work, gen)
+    state.progress.phase = "rotate"
+    complete = places.generations(place)
+    removed = to_remove([(g, stamp_time(g)) for g in complete], job.retention, now)
+    for old in removed:
+        place.remove(old)
+        place.remove(f"{old}.manifest")
+    return RunResult(outcome.result, outcome.detail, generation=gen, files=len(entries),
+                     bytes=sum(e.size for e in entries),
+                     sent_bytes=state.progress.bytes_done, removed=tuple(removed))
+
+
+def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None,
+          state: RunState, cancelled: Callable[[], bool]) -> Outcome:
+    from nasfs.backup.cloud import CloudPlace
+
+    if isinstance(place, CloudPlace):
+        argv = place.copy_args(str(source), work, job.options, last_good)
+        code, err = tools.run(argv, state.progress, cancelled)
+        return from_rclone(code, err)
+    argv = ["rsync", *tools.rsync_args(job.options, posix=place.posix,
+                                       hardlinks=place.hardlinks, last_good=last_good),
+            *place.rsync_shell(), str(source) + "/", place.rsync_target(work)]
+    code, err = tools.run(argv, state.progress, cancelled)
+    outcome = from_rsync(code, err)
+    if outcome.result == "failed" and not place.still_there():
+        return Outcome("destination_missing", f"the destination went away: {outcome.detail}")
+    return outcome
+
+
+# -- generations, verify, restore ----------------------------------------------------------
+
+
+def list_generations(job: Job, ctx: Context) -> list[dict[str, Any]]:
+    with open_place(job, ctx) as place:
+        out = []
+        for g in places.generations(place):
+            entries = manifest.loads(place.read_text(f"{g}.manifest"))
+            out.append({"name": g, "time_s": stamp_time(g), "files": len(entries),
+                        "bytes": sum(e.size for e in entries.values())})
+        out += [{"name": p, "time_s": None, "files": None, "bytes": None,
+                 "incomplete": True} for p in places.incomplete(place)]
+    return out
+
+
+def browse(job: Job, ctx: Context, gen: str | None, prefix: str) -> list[dict[str, Any]]:
+    """Files of generation `gen` (default newest) under `prefix`, from its manifest."""
+    with open_place(job, ctx) as place:
+        gen = _pick(place, gen)
+        entries = manifest.loads(place.read_text(f"{gen}.manifest"))
+    prefix = prefix.strip("/")
+    return [dict(e.__dict__) for p, e in sorted(entries.items())
+            if not prefix or p == prefix or p.startswith(prefix + "/")]
+
+
+def _pick(place: Place, gen: str | None) -> str:
+    done = places.generations(place)
+    if not done:
+        raise BackupError("the job has no complete generation yet")
+    if gen is None:
+        return done[-1]
+    if gen not in done:
+        raise BackupError(f"there is no generation {gen!r} (there are {', '.join(done)})")
+    return gen
+
+
+def verify(job: Job, ctx: Context, gen: str | None,
+           cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    with open_place(job, ctx) as place:
+        gen = _pick(place, gen)
+        text = place.read_text(f"{gen}.manifest")
+        if text is None:
+            raise BackupError(f"generation {gen} has no manifest")
+        entries = manifest.loads(text)
+        report = manifest.verify(entries, place.files(gen),
+                                 lambda p: place.open_file(gen, p), cancelled)
+    return {"generation": gen, **report.to_json()}
+
+
+def restore(job: Job, ctx: Context, gen: str | None, path: str, to: str | None) -> dict[str, Any]:
+    """Copy `path` (inside the job's source; '' = all of it) of generation `gen` back into the
+    live array: to its original place when that is free, else beside it as
+    'NAME (restored GEN)'; or to `to` (a path from the volume root that must not exist)."""
+    import shlex
+
+    from nasfs.backup.cloud import CloudPlace, config_path
+
+    path = path.strip("/")
+    if any(p in ("", ".", "..") for p in path.split("/")) and path:
+        raise BackupError(f"bad path {path!r}")
+    with open_place(job, ctx) as place:
+        gen = _pick(place, gen)
+        original = ctx.mountpoint / job.source / path if path else ctx.mountpoint / job.source
+        if to is not None:
+            target = ctx.mountpoint / to.strip("/")
+            if os.path.lexists(target):
+                raise BackupError(f"{to} exists already; restore somewhere new")
+        elif not os.path.lexists(original):
+            target = original
+        else:
+            target = original.with_name(f"{original.name} (restored {gen})")
+            if os.path.lexists(target):
+                raise BackupError(f"{original} and {target.name} both exist; give --to")
+        if not target.parent.is_dir():
+            raise BackupError(f"the folder {target.parent} to restore into does not exist")
+        entries = manifest.loads(place.read_text(f"{gen}.manifest"))
+        chosen = [e for p, e in entries.items()
+                  if not path or p == path or p.startswith(path + "/")]
+        is_file = path in entries
+        if not chosen and path:
+            raise BackupError(f"{path} is not in generation {gen}")
+        if isinstance(place, CloudPlace):
+            src = place.at(f"{gen}/{path}" if path else gen)
+            argv = ["rclone", "--config", str(config_path()),
+                    "copyto" if is_file else "copy", "--links", src, str(target)]
+            code, err = tools.run(argv, tools.Progress(), lambda: False)
+            outcome = from_rclone(code, err)
+        else:
+            remote = place.rsync_target(gen).rstrip("/") + (f"/{path}" if path else "")
+            if isinstance(place, places.SshPlace):
+                remote = remote.split(":", 1)[0] + ":" + shlex.quote(remote.split(":", 1)[1])
+            flags = ["-aHX", "--numeric-ids"] if place.posix else ["-rt"]
+            argv = ["rsync", *flags, "--exclude=.rsync-partial/", *place.rsync_shell(),
+                    remote if is_file else remote + "/", str(target)]
+            code, err = tools.run(argv, tools.Progress(), lambda: False)
+            outcome = from_rsync(code, err)
+    if outcome.result not in GOOD:
+        raise BackupError(f"the restore failed: {outcome.detail}", outcome.result)
+    rel = os.path.relpath(target, ctx.mountpoint)
+    return {"generation": gen, "path": rel, "files": len(chosen),
+            "bytes": sum(e.size for e in chosen)}

@@ -1,0 +1,369 @@
+"""The backup control methods and the scheduler, for the daemon that owns the array.
+
+| method | params | result |
+|---|---|---|
+| backup.add | job (JSON of a Job), ssh_fingerprint?, cloud?, crypt_password? | job |
+| backup.edit | name, changes (job fields), ssh_fingerprint?, cloud?, crypt_password? | job |
+| backup.del | name | {name} |
+| backup.list | — | [job + last_run + next_run_s] |
+| backup.status | name? | [{name, running, progress, queued, last_run, last_success, next_run_s}] |
+| backup.run | name, wait? (true) | run result (wait) or {name, queued} |
+| backup.cancel | name | {name, cancelled} |
+| backup.generations | name, generation?, path? | [generation] or, with generation, [file] |
+| backup.verify | name, generation? | {generation, ok, files, bytes, missing, changed, extra} |
+| backup.restore | name, path, generation?, to? | {generation, path, files, bytes} |
+| backup.key | — | {public_key} (for the other box's authorized_keys) |
+| backup.disks | — | [disk] (block devices with a filesystem UUID) |
+
+Runs go one at a time through a queue served by the daemon's periodic job `backup`
+(every 30 s, poked by `backup.run`), which also starts scheduled runs: a cron fire time
+passed since the last one handled (stored with the job; missed runs are not replayed one by
+one; a new or changed schedule does not fire for the past).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from nasfs.backup import runner
+from nasfs.backup.model import (
+    InvalidJob,
+    Job,
+    JobNotFound,
+    job_from_json,
+)
+from nasfs.backup.repository import JobRepository
+from nasfs.backup.results import GOOD, BackupError
+from nasfs.errors import NasfsError
+from nasfs.snapshots.schedule import next_fire, previous_fire
+
+log = logging.getLogger(__name__)
+
+METHODS = ("backup.add", "backup.edit", "backup.del", "backup.list", "backup.status",
+           "backup.run", "backup.cancel", "backup.generations", "backup.verify",
+           "backup.restore", "backup.key", "backup.disks")
+Notify = Callable[[str, str, str], None]  # (kind, job, detail)
+
+
+class BadParams(NasfsError):
+    exit_code = 2
+
+
+def _param(params: dict[str, Any], name: str, kind: type | tuple[type, ...],
+           default: Any = ...) -> Any:
+    if params.get(name) is None:
+        if default is ...:
+            raise BadParams(f"the backup method needs the parameter '{name}'")
+        return default
+    value = params[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise BadParams(f"parameter '{name}' must be {' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+@dataclass
+class _Waiter:
+    done: trio.Event = field(default_factory=trio.Event)
+    result: runner.RunResult | None = None
+
+
+class BackupService:
+    def __init__(self, repo: JobRepository, ctx: runner.Context,
+                 share_exists: Callable[[str], bool], notify: Notify,
+                 log_system: Callable[[str, str, str], Awaitable[None]]) -> None:
+        self.repo = repo
+        self.ctx = ctx
+        self.share_exists = share_exists
+        self.notify = notify
+        self.log_system = log_system  # (operation, result, detail)
+        self.running: dict[str, runner.RunState] = {}
+        self.queue: deque[str] = deque()
+        self.waiters: dict[str, list[_Waiter]] = {}
+        self.poke: Callable[[], None] = lambda: None
+        self._abandoned = False
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _checked(self, job: Job) -> Job:
+        if not self.share_exists(job.share):
+            raise InvalidJob(f"there is no share {job.share!r} to back up")
+        if job.destination.kind == "ssh" and job.destination.host_key is None:
+            raise InvalidJob("an ssh destination needs its pinned host key")
+        return job
+
+    def _prepare_destination(self, job: Job, params: dict[str, Any]) -> Job:
+        """Pin the ssh host key, configure the cloud remote (blocking: worker thread)."""
+        import dataclasses
+
+        dest = job.destination
+        if dest.kind == "ssh" and dest.host_key is None:
+            from nasfs.backup.sshkeys import pin
+
+            assert dest.host is not None
+            key = pin(dest.host, dest.port, host_key=None,
+                      fingerprint_=_param(params, "ssh_fingerprint", str, None))
+            job = dataclasses.replace(job, destination=dataclasses.replace(dest, host_key=key))
+        if dest.kind == "cloud":
+            from nasfs.backup import cloud
+
+            settings = _param(params, "cloud", dict, None)
+            password = _param(params, "crypt_password", str, None)
+            if settings is not None:
+                if not all(isinstance(k, str) and isinstance(v, str)
+                           for k, v in settings.items()):
+                    raise BadParams("cloud settings are text keys and values")
+                if dest.crypt and password is None:
+                    raise InvalidJob("an encrypted cloud destination needs --crypt-password")
+                assert dest.remote is not None
+                cloud.configure(job.name, dest.remote, settings,
+                                password if dest.crypt else None)
+            elif not cloud.configured(job.name):
+                raise InvalidJob("a cloud destination needs its rclone settings "
+                                 "(--cloud-option KEY=VALUE ...)")
+        return job
+
+    async def add(self, params: dict[str, Any]) -> dict[str, Any]:
+        body = dict(_param(params, "job", dict))
+        body["created_ns"] = time.time_ns()
+        job = job_from_json(body)
+        job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
+        self._checked(job)
+        await trio.to_thread.run_sync(lambda: self.repo.put(job, new=True))
+        return self._describe(job)
+
+    async def edit(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _param(params, "name", str)
+        old = await trio.to_thread.run_sync(self.repo.get, name)
+        body = old.to_json()
+        changes = _param(params, "changes", dict, {})
+        if "name" in changes and changes["name"] != name:
+            raise InvalidJob("a job cannot be renamed (delete it and add it again)")
+        if "destination" in changes:
+            new_dest = dict(changes["destination"])
+            if (new_dest.get("kind") == "ssh" and "host_key" not in new_dest
+                    and {k: new_dest.get(k) for k in ("host", "port")}
+                    == {k: body["destination"].get(k) for k in ("host", "port")}):
+                new_dest["host_key"] = body["destination"].get("host_key")
+            changes = {**changes, "destination": new_dest}
+        for key in ("retention", "options"):
+            if key in changes and isinstance(changes[key], dict):
+                changes[key] = {**body[key], **changes[key]}
+        body.update(changes)
+        job = job_from_json(body)
+        job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
+        self._checked(job)
+        await trio.to_thread.run_sync(lambda: self.repo.put(job, new=False))
+        return self._describe(job)
+
+    async def delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _param(params, "name", str)
+        if name in self.running:
+            raise BackupError(f"backup job {name} is running; cancel it first")
+        job = await trio.to_thread.run_sync(self.repo.get, name)
+        await trio.to_thread.run_sync(self.repo.delete, name)
+        if job.destination.kind == "cloud":
+            from nasfs.backup import cloud
+
+            await trio.to_thread.run_sync(cloud.remove, name)
+        return {"name": name}
+
+    def _next_run(self, job: Job) -> float | None:
+        return None if job.schedule is None else next_fire(job.schedule, self.ctx.now())
+
+    def _describe(self, job: Job) -> dict[str, Any]:
+        return {**job.to_json(), "describe": {
+            "destination": job.destination.describe(),
+            "retention": job.retention.describe()}, "next_run_s": self._next_run(job)}
+
+    async def jobs(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            out = []
+            for job in self.repo.jobs():
+                runs = self.repo.runs(job.name, limit=1)
+                out.append({**self._describe(job),
+                            "last_run": runs[0].to_json() if runs else None})
+            return out
+
+        return await trio.to_thread.run_sync(read)
+
+    async def status(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        name = _param(params, "name", str, None)
+
+        def read() -> list[dict[str, Any]]:
+            jobs = [self.repo.get(name)] if name else self.repo.jobs()
+            out = []
+            for job in jobs:
+                runs = self.repo.runs(job.name, limit=1)
+                ok = self.repo.last_success(job.name)
+                state = self.running.get(job.name)
+                out.append({
+                    "name": job.name, "source": job.source,
+                    "destination": job.destination.describe(),
+                    "running": state is not None,
+                    "progress": state.progress.to_json() if state else None,
+                    "generation": state.generation if state else None,
+                    "queued": job.name in self.queue,
+                    "last_run": runs[0].to_json() if runs else None,
+                    "last_success": ok.to_json() if ok else None,
+                    "next_run_s": self._next_run(job)})
+            return out
+
+        return await trio.to_thread.run_sync(read)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def run(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _param(params, "name", str)
+        wait = _param(params, "wait", bool, True)
+        await trio.to_thread.run_sync(self.repo.get, name)  # JobNotFound early
+        waiter = _Waiter()
+        if wait:
+            self.waiters.setdefault(name, []).append(waiter)
+        if name not in self.queue and name not in self.running:
+            self.queue.append(name)
+        self.poke()
+        if not wait:
+            return {"name": name, "queued": True}
+        await waiter.done.wait()
+        assert waiter.result is not None
+        return {"name": name, **waiter.result.to_json()}
+
+    async def cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = _param(params, "name", str)
+        if name in self.queue:
+            self.queue.remove(name)
+            self._wake(name, runner.RunResult("cancelled", "cancelled before it started"))
+            return {"name": name, "cancelled": True}
+        state = self.running.get(name)
+        if state is None:
+            raise BackupError(f"backup job {name} is not running")
+        state.cancel.set()
+        return {"name": name, "cancelled": True}
+
+    def _wake(self, name: str, result: runner.RunResult) -> None:
+        for w in self.waiters.pop(name, []):
+            w.result = result
+            w.done.set()
+
+    async def tick(self) -> None:
+        """The periodic job: note scheduled fire times, then run the queue in order."""
+        if not self._abandoned:
+            await trio.to_thread.run_sync(lambda: self.repo.abandon_running(time.time_ns()))
+            self._abandoned = True
+        jobs = await trio.to_thread.run_sync(self.repo.jobs)
+        now = self.ctx.now()
+        for job in jobs:
+            if job.schedule is None:
+                continue
+            latest = previous_fire(job.schedule, now)
+            last = await trio.to_thread.run_sync(self.repo.last_fire, job.name)
+            if last is not None and latest <= last:
+                continue
+            await trio.to_thread.run_sync(self.repo.set_last_fire, job.name, latest)
+            if last is not None and job.name not in self.queue:
+                self.queue.append(job.name)
+        while self.queue and not self.ctx.stopping():
+            await self.run_now(self.queue.popleft())
+
+    async def run_now(self, name: str) -> runner.RunResult:
+        try:
+            job = await trio.to_thread.run_sync(self.repo.get, name)
+        except JobNotFound as exc:
+            result = runner.RunResult("failed", str(exc))
+            self._wake(name, result)
+            return result
+        state = runner.RunState(name)
+        self.running[name] = state
+        run_id = await trio.to_thread.run_sync(self.repo.start_run, name, time.time_ns())
+        try:
+            result = await runner.run_job(job, self.ctx, state)
+        except Exception as exc:  # a bug: still recorded and told, never silent
+            log.exception("backup run of %s failed unexpectedly", name)
+            result = runner.RunResult("failed", f"unexpected error: {exc!r}")
+        finally:
+            self.running.pop(name, None)
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(lambda: self.repo.finish_run(
+                run_id, time.time_ns(), result.result, generation=result.generation,
+                files=result.files, size=result.bytes, sent=result.sent_bytes,
+                detail=result.detail))
+            await self._tell(job, result)
+        self._wake(name, result)
+        return result
+
+    async def _tell(self, job: Job, result: runner.RunResult) -> None:
+        if result.result in GOOD:
+            detail = (f"{job.name}: generation {result.generation}, {result.files} files, "
+                      f"{result.bytes} bytes ({result.sent_bytes} copied)")
+            if result.removed:
+                detail += f"; removed {', '.join(result.removed)}"
+            await self.log_system("backup.finished", "OK", detail)
+            self.notify("backup-finished", job.name, detail)
+            if result.removable:
+                self.notify("backup-disk-removable", job.name, result.removable)
+        else:
+            detail = f"{job.name} ({job.destination.describe()}): {result.detail}"
+            await self.log_system("backup.failed", result.result, detail)
+            self.notify("backup-failed", job.name, f"{result.result}: {detail}")
+
+    # -- destination reads -----------------------------------------------------------------
+
+    async def generations(self, params: dict[str, Any]) -> Any:
+        job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
+        gen = _param(params, "generation", str, None)
+        if gen is None and params.get("path") is None:
+            return await trio.to_thread.run_sync(runner.list_generations, job, self.ctx)
+        return await trio.to_thread.run_sync(runner.browse, job, self.ctx, gen,
+                                             _param(params, "path", str, ""))
+
+    async def verify(self, params: dict[str, Any]) -> dict[str, Any]:
+        job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
+        if job.name in self.running:
+            raise BackupError(f"backup job {job.name} is running; verify after it")
+        report: dict[str, Any] = await trio.to_thread.run_sync(
+            runner.verify, job, self.ctx, _param(params, "generation", str, None))
+        if not report["ok"]:
+            self.notify("backup-verify-failed", job.name,
+                        f"{job.name} generation {report['generation']}: "
+                        f"{len(report['changed'])} changed, {len(report['missing'])} missing")
+        await self.log_system("backup.verify", "OK" if report["ok"] else "mismatch",
+                              f"{job.name} {report['generation']}")
+        return report
+
+    async def restore(self, params: dict[str, Any]) -> dict[str, Any]:
+        job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
+        if job.name in self.running and job.destination.kind == "usb":
+            raise BackupError(f"backup job {job.name} is running; restore after it")
+        done: dict[str, Any] = await trio.to_thread.run_sync(
+            runner.restore, job, self.ctx, _param(params, "generation", str, None),
+            _param(params, "path", str, ""), _param(params, "to", str, None))
+        await self.log_system("backup.restore", "OK", f"{job.name} {done['generation']} "
+                                                      f"→ {done['path']}")
+        return done
+
+    async def key(self, params: dict[str, Any]) -> dict[str, Any]:
+        from nasfs.backup.sshkeys import public_key
+
+        return {"public_key": await trio.to_thread.run_sync(public_key)}
+
+    async def disks(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        from nasfs.backup.usb import disks
+
+        found = await trio.to_thread.run_sync(disks)
+        return [{**d.to_json(), "describe": d.describe()} for d in found]
+
+    def methods(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
+        return {"backup.add": self.add, "backup.edit": self.edit, "backup.del": self.delete,
+                "backup.list": self.jobs, "backup.status": self.status,
+                "backup.run": self.run, "backup.cancel": self.cancel,
+                "backup.generations": self.generations, "backup.verify": self.verify,
+                "backup.restore": self.restore, "backup.key": self.key,
+                "backup.disks": self.disks}

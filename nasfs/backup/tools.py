@@ -1,0 +1,123 @@
+"""Running rsync and rclone: command lines from a job's options, progress read from their
+output, cancellation by killing the process (both resume from what they left).
+
+rsync for POSIX destinations keeps everything a generation needs to be restored as it was:
+`-aHX --numeric-ids` (modes, owners, times, hard links, xattrs), `--delete` so a resumed
+generation holds exactly the snapshot, `--partial-dir` so a big file cut halfway is
+continued, `--link-dest` to the last good generation so unchanged files are hard links.
+On filesystems without hard links or POSIX metadata (exFAT, FAT32) it is
+`-rt --modify-window=2` with symlinks skipped, and `--copy-dest` instead of `--link-dest`
+(an unchanged file is copied from the previous generation on the same disk, not read
+again from the array): every generation is a full copy there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nasfs.backup.model import Options
+
+PARTIAL_DIR = ".rsync-partial"
+_PROGRESS = re.compile(rb"^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\S+(?:\s+\(xfr#(\d+))?")
+
+
+@dataclass
+class Progress:
+    """What the running copy has done so far (read by `backup status` and the console)."""
+
+    phase: str = "starting"  # snapshot, copy, manifest, verify, rotate
+    bytes_done: int = 0
+    files_done: int = 0
+    rate: str = ""
+    percent: int = 0
+    started: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, object]:
+        return {"phase": self.phase, "bytes_done": self.bytes_done,
+                "files_done": self.files_done, "rate": self.rate, "percent": self.percent,
+                "elapsed_s": round(time.time() - self.started, 1)}
+
+
+def filter_args(options: Options) -> list[str]:
+    args = [f"--include={p}" for p in options.include]
+    args += [f"--exclude={p}" for p in options.exclude]
+    return args
+
+
+def rsync_args(options: Options, *, posix: bool, hardlinks: bool,
+               last_good: str | None) -> list[str]:
+    # Without POSIX metadata: times only (FAT keeps them to 2 s), symlinks skipped.
+    args = ["-aHX", "--numeric-ids"] if posix else ["-rt", "--modify-window=2", "--no-links"]
+    args += ["--delete", "--delete-excluded", f"--partial-dir={PARTIAL_DIR}",
+             "--info=progress2", "--no-human-readable", "--exclude=/#snapshot",
+             "--exclude=/#trash"]
+    args += filter_args(options)
+    if options.bwlimit_kib:
+        args.append(f"--bwlimit={options.bwlimit_kib}")
+    if last_good is not None:
+        # Relative to the destination folder: works on this box and over ssh alike.
+        args.append(f"--link-dest=../{last_good}" if hardlinks
+                    else f"--copy-dest=../{last_good}")
+    return args
+
+
+def run(argv: list[str], progress: Progress, cancelled: Callable[[], bool],
+        *, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `argv`, parsing rsync-style progress from stdout; kill it when `cancelled()`.
+
+    Returns (exit code, stderr); a killed process gives a negative code.
+    """
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, start_new_session=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    err = bytearray()
+    buf = b""
+    streams = [proc.stdout, proc.stderr]
+    while streams:
+        if cancelled() and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        ready, _, _ = select.select(streams, [], [], 0.5)
+        for s in ready:
+            chunk = os.read(s.fileno(), 65536)
+            if not chunk:
+                streams.remove(s)
+                continue
+            if s is proc.stderr:
+                err += chunk
+                # rclone reports its progress on stderr (rsync on stdout).
+                for line in re.split(rb"[\r\n]", chunk):
+                    _progress_line(line, progress)
+                continue
+            buf += chunk
+            *lines, buf = re.split(rb"[\r\n]", buf)
+            for line in lines:
+                _progress_line(line, progress)
+    code = proc.wait()
+    return code, err.decode(errors="replace")
+
+
+def _progress_line(line: bytes, progress: Progress) -> None:
+    m = _PROGRESS.match(line)
+    if m:
+        progress.bytes_done = int(m.group(1).replace(b",", b""))
+        progress.percent = int(m.group(2))
+        progress.rate = m.group(3).decode()
+        if m.group(4):
+            progress.files_done = int(m.group(4))
+        return
+    # rclone --stats-one-line: "Transferred: 1.2 MiB / 3.4 MiB, 35%, 1 MiB/s, ETA 2s"
+    text = line.decode(errors="replace")
+    if "Transferred:" in text and "%" in text:
+        pct = re.search(r"(\d+)%", text)
+        if pct:
+            progress.percent = int(pct.group(1))
+        rate = re.search(r"%,\s*([^,]+/s)", text)
+        if rate:
+            progress.rate = rate.group(1).strip()

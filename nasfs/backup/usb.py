@@ -1,0 +1,162 @@
+"""USB disks as backup destinations: found by filesystem UUID (never by device name),
+mounted where nasfs chooses (RUN_DIR/backup/usb-<UUID>), unmounted after the job, and
+optionally ejected (the kernel is told to drop the device, so it may be pulled).
+
+`lsblk` describes disks (label, model, size, filesystem); `mount UUID=...` lets libblkid
+find the device, so a disk that moved from sdb to sdc is still the same destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nasfs.backup.results import BackupError, DestinationMissing
+
+log = logging.getLogger(__name__)
+
+# Filesystems that cannot hard-link: every generation is a full copy (docs/backup.md).
+NO_HARDLINKS = frozenset({"vfat", "exfat", "msdos", "fat"})
+# Filesystems that cannot hold POSIX owners, modes, symlinks or xattrs.
+NOT_POSIX = NO_HARDLINKS
+
+
+@dataclass(frozen=True)
+class Disk:
+    uuid: str
+    device: str
+    fstype: str | None
+    label: str | None
+    model: str | None
+    size: int
+    mountpoints: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__, mountpoints=list(self.mountpoints))
+
+    def describe(self) -> str:
+        words = [self.label or "(no label)", self.model or "", _size(self.size),
+                 self.fstype or "?"]
+        return " ".join(w for w in words if w)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return str(n)
+
+
+def disks() -> list[Disk]:
+    """Every block device holding a filesystem with a UUID (what may be a destination)."""
+    out = subprocess.run(
+        ["lsblk", "--json", "--bytes", "--paths", "-o",
+         "NAME,UUID,FSTYPE,LABEL,MODEL,SIZE,MOUNTPOINTS,PKNAME"],
+        capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise BackupError(f"lsblk failed: {out.stderr.strip()}")
+    found: list[Disk] = []
+
+    def text(value: Any) -> str | None:
+        return str(value).strip() or None if value else None
+
+    def walk(devices: list[dict[str, Any]], model: str | None) -> None:
+        for d in devices:
+            own_model = text(d.get("model")) or model
+            if d.get("uuid"):
+                points = tuple(p for p in (d.get("mountpoints") or []) if isinstance(p, str))
+                found.append(Disk(str(d["uuid"]), str(d["name"]), text(d.get("fstype")),
+                                  text(d.get("label")), own_model,
+                                  int(str(d.get("size") or 0)), points))
+            walk(list(d.get("children") or []), own_model)
+
+    walk(json.loads(out.stdout).get("blockdevices", []), None)
+    return found
+
+
+def find(uuid: str) -> Disk:
+    """The disk whose filesystem has `uuid`; DestinationMissing when it is not plugged in."""
+    for disk in disks():
+        if disk.uuid.lower() == uuid.lower():
+            return disk
+    raise DestinationMissing(f"the USB disk with filesystem UUID {uuid} is not plugged in")
+
+
+def mount_dir(run_dir: Path, uuid: str) -> Path:
+    return run_dir / "backup" / f"usb-{uuid}"
+
+
+def is_mounted_here(path: Path, uuid: str) -> bool:
+    """Whether `path` is a mount point of the filesystem `uuid` right now (a disk pulled or
+    lazily unmounted mid-run is not)."""
+    if not os.path.ismount(path):
+        return False
+    out = subprocess.run(["findmnt", "-n", "-o", "UUID,SOURCE", "--mountpoint", str(path)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return False
+    words = out.stdout.split()
+    if words and words[0].lower() == uuid.lower():
+        return True
+    # findmnt shows no UUID for some sources; ask libblkid about the device instead.
+    source = words[-1] if words else ""
+    probe = subprocess.run(["blkid", "-s", "UUID", "-o", "value", source],
+                           capture_output=True, text=True, check=False)
+    return probe.stdout.strip().lower() == uuid.lower()
+
+
+@contextlib.contextmanager
+def mounted(run_dir: Path, uuid: str, *, eject: bool = False) -> Iterator[tuple[Path, Disk]]:
+    """Mount the disk `uuid` at nasfs's own place for the duration; unmount after (and with
+    `eject`, tell the kernel to drop the device)."""
+    disk = find(uuid)
+    where = mount_dir(run_dir, uuid)
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.path.ismount(where) and not is_mounted_here(where, uuid):
+        # Left by a run that died, and another disk now: let it go.
+        _umount(where, lazy=True)
+    if not os.path.ismount(where):
+        done = subprocess.run(["mount", "-o", "nosuid,nodev,noexec", f"UUID={uuid}",
+                               str(where)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise DestinationMissing(f"the USB disk {uuid} ({disk.describe()}) could not be "
+                                     f"mounted: {done.stderr.strip()}")
+    try:
+        yield where, disk
+    finally:
+        _umount(where, lazy=not is_mounted_here(where, uuid))
+        if eject:
+            eject_device(disk.device)
+
+
+def _umount(where: Path, *, lazy: bool) -> None:
+    if not os.path.ismount(where):
+        return
+    subprocess.run(["sync", "-f", str(where)], check=False, capture_output=True)
+    args = ["umount", *(["-l"] if lazy else []), str(where)]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        log.warning("could not unmount %s: %s; unmounting lazily", where, done.stderr.strip())
+        subprocess.run(["umount", "-l", str(where)], check=False, capture_output=True)
+
+
+def eject_device(device: str) -> str:
+    """Flush and drop a SCSI/USB device so it may be pulled; says what happened."""
+    subprocess.run(["blockdev", "--flushbufs", device], check=False, capture_output=True)
+    name = Path(os.path.realpath(device)).name
+    parent = subprocess.run(["lsblk", "-n", "-o", "PKNAME", device], capture_output=True,
+                            text=True, check=False).stdout.strip() or name
+    delete = Path("/sys/block") / parent / "device" / "delete"
+    if delete.exists():
+        delete.write_text("1\n")
+        return f"{device} was ejected and may be removed"
+    return f"{device} was flushed and unmounted and may be removed (it cannot be ejected)"

@@ -1,0 +1,92 @@
+"""Control methods `backup.*` (nasfs.backup.service has the table) and the periodic job
+`backup` (every 30 s, poked by `backup.run`: scheduled runs and the queue).
+
+Thin glue: the service gets the snapshot calls of the mounted filesystem (on the trio
+thread), the mount point to copy from, the run dir for USB mounts, the system log and the
+daemon's events (mailed by nasfs/daemon/methods/mail.py through nasfs.mail.notices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.methods.array import NotMounted
+
+if TYPE_CHECKING:
+    from nasfs.daemon.service import Daemon
+
+INTERVAL_S = 30.0
+
+
+def register(table: MethodTable, daemon: Daemon) -> None:
+    from nasfs.backup.service import METHODS
+
+    if daemon.policy is None or daemon.fs is None or daemon.mountpoint is None:
+        def unavailable(method: str) -> Callable[[Request], Awaitable[Any]]:
+            async def handle(request: Request) -> Any:
+                raise NotMounted("backups need the array mounted (nasfs mount): they copy "
+                                 "from its snapshots")
+            return handle
+
+        for method in METHODS:
+            table.add(method, unavailable(method))
+        return
+    service = build(daemon)
+    handlers = service.methods()
+
+    def handler(method: str) -> Callable[[Request], Awaitable[Any]]:
+        async def handle(request: Request) -> Any:
+            return await handlers[method](request.params)
+        return handle
+
+    for method in METHODS:
+        table.add(method, handler(method))
+    daemon.jobs.add("backup", INTERVAL_S, service.tick)
+    service.poke = lambda: daemon.jobs.poke("backup")
+
+
+def build(daemon: Daemon) -> Any:
+    from nasfs.backup.repository import JobRepository
+    from nasfs.backup.runner import Context
+    from nasfs.backup.service import BackupService
+    from nasfs.daemon.methods.snapshots import policy_state, system_log
+
+    assert daemon.mountpoint is not None
+
+    def snapshots() -> Any:
+        if daemon.fs is None:
+            raise NotMounted("the array is no longer mounted")
+        return daemon.fs.snapshots
+
+    async def take(name: str) -> str:
+        snaps = snapshots()
+        info = await snaps.create(name, policy_state(daemon))
+        # Locked while the run reads it: never removed for the limit or for space.
+        await snaps.set_locked(info.id, True)
+        return str(info.name)
+
+    async def drop(name: str) -> None:
+        snaps = snapshots()
+        sid = snaps.find(name)
+        await snaps.set_locked(sid, False)
+        await snaps.delete(sid)
+        daemon.jobs.poke("reclaim")
+
+    def names() -> list[str]:
+        return [s.name for s in snapshots().list(sizes=False)]
+
+    ctx = Context(mountpoint=daemon.mountpoint, run_dir=daemon.config.run_dir,
+                  take_snapshot=take, drop_snapshot=drop, snapshot_names=names,
+                  now=daemon.policy.clock.now, stopping=lambda: daemon.stopping)
+
+    def notify(kind: str, job: str, detail: str) -> None:
+        daemon.note("backup", kind, detail)
+
+    async def log_row(operation: str, result: str, detail: str) -> None:
+        await system_log(daemon, operation, result=result, detail=detail)
+
+    policy = daemon.policy
+    return BackupService(JobRepository(policy), ctx,
+                         lambda share: policy.share(share) is not None, notify, log_row)

@@ -1,0 +1,133 @@
+"""Helpers of the backup tests: a mounted array with a share, loop-device disks holding real
+filesystems, a tree with modes/times/xattrs, and the `nasfs backup` command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.fuse_policy_util import PolicyMount
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def backup_nas(base: Path, share: str = "docs") -> Iterator[PolicyMount]:
+    """A daemon-mounted array with `share` (everyone rw); NASFS_STATE_DIR in `base`."""
+    os.environ["NASFS_STATE_DIR"] = str(base / "state")
+    m = PolicyMount(base)
+    try:
+        m.start()
+        m.admin.share_create(share)
+        m.admin.share_acl(share, "everyone", None, "rw")
+        yield m
+        m.stop()
+    finally:
+        m.cleanup()
+        os.environ.pop("NASFS_STATE_DIR", None)
+
+
+def cli(nas: PolicyMount, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NASFS_SOCKET=str(nas.socket), NASFS_RUN_DIR=str(nas.run_dir))
+    return subprocess.run([sys.executable, "-m", "nasfs.cli.main", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, input=stdin, timeout=600)
+
+
+@contextlib.contextmanager
+def loop_disk(base: Path, fstype: str, size_mib: int, label: str = "BACKUP") -> Iterator[
+        tuple[str, str]]:
+    """A loop device holding a fresh `fstype` filesystem: yields (device, UUID)."""
+    image = base / f"disk-{fstype}.img"
+    with open(image, "wb") as f:
+        f.truncate(size_mib << 20)
+    device = subprocess.run(["losetup", "-f", "--show", str(image)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    try:
+        mkfs = {"ext4": ["mkfs.ext4", "-q", "-F", "-L", label],
+                "exfat": ["mkfs.exfat", "-L", label],
+                "vfat": ["mkfs.vfat", "-F", "32", "-n", label]}[fstype]
+        subprocess.run([*mkfs, device], check=True, capture_output=True)
+        uuid = subprocess.run(["blkid", "-s", "UUID", "-o", "value", device], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        assert uuid, f"blkid found no UUID on {device}"
+        yield device, uuid
+    finally:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            if line.split()[0] == device:
+                subprocess.run(["umount", "-l", line.split()[1]], check=False)
+        subprocess.run(["losetup", "-d", device], check=False)
+
+
+@contextlib.contextmanager
+def mounted_disk(device: str) -> Iterator[Path]:
+    """Mount `device` somewhere private for the test to look at."""
+    where = Path(tempfile.mkdtemp(prefix="nasfs-disk-"))
+    subprocess.run(["mount", device, str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def make_tree(root: Path) -> None:
+    """Files, folders, a symlink, a hard link, modes, times and a user xattr."""
+    (root / "reports" / "2026").mkdir(parents=True)
+    (root / "reports" / "q1.txt").write_bytes(b"quarter one\n" * 1000)
+    (root / "reports" / "2026" / "plan.bin").write_bytes(os.urandom(300_000))
+    (root / "empty").mkdir()
+    (root / "notes.txt").write_text("remember the milk\n")
+    os.chmod(root / "notes.txt", 0o640)
+    os.chown(root / "notes.txt", 1234, 5678)
+    os.setxattr(root / "notes.txt", "user.colour", b"blue")
+    os.utime(root / "notes.txt", ns=(1_700_000_000_000_000_000, 1_700_000_000_123_456_789))
+    os.symlink("notes.txt", root / "link-to-notes")
+    os.link(root / "reports" / "q1.txt", root / "q1-again.txt")
+
+
+def picture(root: Path, *, posix: bool = True) -> dict[str, tuple[Any, ...]]:
+    """Every path under `root` with its content and (with `posix`) its metadata."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith("#")]
+        for name in [*dirnames, *filenames]:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            body: Any = None
+            if stat.S_ISREG(st.st_mode):
+                body = p.read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                body = os.readlink(p)
+            if not posix:
+                mtime_s = None if stat.S_ISDIR(st.st_mode) else round(st.st_mtime)
+                out[rel] = (kind, body, mtime_s)
+                continue
+            xattrs = tuple(sorted((n, os.getxattr(p, n, follow_symlinks=False))
+                                  for n in os.listxattr(p, follow_symlinks=False)
+                                  if n.startswith("user.")))
+            mtime = None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
+            out[rel] = (kind, st.st_mode, st.st_uid, st.st_gid, body, mtime, xattrs)
+    return out
+
+
+def wait_running(nas: PolicyMount, job: str, *, min_bytes: int = 1) -> dict[str, Any]:
+    """Wait (bounded) until `job` is copying and has copied at least `min_bytes`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        items = nas.call("backup.status", {"name": job})
+        p = items[0]["progress"]
+        if items[0]["running"] and p and p["phase"] == "copy" and p["bytes_done"] >= min_bytes:
+            return dict(items[0])
+        time.sleep(0.1)
+    raise AssertionError(f"backup {job} did not get going")
