@@ -168,16 +168,45 @@ class PassthroughTarget(FuseProcessTarget):
         return [sys.executable, str(self.script), str(self.branch), str(self.mnt)]
 
 
+# NASFS_BENCH_PROFILE=FILE runs the daemon's trio thread under cProfile and writes the stats
+# to FILE at a clean stop, and the number of FUSE requests of each kind to FILE.requests
+# (JSON), counted by wrapping the request handlers (cProfile counts every resumption of a
+# coroutine as a call, so its counts of async handlers are not requests). For
+# scripts/profile_fs.py.
 NASFS_DAEMON = """
-import sys, trio
+import collections, cProfile, functools, inspect, json, os, sys, trio
 from pathlib import Path
 from nasfs.config import Config
 from nasfs.daemon.service import Daemon, DaemonOptions
+from nasfs.fuse import operations
 run_dir, mnt, sock, *members = sys.argv[1:]
+profile_to = os.environ.get("NASFS_BENCH_PROFILE")
+requests = collections.Counter()
+
+def counted(name, handler):
+    @functools.wraps(handler)
+    async def handle(*args, **kwargs):
+        requests[name] += 1
+        if name == "lookup" and args[1] == 1:
+            requests["lookup in the root (share names)"] += 1
+        return await handler(*args, **kwargs)
+    return handle
+
+if profile_to:
+    for name, handler in list(vars(operations.Operations).items()):
+        if inspect.iscoroutinefunction(handler) and not name.startswith("_"):
+            setattr(operations.Operations, name, counted(name, handler))
 config = Config(members=tuple(Path(p) for p in members), run_dir=Path(run_dir),
                 socket=Path(sock))
 daemon = Daemon(DaemonOptions(config, mountpoint=Path(mnt)))
+profiler = cProfile.Profile() if profile_to else None
+if profiler:
+    profiler.enable()
 trio.run(lambda: daemon.run(on_ready=lambda: print("ready", flush=True)))
+if profiler:
+    profiler.disable()
+    profiler.dump_stats(profile_to)
+    Path(profile_to + ".requests").write_text(json.dumps(requests))
 """
 SHARE = "bench"
 
