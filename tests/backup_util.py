@@ -70,8 +70,12 @@ def loop_disk(base: Path, fstype: str, size_mib: int, label: str = "BACKUP") -> 
 @contextlib.contextmanager
 def mounted_disk(device: str) -> Iterator[Path]:
     """Mount `device` somewhere private for the test to look at."""
+    from nasfs.backup.usb import mount_type
+
     where = Path(tempfile.mkdtemp(prefix="nasfs-disk-"))
-    subprocess.run(["mount", device, str(where)], check=True)
+    fstype = subprocess.run(["blkid", "-p", "-s", "TYPE", "-o", "value", device],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["mount", *mount_type(fstype), device, str(where)], check=True)
     try:
         yield where
     finally:

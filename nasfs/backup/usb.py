@@ -57,30 +57,55 @@ def _size(n: int) -> str:
 
 
 def disks() -> list[Disk]:
-    """Every block device holding a filesystem with a UUID (what may be a destination)."""
-    out = subprocess.run(
-        ["lsblk", "--json", "--bytes", "--paths", "-o",
-         "NAME,UUID,FSTYPE,LABEL,MODEL,SIZE,MOUNTPOINTS,PKNAME"],
-        capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise BackupError(f"lsblk failed: {out.stderr.strip()}")
-    found: list[Disk] = []
+    """Every block device holding a filesystem with a UUID (what may be a destination).
 
-    def text(value: Any) -> str | None:
-        return str(value).strip() or None if value else None
+    blkid probes the devices itself (no udev database needed); lsblk adds size and model
+    (a partition shows its disk's model).
+    """
+    probe = subprocess.run(["blkid", "-c", "/dev/null", "-o", "export"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode not in (0, 2):  # 2: no device found
+        raise BackupError(f"blkid failed: {probe.stderr.strip()}")
+    listing = subprocess.run(["lsblk", "--json", "--bytes", "--paths", "-o",
+                              "NAME,MODEL,SIZE,PKNAME,MOUNTPOINTS"],
+                             capture_output=True, text=True, check=False)
+    info: dict[str, dict[str, Any]] = {}
 
-    def walk(devices: list[dict[str, Any]], model: str | None) -> None:
+    def walk(devices: list[dict[str, Any]]) -> None:
         for d in devices:
-            own_model = text(d.get("model")) or model
-            if d.get("uuid"):
-                points = tuple(p for p in (d.get("mountpoints") or []) if isinstance(p, str))
-                found.append(Disk(str(d["uuid"]), str(d["name"]), text(d.get("fstype")),
-                                  text(d.get("label")), own_model,
-                                  int(str(d.get("size") or 0)), points))
-            walk(list(d.get("children") or []), own_model)
+            info[str(d["name"])] = d
+            walk(list(d.get("children") or []))
 
-    walk(json.loads(out.stdout).get("blockdevices", []), None)
+    if listing.returncode == 0:
+        walk(json.loads(listing.stdout).get("blockdevices", []))
+    found: list[Disk] = []
+    for block in probe.stdout.split("\n\n"):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if not fields.get("UUID") or not fields.get("DEVNAME"):
+            continue
+        device = fields["DEVNAME"]
+        row = info.get(device, {})
+        parent = info.get(str(row.get("pkname") or ""), {})
+        model = _text(row.get("model")) or _text(parent.get("model"))
+        points = tuple(p for p in (row.get("mountpoints") or []) if isinstance(p, str))
+        found.append(Disk(fields["UUID"], device, fields.get("TYPE"), fields.get("LABEL"),
+                          model, int(str(row.get("size") or 0)), points))
     return found
+
+
+def _text(value: Any) -> str | None:
+    return (str(value).strip() or None) if value else None
+
+
+def mount_type(fstype: str | None) -> list[str]:
+    """`-t TYPE` for mount when the kernel lacks the filesystem and a FUSE driver has it."""
+    known = Path("/proc/filesystems").read_text().split()
+    if fstype == "exfat" and "exfat" not in known and (
+            Path("/sbin/mount.exfat-fuse").exists() or Path("/usr/sbin/mount.exfat-fuse").exists()):
+        return ["-t", "exfat-fuse"]
+    if fstype == "ntfs" and "ntfs3" not in known:
+        return ["-t", "ntfs-3g"]
+    return []
 
 
 def find(uuid: str) -> Disk:
@@ -125,8 +150,9 @@ def mounted(run_dir: Path, uuid: str, *, eject: bool = False) -> Iterator[tuple[
         # Left by a run that died, and another disk now: let it go.
         _umount(where, lazy=True)
     if not os.path.ismount(where):
-        done = subprocess.run(["mount", "-o", "nosuid,nodev,noexec", f"UUID={uuid}",
-                               str(where)], capture_output=True, text=True, check=False)
+        done = subprocess.run(["mount", *mount_type(disk.fstype), "-o",
+                               "nosuid,nodev,noexec", f"UUID={uuid}", str(where)],
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise DestinationMissing(f"the USB disk {uuid} ({disk.describe()}) could not be "
                                      f"mounted: {done.stderr.strip()}")

@@ -1,0 +1,159 @@
+"""Backups to USB disks: real filesystems on loop devices (ext4, exFAT), found by UUID,
+mounted by nasfs and unmounted after; a disk pulled mid-run (lazy unmount of nasfs's mount)
+and a full disk fail clearly and leave the earlier generations as they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backup_util import (
+    backup_nas,
+    cli,
+    loop_disk,
+    make_tree,
+    mounted_disk,
+    picture,
+    wait_running,
+)
+from tests.fuse_policy_util import PolicyMount
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
+
+
+@pytest.fixture
+def nas(tmp_path: Path) -> Iterator[PolicyMount]:
+    with backup_nas(tmp_path) as m:
+        yield m
+
+
+def wait_done(nas: PolicyMount, job: str) -> dict[str, object]:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        s = nas.call("backup.status", {"name": job})[0]
+        if not s["running"] and not s["queued"] and s["last_run"] and \
+                s["last_run"]["result"] != "running":
+            return dict(s["last_run"])
+        time.sleep(0.2)
+    raise AssertionError(f"backup {job} did not finish")
+
+
+def test_ext4_disk_by_uuid_and_pulled_mid_run(nas: PolicyMount, tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    with loop_disk(tmp_path, "ext4", 96) as (device, uuid):
+        listed = json.loads(cli(nas, "--json", "backup", "disks").stdout)
+        mine = next(d for d in listed if d["uuid"] == uuid)
+        assert mine["device"] == device and mine["fstype"] == "ext4"
+        assert mine["label"] == "BACKUP" and mine["size"] == 96 << 20
+        out = cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                  "--keep-last", "3")
+        assert out.returncode == 0, out.stderr
+        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert first["result"] == "ok", first
+        assert "may be removed" in first["removable"]
+        where = nas.run_dir / "backup" / f"usb-{uuid}"
+        assert not os.path.ismount(where)  # unmounted after the job
+        with mounted_disk(device) as disk:
+            gen1 = disk / "nasfs-backup" / "usb" / first["generation"]
+            assert picture(gen1) == picture(docs)
+            before = picture(gen1)
+
+        # Pull the disk mid-run: the run fails as such, the first generation is intact.
+        (docs / "big.bin").write_bytes(os.urandom(12 << 20))
+        assert cli(nas, "backup", "edit", "usb", "--bwlimit", "2000").returncode == 0
+        nas.call("backup.run", {"name": "usb", "wait": False})
+        wait_running(nas, "usb", min_bytes=1 << 20)
+        assert os.path.ismount(where)
+        subprocess.run(["umount", "-l", str(where)], check=True)
+        last = wait_done(nas, "usb")
+        assert last["result"] == "destination_missing", last
+        assert "went away" in str(last["detail"])
+        with mounted_disk(device) as disk:
+            folder = disk / "nasfs-backup" / "usb"
+            assert picture(folder / first["generation"]) == before
+            names = sorted(os.listdir(folder))
+            assert [n for n in names if n.startswith(".incomplete-")], names
+            assert [n for n in names if not n.startswith(".")] == [
+                first["generation"], first["generation"] + ".manifest"]
+
+        # Plugged in again: the next run continues and completes.
+        assert cli(nas, "backup", "edit", "usb", "--bwlimit", "0").returncode == 0
+        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert second["result"] == "ok", second
+        with mounted_disk(device) as disk:
+            folder = disk / "nasfs-backup" / "usb"
+            assert not [n for n in os.listdir(folder) if n.startswith(".incomplete-")]
+            assert picture(folder / second["generation"]) == picture(docs)
+        assert cli(nas, "backup", "verify", "usb").returncode == 0
+
+
+def test_a_disk_not_plugged_in_is_a_clear_failure(nas: PolicyMount) -> None:
+    assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb",
+               "0123-4567").returncode == 0
+    out = cli(nas, "backup", "run", "usb")
+    assert out.returncode == 1
+    assert "destination_missing" in out.stdout and "not plugged in" in out.stdout
+    rows = nas.admin.log_query("system", limit=50).rows
+    assert any(r["operation"] == "backup.failed" and r["result"] == "destination_missing"
+               for r in rows)
+
+
+def test_exfat_generations_are_full_copies(nas: PolicyMount, tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    with loop_disk(tmp_path, "exfat", 64) as (device, uuid):
+        assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                   "--usb-folder", "backups/nas", "--verify").returncode == 0
+        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert first["result"] == "ok", first
+        (docs / "notes.txt").write_text("changed\n")
+        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert second["result"] == "ok", second
+        want = {k: v for k, v in picture(docs, posix=False).items() if k != "link-to-notes"}
+        with mounted_disk(device) as disk:
+            folder = disk / "backups" / "nas" / "usb"
+            g1, g2 = folder / first["generation"], folder / second["generation"]
+            # Content and times, no symlinks (exFAT holds none); two full copies.
+            assert picture(g2, posix=False) == want
+            assert (g1 / "notes.txt").read_text() == "remember the milk\n"
+            assert os.stat(g2 / "reports/q1.txt").st_nlink == 1
+            assert (g1 / "reports/q1.txt").read_bytes() == (g2 / "reports/q1.txt").read_bytes()
+        assert cli(nas, "backup", "verify", "usb", first["generation"]).returncode == 0
+        os.unlink(docs / "reports" / "q1.txt")
+        out = json.loads(cli(nas, "--json", "backup", "restore", "usb",
+                             "reports/q1.txt").stdout)
+        assert out["path"] == "docs/reports/q1.txt"
+        assert (docs / "reports" / "q1.txt").read_bytes() == b"quarter one\n" * 1000
+
+
+def test_a_full_disk_fails_clearly_and_rotates_nothing(nas: PolicyMount,
+                                                       tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    with loop_disk(tmp_path, "ext4", 24) as (device, uuid):
+        assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                   "--keep-last", "1").returncode == 0
+        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert first["result"] == "ok", first
+        (docs / "big.bin").write_bytes(os.urandom(30 << 20))
+        out = cli(nas, "--json", "backup", "run", "usb")
+        assert out.returncode == 1
+        failed = json.loads(out.stdout)
+        assert failed["result"] == "destination_full", failed
+        assert "full" in failed["detail"]
+        with mounted_disk(device) as disk:
+            folder = disk / "nasfs-backup" / "usb"
+            gens = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+            assert gens == [first["generation"], first["generation"] + ".manifest"]
+            assert (folder / first["generation"] / "notes.txt").read_text() == \
+                "remember the milk\n"
+        status = json.loads(cli(nas, "--json", "backup", "status", "usb").stdout)[0]
+        assert status["last_run"]["result"] == "destination_full"
+        assert status["last_success"]["generation"] == first["generation"]
