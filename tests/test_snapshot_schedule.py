@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from nasfs.clock import ManualClock
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem
-from nasfs.policy.clock import ManualClock
 from nasfs.snapshots.schedule import (
     InvalidSchedule,
     Retention,

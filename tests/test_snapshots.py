@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nasfs.clock import ManualClock
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem, errors
 from nasfs.fs.snapshots import (
     InvalidSnapshotName,
@@ -16,7 +17,6 @@ from nasfs.fs.snapshots import (
     SnapshotLimit,
     parse_default_name,
 )
-from nasfs.policy.clock import ManualClock
 from nasfs.store import Store
 from tests.snapshot_util import picture_of_live, picture_of_view, refs_agree
 

@@ -43,8 +43,8 @@ from nasfs.fs.snapshot_restore import restore as restore_tree
 from nasfs.fs.snapshot_view import SnapshotView
 
 if TYPE_CHECKING:
+    from nasfs.clock import Clock
     from nasfs.fs.filesystem import Filesystem
-    from nasfs.policy.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class SnapshotManager:
 
     def __init__(self, fs: Filesystem, clock: Clock | None = None) -> None:
         # Imported here: nasfs.policy's package imports much, and may one day import nasfs.fs.
-        from nasfs.policy.clock import SystemClock
+        from nasfs.clock import SystemClock
 
         self.fs = fs
         self.repo = fs.repo

@@ -5,11 +5,11 @@ and system logs, kept in `policy.db` and `audit.db` on every member. `PolicyServ
 them; docs/policy.md describes the semantics and the seam the FUSE layer uses.
 """
 
+from nasfs.clock import Clock, ManualClock, SystemClock
 from nasfs.policy.acl import Access, AclEntry, Decision, Principal
 from nasfs.policy.admin import Actor, AdminApi
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import LogEntry, LogFilter, LogRow
-from nasfs.policy.clock import Clock, ManualClock, SystemClock
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.service import PolicyService, db_dirs
 

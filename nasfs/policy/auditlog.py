@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import trio
 
+from nasfs.clock import Clock
 from nasfs.policy.auditstore import LogEntry
-from nasfs.policy.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from typing import Any
 import trio
 
 from nasfs.client.logrows import SYSTEM_ACTOR
+from nasfs.clock import Clock, SystemClock
 from nasfs.db import EventSink, ReplicatedDB
 from nasfs.db.replicated import CopyGuard
 from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry
-from nasfs.policy.clock import Clock, SystemClock
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.repository import PolicyRepository
 from nasfs.policy.schema import AUDIT_MIGRATIONS, POLICY_MIGRATIONS

@@ -28,8 +28,8 @@ from croniter import croniter
 from nasfs.errors import NasfsError
 
 if TYPE_CHECKING:
+    from nasfs.clock import Clock
     from nasfs.fs.snapshots import SnapshotInfo, SnapshotManager
-    from nasfs.policy.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import logging
 import stat
 from dataclasses import dataclass
 
+from nasfs.clock import Clock
 from nasfs.errors import NasfsError
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Caller, Filesystem
-from nasfs.policy.clock import Clock
 from nasfs.trash.repository import TrashItem, TrashRepository
 from nasfs.trash.schema import TRASH_DIR_KEY
 

@@ -1,5 +1,8 @@
-"""Where the policy layer gets the time from, so lock-out, retention and log timestamps can be
-tested with a clock the test moves by hand.
+"""Where nasfs gets the wall-clock time from, so lock-out, retention, snapshot schedules and log
+timestamps can be tested with a clock the test moves by hand.
+
+It sits below every layer (policy, trash, the fs layer's snapshots, schedules) and imports
+nothing from nasfs: the namespace layer must not depend on the policy layer to know the time.
 
 `SystemClock` is the real one. `ManualClock` is a real clock whose time only changes when told
 to (tests use it; so could a replay tool). Both give UTC nanoseconds since the epoch.
