@@ -20,6 +20,7 @@ ACCESS_OPERATIONS: dict[str, str] = {
     "open-write": "a file opened for writing (bytes written are on the row)",
     "opendir": "a folder listed",
     "lookup": "a name looked up (denied attempts only)",
+    "getattr": "attributes read (denied attempts only: a held inode the caller may no longer see)",
     "readlink": "a symbolic link read (denied attempts only)",
     "getxattr": "an extended attribute read (denied attempts only)",
     "listxattr": "extended attributes listed (denied attempts only)",

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from nasfs.policy.snapshot_browse import (
+from nasfs.policy.gate.inodes import (
     MAX_REAL_INO,
     MAX_SNAPSHOT_ID,
-    SNAPSHOT_BASE,
+    SNAPSHOT_NODES,
     InodeSpaceExhausted,
     decode,
     encode,
@@ -294,7 +294,7 @@ def test_restore_by_copying_out_with_cp(nas: PolicyMount) -> None:
 
 def test_inode_encoding_and_its_limits() -> None:
     ino = encode(5, 1234)
-    assert ino == SNAPSHOT_BASE | 5 << 39 | 1234
+    assert ino == SNAPSHOT_NODES | 5 << 39 | 1234
     assert decode(ino) == (5, 1234)
     assert decode(encode(MAX_SNAPSHOT_ID, MAX_REAL_INO)) == (MAX_SNAPSHOT_ID, MAX_REAL_INO)
     assert encode(MAX_SNAPSHOT_ID, MAX_REAL_INO) < 1 << 64

@@ -37,9 +37,9 @@ def test_the_gate_logs_only_listed_operations() -> None:
     # it at run time, which the FUSE policy tests exercise).
     import re
 
-    source = "".join((REPO / "nasfs" / "policy" / name).read_text()
-                     for name in ("gate.py", "snapshot_browse.py", "handles.py"))
-    named = set(re.findall(r'(?:_log|_deny|_need|_need_create|refuse)\([^()]*?"([a-z-]+)"',
-                           source))
+    source = "".join(p.read_text() for p in (REPO / "nasfs" / "policy" / "gate").glob("*.py"))
+    named = set(re.findall(
+        r'(?:\blog|deny|need|need_create|refuse|_refused|require|keep_reserved)\([^()]*?"([a-z-]+)"',
+        source))
     named |= set(re.findall(r'operation = \(?"([a-z-]+)"', source))
     assert named and named <= set(ACCESS_OPERATIONS), named - set(ACCESS_OPERATIONS)

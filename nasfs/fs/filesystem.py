@@ -356,6 +356,29 @@ class Filesystem:
         self._remember(a.ino)
         return a
 
+    # Lookups for work the kernel does not ask for (the policy gate's checks, the trash,
+    # restores): they take no kernel reference, so nothing has to be forgotten after them.
+
+    def peek(self, parent: int, name: bytes) -> Attributes | None:
+        """Attributes of entry `name` of `parent`, or None; no kernel reference is taken."""
+        return self.repo.lookup_attrs(parent, name)
+
+    def names_of(self, ino: int, limit: int = 2) -> list[tuple[int, bytes]]:
+        """Up to `limit` live entries (parent, name) that name `ino`."""
+        return self.repo.names_of(ino, limit)
+
+    def resolve(self, path: bytes, start: int = ROOT_INODE) -> Attributes | None:
+        """The inode at `/`-separated `path` below `start` (None if a part is missing);
+        no kernel reference is taken."""
+        a = self.getattr(start)
+        for part in path.split(b"/"):
+            if part:
+                found = self.repo.lookup_attrs(a.ino, part)
+                if found is None:
+                    return None
+                a = found
+        return a
+
     def lookup_count(self, ino: int) -> int:
         """How many references the kernel holds on `ino` (0: it forgot the inode)."""
         return self._lookups.get(ino, 0)

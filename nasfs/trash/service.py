@@ -67,7 +67,7 @@ class Trash:
     def move_in(self, parent: int, name: bytes, share: str, path: bytes, who: Deleter,
                 reason: str) -> TrashItem:
         """Move the entry `name` of `parent` into the trash (its inode keeps its data)."""
-        a = self.fs.repo.lookup_attrs(parent, name)
+        a = self.fs.peek(parent, name)
         if a is None:
             raise TrashError(f"{name!r} does not exist")
         now = self.clock.now_ns()
@@ -107,17 +107,17 @@ class Trash:
     # -- restoring -------------------------------------------------------------------------
 
     def share_root(self, share: str) -> int:
-        ino = self.fs.repo.lookup(ROOT_INODE, share.encode())
-        if ino is None:
+        a = self.fs.peek(ROOT_INODE, share.encode())
+        if a is None:
             raise TrashError(f"share {share} has no folder")
-        return ino
+        return a.ino
 
     def _make_parents(self, root: int, parts: builtins.list[bytes], owner: Caller,
                       made: builtins.list[tuple[int, bytes]]) -> int:
         """Walk `parts` below `root`, creating missing folders (mkdir -p) into `made`."""
         cur = root
         for part in parts:
-            a = self.fs.repo.lookup_attrs(cur, part)
+            a = self.fs.peek(cur, part)
             if a is None:
                 a = self.fs.mkdir(cur, part, 0o755, owner)
                 self.fs.forget(a.ino, 1)  # mkdir counts a kernel reference; there is none
@@ -129,7 +129,7 @@ class Trash:
 
     def free_name(self, parent: int, name: bytes) -> bytes:
         """`name`, or `name (restored YYYY-MM-DD HH.MM)` (and a counter) if it is taken."""
-        if self.fs.repo.lookup(parent, name) is None:
+        if self.fs.peek(parent, name) is None:
             return name
         stamp = datetime.datetime.fromtimestamp(self.clock.now(), datetime.UTC)
         stem, dot, ext = name.rpartition(b".")
@@ -139,7 +139,7 @@ class Trash:
         for n in range(1, 1000):
             extra = b")" if n == 1 else f" {n})".encode()
             candidate = stem + suffix + extra + (b"." + ext if ext else b"")
-            if self.fs.repo.lookup(parent, candidate) is None:
+            if self.fs.peek(parent, candidate) is None:
                 return candidate
         raise TrashError(f"no free name beside {name!r}")
 

@@ -56,22 +56,15 @@ async def system_log(daemon: Daemon, operation: str, *, result: str = "OK",
 
 def _invalidate(daemon: Daemon, result: dict[str, Any], fs: Any) -> None:
     """Tell the kernel about an entry made behind its back (its negative cache is 60 s)."""
-    if not daemon.mounted:
+    gate = getattr(daemon, "gate", None)
+    if not daemon.mounted or gate is None:
         return
     try:
-        import pyfuse3
-
-        row = fs.repo.lookup_attrs
         path = result["path"].encode("utf-8", "surrogateescape")
         parent, _, name = path.rpartition(b"/")
-        parent_ino = 1
-        for part in parent.split(b"/"):
-            if part:
-                found = row(parent_ino, part)
-                if found is None:
-                    return
-                parent_ino = found.ino
-        pyfuse3.invalidate_entry_async(parent_ino, name, ignore_enoent=True)
+        folder = fs.resolve(parent)  # the one path lookup, without a kernel reference
+        if folder is not None:
+            gate.invalidate(folder.ino, name)
     except Exception:
         log.exception("could not invalidate the kernel's cache after a restore")
 
