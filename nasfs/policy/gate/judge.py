@@ -12,6 +12,7 @@ Rows are queued without waiting (`record_nowait`); only a full queue makes a req
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nasfs.errors import NasfsError
@@ -39,12 +40,13 @@ class Judge:
         self.restrict = policy is not None
         self._decisions = Decisions(policy)
         self._names = ProcessNames()
-        self.principal = self._decisions.principal
+        # Bound once: these run on every request (the caller's principal, the share's
+        # decision for them), so the judge adds no call of its own.
+        self.principal: Callable[[Caller], Principal] = self._decisions.principal
+        self.decide: Callable[[Principal, ShareRecord, str | None], Decision] = \
+            self._decisions.decide
 
     # ------------------------------------------------------------------ deciding
-
-    def decide(self, who: Principal, share: ShareRecord, home: str | None) -> Decision:
-        return self._decisions.decide(who, share, home)
 
     def share(self, name: str) -> ShareRecord | None:
         return self.policy.share(name) if self.policy is not None else None
