@@ -193,3 +193,25 @@ def test_administrator_access_is_logged(nas: PolicyMount) -> None:
     row = rows[0]
     assert (row["user"], row["uid"], row["share"], row["path"], row["admin"], row["bytes"]) == (
         "root", 0, "private", "/f", True, 3)
+
+
+def open_truncating(path: Path) -> int:
+    os.close(os.open(path, os.O_RDONLY | os.O_TRUNC))
+    return 0
+
+
+def test_a_read_only_user_cannot_truncate_with_a_read_open(nas: PolicyMount) -> None:
+    # Linux truncates on open(O_RDONLY | O_TRUNC) and asks for write permission for it; the
+    # mode bits allow it here, so only the gate can refuse, and it judges the open a write.
+    a = nas.admin
+    a.share_create("proj")
+    a.share_acl("proj", "user", "bob", "ro")
+    f = nas.mnt / "proj" / "readme"
+    write(f, b"hello")
+    os.chmod(f, 0o666)
+    start = nas.last_access_id()
+    assert as_user(BOB, open_truncating, f) == errno.EACCES
+    assert f.read_bytes() == b"hello"
+    rows = [r for r in nas.access_rows(after_id=start, expect=1) if r["uid"] == BOB]
+    assert [(r["share"], r["path"], r["result"]) for r in rows] == [("proj", "/readme",
+                                                                      "EACCES")]
