@@ -215,3 +215,28 @@ def test_a_hidden_share_answers_like_an_absent_one(nas: SmbNas) -> None:
     nas.admin.share_acl("board", "user", "bob", "ro")
     with nas.session("bob", "bob-pw") as session:
         assert nas.tree_status(session, "board") == "OK"
+
+
+def test_log_rows_made_over_smb_name_the_client_and_the_user(nas: SmbNas) -> None:
+    after = nas.last_access_id()
+    local = nas.outer / "logged.txt"
+    local.write_text("logged\n")
+    assert nas.smbclient("docs", "alice", "alice-pw", f"put {local} logged.txt").returncode == 0
+    rows = [r for r in nas.access_rows(after_id=after, expect=1)
+            if r["path"] == "/logged.txt"]
+    assert rows and {(r["user"], r["process"], r["client"]) for r in rows} == {
+        ("alice", "smbd", HOST)}
+    # A local process leaves the column empty.
+    (nas.mnt / "docs" / "local.txt").write_text("here\n")
+    local_rows = [r for r in nas.access_rows(after_id=after, expect=len(rows) + 1)
+                  if r["path"] == "/local.txt"]
+    assert local_rows and all(r["client"] is None for r in local_rows)
+    # The CSV export has the column.
+    target = nas.outer / "access.csv"
+    nas.admin.log_export(str(target))
+    lines = target.read_text().splitlines()
+    header = lines[0].split(",")
+    assert "client" in header
+    logged = [line.split(",") for line in lines if "/logged.txt" in line]
+    assert logged and all(f[header.index("client")] == HOST for f in logged)
+    assert nas.admin.log_verify("access").ok  # the chain covers the new column

@@ -50,7 +50,8 @@ def row_time(row: dict[str, Any]) -> str:
 
 
 ROW_FIELDS = (("time_ns", "Time"), ("user", "User"), ("uid", "Uid"), ("process", "Process"),
-              ("pid", "Pid"), ("operation", "Operation"), ("result", "Result"),
+              ("pid", "Pid"), ("client", "Client"), ("operation", "Operation"),
+              ("result", "Result"),
               ("share", "Share"), ("path", "Path"), ("second_path", "Second path"),
               ("bytes", "Bytes"), ("admin", "As administrator"), ("detail", "Detail"),
               ("hash", "Chain hash"))
@@ -148,9 +149,10 @@ class LogsScreen(PolicyScreen):
         self.rows = page.rows
         table.clear(columns=True)
         if self.view.kind == "access":
-            table.add_columns("Time", "User", "Share", "Operation", "Result", "Path")
+            table.add_columns("Time", "User", "Client", "Share", "Operation", "Result", "Path")
             for row in page.rows:
-                table.add_row(row_time(row), who(row), row.get("share") or "",
+                table.add_row(row_time(row), who(row), row.get("client") or "",
+                              row.get("share") or "",
                               row.get("operation") or "", row.get("result") or "",
                               row.get("path") or "")
         else:

@@ -115,6 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from nasfs.policy.export import format_time
 
     lines = [f"{r['id']:>8} {format_time(r['time_ns'])} {who(r):<12} "
+             f"{'from ' + r['client'] + ' ' if r.get('client') else ''}"
              f"{r['operation']:<14} {r['result']:<8} {target(r)}"
              f"{' [admin]' if r.get('admin') else ''}"
              f"{'  ' + r['detail'] if r.get('detail') else ''}" for r in page.rows]

@@ -58,6 +58,7 @@ class LogEntry:
     admin: bool = False
     detail: str | None = None
     time_ns: int | None = None  # None: stamped by the log's clock when recorded
+    client: str | None = None  # the network client's address (an SMB session's), if any
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class LogRow:
     detail: str | None
     prev_hash: builtins.bytes  # (the field `bytes` above shadows the type name here)
     hash: builtins.bytes
+    client: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = {f.name: getattr(self, f.name) for f in fields(self)
@@ -93,6 +95,15 @@ class LogRow:
 # The columns a row's hash covers, in hashing order (the stored ones minus the two hashes).
 HASHED_COLUMNS = ("id", "time_ns", "user", "uid", "pid", "process", "share", "path",
                   "second_path", "operation", "result", "bytes", "admin", "detail")
+# Hashed after those, only when set (so the rows written before the column existed keep
+# their hashes, and setting or clearing it later breaks the row's hash either way).
+OPTIONAL_COLUMNS = ("client",)
+STORED_COLUMNS = HASHED_COLUMNS + OPTIONAL_COLUMNS
+
+
+def hashed_values(values: Sequence[Any], optional: Sequence[Any]) -> list[Any]:
+    """What a row's hash covers: the fixed columns, then each optional one that is set."""
+    return [*values, *(v for v in optional if v is not None)]
 
 
 def display_bytes(value: bytes | str | None) -> str | None:
@@ -221,13 +232,14 @@ class AuditStore:
                           e.uid, e.pid, e.process, e.share, _as_bytes(e.path),
                           _as_bytes(e.second_path), e.operation, e.result, e.bytes,
                           int(e.admin), e.detail)
-                digest = row_hash(prev, values)
-                rows.append((*values, prev, digest))
+                optional = (e.client,)
+                digest = row_hash(prev, hashed_values(values, optional))
+                rows.append((*values, *optional, prev, digest))
                 ids.append(next_id)
                 prev, next_id = digest, next_id + 1
             self.db.executemany(
-                f"INSERT INTO {table} ({', '.join(HASHED_COLUMNS)}, prev_hash, hash) "
-                f"VALUES ({', '.join('?' * (len(HASHED_COLUMNS) + 2))})", rows)
+                f"INSERT INTO {table} ({', '.join(STORED_COLUMNS)}, prev_hash, hash) "
+                f"VALUES ({', '.join('?' * (len(STORED_COLUMNS) + 2))})", rows)
             if ids:
                 self._set_chain(kind, Chain(chain.anchor_id, chain.anchor_hash, ids[-1], prev))
         return ids
@@ -285,7 +297,8 @@ class AuditStore:
                            f"from that row's hash (row {prev_id} or the link was changed)")
             values = [getattr(row, c) for c in HASHED_COLUMNS]
             values[HASHED_COLUMNS.index("admin")] = raw["admin"]
-            if row_hash(row.prev_hash, values) != row.hash:
+            optional = [getattr(row, c) for c in OPTIONAL_COLUMNS]
+            if row_hash(row.prev_hash, hashed_values(values, optional)) != row.hash:
                 return bad(f"row {row.id} does not match its hash: its contents were edited")
             prev_id, prev_hash = row.id, row.hash
             if row.operation == "log-lost":
@@ -335,5 +348,6 @@ def _row(r: Any) -> LogRow:
         process=r["process"], share=r["share"], path=r["path"],
         second_path=r["second_path"], operation=r["operation"], result=r["result"],
         bytes=r["bytes"], admin=bool(r["admin"]), detail=r["detail"],
-        prev_hash=blob(r["prev_hash"]) or b"", hash=blob(r["hash"]) or b"")
+        prev_hash=blob(r["prev_hash"]) or b"", hash=blob(r["hash"]) or b"",
+        client=r["client"])
 

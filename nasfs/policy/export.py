@@ -24,8 +24,8 @@ from nasfs.policy.errors import InvalidValue
 log = logging.getLogger(__name__)
 
 ENCODINGS = ("utf-8", "utf-8-sig", "cp932")
-HEADER = ("id", "time_utc", "user", "uid", "pid", "process", "share", "path", "second_path",
-          "operation", "result", "bytes", "admin_access", "detail")
+HEADER = ("id", "time_utc", "user", "uid", "pid", "process", "client", "share", "path",
+          "second_path", "operation", "result", "bytes", "admin_access", "detail")
 
 
 def format_time(time_ns: int) -> str:
@@ -39,7 +39,7 @@ def csv_fields(row: LogRow) -> list[str]:
         return "" if value is None else str(value)
 
     return [str(row.id), format_time(row.time_ns), text(row.user), text(row.uid),
-            text(row.pid), text(row.process), text(row.share),
+            text(row.pid), text(row.process), text(row.client), text(row.share),
             display_bytes(row.path) or "", display_bytes(row.second_path) or "",
             row.operation, row.result, text(row.bytes), "yes" if row.admin else "",
             text(row.detail)]

@@ -211,3 +211,12 @@ def m001_logs(db: Database) -> None:
         )
         """
     )
+
+
+@AUDIT_MIGRATIONS()
+def m002_client(db: Database) -> None:
+    """The network client a row came from (an SMB session's address)."""
+    for table in ("access_log", "system_log"):
+        # client: the network client's address (an SMB session's); NULL = a local process.
+        # (No SQL comment: SQLite splices this text into the stored CREATE TABLE.)
+        db.execute(f"ALTER TABLE {table} ADD COLUMN client TEXT")

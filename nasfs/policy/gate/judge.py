@@ -23,6 +23,7 @@ from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.gate.decisions import Decisions
 from nasfs.policy.gate.procnames import ProcessNames
 from nasfs.policy.records import ShareRecord
+from nasfs.smb.clients import client_of
 
 if TYPE_CHECKING:
     from nasfs.policy.service import PolicyService
@@ -75,9 +76,11 @@ class Judge:
             return
         # Stamped here with the log's own clock: the writer would otherwise copy the frozen
         # entry just to set the time (dataclasses.replace, the costliest step of recording).
-        entry = LogEntry(operation, result, who.name, who.uid, caller.pid,
-                         self._names.of(caller.pid), where[0], where[1], second, nbytes, admin,
-                         detail, time_ns if time_ns is not None else self.policy.clock.now_ns())
+        process = self._names.of(caller.pid)
+        entry = LogEntry(operation, result, who.name, who.uid, caller.pid, process, where[0],
+                         where[1], second, nbytes, admin, detail,
+                         time_ns if time_ns is not None else self.policy.clock.now_ns(),
+                         client_of(caller.pid, process))  # an SMB session's address
         if not audit.record_nowait(entry):
             await audit.record(entry)  # back-pressure: the log's queue is full
 
