@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 @contextlib.contextmanager
 def backup_nas(base: Path, share: str = "docs") -> Iterator[PolicyMount]:
     """A daemon-mounted array with `share` (everyone rw); NASFS_STATE_DIR in `base`."""
+    base.mkdir(exist_ok=True)
     os.environ["NASFS_STATE_DIR"] = str(base / "state")
     m = PolicyMount(base)
     try:

@@ -133,7 +133,9 @@ class CloudPlace:
     def files(self, name: str) -> Iterator[tuple[str, int]]:
         out = self.run("lsjson", "-R", "--files-only", self.at(name))
         for item in json.loads(out or "[]"):
-            yield str(item["Path"]), int(item["Size"])
+            # Symlinks travel as '.rclonelink' files; the manifest lists regular files.
+            if not str(item["Path"]).endswith(".rclonelink"):
+                yield str(item["Path"]), int(item["Size"])
 
     def open_file(self, name: str, path: str) -> IO[bytes]:
         proc = subprocess.Popen(["rclone", "--config", str(config_path()), "cat",
