@@ -27,6 +27,7 @@ ACCESS_OPERATIONS: dict[str, str] = {
     "setxattr": "an extended attribute set",
     "removexattr": "an extended attribute removed",
     "truncate": "a file cut or emptied",
+    "fallocate": "space allocated in a file, a hole punched or a range zeroed (fallocate)",
     "chmod": "permissions changed",
     "chown": "owner or group changed",
     "utimens": "times changed",

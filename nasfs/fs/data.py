@@ -22,7 +22,8 @@ Space (nasfs.store.space): every buffered record is charged against the array's 
 when it is created or grows, before the write that causes it returns, so a write that would
 not fit fails with ENOSPC instead of being lost at flush. A record's charge is always
 `space.cost(len(record))`; it is dropped once the store holds the record (or the record is
-dropped). A write that runs out of space part way returns the bytes it did take.
+dropped). A write that runs out of space part way returns the bytes it did take. A record
+fallocate reserved (nasfs.fs.reserve) turns its reservation into that charge when written.
 
 Ordering with the store: chunks are put (durable) before extent rows naming them are
 written; chunks of removed rows are queued and released only after the next durable commit
@@ -41,6 +42,7 @@ import trio
 from nasfs.errors import NasfsError
 from nasfs.fs import errors
 from nasfs.fs.repository import ChunkId, Repository
+from nasfs.fs.reserve import Reservations
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,8 @@ class DataPath:
         # is added. Several drains may hold it at once; the last one out opens it.
         self.write_gate: trio.Event | None = None
         self._gate_holders = 0
+        # Space held for fallocated records not yet written (nasfs.fs.reserve).
+        self.reservations = Reservations(self.space)
 
     def _charge(self, old_len: int, new_len: int) -> None:
         """Charge a record's change of length; NoSpace (ENOSPC) if it does not fit."""
@@ -237,8 +241,13 @@ class DataPath:
             rec = fb.dirty.get(idx)  # a concurrent write may have created it meanwhile
             if rec is not None:
                 return rec
-        self._charge(0, len(base))
+        # An allocated record: its reservation becomes the record's charge, the buffer
+        # padded to the reserved length, so writes within it need no new space.
+        reserved = self.reservations.take(ino, idx)
+        self._charge(0, max(len(base), reserved))
         rec = fb.dirty[idx] = bytearray(base)
+        if len(rec) < reserved:
+            rec.extend(bytes(reserved - len(rec)))
         fb.nbytes += len(rec)
         self.dirty_bytes += len(rec)
         return rec
@@ -275,6 +284,7 @@ class DataPath:
             whole = n == rs and idx not in fb.dirty
             try:
                 if whole:
+                    self.reservations.take(ino, idx)
                     self._charge(0, n)
                 else:
                     rec = await self._dirty_record(ino, fb, idx)
@@ -328,6 +338,7 @@ class DataPath:
         self._forget_if_idle(ino, fb)
 
     async def _truncate_locked(self, ino: int, fb: FileBuffers, new_size: int, rs: int) -> None:
+        self.reservations.clip(ino, new_size, rs)
         first_gone = -(-new_size // rs)
         for idx in [i for i in fb.dirty if i >= first_gone]:
             self._drop_dirty(fb, idx)
@@ -354,7 +365,8 @@ class DataPath:
         self.dirty_bytes -= len(rec)
 
     def discard(self, ino: int) -> None:
-        """Forget every buffer of a purged inode."""
+        """Forget every buffer and reservation of a purged inode."""
+        self.reservations.discard(ino)
         fb = self.files.pop(ino, None)
         if fb is not None:
             self.dirty_bytes -= fb.nbytes

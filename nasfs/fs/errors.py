@@ -72,3 +72,22 @@ class NoSpace(FsError):
 
     errno = _errno.ENOSPC
     done = 0
+
+
+class NotSupported(FsError):
+    """An operation or mode this filesystem does not implement (e.g. fallocate modes)."""
+
+    errno = _errno.EOPNOTSUPP
+
+
+class NoSuchOffset(FsError):
+    """lseek SEEK_DATA/SEEK_HOLE at or past the end of the file, or no data after it."""
+
+    errno = _errno.ENXIO
+
+
+class BadDescriptor(FsError):
+    """The open file does not allow this (e.g. fallocate on a descriptor not open for
+    writing)."""
+
+    errno = _errno.EBADF

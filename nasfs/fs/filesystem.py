@@ -26,7 +26,7 @@ import trio
 from sqlite_utils.migrations import Migrations
 
 from nasfs.errors import NasfsError
-from nasfs.fs import errors
+from nasfs.fs import allocate, errors
 from nasfs.fs.data import ChunkStore, DataPath
 from nasfs.fs.repository import Attributes, MetadataDB, Repository
 from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
@@ -736,6 +736,7 @@ class Filesystem:
         a.size = 0
         a.mtime_ns = a.ctime_ns = now
         self.repo.update_inode(a)
+        self.data.reservations.discard(ino)  # emptied, as a truncation to zero would
         return moved
 
     def link_orphan(self, ino: int, parent: int, name: bytes) -> Attributes:
@@ -788,6 +789,14 @@ class Filesystem:
         if self.data.needs_flush(ino) or self.data.over_memory_bound():
             await self.data.flush([ino])
         return taken
+
+    async def fallocate(self, ino: int, mode: int, off: int, length: int) -> Attributes:
+        """fallocate(2) on regular file `ino` (nasfs.fs.allocate)."""
+        return await allocate.fallocate(self, ino, mode, off, length)
+
+    def seek(self, ino: int, off: int, whence: int) -> int:
+        """lseek(2) SEEK_DATA / SEEK_HOLE on file `ino` (nasfs.fs.allocate)."""
+        return allocate.seek(self, ino, off, whence)
 
     async def fsync(self, ino: int, datasync: bool) -> None:
         # One transaction holds every file's metadata, so committing this file's commits the

@@ -486,6 +486,16 @@ class Repository:
         )
         return [int(r[0]) for r in rows]
 
+    def extents_between(self, ino: int, first: int, last: int, limit: int) -> list[Extent]:
+        """Live stored records of `ino` with `first <= idx <= last`, in order (at most
+        `limit`): what fallocate and SEEK_DATA/SEEK_HOLE walk."""
+        rows = self.db.query(
+            "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx >= ? AND idx <= ?"
+            " AND died IS NULL ORDER BY idx LIMIT ?",
+            (ino, first, last, limit),
+        )
+        return [Extent(int(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
     def extent_at(self, ino: int, idx: int, generation: int) -> Extent | None:
         row = self.db.query_one(
             "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx = ? AND born <= ?"

@@ -16,6 +16,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from nasfs.fs import errors
+from nasfs.fs.allocate import check_seek, find
 from nasfs.fs.repository import Attributes
 from nasfs.fs.schema import ROOT_INODE
 
@@ -108,6 +109,16 @@ class SnapshotView:
             parts.append(piece)
             pos += n
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def seek(self, ino: int, off: int, whence: int) -> int:
+        """lseek(2) SEEK_DATA / SEEK_HOLE over the records stored at the snapshot."""
+        size = self.getattr(ino).size
+        check_seek(off, whence, size)
+        rs = self.fs.data.record_size
+        regions = ((e.idx * rs, min(e.idx * rs + e.length, size))
+                   for e in self.repo.extents_at(ino, self.generation)
+                   if e.length > 0 and e.idx * rs < size)
+        return find(regions, off, size, whence)
 
     def readlink(self, ino: int) -> bytes:
         self.getattr(ino)

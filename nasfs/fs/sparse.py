@@ -17,9 +17,16 @@ def _blocks(nbytes: int) -> int:
 
 def allocated_blocks(data: DataPath, ino: int) -> int:
     """512-byte blocks file `ino` holds: stored records, corrected by buffered ones (a
-    buffered record counts as written, as delayed allocation does on ext4)."""
+    buffered record counts as written, as delayed allocation does on ext4) and by reserved
+    ones (fallocated and not yet written, as ext4 counts its unwritten extents)."""
     blocks = data.repo.allocated_blocks(ino)
     fb = data.files.get(ino)
+    for idx, length in data.reservations.of(ino).items():
+        if fb is not None and idx in fb.flushing:  # counted below, up to its own length
+            blocks += max(0, _blocks(length) - _blocks(len(fb.flushing[idx])))
+            continue
+        ext = data.repo.get_extent(ino, idx)
+        blocks += max(0, _blocks(length) - (_blocks(ext.length) if ext is not None else 0))
     if fb is None:
         return blocks
     for idx in {*fb.flushing, *fb.dirty}:

@@ -252,6 +252,19 @@ class Operations(pyfuse3.Operations):
         with _replying():
             await self.gate.fsync(fh, datasync)
 
+    # fallocate and lseek reach here only with the pyfuse3 that scripts/setup builds
+    # (third_party/pyfuse3): the released one has no handlers for them, and the kernel then
+    # answers EOPNOTSUPP for fallocate and treats every file as all data for SEEK_DATA.
+
+    async def fallocate(self, fh: pyfuse3.FileHandleT, mode: int, off: int,
+                        length: int) -> None:
+        with _replying():
+            await self.gate.fallocate(fh, mode, off, length)
+
+    async def lseek(self, fh: pyfuse3.FileHandleT, off: int, whence: int) -> int:
+        with _replying():
+            return self.gate.seek(fh, off, whence)
+
     # -- directories ----------------------------------------------------------------------
 
     async def opendir(self, inode: pyfuse3.InodeT, ctx: RequestContext) -> pyfuse3.FileHandleT:

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem, check_rename_flags, errors
-from nasfs.policy.gate.denials import AclsNotSupported
+from nasfs.policy.gate.denials import AclsNotSupported, SnapshotReadOnly
 from nasfs.policy.gate.handles import FileHandle, Handle, Listed, SnapshotFileHandle
 from nasfs.policy.gate.inodes import RANGE_STARTS, SNAPSHOT_FOLDERS, TRASH_FOLDERS, FolderNumbers
 from nasfs.policy.gate.judge import Judge, Where
@@ -254,6 +254,27 @@ class Gate:
         n = await self.fs.write(h.ino, off, buf)
         h.bytes += n
         return n
+
+    async def fallocate(self, fh: int, mode: int, off: int, length: int) -> None:
+        """fallocate(2) is a write: on a live file's handle opened for writing (whose open
+        passed the write checks), never in a snapshot; logged with what it did."""
+        h = self.handle(fh)
+        if isinstance(h, SnapshotFileHandle):
+            raise SnapshotReadOnly("snapshots are read-only")
+        h = self._file(fh)
+        if h.operation == "open-read":
+            raise errors.BadDescriptor("the file is not open for writing")
+        await self.fs.fallocate(h.ino, mode, off, length)
+        await self.judge.log(h.who, Caller(h.who.uid, h.who.gid, h.pid), "fallocate",
+                             (h.share, h.path), admin=h.admin,
+                             detail=f"mode={mode:#x} offset={off} length={length}")
+
+    def seek(self, fh: int, off: int, whence: int) -> int:
+        """lseek(2) SEEK_DATA / SEEK_HOLE: live records, or those a snapshot stored."""
+        h = self.handle(fh)
+        if isinstance(h, SnapshotFileHandle):
+            return h.view.seek(h.real_ino, off, whence)
+        return self.fs.seek(self._file(fh).ino, off, whence)
 
     async def fsync(self, fh: int, datasync: bool) -> None:
         h = self.handle(fh)
