@@ -87,3 +87,18 @@ async def test_modes_and_ranges_refused_before_anything_changes(store: Store) ->
     with pytest.raises(errors.InvalidArgument):
         fs.seek(f.ino, 0, 0)
     await fs.close()
+
+
+async def test_allocating_a_reserved_range_again_needs_no_space(store: Store) -> None:
+    fs = Filesystem.open(store)
+    f = fs.create(ROOT_INODE, b"f", 0o644, ROOT_CALLER)
+    free = store.space.figures().free_bytes
+    big = free * 2 // 3 // MIB * MIB  # more than half of what is free
+    await fs.fallocate(f.ino, FALLOC_FL_KEEP_SIZE, 0, big)
+    charged = store.space.charged
+    await fs.fallocate(f.ino, FALLOC_FL_KEEP_SIZE, 0, big)  # held already: fits again
+    assert store.space.charged == charged
+    with pytest.raises(errors.NoSpace):  # a second range that size does not fit
+        await fs.fallocate(f.ino, FALLOC_FL_KEEP_SIZE, big, big)
+    assert store.space.charged == charged  # all or nothing
+    await fs.close()

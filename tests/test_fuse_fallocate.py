@@ -301,3 +301,35 @@ def test_punching_a_hole_gives_the_space_back(tmp_path: Path) -> None:
         assert _free(mnt) - written >= 11 * MIB
         assert (mnt / "big").read_bytes() == bytes(12 * MIB)
         array.unmount()
+
+
+def test_snapshots_seek_their_own_records_and_refuse_fallocate(nas: PolicyMount) -> None:
+    d = home(nas, ALICE)
+
+    def sparse() -> None:
+        with open(d / "s", "wb") as f:
+            f.write(b"head")
+            f.seek(3 * MIB)
+            f.write(b"tail")
+
+    as_user(ALICE, sparse)
+    nas.call("snapshot.create", {"name": "then"})
+
+    def punch_live_then_look() -> tuple[object, ...]:
+        with open(d / "s", "r+b") as f:  # the live file changes; the snapshot does not
+            fallocate(f.fileno(), PUNCH_HOLE | KEEP_SIZE, 0, MIB)
+            live = seek(f.fileno(), 0, os.SEEK_DATA)
+        fd = os.open(nas.mnt / "docs" / "#snapshot" / "then" / f"u{ALICE}" / "s", os.O_RDONLY)
+        found = (seek(fd, 0, os.SEEK_DATA), seek(fd, 0, os.SEEK_HOLE),
+                 seek(fd, 5, os.SEEK_DATA), seek(fd, 3 * MIB + 4, os.SEEK_HOLE))
+        os.close(fd)
+        return live, found
+
+    live, found = as_user(ALICE, punch_live_then_look)
+    assert live == 3 * MIB
+    assert found == (0, 4, 3 * MIB, Errno(errno.ENXIO))
+    fd = os.open(nas.mnt / "docs" / "#snapshot" / "then" / f"u{ALICE}" / "s", os.O_RDONLY)
+    try:
+        assert errno_of(fallocate, fd, 0, 0, 10) == errno.EBADF  # read-only descriptors only
+    finally:
+        os.close(fd)

@@ -114,6 +114,9 @@ def _reserve(data: DataPath, ino: int, off: int, end: int) -> None:
     rs = data.record_size
     first, last = off // rs, (end - 1) // rs
     have = _lengths(data, ino, first, last)
+    for idx, held in data.reservations.of(ino).items():  # reserved already: nothing new
+        if first <= idx <= last and held > have.get(idx, 0):
+            have[idx] = held
     free = data.space.figures().free_bytes
     if end - off - sum(have.values()) > free:
         # Hopeless (what is new needs more than all that is free, before parity): say so
