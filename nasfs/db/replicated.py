@@ -35,20 +35,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from nasfs.db import checksums
-from nasfs.errors import NasfsError
+from nasfs.db.copy import DamagedCopyError, DatabaseCopy, copy_database
+from nasfs.db.events import (
+    AbortListener,
+    CopyGuard,
+    DBEvent,
+    EventSink,
+    MetadataLostError,
+    WriteFailed,
+)
+from nasfs.db.opening import open_copies
+
+__all__ = ["AbortListener", "CopyGuard", "DBEvent", "DamagedCopyError", "EventSink",
+           "MetadataLostError", "ReplicatedDB", "WriteFailed", "copy_database"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +64,7 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 # SQLite primary result codes that mean "this copy's storage is broken", as opposed to
 # an error in the statement. SQLITE_FULL is deliberately absent: a full disk must fail the
-# operation, not silently shrink the set of copies.
+# operation, not silently shrink the set of copies (see `_set_aside_full`).
 _STORAGE_ERRORS = frozenset(
     {
         sqlite3.SQLITE_IOERR,
@@ -68,89 +76,6 @@ _STORAGE_ERRORS = frozenset(
 )
 
 
-class MetadataLostError(NasfsError):
-    """No usable copy of a metadata database is left."""
-
-
-@dataclass(frozen=True)
-class DBEvent:
-    """Something that happened to one copy: created, repaired, failed, promoted."""
-
-    kind: str
-    database: str
-    path: Path
-    detail: str
-
-
-EventSink = Callable[[DBEvent], None]
-# "May the copy at this path still be written?" The store answers it: only inside a member
-# that is still the one assembled (a vanished disk's path must never get a new copy).
-CopyGuard = Callable[[Path], bool]
-
-
-@dataclass
-class _Copy:
-    path: Path
-    conn: sqlite3.Connection | None = None
-    inode: int = 0
-    wal_fd: int = -1
-
-    def connect(self) -> sqlite3.Connection:
-        conn = checksums.connect(self.path, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: commits do not fsync; commit(durable=True) fsyncs the WAL itself, which
-        # gives FULL's guarantee exactly where the caller asks for it.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self.conn = conn
-        self.inode = os.stat(self.path).st_ino
-        return conn
-
-    def close(self) -> None:
-        if self.wal_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.wal_fd)
-            self.wal_fd = -1
-        if self.conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.close()
-            self.conn = None
-
-    def still_there(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
-
-    def fsync_wal(self) -> None:
-        wal = Path(f"{self.path}-wal")
-        if self.wal_fd >= 0 and os.fstat(self.wal_fd).st_ino != _inode_or_zero(wal):
-            os.close(self.wal_fd)
-            self.wal_fd = -1
-        if self.wal_fd < 0:
-            try:
-                self.wal_fd = os.open(wal, os.O_RDONLY)
-            except FileNotFoundError:
-                return  # nothing written in WAL mode yet: the commit went to the main file
-        os.fsync(self.wal_fd)
-
-
-def _inode_or_zero(path: Path) -> int:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return 0
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _is_storage_error(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
@@ -160,102 +85,15 @@ def _is_storage_error(exc: sqlite3.Error) -> bool:
     return (code & 0xFF) in _STORAGE_ERRORS
 
 
-@dataclass(frozen=True)
-class _Inspection:
-    path: Path
-    generation: int | None  # None: missing, damaged or foreign
-    identity: str | None
-    problem: str
-    # Sound, but from before page checksums: its generation (it can be upgraded in place).
-    older_generation: int | None = None
-
-
-def _read_replica_row(conn: sqlite3.Connection) -> tuple[int, str] | None:
-    row = conn.execute("SELECT generation, identity FROM _replica WHERE id = 1").fetchone()
-    return None if row is None else (int(row[0]), str(row[1]))
-
-
-def _inspect(path: Path) -> _Inspection:
-    if not path.exists():
-        return _Inspection(path, None, None, "missing")
-    try:
-        older = path.stat().st_size > 0 and not checksums.has_checksums(path)
-    except OSError as exc:
-        return _Inspection(path, None, None, f"unreadable ({exc})")
-    if older:
-        return _inspect_older_format(path)
-    problems = checksums.verify(path, thorough=False)
-    if problems:
-        return _Inspection(path, None, None, f"damaged ({'; '.join(problems[:3])})")
-    try:
-        conn = checksums.connect(path)
-        try:
-            row = _read_replica_row(conn)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return _Inspection(path, None, None, f"unreadable ({checksums.describe(exc)})")
-    if row is None:
-        return _Inspection(path, None, None, "has no generation record")
-    return _Inspection(path, row[0], row[1], "")
-
-
-def _inspect_older_format(path: Path) -> _Inspection:
-    """A copy without page checksums: checked as well as SQLite can, never a source while
-    a checksummed copy exists (its damage could not be told)."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-            row = _read_replica_row(conn) if check == "ok" else None
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return _Inspection(path, None, None, f"unreadable ({exc})")
-    if check != "ok":
-        return _Inspection(path, None, None, f"damaged ({check})")
-    if row is None:
-        return _Inspection(path, None, None, "has no generation record")
-    return _Inspection(path, None, row[1], "has no page checksums (older format)",
-                       older_generation=row[0])
-
-
-class DamagedCopyError(sqlite3.DatabaseError):
-    """A copy just written does not verify (its bytes changed on the way to the disk)."""
-
-
-def copy_database(source: sqlite3.Connection, target: Path) -> None:
-    """Replace `target` with a consistent copy of `source`, atomically and durably."""
-    tmp = target.with_name(target.name + ".copying")
-    tmp.unlink(missing_ok=True)
-    # Through the checksum VFS on both sides: every source page read is verified (a damaged
-    # source fails the copy before anything is replaced) and every page written is stamped.
-    dest = checksums.connect(tmp)
-    try:
-        source.backup(dest)
-        dest.execute("PRAGMA journal_mode=WAL")
-        # Fold the WAL into the file so the copy is one self-contained file.
-        dest.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        dest.close()
-    for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    problems = checksums.file_problems(tmp)
-    if problems:
-        tmp.unlink(missing_ok=True)
-        raise DamagedCopyError(f"the new copy {target} does not verify: {'; '.join(problems[:3])}")
-    checksums.replace_durably(tmp, target)
-
-
 class ReplicatedDB:
     """A SQLite database kept identical on several directories (see module docstring)."""
 
     def __init__(
         self,
         name: str,
-        primary: _Copy,
-        sync: list[_Copy],
-        lagging: list[_Copy],
+        primary: DatabaseCopy,
+        sync: list[DatabaseCopy],
+        lagging: list[DatabaseCopy],
         sync_copies: int,
         identity: str,
         events: EventSink | None,
@@ -277,6 +115,7 @@ class ReplicatedDB:
         # Set by refresh_lagging (any thread) when the primary itself failed to read as a
         # source; the owner's next commit or close fails over to a synchronous copy.
         self._primary_damage: str | None = None
+
 
     # ----------------------------------------------------------------- opening
 
@@ -300,122 +139,12 @@ class ReplicatedDB:
         another identity are treated as foreign and replaced.
         `copy_ok` is asked before a copy is written or created (see CopyGuard); directories
         it refuses are left out, and of the others only the last level may be created.
-        Raises MetadataLostError when copies exist but none is usable.
+        Raises MetadataLostError when copies exist but none is usable (nasfs.db.opening).
         """
-        if copy_ok is not None:
-            dirs = [d for d in dirs if copy_ok(Path(d) / f"{name}.db")]
-        if not dirs:
-            raise MetadataLostError(f"no directory to hold the {name} database")
-        paths = []
-        for d in dirs:
-            Path(d).mkdir(parents=copy_ok is None, exist_ok=True)
-            paths.append(Path(d) / f"{name}.db")
-        found = [_inspect(p) for p in paths]
-
-        def emit(kind: str, path: Path, detail: str) -> None:
-            log.log(logging.INFO if kind in ("created", "upgraded") else logging.WARNING,
-                    "%s database %s: %s (%s)", name, kind, path, detail)
-            if events is not None:
-                events(DBEvent(kind, name, path, detail))
-
-        found = cls._upgrade_older_format(found, identity, emit)
-
-        usable = [f for f in found if f.generation is not None]
-        if identity is not None:
-            foreign = [f for f in usable if f.identity != identity]
-            usable = [f for f in usable if f.identity == identity]
-        else:
-            foreign = []
-            if usable:
-                # Without an expected identity, the newest copy's identity defines the set.
-                newest = max(usable, key=lambda f: f.generation or 0)
-                foreign = [f for f in usable if f.identity != newest.identity]
-                usable = [f for f in usable if f.identity == newest.identity]
-
-        if usable:
-            best = max(usable, key=lambda f: f.generation or 0)
-            ident = best.identity or ""
-        else:
-            damaged = [f for f in found if f.problem not in ("missing",)]
-            if damaged and not foreign:
-                raise MetadataLostError(
-                    f"every copy of the {name} database is damaged: "
-                    + "; ".join(f"{f.path}: {f.problem}" for f in damaged)
-                )
-            best = None
-            ident = identity or uuid.uuid4().hex
-
-        order = [best.path] + [p for p in paths if p != best.path] if best else list(paths)
-        primary = _Copy(order[0])
-        conn = primary.connect() if best else cls._create(primary, ident)
-        sdb = sqlite_utils.Database(conn)
-        sets = [migrations] if isinstance(migrations, Migrations) else list(migrations)
-        if any(m.pending(sdb) for m in sets):
-            for m in sets:
-                m.apply(sdb)
-            # A schema change is a change like any other: copies must see they are behind.
-            conn.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
-        if best is None:
-            emit("created", primary.path, "new database")
-
-        by_path = {f.path: f for f in found}
-        best_gen = conn.execute("SELECT generation FROM _replica WHERE id = 1").fetchone()[0]
-        copies: list[_Copy] = []
-        for path in order[1:]:
-            info = by_path[path]
-            if info in foreign:
-                problem = f"belongs to another volume ({info.identity})"
-            elif info.generation is None:
-                problem = info.problem
-            elif info.generation != best_gen:
-                problem = f"stale (generation {info.generation}, newest {best_gen})"
-            else:
-                problem = ""
-            if problem:
-                copy_database(conn, path)
-                emit("created" if problem == "missing" else "repaired", path, problem)
-            copies.append(_Copy(path))
-
-        want = max(1, min(sync_copies, len(paths)))
-        sync = copies[: want - 1]
-        for c in sync:
-            c.connect()
-        return cls(name, primary, sync, copies[want - 1 :], want, ident, events, copy_ok)
-
-    @staticmethod
-    def _upgrade_older_format(found: list[_Inspection], identity: str | None,
-                              emit: Callable[[str, Path, str], None]) -> list[_Inspection]:
-        """Copies from before page checksums: when no copy has checksums yet, the newest
-        sound one (of this volume) gets them in place and becomes the source of the others.
-        While any checksummed copy exists, older-format copies are only ever replaced: a
-        damaged header byte must not pass for an older format."""
-        if any(f.generation is not None for f in found):
-            return found
-        older = [f for f in found if f.older_generation is not None
-                 and (identity is None or f.identity == identity)]
-        if not older:
-            return found
-        best = max(older, key=lambda f: f.older_generation or 0)
-        checksums.add_checksums(best.path)
-        emit("upgraded", best.path, "page checksums added (older format)")
-        return [_inspect(f.path) if f is best else f for f in found]
-
-    @staticmethod
-    def _create(primary: _Copy, identity: str) -> sqlite3.Connection:
-        primary.path.unlink(missing_ok=True)
-        for stale in (Path(f"{primary.path}-wal"), Path(f"{primary.path}-shm")):
-            stale.unlink(missing_ok=True)
-        checksums.create(primary.path)
-        conn = primary.connect()
-        conn.execute(
-            "CREATE TABLE _replica ("
-            " id INTEGER PRIMARY KEY CHECK (id = 1),"  # a single row
-            " generation INTEGER NOT NULL,"  # bumped by every commit; newest copy wins
-            " identity TEXT NOT NULL)"  # which volume this database belongs to
-        )
-        conn.execute("INSERT INTO _replica VALUES (1, 0, ?)", (identity,))
-        _fsync_dir(primary.path.parent)
-        return conn
+        got = open_copies(name, dirs, sync_copies=sync_copies, migrations=migrations,
+                          identity=identity, events=events, copy_ok=copy_ok)
+        return cls(name, got.primary, got.sync, got.lagging, got.sync_copies, got.identity,
+                   events, copy_ok)
 
     # ------------------------------------------------------------------ access
 
@@ -645,7 +374,7 @@ class ReplicatedDB:
                 self._drop(self._primary, checksums.describe(exc),
                            damaged=checksums.is_damage(exc))
 
-    def _run_on_replica(self, copy: _Copy, op: Callable[[sqlite3.Connection], Any]) -> None:
+    def _run_on_replica(self, copy: DatabaseCopy, op: Callable[[sqlite3.Connection], Any]) -> None:
         assert copy.conn is not None
         try:
             op(copy.conn)
@@ -654,7 +383,7 @@ class ReplicatedDB:
             # or its disk failed: either way it can no longer be trusted.
             self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
 
-    def _refused(self, copy: _Copy) -> bool:
+    def _refused(self, copy: DatabaseCopy) -> bool:
         return self._copy_ok is not None and not self._copy_ok(copy.path)
 
     def _drop_refused_lagging(self) -> None:
@@ -683,7 +412,7 @@ class ReplicatedDB:
                     )
                 self._drop(copy, "file disappeared (member emptied or removed)")
 
-    def _drop(self, copy: _Copy, why: str, *, damaged: bool = False) -> None:
+    def _drop(self, copy: DatabaseCopy, why: str, *, damaged: bool = False) -> None:
         copy.close()
         if copy is self._primary:
             self._primary = self._sync.pop(0)
@@ -729,3 +458,4 @@ class ReplicatedDB:
         log.warning("%s database copy %s: %s (%s)", self.name, kind, path, detail)
         if self._events is not None:
             self._events(DBEvent(kind, self.name, path, detail))
+
