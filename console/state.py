@@ -48,4 +48,6 @@ class ConsoleState:
                                               self.job.finished else None)
         if running == "rebuild":
             return "REBUILDING"
+        if self.status.read_only and self.status.state == "healthy":
+            return "READ-ONLY"
         return self.status.state.upper()

@@ -105,3 +105,24 @@ def check_files(mnt: Path, expected: dict[str, bytes]) -> None:
     for name, data in expected.items():
         got = (mnt / name).read_bytes()
         assert got == data, f"{name}: acknowledged content lost ({len(got)} of {len(data)} bytes)"
+
+
+def fill_disk(disk: Path) -> Path:
+    """Take every free byte of the filesystem holding `disk` with a filler file (as
+    something other than nasfs filling a member's disk would); remove it to give the space
+    back."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    block = b"\xff" * (64 << 10)
+    try:
+        while True:
+            try:
+                os.write(fd, block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                if len(block) == 1:
+                    break
+                block = block[: len(block) // 2]
+    finally:
+        os.close(fd)
+    return filler

@@ -22,7 +22,8 @@ from nasfs.client import ArrayStatus
 
 # Events worth an administrator's attention (the daemon reports more).
 ALERT_KINDS = {"member-missing", "member-failed", "replica-repaired", "rebuild-finished",
-               "unrecoverable", "scrub-finished", "rebuild-started", "scrub-started"}
+               "unrecoverable", "scrub-finished", "rebuild-started", "scrub-started",
+               "read-only", "writable-again", "db-full"}
 
 
 def state_sentence(state: ConsoleState) -> str:
@@ -30,6 +31,10 @@ def state_sentence(state: ConsoleState) -> str:
     status = state.status
     if not state.daemon_running or status is None:
         return "The array is not available: the nasfs service is not running."
+    if status.read_only:
+        return ("READ-ONLY: changes cannot be saved, so none are taken; files can still be "
+                f"read. Cause: {status.read_only}. Free or replace the full or failing disk, "
+                "then `nasfs retry-writes` (or unmount and mount again).")
     word = state.state_word
     if word == "REBUILDING":
         return "A replaced disk is being rebuilt. Files stay available meanwhile."
@@ -93,7 +98,7 @@ def alerts_text(status: ArrayStatus | None) -> Text:
             text.append("\n")
         stamp = when(event.time * 1e9)
         style = "bold red" if event.kind in ("member-missing", "member-failed",
-                                              "unrecoverable") else ""
+                                              "unrecoverable", "read-only") else ""
         text.append(f"{stamp} ")
         text.append(EVENT_WORDS.get(event.kind, event.kind.replace("-", " ")), style)
         if event.detail:

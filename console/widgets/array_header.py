@@ -15,6 +15,7 @@ STATE_STYLE = {
     "DEGRADED": "bold yellow",
     "REBUILDING": "bold yellow",
     "FAILED": "bold red",
+    "READ-ONLY": "bold red",
     "NO SERVICE": "bold red",
     "STOPPED": "bold red",
 }

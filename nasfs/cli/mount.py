@@ -73,6 +73,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _array_arguments(status)
     status.set_defaults(func=cmd_status)
 
+    retry = subparsers.add_parser(
+        "retry-writes", help="leave the read-only fail-safe state once its cause is fixed",
+        description="After the mount turned read-only because its metadata could not be "
+                    "saved (docs/space.md): try a commit now; if it works the mount is "
+                    "writable again, if not it stays read-only and this says why.")
+    retry.add_argument("mountpoint", nargs="?", type=Path, metavar="MOUNTPOINT")
+    retry.add_argument("--config", type=Path, metavar="FILE",
+                       help="config file (default /etc/nasfs/nasfs.toml)")
+    retry.set_defaults(func=cmd_retry_writes)
+
     demo = subparsers.add_parser(
         "demo", help="build, mount and show a demo array of four member directories")
     demo.add_argument("--data", type=Path, default=Path("data"), metavar="DIR",
@@ -264,6 +274,23 @@ def _process_alive(pid: int) -> bool:
 
 # -- status -----------------------------------------------------------------------------
 
+def cmd_retry_writes(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    mountpoint = args.mountpoint.absolute() if args.mountpoint else config.mountpoint
+    if mountpoint is None:
+        raise UsageError(f"no mount point given: name it, or set [mount] mountpoint in "
+                         f"{_where_config(config)}")
+    with Client.connect(mountpoint, run_dir=config.run_dir) as client:
+        was = client.retry_writes()
+    if args.json:
+        print(json.dumps({"writable": True, "was_read_only": was}))
+    elif was is None:
+        print(f"{mountpoint} was not read-only; nothing to do")
+    else:
+        print(f"{mountpoint} is writable again (it was read-only: {was})")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     statuses = _statuses(args)
     if args.json:
@@ -275,11 +302,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def status_exit_code(statuses: list[ArrayStatus]) -> int:
-    """The worst state wins: failed (1) over degraded (4) over healthy (0)."""
+    """The worst state wins: failed (1) over degraded (4) over healthy (0). A mount in its
+    read-only fail-safe state counts as degraded: it needs the administrator too."""
     states = {s.state for s in statuses}
     if "failed" in states:
         return exitcodes.FAILED
-    if states - {"healthy"}:
+    if states - {"healthy"} or any(s.read_only for s in statuses):
         return exitcodes.DEGRADED
     return exitcodes.OK
 
@@ -346,6 +374,11 @@ def format_status(status: ArrayStatus) -> str:
         lines.append(f"not mounted (daemon pid {status.daemon_pid})")
     else:
         lines.append("not mounted (read from the disks; no daemon is running)")
+    if status.read_only:
+        lines.append(f"READ-ONLY (fail-safe): changes cannot be saved ({status.read_only}). "
+                     "Files can still be read. Fix the cause (free or replace the full or "
+                     "failing disk), then `nasfs retry-writes` or unmount and mount again "
+                     "(docs/space.md)")
     if status.running_job:
         lines.append(f"running: {status.running_job}")
     if status.rebuild_in_progress is not None:

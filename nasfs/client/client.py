@@ -151,6 +151,12 @@ class Client:
         """Write out buffered data (durable: committed and fsynced) through the daemon."""
         self.call("flush", {"durable": durable}, timeout=QUICK_CALL_TIMEOUT)
 
+    def retry_writes(self) -> str | None:
+        """Leave the read-only fail-safe state if a commit works again; returns why it was
+        read-only (None: it was not). DaemonError if it still cannot commit."""
+        answer = self.call("retry_writes", timeout=QUICK_CALL_TIMEOUT)
+        return None if answer.get("was_read_only") is None else str(answer["was_read_only"])
+
     def umount(self, *, force: bool = False) -> str | None:
         """Flush, unmount and stop the daemon; returns the mount point it had.
 

@@ -84,6 +84,8 @@ class ArrayStatus:
     uptime_s: float | None = None
     running_job: str | None = None
     events: list[EventRecord] = field(default_factory=list)
+    # Set while the mount is in its read-only fail-safe state (docs/space.md): why.
+    read_only: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ArrayStatus:

@@ -269,6 +269,7 @@ class Daemon:
 
         fs = Filesystem.open(self.store, events=self._store_event,
                              extra_migrations=[TRASH_MIGRATIONS])
+        fs.failsafe.listeners.append(self._read_only_changed)
         self.trash = Trash(fs, self.policy.clock)
         self.gate = Gate(fs, self.policy, self.trash)
         self.gate.ensure_all_share_folders()
@@ -283,6 +284,15 @@ class Daemon:
 
         self.policy.on_share_created.append(share_created)
         return fs
+
+    def _read_only_changed(self, reason: str | None) -> None:
+        """The mount entered (reason) or left (None) its read-only fail-safe state: an event
+        for status, the console and the mail (nasfs.fs.failsafe logs it to the system log)."""
+        if reason is None:
+            self.note("daemon", "writable-again", f"{self.mountpoint} takes changes again")
+        else:
+            self.note("daemon", "read-only", f"{self.mountpoint} is read-only: changes cannot "
+                      f"be saved ({reason}); files can still be read")
 
     async def _close_filesystem(self) -> None:
         fs, self.fs = self.fs, None

@@ -55,11 +55,13 @@ def array_status(
     running_job: str | None = None, events: Iterable[Any] = (),
     member_errors: Mapping[int, Mapping[str, int]] | None = None,
     capacity_extra: Mapping[str, int | None] | None = None,
+    read_only: str | None = None,
 ) -> ArrayStatus:
     """Build the report from an open store (`health()` and `capacity()` are read here).
 
     `member_errors` (the daemon's counts; None offline, where nothing was counted) and
     `capacity_extra` (snapshot and trash figures the filesystem knows) are added as given.
+    `read_only`: why the mount is in its read-only fail-safe state, if it is.
     Blocking: reads the catalog and statvfs's each member; call it in a worker thread.
     """
     health = store.health()
@@ -93,6 +95,7 @@ def array_status(
         uptime_s=(time.time() - started_at) if started_at is not None else None,
         running_job=running_job,
         events=[EventRecord(e.time, e.source, e.kind, e.detail) for e in events],
+        read_only=read_only,
     )
 
 

@@ -5,7 +5,9 @@ from nasfs.db.replicated import (
     EventSink,
     MetadataLostError,
     ReplicatedDB,
+    WriteFailed,
     copy_database,
 )
 
-__all__ = ["DBEvent", "EventSink", "MetadataLostError", "ReplicatedDB", "copy_database"]
+__all__ = ["DBEvent", "EventSink", "MetadataLostError", "ReplicatedDB", "WriteFailed",
+           "copy_database"]

@@ -94,8 +94,14 @@ def copy_database(source: sqlite3.Connection, target: Path) -> None:
         dest.execute("PRAGMA journal_mode=WAL")
         # Fold the WAL into the file so the copy is one self-contained file.
         dest.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
+    except BaseException:
         dest.close()
+        # A half-written copy must not keep the space it took (a full disk is a reason
+        # this fails, and is retried later).
+        for partial in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            partial.unlink(missing_ok=True)
+        raise
+    dest.close()
     for leftover in (Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
     problems = checksums.file_problems(tmp)

@@ -26,6 +26,14 @@ copy) and then repaired: it joins the lagging copies and is rewritten from the p
 the next refresh or promotion. Statement errors that are the caller's fault (constraint
 violations, SQL errors) raise from the primary before any replica runs them.
 
+A full disk (SQLITE_FULL) is neither: the copy is intact at its last commit. While another
+copy takes the write, the full one leaves the synchronous set, is reported ("full" event,
+mailed by the daemon) and waits among the lagging copies until its disk has room; the
+write stands on the copies that took it. When no copy can take a write, the open
+transaction is rolled back on every copy and WriteFailed (ENOSPC) is raised: the database
+is exactly as at its last commit, and the owner's `abort_listeners` are told so that it
+puts its own state back. The last copy failing (MetadataLostError) rolls back the same way.
+
 Not thread-safe: one owner uses it from one thread at a time (the filesystem from the
 trio thread, the store under its own lock). `refresh_lagging` uses its own connection and
 may run concurrently in a worker thread.
@@ -36,7 +44,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,13 +61,15 @@ from nasfs.db.events import (
     WriteFailed,
 )
 from nasfs.db.opening import open_copies
+from nasfs.db.roles import FULL_RETRY_S, CopyRoles, is_full
 
-__all__ = ["AbortListener", "CopyGuard", "DBEvent", "DamagedCopyError", "EventSink",
-           "MetadataLostError", "ReplicatedDB", "WriteFailed", "copy_database"]
+__all__ = ["FULL_RETRY_S", "AbortListener", "CopyGuard", "DBEvent", "DamagedCopyError",
+           "EventSink", "MetadataLostError", "ReplicatedDB", "WriteFailed", "copy_database"]
 
 log = logging.getLogger(__name__)
 
 Params = Sequence[Any] | Mapping[str, Any]
+
 
 # SQLite primary result codes that mean "this copy's storage is broken", as opposed to
 # an error in the statement. SQLITE_FULL is deliberately absent: a full disk must fail the
@@ -85,37 +94,8 @@ def _is_storage_error(exc: sqlite3.Error) -> bool:
     return (code & 0xFF) in _STORAGE_ERRORS
 
 
-class ReplicatedDB:
+class ReplicatedDB(CopyRoles):
     """A SQLite database kept identical on several directories (see module docstring)."""
-
-    def __init__(
-        self,
-        name: str,
-        primary: DatabaseCopy,
-        sync: list[DatabaseCopy],
-        lagging: list[DatabaseCopy],
-        sync_copies: int,
-        identity: str,
-        events: EventSink | None,
-        copy_ok: CopyGuard | None = None,
-    ) -> None:
-        self._copy_ok = copy_ok
-        self.name = name
-        self.identity = identity
-        self._primary = primary
-        self._sync = sync
-        self._lagging = lagging
-        self._want_sync = sync_copies
-        self._events = events
-        self._in_transaction = False
-        self._lagging_lock = threading.Lock()
-        # Copies found damaged while running, waiting for their rewrite from the primary
-        # (they sit among the lagging copies until then).
-        self._damaged: dict[Path, str] = {}
-        # Set by refresh_lagging (any thread) when the primary itself failed to read as a
-        # source; the owner's next commit or close fails over to a synchronous copy.
-        self._primary_damage: str | None = None
-
 
     # ----------------------------------------------------------------- opening
 
@@ -152,16 +132,6 @@ class ReplicatedDB:
     def generation(self) -> int:
         return int(self.query_one("SELECT generation FROM _replica WHERE id = 1")[0])  # type: ignore[index]
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The primary connection, for reads only (writes must go through `execute`)."""
-        assert self._primary.conn is not None
-        return self._primary.conn
-
-    def copies(self) -> list[Path]:
-        """Paths of every copy in use: primary, synchronous, lagging."""
-        return [c.path for c in (self._primary, *self._sync, *self._lagging)]
-
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         # Through _run_on_primary: a page that fails its checksum fails over to the next
         # copy (which holds the same rows, inside an open transaction too) and the read
@@ -176,19 +146,23 @@ class ReplicatedDB:
         return row
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
-        """Run a write statement on every synchronous copy; returns the primary's cursor."""
-        self._begin()
-        cur = self._run_on_primary(lambda c: c.execute(sql, params))
-        for copy in list(self._sync):
-            self._run_on_replica(copy, lambda c: c.execute(sql, params).fetchall())
+        """Run a write statement on every synchronous copy; returns the primary's cursor.
+
+        WriteFailed when no copy could take it (see `_aborting`)."""
+        with self._aborting():
+            self._begin()
+            cur = self._run_on_primary(lambda c: c.execute(sql, params))
+            for copy in list(self._sync):
+                self._run_on_replica(copy, lambda c: c.execute(sql, params).fetchall())
         return cur
 
     def executemany(self, sql: str, seq: Iterable[Params]) -> sqlite3.Cursor:
         rows = list(seq)
-        self._begin()
-        cur = self._run_on_primary(lambda c: c.executemany(sql, rows))
-        for copy in list(self._sync):
-            self._run_on_replica(copy, lambda c: c.executemany(sql, rows))
+        with self._aborting():
+            self._begin()
+            cur = self._run_on_primary(lambda c: c.executemany(sql, rows))
+            for copy in list(self._sync):
+                self._run_on_replica(copy, lambda c: c.executemany(sql, rows))
         return cur
 
     @property
@@ -201,10 +175,8 @@ class ReplicatedDB:
             self._drop(self._primary, self._primary_damage, damaged=True)
         if self._in_transaction:
             self.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
-            for copy in list(self._sync):
-                self._run_on_replica(copy, lambda c: c.execute("COMMIT"))
-            self._run_on_primary(lambda c: c.execute("COMMIT"))
-            self._in_transaction = False
+            with self._aborting():
+                self._commit_copies()
         if durable:
             self._check_files()
             for copy in [self._primary, *self._sync]:
@@ -216,14 +188,106 @@ class ReplicatedDB:
                     self._drop(copy, f"fsync failed: {exc}")
         self._keep_sync_count()
 
+    def _commit_copies(self) -> None:
+        """COMMIT on the synchronous copies, then on the primary.
+
+        A copy whose disk is full steps aside (`_step_aside`) as long as another copy takes
+        the commit; the commit stands on the copies that took it. When no copy took it, it
+        fails as a whole: rolled back everywhere, the set of copies as it was, and the error
+        raised (`_aborting` makes it a WriteFailed).
+        """
+        for copy in list(self._sync):
+            assert copy.conn is not None
+            try:
+                copy.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if is_full(exc):
+                    self._step_aside(copy, checksums.describe(exc))
+                else:
+                    self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
+        assert self._primary.conn is not None
+        try:
+            self._primary.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if not self._sync:
+                raise  # no copy has it: the whole commit fails
+            # The change is on the copies that committed: they carry on without this one.
+            if is_full(exc):
+                self._step_aside(self._primary, checksums.describe(exc))
+            else:
+                self._drop(self._primary, checksums.describe(exc),
+                           damaged=checksums.is_damage(exc))
+        self._end_transaction(committed=True)
+
+    def _step_aside(self, copy: DatabaseCopy, why: str) -> None:
+        """Inside a transaction: a copy whose disk is full leaves it (rolled back, so at its
+        last commit; a primary hands over to the next synchronous copy). Whether it is set
+        aside for good (`_set_aside_full`) is decided when the transaction ends: if no copy
+        can take the write either, every copy is back where it was and nothing is lost."""
+        if copy.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                copy.conn.execute("ROLLBACK")
+        if copy is self._primary:
+            self._primary = self._sync.pop(0)
+        elif copy in self._sync:
+            self._sync.remove(copy)
+        self._aside.append((copy, why))
+
+    def _end_transaction(self, *, committed: bool) -> None:
+        aside, self._aside = self._aside, []
+        order, self._txn_copies = self._txn_copies, []
+        self._in_transaction = False
+        if not committed:
+            # Every copy is at the last commit again: the set of copies is as it was.
+            still = [self._primary, *self._sync, *(c for c, _ in aside)]
+            kept = [c for c in order if any(c is s for s in still)]
+            if kept:
+                self._primary, self._sync = kept[0], kept[1:]
+            return
+        if order and any(order[0] is c for c, _ in aside):
+            self._emit("promoted", self._primary.path, f"became primary after: {aside[0][1]}")
+        for copy, why in aside:
+            self._set_aside_full(copy, why)
+
+    @contextlib.contextmanager
+    def _aborting(self) -> Any:
+        """Around a write: when no copy could take it (every copy's disk full, or the last
+        copy failed), roll the open transaction back on every copy, tell the abort
+        listeners, and raise WriteFailed (MetadataLostError for a lost last copy), so
+        the database is exactly as at its last commit and the caller knows it."""
+        try:
+            yield
+        except WriteFailed:
+            raise
+        except (sqlite3.Error, MetadataLostError) as exc:
+            lost = isinstance(exc, MetadataLostError)
+            if isinstance(exc, sqlite3.Error) and not is_full(exc) \
+                    and not _is_storage_error(exc):
+                raise  # the statement's own fault (a constraint, bad SQL): nothing is lost
+            self.rollback()
+            what = "no copy has room" if is_full(exc) else "its last copy failed"
+            failed = WriteFailed(
+                f"the {self.name} database could not be written ({what}: "
+                f"{exc if lost else checksums.describe(exc)}); its changes since the last "
+                "commit were rolled back", no_space=not lost and is_full(exc))
+            log.error("%s", failed)
+            for listener in list(self.abort_listeners):
+                try:
+                    listener(failed)
+                except Exception:
+                    log.exception("%s: an abort listener failed", self.name)
+            if lost:
+                raise
+            raise failed from exc
+
     def rollback(self) -> None:
         if not self._in_transaction:
             return
-        for copy in [self._primary, *self._sync]:
-            assert copy.conn is not None
-            with contextlib.suppress(sqlite3.Error):
-                copy.conn.execute("ROLLBACK")
-        self._in_transaction = False
+        for copy in [self._primary, *self._sync, *(c for c, _ in self._aside)]:
+            if copy.conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    copy.conn.execute("ROLLBACK")
+        self._end_transaction(committed=False)
 
     @contextlib.contextmanager
     def transaction(self, *, durable: bool = False) -> Any:
@@ -234,36 +298,6 @@ class ReplicatedDB:
             self.rollback()
             raise
         self.commit(durable=durable)
-
-    def refresh_lagging(self) -> None:
-        """Bring every lagging copy up to the last committed state (run in a worker thread)."""
-        self._drop_refused_lagging()
-        with self._lagging_lock:
-            targets = list(self._lagging)
-            if not targets:
-                return
-            # From a synchronous copy when the primary's member is gone: it holds the same
-            # commits, and the lagging copies would otherwise stay behind.
-            source = next((c.path for c in [self._primary, *self._sync] if c.path.exists()),
-                          self._primary.path)
-            reader = checksums.connect(source)
-            try:
-                for copy in targets:
-                    try:
-                        copy_database(reader, copy.path)
-                    except (OSError, sqlite3.Error) as exc:
-                        if checksums.is_damage(exc) and not isinstance(exc, DamagedCopyError):
-                            # The source failed its checks: nothing was replaced, and no
-                            # other copy may be refreshed from it.
-                            self._primary_damage = (f"damaged while used as the source of a "
-                                                    f"refresh: {checksums.describe(exc)}")
-                            self._emit("failed", source, self._primary_damage)
-                            break
-                        log.warning("%s: could not refresh copy %s: %s", self.name, copy.path, exc)
-                        continue
-                    self._note_repaired(copy.path)
-            finally:
-                reader.close()
 
     def close(self) -> None:
         """Commit what is pending, bring every copy up to date, and close.
@@ -303,51 +337,6 @@ class ReplicatedDB:
                 if checksums.is_damage(exc) and copy is self._primary:
                     self._primary_damage = f"checkpoint failed: {checksums.describe(exc)}"
 
-    # ------------------------------------------------------------------ scrub
-
-    def verify_copies(self) -> dict[Path, list[str]]:
-        """Verify every copy in use, whole (see checksums.verify); the problems of each.
-
-        Safe from any thread (own connections; refreshes wait meanwhile). Changes nothing:
-        `repair_copies` (the owner's thread) acts on the result.
-        """
-        found: dict[Path, list[str]] = {}
-        for path in self.copies():
-            # One copy at a time under the lock: a refresh must not replace the file under
-            # the check, and the owner's promotions wait for one copy at most.
-            with self._lagging_lock:
-                found[path] = checksums.verify(path)
-        return found
-
-    def repair_copies(self, damaged: Iterable[Path]) -> dict[Path, str]:
-        """Rewrite the damaged copies from a sound one; for each, "" or why it could not be.
-
-        Owner's thread, outside a transaction. A damaged primary hands over to the next
-        synchronous copy first, so the source of every rewrite is a copy that verified.
-        """
-        wanted = set(damaged)
-        result: dict[Path, str] = {}
-        for copy in [self._primary, *self._sync]:
-            if copy.path in wanted:
-                if copy is self._primary and not self._sync:
-                    result[copy.path] = "no other sound copy to repair it from"
-                    continue
-                self._drop(copy, "damaged (found by scrub)", damaged=True)
-        with self._lagging_lock:
-            lagging = {c.path for c in self._lagging}
-            for path in wanted - lagging:
-                result.setdefault(path, "not a copy in use")
-            for path in wanted & lagging:
-                self._damaged.setdefault(path, "damaged (found by scrub)")
-        self.refresh_lagging()
-        for path in wanted & lagging:
-            if path in self._damaged:
-                result[path] = "could not be rewritten (see the log)"
-            else:
-                result.setdefault(path, "")
-        self._keep_sync_count()
-        return result
-
     # --------------------------------------------------------------- internals
 
     def _begin(self) -> None:
@@ -357,6 +346,8 @@ class ReplicatedDB:
         for copy in list(self._sync):
             self._run_on_replica(copy, lambda c: c.execute("BEGIN IMMEDIATE"))
         self._in_transaction = True
+        # The roles as they were, put back if the transaction fails on every copy.
+        self._txn_copies = [self._primary, *self._sync]
 
     def _run_on_primary(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
         while True:
@@ -364,6 +355,10 @@ class ReplicatedDB:
             try:
                 return op(self._primary.conn)
             except sqlite3.Error as exc:
+                if is_full(exc) and self._sync:
+                    # Its disk is full, the others may not be: they carry on without it.
+                    self._step_aside(self._primary, checksums.describe(exc))
+                    continue
                 if not _is_storage_error(exc):
                     raise
                 if not self._sync:
@@ -381,81 +376,7 @@ class ReplicatedDB:
         except sqlite3.Error as exc:
             # The primary accepted the statement, so any error here means this copy diverged
             # or its disk failed: either way it can no longer be trusted.
+            if is_full(exc):
+                self._step_aside(copy, checksums.describe(exc))
+                return
             self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
-
-    def _refused(self, copy: DatabaseCopy) -> bool:
-        return self._copy_ok is not None and not self._copy_ok(copy.path)
-
-    def _drop_refused_lagging(self) -> None:
-        # The guard is asked outside the lagging lock: it takes the store's lock, which
-        # the store holds while it commits (and a commit may take the lagging lock).
-        refused = [c for c in list(self._lagging) if self._refused(c)]
-        with self._lagging_lock:
-            for copy in refused:
-                if copy in self._lagging:
-                    self._lagging.remove(copy)
-                    self._emit("failed", copy.path, "its member is no longer in the array")
-
-    def _check_files(self) -> None:
-        for copy in [self._primary, *self._sync]:
-            if self._refused(copy):
-                if copy is self._primary and not self._sync:
-                    raise MetadataLostError(
-                        f"the last copy of the {self.name} database ({copy.path}) is on a "
-                        "member that is no longer in the array")
-                self._drop(copy, "its member is no longer in the array")
-                continue
-            if not copy.still_there():
-                if copy is self._primary and not self._sync:
-                    raise MetadataLostError(
-                        f"the last copy of the {self.name} database ({copy.path}) disappeared"
-                    )
-                self._drop(copy, "file disappeared (member emptied or removed)")
-
-    def _drop(self, copy: DatabaseCopy, why: str, *, damaged: bool = False) -> None:
-        copy.close()
-        if copy is self._primary:
-            self._primary = self._sync.pop(0)
-            self._primary_damage = None
-            self._emit("promoted", self._primary.path, f"became primary after: {why}")
-        elif copy in self._sync:
-            self._sync.remove(copy)
-        if damaged and copy.still_there():
-            # Its member is fine, its bytes are not: rewrite it from the primary (the next
-            # refresh, or a promotion when the synchronous count is short).
-            with self._lagging_lock:
-                self._damaged[copy.path] = why
-                if copy not in self._lagging:
-                    self._lagging.append(copy)
-            self._emit("failed", copy.path, f"{why}; it will be rewritten from a sound copy")
-            return
-        self._emit("failed", copy.path, why)
-
-    def _note_repaired(self, path: Path) -> None:
-        why = self._damaged.pop(path, None)
-        if why is not None:
-            self._emit("repaired", path, f"rewritten from a sound copy after: {why}")
-
-    def _keep_sync_count(self) -> None:
-        """Promote lagging copies (outside a transaction) until enough copies are in sync."""
-        while len(self._sync) + 1 < self._want_sync and self._lagging and not self._in_transaction:
-            with self._lagging_lock:
-                copy = self._lagging.pop(0)
-            if self._refused(copy):
-                self._emit("failed", copy.path, "its member is no longer in the array")
-                continue
-            try:
-                copy_database(self.conn, copy.path)
-                copy.connect()
-            except (OSError, sqlite3.Error) as exc:
-                self._emit("failed", copy.path, f"could not be promoted: {exc}")
-                continue
-            self._note_repaired(copy.path)
-            self._sync.append(copy)
-            self._emit("promoted", copy.path, "now kept in sync")
-
-    def _emit(self, kind: str, path: Path, detail: str) -> None:
-        log.warning("%s database copy %s: %s (%s)", self.name, kind, path, detail)
-        if self._events is not None:
-            self._events(DBEvent(kind, self.name, path, detail))
-

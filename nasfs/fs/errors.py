@@ -91,3 +91,20 @@ class BadDescriptor(FsError):
     writing)."""
 
     errno = _errno.EBADF
+
+
+class ReadOnly(FsError):
+    """The volume is in its read-only fail-safe state (nasfs.fs.failsafe): no change is
+    taken that could not be saved."""
+
+    errno = _errno.EROFS
+
+
+class CommitFailed(FsError):
+    """The metadata could not be committed: the operation that needed the commit fails,
+    and the namespace was put back to what is on disk. ENOSPC when no disk had room for
+    it, EIO when the cause is I/O."""
+
+    def __init__(self, message: str, *, no_space: bool) -> None:
+        super().__init__(message)
+        self.errno = _errno.ENOSPC if no_space else _errno.EIO

@@ -9,6 +9,12 @@ link counts, times, orphan lifetime, NAME_MAX, rename semantics.
 Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
 group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
 and commits durably, then releases chunks whose last reference went away.
+
+No change is acknowledged that will not persist: when the metadata cannot be written (no
+disk has room, or the last copy fails), the database rolls the open transaction back on
+every copy and this layer puts the rest of its state back to what is on disk
+(`_back_to_disk`); the commit's caller fails with ENOSPC or EIO (CommitFailed). Repeated
+failures turn the volume read-only (nasfs.fs.failsafe): changes answer EROFS, reads go on.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +34,7 @@ from sqlite_utils.migrations import Migrations
 from nasfs.errors import NasfsError
 from nasfs.fs import allocate, errors
 from nasfs.fs.data import ChunkStore, DataPath
+from nasfs.fs.failsafe import FailSafe
 from nasfs.fs.repository import Attributes, MetadataDB, Repository
 from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
 from nasfs.fs.snapshot_view import SnapshotView
@@ -138,6 +145,18 @@ class Filesystem:
         self.snapshots = SnapshotManager(self)
         # Live inodes for statfs, counted again after the namespace gained or lost one.
         self._inodes: int | None = None
+        # Read-only fail-safe state after repeated failed commits.
+        self.failsafe = FailSafe()
+        # A transaction was rolled back after its flushes had stored chunks: the store
+        # counts references no row names, so the next mount recounts (the volume is left
+        # unclean at close).
+        self._recount_at_mount = False
+        listeners = getattr(db, "abort_listeners", None)
+        if listeners is not None:
+            listeners.append(self._metadata_aborted)
+        # Told (entries, inodes) after a failed commit undid changes the kernel may have
+        # cached: the FUSE adapter makes it forget them (nasfs.fuse.serve).
+        self.changes_undone: list[Callable[[set[tuple[int, bytes]], set[int]], None]] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -228,7 +247,7 @@ class Filesystem:
         """
 
         def commit() -> list[bytes]:
-            self.db.commit(durable=durable)
+            self._commit_or_go_back(durable)
             if not durable:
                 return []
             # No await between the commit and taking the list: exactly the committed removals.
@@ -236,6 +255,89 @@ class Filesystem:
             return ids
 
         return await self.data.at_quiet_moment(commit)
+
+    def _commit_or_go_back(self, durable: bool) -> None:
+        """Commit; when that fails, the namespace is back at the last commit and the caller
+        fails with CommitFailed (ENOSPC or EIO). In the read-only state nothing may be
+        pending: a change that slipped in is rolled back and refused (EROFS)."""
+        from nasfs.db import MetadataLostError, WriteFailed
+
+        if self.failsafe.read_only:
+            if self.db.in_transaction:
+                self.db.rollback()
+                self._back_to_disk()
+                self.failsafe.check_writable()
+            return
+        try:
+            self.db.commit(durable=durable)
+            self.repo.touched_names = set()
+            self.repo.touched_inodes = set()
+        except WriteFailed as exc:
+            # The database rolled back and told _metadata_aborted, which went back to disk.
+            raise errors.CommitFailed(f"the last changes could not be saved: {exc}",
+                                      no_space=exc.no_space) from exc
+        except (MetadataLostError, OSError) as exc:
+            self._metadata_aborted(exc)
+            raise errors.CommitFailed(f"the last changes could not be saved: {exc}",
+                                      no_space=False) from exc
+        self.failsafe.succeeded()
+
+    def _metadata_aborted(self, exc: Exception) -> None:
+        """The open transaction is gone (rolled back on every copy): the state kept beside
+        the database goes back to what is on disk, and the failure counts towards the
+        read-only fail-safe state (at once when the last copy is lost)."""
+        from nasfs.db import MetadataLostError, WriteFailed
+
+        log.error("metadata changes were rolled back: %s", exc)
+        self._back_to_disk()
+        # The last copy lost: no later commit can work, so no point in trying again.
+        lost = isinstance(exc, MetadataLostError) or (
+            isinstance(exc, WriteFailed) and not exc.no_space)
+        if self.failsafe.failed(str(exc), at_once=lost):
+            # Buffered data belongs to changes that can no longer be saved.
+            for ino in self.data.dirty_inodes():
+                self.data.discard(ino)
+
+    def _back_to_disk(self) -> None:
+        # Chunks whose removal the rolled-back transaction held must not be released (the
+        # rows on disk still name them); chunks its flushes stored are named by nothing,
+        # so the next mount recounts.
+        self.data.release_after_commit = []
+        self._recount_at_mount = True
+        self._inodes = None
+        # A snapshot taken in the transaction moved the live generation on: back with it.
+        self.repo.generation = int(self.repo.get_meta("generation", self.repo.generation))
+        self.snapshots.reload()
+        self._uncounted = {ino for ino in self._uncounted if self.repo.get_inode(ino)}
+        # Buffered data of files whose sizes went back would land beyond them or over
+        # older content: the files are as on disk, so are their buffers (none are at the
+        # quiet moment a commit runs in).
+        for ino in self.data.dirty_inodes():
+            if self.repo.get_inode(ino) is None:
+                self.data.discard(ino)
+        names, self.repo.touched_names = self.repo.touched_names, set()
+        inodes, self.repo.touched_inodes = self.repo.touched_inodes, set()
+        for listener in list(self.changes_undone):
+            try:
+                listener(names, inodes)
+            except Exception:
+                log.exception("a listener of undone changes failed")
+
+    async def retry_writes(self) -> None:
+        """Leave the read-only state if a durable commit works again (the cause was fixed);
+        CommitFailed if it still does not (the state stays)."""
+        if not self.failsafe.read_only:
+            return
+        from nasfs.db import MetadataLostError, WriteFailed
+
+        try:
+            self.repo.set_meta("clean", 0)
+            self.db.commit(durable=True)
+        except (WriteFailed, MetadataLostError, OSError) as exc:
+            self.db.rollback()
+            raise errors.CommitFailed(f"the metadata still cannot be saved: {exc}",
+                                      no_space=bool(getattr(exc, "no_space", False))) from exc
+        self.failsafe.cleared()
 
     async def _commit_durable(self) -> None:
         ids = await self._commit_when_quiet(durable=True)
@@ -254,6 +356,10 @@ class Filesystem:
             await trio.sleep(self.tuning.commit_interval)
             try:
                 await self.commit()
+            except errors.CommitFailed as exc:
+                log.error("group commit failed (%s); will retry", exc)
+            except errors.ReadOnly:
+                pass  # nothing may be committed; the state was told when it began
             except Exception:
                 log.exception("group commit failed; will retry")
 
@@ -269,9 +375,18 @@ class Filesystem:
         if self._closed:
             return
         self._closed = True
+        if self.failsafe.read_only:
+            # Nothing is pending (changes were refused); what is on disk stays unclean so
+            # that the next mount recounts references.
+            log.warning("closing the read-only (fail-safe) volume as it was at its last "
+                        "commit: %s", self.failsafe.reason)
+            self.db.rollback()
+            self.db.close()
+            return
         try:
             await self.commit()
-            self.repo.set_meta("clean", 1)
+            if not self._recount_at_mount:
+                self.repo.set_meta("clean", 1)
             self.db.commit(durable=True)
         except Exception as exc:
             self.db.rollback()
@@ -335,6 +450,8 @@ class Filesystem:
         return a.nlink == 0 and not (self._uncounted and self.repo.names_of(a.ino, 1))
 
     def _purge(self, ino: int) -> None:
+        if self.failsafe.read_only:
+            return  # an orphan of the disk's state: the next mount purges it
         self._inodes = None
         self.data.discard(ino)
         self.data.release_after_commit += self.repo.delete_inode(ino)
@@ -420,6 +537,7 @@ class Filesystem:
     def _new_inode(
         self, parent: int, name: bytes, mode: int, caller: Caller, rdev: int = 0
     ) -> tuple[Attributes, Attributes]:
+        self.failsafe.check_writable()
         _check_name(name)
         d = self._dir(parent)
         if self.repo.lookup(parent, name) is not None:
@@ -475,6 +593,7 @@ class Filesystem:
         return target
 
     def link(self, ino: int, parent: int, name: bytes, caller: Caller) -> Attributes:
+        self.failsafe.check_writable()
         _check_name(name)
         a = self.getattr(ino)
         if stat.S_ISDIR(a.mode):
@@ -499,6 +618,7 @@ class Filesystem:
     # -------------------------------------------------------------- removing
 
     def unlink(self, parent: int, name: bytes, caller: Caller) -> None:
+        self.failsafe.check_writable()
         _check_name(name)
         d = self._dir(parent)
         a = self.repo.lookup_attrs(parent, name)
@@ -520,6 +640,7 @@ class Filesystem:
             self._unlinked(a)
 
     def rmdir(self, parent: int, name: bytes, caller: Caller) -> None:
+        self.failsafe.check_writable()
         _check_name(name)
         d = self._dir(parent)
         a = self.repo.lookup_attrs(parent, name)
@@ -553,6 +674,7 @@ class Filesystem:
     def rename(
         self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
     ) -> None:
+        self.failsafe.check_writable()
         check_rename_flags(flags)
         _check_name(n1)
         _check_name(n2)
@@ -657,6 +779,7 @@ class Filesystem:
     # ------------------------------------------------------------ attributes
 
     async def setattr(self, ino: int, ch: AttrChanges, caller: Caller) -> Attributes:
+        self.failsafe.check_writable()
         a = self.getattr(ino)
         now = time.time_ns()
         if ch.size is not None and ch.size != a.size:
@@ -688,6 +811,8 @@ class Filesystem:
         a = self.getattr(ino)
         if stat.S_ISDIR(a.mode):
             raise errors.IsADirectory(f"inode {ino} is a directory")
+        if (flags & os.O_ACCMODE) != os.O_RDONLY or flags & os.O_TRUNC:
+            self.failsafe.check_writable()
         self._open[ino] = self._open.get(ino, 0) + 1
         if flags & os.O_TRUNC and stat.S_ISREG(a.mode) and (flags & os.O_ACCMODE) != os.O_RDONLY:
             try:
@@ -703,6 +828,7 @@ class Filesystem:
         No data is copied: extent rows change owner. The trash uses it to keep what an
         O_TRUNC or truncate-to-zero would throw away. Returns the new inode's attributes.
         """
+        self.failsafe.check_writable()
         a = self.getattr(ino)
         if not stat.S_ISREG(a.mode):
             raise errors.InvalidArgument(f"inode {ino} is not a regular file")
@@ -741,6 +867,7 @@ class Filesystem:
 
     def link_orphan(self, ino: int, parent: int, name: bytes) -> Attributes:
         """Give an unnamed inode (from `detach_content`) its first name."""
+        self.failsafe.check_writable()
         _check_name(name)
         a = self.getattr(ino)
         d = self._dir(parent)
@@ -763,6 +890,7 @@ class Filesystem:
         if found is not None and self.repo.get_inode(int(found)) is not None:
             self._uncounted.add(int(found))
             return int(found)
+        self.failsafe.check_writable()
         now = time.time_ns()
         a = Attributes(self.repo.allocate_ino(), stat.S_IFDIR | 0o700, 0, 0, 2, 0, 0,
                        now, now, now, now)
@@ -776,6 +904,7 @@ class Filesystem:
         return await self.data.read(ino, off, size, a.size)
 
     async def write(self, ino: int, off: int, buf: bytes) -> int:
+        self.failsafe.check_writable()
         if off + len(buf) > (1 << 62):
             raise errors.FileTooBig(f"a write at offset {off} exceeds the maximum file size")
         taken = await self.data.write(ino, off, buf)
@@ -838,6 +967,7 @@ class Filesystem:
         return value
 
     def setxattr(self, ino: int, name: bytes, value: bytes, caller: Caller) -> None:
+        self.failsafe.check_writable()
         a = self.getattr(ino)
         if len(name) > 255:
             raise errors.InvalidArgument(f"the attribute name {name[:40]!r}... is too long")
@@ -853,6 +983,7 @@ class Filesystem:
         return self.repo.list_xattrs(ino)
 
     def removexattr(self, ino: int, name: bytes, caller: Caller) -> None:
+        self.failsafe.check_writable()
         a = self.getattr(ino)
         if not self.repo.remove_xattr(ino, name):
             raise errors.NoSuchAttribute(f"inode {ino} has no attribute {name!r}")

@@ -30,6 +30,8 @@ class MetadataDB(Protocol):
     def commit(self, *, durable: bool = False) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
+    @property
+    def in_transaction(self) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -72,6 +74,10 @@ class Repository:
         self.generation = int(self._meta("generation", 1))
         row = db.query_one("SELECT max(id) FROM inode")
         self._next_ino = int(row[0] or ROOT_INODE) + 1
+        # Entries and inodes changed since the last commit: if it fails, the kernel is told
+        # to forget what it cached of them (nasfs.fs.filesystem, `changes_undone`).
+        self.touched_names: set[tuple[int, bytes]] = set()
+        self.touched_inodes: set[int] = set()
 
     # -------------------------------------------------------------------- meta
 
@@ -167,6 +173,7 @@ class Repository:
 
     def update_inode(self, a: Attributes) -> None:
         """Write every attribute of `a` to its live inode row."""
+        self.touched_inodes.add(a.ino)
         values = (a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
                   a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns, a.ino)
         sql = (
@@ -210,16 +217,19 @@ class Repository:
         return None if row is None else _attrs(row)
 
     def insert_dentry(self, parent: int, name: bytes, ino: int) -> None:
+        self.touched_names.add((parent, name))
         self.db.execute(
             "INSERT INTO dentry (parent, name, ino, born, died) VALUES (?, ?, ?, ?, NULL)",
             (parent, name, ino, self.generation),
         )
 
     def delete_dentry(self, parent: int, name: bytes) -> None:
+        self.touched_names.add((parent, name))
         self._remove("dentry", "parent = ? AND name = ?", (parent, name))
 
     def retarget_dentry(self, parent: int, name: bytes, ino: int) -> None:
         """Point an existing entry at another inode (rename over, exchange)."""
+        self.touched_names.add((parent, name))
         # A new row rather than an update: the entry's readdir offset changes, which POSIX
         # allows for entries changed during a listing, and old generations stay intact.
         self.delete_dentry(parent, name)

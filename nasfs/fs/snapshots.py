@@ -268,6 +268,7 @@ class SnapshotManager:
         Over the limit, the oldest unlocked snapshot is removed. Raises SnapshotExists,
         InvalidSnapshotName, SnapshotLimit (all locked), and store errors from the flush.
         """
+        self.fs.failsafe.check_writable()
         async with self._lock:
             if name is not None:
                 check_name(name)
@@ -319,6 +320,7 @@ class SnapshotManager:
     async def delete(self, snapshot_id: int) -> SnapshotInfo:
         """Delete a snapshot; its exclusive rows go at once, their chunks after the commit.
         Raises SnapshotNotFound, SnapshotLocked."""
+        self.fs.failsafe.check_writable()
         async with self._lock:
             row = self._row(snapshot_id)
             if row.locked:
@@ -342,6 +344,7 @@ class SnapshotManager:
         return self._info(row, 0, 0)
 
     async def set_locked(self, snapshot_id: int, locked: bool) -> SnapshotInfo:
+        self.fs.failsafe.check_writable()
         async with self._lock:
             row = self._row(snapshot_id)
             self.repo.set_snapshot_locked(row.id, locked)
@@ -362,6 +365,7 @@ class SnapshotManager:
     async def restore(self, snapshot_id: int, path: bytes,
                       to: bytes | None = None) -> RestoreResult:
         """Restore a file or folder of a snapshot (nasfs.fs.snapshot_restore)."""
+        self.fs.failsafe.check_writable()
         async with self._lock:  # the snapshot cannot be deleted halfway
             view = self.view(snapshot_id)
             return await restore_tree(self.fs, view, self._row(snapshot_id).name, path, to)

@@ -20,7 +20,7 @@ import errno
 import logging
 import sqlite3
 
-from nasfs.db import MetadataLostError
+from nasfs.db import MetadataLostError, WriteFailed
 from nasfs.errors import NasfsError
 from nasfs.store.errors import StoreError, StoreFullError
 
@@ -31,6 +31,9 @@ def errno_for(exc: BaseException) -> int:
     """The errno for `exc` (see the module docstring); logs storage failures and bugs."""
     if isinstance(exc, StoreFullError):
         return errno.ENOSPC
+    if isinstance(exc, WriteFailed):
+        log.error("metadata could not be written: %s", exc)
+        return exc.errno
     if isinstance(exc, StoreError | MetadataLostError | sqlite3.Error):
         log.error("storage failure answered with EIO: %s", exc)
         return errno.EIO

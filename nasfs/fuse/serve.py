@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,6 +80,24 @@ async def _tune_readahead_after_init(mountpoint: Path) -> None:
     _tune_readahead(mountpoint)
 
 
+def _forget_undone(names: set[tuple[int, bytes]], inodes: set[int]) -> None:
+    """After a failed commit put the namespace back to the disk's: the kernel forgets the
+    entries and attributes it cached of what was undone (up to its entry timeout it would
+    show names that no longer exist). Invalidating an inode can wait on the kernel, so a
+    thread does it; entries go through pyfuse3's own invalidation thread."""
+    for parent, name in names:
+        pyfuse3.invalidate_entry_async(parent, name, ignore_enoent=True)
+
+    def inodes_now() -> None:
+        for ino in inodes:
+            # OSError: the kernel does not know it (any more), so there is nothing to forget.
+            with contextlib.suppress(OSError):
+                pyfuse3.invalidate_inode(ino)
+
+    if inodes:
+        threading.Thread(target=inodes_now, name="nasfs-forget-undone", daemon=True).start()
+
+
 async def serve(
     fs: Filesystem,
     mountpoint: Path,
@@ -103,6 +123,7 @@ async def serve(
         pyfuse3.init(ops, str(mountpoint), opts)
     except RuntimeError as exc:
         raise MountError(f"could not mount {mountpoint}: {exc}") from exc
+    fs.changes_undone.append(_forget_undone)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(fs.run_group_commit)
@@ -112,4 +133,5 @@ async def serve(
             nursery.cancel_scope.cancel()
         log.info("%s was unmounted", mountpoint)
     finally:
+        fs.changes_undone.remove(_forget_undone)
         pyfuse3.close(unmount=True)

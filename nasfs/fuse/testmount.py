@@ -1,6 +1,7 @@
 """Mount an array in the foreground, without the daemon: for tests and benchmarks.
 
-    python -m nasfs.fuse.testmount [--create] [--nparity N] MOUNTPOINT MEMBER...
+    python -m nasfs.fuse.testmount [--create] [--nparity N] [--commit-interval S]
+                                   MOUNTPOINT MEMBER...
 
 Creates the array first with --create (members must be empty directories). Serves until
 the mount is removed (`fusermount3 -u`) or SIGTERM/SIGINT arrives, then flushes, marks the
@@ -18,12 +19,14 @@ from pathlib import Path
 import trio
 
 from nasfs.errors import NasfsError
+from nasfs.fs import Tuning
 
 log = logging.getLogger(__name__)
 
 
 async def _run(
-    mountpoint: Path, members: list[Path], create: bool, nparity: int, writeback: bool
+    mountpoint: Path, members: list[Path], create: bool, nparity: int, writeback: bool,
+    commit_interval: float,
 ) -> None:
     from nasfs.fs import Filesystem
     from nasfs.fuse import serve
@@ -35,7 +38,7 @@ async def _run(
         Store.create(members, nparity)
     store = Store.open(members)
     try:
-        fs = Filesystem.open(store)
+        fs = Filesystem.open(store, tuning=Tuning(commit_interval=commit_interval))
         try:
             async with trio.open_nursery() as nursery:
 
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nparity", type=int, default=1)
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--writeback-cache", action="store_true")
+    # Tests that must know which commit a change lands in set it long (only fsync commits).
+    parser.add_argument("--commit-interval", type=float, default=Tuning().commit_interval,
+                        help="seconds between group commits")
     parser.add_argument("mountpoint", type=Path)
     parser.add_argument("members", type=Path, nargs="+")
     args = parser.parse_args(argv)
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         trio.run(_run, args.mountpoint, args.members, args.create, args.nparity,
-                 args.writeback_cache)
+                 args.writeback_cache, args.commit_interval)
     except NasfsError as exc:
         print(f"nasfs: {exc}", file=sys.stderr)
         return 1

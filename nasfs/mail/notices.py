@@ -63,6 +63,16 @@ def for_store_event(kind: str, member: int | None, path: str | None,
                       "another copy and rewrites the damaged one from a sound copy; no file "
                       "is affected. If this repeats for the same disk, plan to replace it."
                       f"\n\nDetail: {detail}")
+    if kind == "db-full":
+        copy = path or detail.partition(": ")[0]
+        return Notice(kind, f"db-full:{copy}",
+                      "A disk of the array is full: a copy of its metadata is behind",
+                      f"The disk holding a copy of the array's metadata{where} is full, so that "
+                      "copy could not take the latest changes. The other copies took them and "
+                      "no change is lost, but the array now keeps fewer up-to-date copies. "
+                      "Free space on that disk (something other than nasfs may have filled "
+                      "it) or replace it; the copy catches up by itself once there is room."
+                      f"\n\nDetail: {detail}")
     if kind == "unrecoverable":
         return Notice(kind, "unrecoverable", "Data could not be repaired",
                       "Part of the array is damaged on more disks than parity can cover; "
@@ -101,6 +111,19 @@ def for_daemon_note(kind: str, detail: str) -> Notice | None:
     if kind == "backup-disk-removable":
         return Notice(kind, f"{kind}:{detail}", "Backup done: the USB disk may be removed",
                       f"The backup finished and {detail.partition('; ')[0]}.\n\n{detail}")
+    if kind == "read-only":
+        return Notice(kind, kind, "The array is READ-ONLY: changes cannot be saved",
+                      f"{detail}.\n\nThe array's metadata could not be saved several times in "
+                      "a row, so nasfs stopped taking changes rather than accept changes it "
+                      "cannot keep: programs get \"read-only file system\" when they write, "
+                      "and files can still be read. Nothing that was saved is lost.\n\n"
+                      "What to do: find the cause (`nasfs status`, the system log): usually a "
+                      "disk that is full (something other than nasfs filled it) or failing. "
+                      "Free space on it or replace it, then run `nasfs retry-writes` (or "
+                      "unmount and mount the array again).")
+    if kind == "writable-again":
+        return Notice(kind, kind, "The array takes changes again",
+                      f"{detail}: the read-only (fail-safe) state is over.")
     if kind == "snapshot-removed":
         return Notice(kind, f"{kind}:{detail}", "A snapshot was removed automatically",
                       f"{detail}.\n\nTo keep snapshots longer, free space (empty the trash, "

@@ -95,7 +95,8 @@ def register(table: MethodTable, daemon: Daemon) -> None:
             mountpoint=str(daemon.mountpoint) if daemon.mountpoint else None,
             daemon_pid=daemon.pid, started_at=daemon.started_at,
             running_job=daemon.running_job, events=list(daemon.events)[-20:],
-            member_errors=daemon.member_errors.snapshot(), capacity_extra=extra))
+            member_errors=daemon.member_errors.snapshot(), capacity_extra=extra,
+            read_only=daemon.fs.failsafe.reason if daemon.fs is not None else None))
         fs = daemon.fs
         if fs is not None:
             reserve = int(fs.snapshots.reserve_bytes(report.capacity.usable_bytes))

@@ -59,7 +59,18 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     async def reclaim() -> None:
         await reclaim_once(daemon)
 
+    async def retry_writes(request: Request) -> Any:
+        fs = daemon.fs
+        if fs is None:
+            from nasfs.daemon.methods.array import NotMounted
+
+            raise NotMounted("the array is not mounted, so it has nothing to retry")
+        was = fs.failsafe.reason
+        await fs.retry_writes()
+        return {"was_read_only": was}
+
     table.add("compact", compact)
+    table.add("retry_writes", retry_writes)
     daemon.jobs.add("reclaim", RECLAIM_INTERVAL_S, reclaim)
 
 
