@@ -11,13 +11,24 @@ again a remount is writable and holds exactly what was acknowledged.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from nasfs.fs.failsafe import FAILSAFE_AFTER
-from tests.space_util import MIB, check_files, fill_disk, tiny_array, write_file
+from tests.fuse_policy_util import PolicyMount
+from tests.mail_util import Inbox, free_port
+from tests.space_util import MIB, check_files, fill_disk, tiny_array, tmpfs_members, write_file
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +132,96 @@ def test_one_full_disk_costs_no_write(tmp_path: Path) -> None:
         check_files(mnt, {"b39": b"first"})
         assert os.listdir(mnt) == ["b39"]
         array.unmount()
+
+
+def _nasfs(nas: PolicyMount, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NASFS_RUN_DIR=str(nas.run_dir))
+    return subprocess.run([sys.executable, "-m", "nasfs.cli.main", *args], env=env,
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def _wait_for(what: str, ok: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (got := ok()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout}s")
+        time.sleep(0.1)
+    return got
+
+
+@pytest.fixture
+def mail_server() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def test_the_daemon_says_read_only_everywhere_and_retry_gets_out(
+        tmp_path: Path, mail_server: tuple[Inbox, int]) -> None:
+    inbox, port = mail_server
+    with tmpfs_members(tmp_path, [24] * 3) as members:
+        nas = PolicyMount(tmp_path, members)
+        try:
+            nas.start()
+            nas.admin.share_create("docs")
+            nas.admin.share_acl("docs", "everyone", None, "rw")
+            for key, value in {"mail.host": "127.0.0.1", "mail.port": port,
+                               "mail.starttls": False, "mail.from": "nas@example.com",
+                               "mail.to": "admin@example.com", "mail.enabled": True}.items():
+                nas.admin.settings_set(key, value)
+            docs = nas.mnt / "docs"
+            acked = {f"f{i}": os.urandom(100_000) for i in range(4)}
+            for name, data in acked.items():
+                assert write_file(docs / name, data, fsync=True)
+            nas.stop()
+            nas.start()  # a fresh database log, which the next commit must grow
+            fillers = [fill_disk(m) for m in members]
+            # Changes go on being tried; every commit fails; never EIO, and then EROFS.
+            seen: list[int] = []
+            for i in range(40):
+                seen.append(_errno_of(functools.partial(os.rename, docs / "f0", docs / f"g{i}")))
+                if seen[-1] == errno.EROFS:
+                    break
+                if seen[-1] == 0:
+                    seen.append(_errno_of(lambda: _fsync_dir(docs)))
+                    if seen[-1] == 0:  # the group commit failed first and undid the rename
+                        assert (docs / "f0").exists()
+                else:
+                    assert seen[-1] == errno.ENOENT, seen  # renamed and not undone yet
+            assert seen[-1] == errno.EROFS, seen
+            assert set(seen) <= {0, errno.ENOSPC, errno.EROFS, errno.ENOENT}, seen
+            check_files(docs, acked)  # reads go on
+            status = nas.call("status")
+            assert status["read_only"] and "full" in status["read_only"]
+            assert any(e["kind"] == "read-only" for e in status["events"])
+            text = _nasfs(nas, "status", str(nas.mnt))
+            assert text.returncode == 4, text.stderr
+            assert "READ-ONLY (fail-safe)" in text.stdout and "retry-writes" in text.stdout
+            assert "READ-ONLY" in nas.log_path.read_text()  # the system log line
+            mail = _wait_for("the read-only mail", lambda: inbox.find("READ-ONLY"))
+            assert "retry-writes" in mail.get_content()
+            # Still full: the retry says so and changes nothing.
+            retry = _nasfs(nas, "retry-writes", str(nas.mnt))
+            assert retry.returncode != 0 and "still cannot be saved" in retry.stderr
+            assert nas.call("status")["read_only"]
+            for filler in fillers:
+                filler.unlink()
+            retry = _nasfs(nas, "retry-writes", str(nas.mnt))
+            assert retry.returncode == 0, retry.stderr
+            assert "writable again" in retry.stdout
+            assert nas.call("status")["read_only"] is None
+            more = os.urandom(50_000)
+            assert write_file(docs / "after", more, fsync=True)
+            acked["after"] = more
+            nas.stop()
+            nas.start()
+            check_files(docs, acked)
+            assert not [n for n in os.listdir(docs) if n.startswith("g")]
+            nas.stop()
+        finally:
+            nas.cleanup()
