@@ -481,23 +481,29 @@ class DataPath:
         stored = {(item[0], item[2]): cid for item, cid in zip(to_store, ids, strict=True)}
         orphaned: list[ChunkId] = []
         live: dict[int, bool] = {}
-        for ino, fb, idx, rec in batch:
-            if ino not in live:
-                live[ino] = self.repo.get_inode(ino) is not None and self.files.get(ino) is fb
-            cid = stored.get((ino, idx))
-            if not live[ino]:
-                if cid is not None:
-                    orphaned.append(cid)
-                continue
-            if cid is None:
-                self.release_after_commit += self.repo.delete_extent(ino, idx)
-            else:
-                self.cache.put(cid, bytes(rec))
-                old = self.repo.set_extent(ino, idx, cid, len(rec))
-                if old is not None:
-                    self.release_after_commit.append(old)
-        for _, fb in files:
-            fb.flushing = {}
+        try:
+            for ino, fb, idx, rec in batch:
+                if ino not in live:
+                    live[ino] = (self.repo.get_inode(ino) is not None
+                                 and self.files.get(ino) is fb)
+                cid = stored.get((ino, idx))
+                if not live[ino]:
+                    if cid is not None:
+                        orphaned.append(cid)
+                    continue
+                if cid is None:
+                    self.release_after_commit += self.repo.delete_extent(ino, idx)
+                else:
+                    self.cache.put(cid, bytes(rec))
+                    old = self.repo.set_extent(ino, idx, cid, len(rec))
+                    if old is not None:
+                        self.release_after_commit.append(old)
+        finally:
+            # Also when writing the rows failed (the metadata had no room: the transaction
+            # was rolled back and the files are as on disk, nasfs.fs.filesystem): nothing
+            # of this batch is in flight any more, or every later commit would wait for it.
+            for _, fb in files:
+                fb.flushing = {}
         if orphaned:
             # Never named by any row, committed or not: safe to release at once.
             await trio.to_thread.run_sync(self.store.release, orphaned)
