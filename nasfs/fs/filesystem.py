@@ -921,6 +921,7 @@ class Filesystem:
 
     async def fallocate(self, ino: int, mode: int, off: int, length: int) -> Attributes:
         """fallocate(2) on regular file `ino` (nasfs.fs.allocate)."""
+        self.failsafe.check_writable()
         return await allocate.fallocate(self, ino, mode, off, length)
 
     def seek(self, ino: int, off: int, whence: int) -> int:
