@@ -21,6 +21,7 @@ Usage: scripts/bench_latency.py [--seconds 8] [--dir /var/tmp] [--nparity 1] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -72,10 +73,8 @@ def probe(mnt: Path, seconds: float, tag: str) -> list[float]:
         name = mnt / f"absent-{tag}-{i}"
         i += 1
         t = time.perf_counter()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.stat(name)
-        except FileNotFoundError:
-            pass
         out.append(time.perf_counter() - t)
     return out
 

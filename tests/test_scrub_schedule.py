@@ -22,16 +22,12 @@ __all__ = ["members", "run_dir", "running", "smtp"]  # fixtures
 
 
 def _state(running: Running) -> dict[str, float | str]:
-    store = running.daemon.store
-    with store._lock:
-        state: dict[str, float | str] = store.catalog.get_state(STATE_KEY)
+    state: dict[str, float | str] = running.daemon.store.upkeep.state(STATE_KEY)
     return state
 
 
 def _set_state(running: Running, value: dict[str, float | str]) -> None:
-    store = running.daemon.store
-    with store._lock:
-        store.catalog.set_state(STATE_KEY, value)
+    running.daemon.store.upkeep.set_state(STATE_KEY, value)
 
 
 async def test_monthly_by_default_and_bad_schedules_refused(running: Running) -> None:

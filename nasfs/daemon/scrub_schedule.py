@@ -30,15 +30,11 @@ STATE_KEY = "scrub_schedule"
 
 
 def _state(daemon: Daemon) -> Any:
-    store = daemon.store
-    with store._lock:
-        return store.catalog.get_state(STATE_KEY)
+    return daemon.store.upkeep.state(STATE_KEY)
 
 
 def _set_state(daemon: Daemon, value: dict[str, Any]) -> None:
-    store = daemon.store
-    with store._lock:
-        store.catalog.set_state(STATE_KEY, value)
+    daemon.store.upkeep.set_state(STATE_KEY, value)
 
 
 async def run_due(daemon: Daemon) -> bool:

@@ -21,6 +21,7 @@ from nasfs.db.scrub import MetadataScrub, scrub_closed, scrub_open
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
     from nasfs.store.events import ProgressCallback
+    from nasfs.store.reports import ScrubReport
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ def _on_trio(token: trio.lowlevel.TrioToken) -> Callable[[Callable[[], T]], T]:
 def _owned_databases(daemon: Daemon, token: trio.lowlevel.TrioToken) -> list[tuple[Any, Any]]:
     """Every open replicated database of the daemon, with a way into its owner's context."""
     store = daemon.store
-    found: list[tuple[Any, Any]] = [(store.catalog.db, _locked(store._lock))]
+    found: list[tuple[Any, Any]] = [store.catalog_database()]
     fs = daemon.fs
     if fs is not None:
         found.append((fs.db, _on_trio(token)))
@@ -114,7 +115,7 @@ def scrub_offline_metadata(members: Sequence[Path], *, repair: bool = True,
     return total
 
 
-def combine(store_report: Any, meta: MetadataScrub) -> FullScrubReport:
+def combine(store_report: ScrubReport, meta: MetadataScrub) -> FullScrubReport:
     """One report from the store's scrub and the metadata pass."""
     fields = {f.name: getattr(store_report, f.name)
               for f in dataclasses.fields(FullScrubReport) if hasattr(store_report, f.name)}

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasfs.recovery.session import RecoveryError, RecoverySession
+
+if TYPE_CHECKING:
+    from nasfs.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +32,10 @@ def _open_fs_db(session: RecoverySession) -> Any:
                              migrations=MIGRATIONS, identity=session.array_uuid)
 
 
-def reconcile_refs(session: RecoverySession, store: Any, counts: dict[bytes, int],
+def reconcile_refs(session: RecoverySession, store: Store, counts: dict[bytes, int],
                    say: Say) -> int:
     """Set the store's refcounts to `counts`; returns how many chunks changed."""
-    with store._lock:
-        current = {bytes(r[0]): int(r[1])
-                   for r in store.catalog.db.query("SELECT id, refs FROM chunks")}
+    current = store.refcounts()
     unknown = [c for c in counts if c not in current]
     for cid in unknown[:10]:
         say(f"  chunk {cid.hex()[:16]} is named by {counts[cid]} extent row(s) but the store "

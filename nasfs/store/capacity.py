@@ -67,8 +67,7 @@ def health(store: Store) -> Health:
                      "ok" if i in store.present else "missing")
         for i in range(store.member_count)
     ]
-    with store._lock:
-        progress = store.catalog.get_state("rebuild")
+    progress = store.upkeep.state("rebuild")
     return Health(
         state, store.label.array_uuid, store.label.generation, store.nparity, members, missing,
         int(progress["index"]) if progress else None,
@@ -77,9 +76,7 @@ def health(store: Store) -> Health:
 
 def capacity(store: Store) -> Capacity:
     space = store.space.figures()
-    with store._lock:
-        totals = store.catalog.totals()
-        reclaimable = store.catalog.reclaimable_bytes(store.current_segment)
+    totals, reclaimable = store.upkeep.totals()
     return Capacity(
         raw_bytes=space.raw_bytes,
         usable_bytes=space.usable_bytes,

@@ -204,6 +204,36 @@ class Catalog:
         assert row is not None
         return int(row[0]), int(row[1])
 
+    def stripe_bytes(self, nparity: int, before: int = 0) -> tuple[int, int]:
+        """(shard bytes of every stripe on all members, those of stripes with id < before):
+        the work of a whole scrub, and how much of it a scrub resumed at `before` did."""
+        row = self.db.query_one(
+            "SELECT COALESCE(SUM(shard_size * (width + ?)), 0),"
+            " COALESCE(SUM(CASE WHEN id < ? THEN shard_size * (width + ?) END), 0)"
+            " FROM stripes",
+            (nparity, before, nparity),
+        )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def chunks_in_stripes(self, first_id: int, last_id: int) -> dict[int, list[ChunkRecord]]:
+        """Chunks of every stripe with first_id <= id <= last_id, by stripe, in offset order
+        (one query for a batch instead of one per stripe)."""
+        rows = self.db.query(
+            "SELECT id, stripe, offset, length, refs FROM chunks WHERE stripe BETWEEN ? AND ?"
+            " ORDER BY stripe, offset",
+            (first_id, last_id),
+        )
+        found: dict[int, list[ChunkRecord]] = {}
+        for r in rows:
+            rec = ChunkRecord(bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+            found.setdefault(rec.stripe, []).append(rec)
+        return found
+
+    def all_refs(self) -> dict[bytes, int]:
+        """Every chunk's reference count (recovery compares them with the filesystem's)."""
+        return {bytes(r[0]): int(r[1]) for r in self.db.query("SELECT id, refs FROM chunks")}
+
     def chunks_in_stripe(self, stripe: int) -> list[ChunkRecord]:
         rows = self.db.query(
             "SELECT id, stripe, offset, length, refs FROM chunks WHERE stripe = ? ORDER BY offset",
@@ -361,9 +391,7 @@ class Catalog:
     def reconcile(self, refcounts: Mapping[bytes, int]) -> None:
         """Set every refcount to exactly the given value (absent chunks -> 0), durably."""
         try:
-            current = {
-                bytes(r[0]): int(r[1]) for r in self.db.query("SELECT id, refs FROM chunks")
-            }
+            current = self.all_refs()
             deltas = {cid: refcounts.get(cid, 0) - refs for cid, refs in current.items()}
             unknown = [cid for cid in refcounts if cid not in current]
             if unknown:

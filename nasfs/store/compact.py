@@ -26,31 +26,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import ChunkRecord, SegmentRecord
 from nasfs.store.errors import StoreFullError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
+from nasfs.store.reports import CompactReport
 from nasfs.store.segments import delete_segment
 
 if TYPE_CHECKING:
-    from nasfs.store.store import Store
+    from nasfs.store.upkeep import Upkeep
+
+__all__ = ["CompactReport", "compact"]
 
 log = logging.getLogger(__name__)
 
 MOVE_BATCH_BYTES = 32 << 20
 
 Pace = Callable[[float], None]
-
-
-@dataclass
-class CompactReport:
-    segments_compacted: int = 0
-    chunks_moved: int = 0
-    bytes_moved: int = 0
-    bytes_reclaimed: int = 0  # shard bytes (all members) of the deleted segments
-    segments_skipped: int = 0  # worth compacting, but their live data did not fit now
 
 
 def _worth(seg: SegmentRecord, min_dead_fraction: float) -> bool:
@@ -60,21 +53,14 @@ def _worth(seg: SegmentRecord, min_dead_fraction: float) -> bool:
     return dead > 0 and dead / seg.data_bytes >= min_dead_fraction
 
 
-def _choose(store: Store, min_dead_fraction: float) -> tuple[list[SegmentRecord], int]:
-    """Segments to compact, most-dead first, and the stripe id to wait for (caller holds
-    the catalog lock)."""
-    segments = store.catalog.segments()
-    current = store.current_segment
-    for seg in segments:
-        if seg.id == current and seg.data_bytes and _worth(seg, min_dead_fraction):
-            store.seal_segment()
-            current = None
-    chosen = [seg for seg in segments if seg.id != current and _worth(seg, min_dead_fraction)]
+def _choose(store: Upkeep, min_dead_fraction: float) -> tuple[list[SegmentRecord], int]:
+    """Segments to compact, most-dead first, and the stripe id to wait for."""
+    chosen, settle_below = store.segments_to_compact(lambda s: _worth(s, min_dead_fraction))
     chosen.sort(key=lambda s: (s.live_bytes / s.data_bytes if s.data_bytes else 0.0, s.id))
-    return chosen, store.next_stripe_id
+    return chosen, settle_below
 
 
-def _fits(store: Store, seg: SegmentRecord) -> bool:
+def _fits(store: Upkeep, seg: SegmentRecord) -> bool:
     """Room for this segment's live chunks, leaving at least half the reserve untouched."""
     if seg.live_bytes == 0:
         return True
@@ -82,13 +68,12 @@ def _fits(store: Store, seg: SegmentRecord) -> bool:
     return need <= store.space.room_for_maintenance()
 
 
-def compact(store: Store, min_dead_fraction: float = 0.5, *,
+def compact(store: Upkeep, min_dead_fraction: float = 0.5, *,
             progress: ProgressCallback | None = None,
             pace: Pace | None = None) -> CompactReport:
     report = CompactReport()
     with store.maintenance_lock:
-        with store._lock:
-            candidates, settle_below = _choose(store, min_dead_fraction)
+        candidates, settle_below = _choose(store, min_dead_fraction)
         store.wait_stripes_settled(settle_below)
         meter = ProgressMeter(sum(s.live_bytes for s in candidates), progress)
         for seg in candidates:
@@ -111,18 +96,15 @@ def compact(store: Store, min_dead_fraction: float = 0.5, *,
     return report
 
 
-def _compact_segment(store: Store, seg: SegmentRecord, report: CompactReport,
+def _compact_segment(store: Upkeep, seg: SegmentRecord, report: CompactReport,
                      meter: ProgressMeter, pace: Pace | None) -> bool:
     """Move the segment's live chunks, drop it and delete its files; False if it kept
     changing (left for the next compaction)."""
     for _attempt in range(5):
         _move_live_chunks(store, seg.id, report, meter, pace)
-        with store._lock:
-            try:
-                store.catalog.drop_segment(seg.id)
-            except ValueError:
-                continue  # a put revived a dead chunk here meanwhile: move it too
-            present = dict(store.present)
+        present = store.drop_segment(seg.id)
+        if present is None:
+            continue  # a put revived a dead chunk here meanwhile: move it too
         break
     else:
         log.warning("segment %d kept changing; left for the next compaction", seg.id)
@@ -133,10 +115,9 @@ def _compact_segment(store: Store, seg: SegmentRecord, report: CompactReport,
     return True
 
 
-def _move_live_chunks(store: Store, segment: int, report: CompactReport,
+def _move_live_chunks(store: Upkeep, segment: int, report: CompactReport,
                       meter: ProgressMeter, pace: Pace | None) -> None:
-    with store._lock:
-        live = store.catalog.live_chunks_in_segment(segment)
+    live = store.live_chunks_in_segment(segment)
     batch: list[ChunkRecord] = []
     size = 0
     for chunk in live:
@@ -149,15 +130,13 @@ def _move_live_chunks(store: Store, segment: int, report: CompactReport,
         _move(store, batch, report, meter, pace)
 
 
-def _move(store: Store, batch: list[ChunkRecord], report: CompactReport,
+def _move(store: Upkeep, batch: list[ChunkRecord], report: CompactReport,
           meter: ProgressMeter, pace: Pace | None) -> None:
     started = time.monotonic()
     contents = [(c.id, store.get(c.id)) for c in batch]
     stripes, records = store.write_stripes_for(contents)
     try:
-        with store._lock:
-            moved = store.catalog.move_chunks(
-                stripes, store.nparity, records, {c.id: c.stripe for c in batch})
+        moved = store.move_chunks(stripes, records, {c.id: c.stripe for c in batch})
     finally:
         store.finish_stripes([s.id for s in stripes])
     report.chunks_moved += len(moved)

@@ -22,16 +22,17 @@ from nasfs.store.disks import disk_name
 from nasfs.store.events import StoreEvent
 from nasfs.store.geometry import chunk_pieces, shard_member
 from nasfs.store.reader import ReadOutcome
-from nasfs.store.scrub import ScrubReport, scrub_stripe
+from nasfs.store.reports import ScrubReport
+from nasfs.store.scrub import scrub_stripe
 from nasfs.store.segments import rewrite_range
 
 if TYPE_CHECKING:
-    from nasfs.store.store import Store
+    from nasfs.store.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
 
-def report_and_heal(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
+def report_and_heal(store: Upkeep, chunk: ChunkRecord, stripe: StripeRecord,
                     outcome: ReadOutcome) -> None:
     """After a read that parity saved: rewrite what was wrong and say so."""
     if outcome.suspect and _heal_stripe(store, stripe):
@@ -60,7 +61,7 @@ def report_and_heal(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
         ))
 
 
-def _report_unreadable(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
+def _report_unreadable(store: Upkeep, chunk: ChunkRecord, stripe: StripeRecord,
                        outcome: ReadOutcome) -> None:
     for member, why in outcome.damaged:
         if why.startswith("unreadable"):
@@ -70,19 +71,17 @@ def _report_unreadable(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
                                   detail=f"chunk {chunk.id.hex()[:16]} stripe {stripe.id}: {why}"))
 
 
-def _heal_stripe(store: Store, stripe: StripeRecord) -> bool:
+def _heal_stripe(store: Upkeep, stripe: StripeRecord) -> bool:
     """Check the whole stripe and rewrite its wrong shards (True: nothing left to do there,
     also when compaction moved it meanwhile); False if maintenance runs right now."""
     if not store.maintenance_lock.acquire(blocking=False):
         return False
     try:
-        with store._lock:
-            # A compaction that finished just before may have moved the stripe away and
-            # deleted its segment: checking it then would report a loss that is not one.
-            current = store.catalog.stripes_from(stripe.id, 1)
-            if not current or current[0] != stripe:
-                return True
-            chunks = store.catalog.chunks_in_stripe(stripe.id)
+        # A compaction that finished just before may have moved the stripe away and
+        # deleted its segment: checking it then would report a loss that is not one.
+        chunks = store.chunks_if_current(stripe)
+        if chunks is None:
+            return True
         report = ScrubReport()
         scrub_stripe(store, stripe, chunks, report, repair=True)
         return not report.unrecoverable
@@ -90,7 +89,7 @@ def _heal_stripe(store: Store, stripe: StripeRecord) -> bool:
         store.maintenance_lock.release()
 
 
-def report_lost(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
+def report_lost(store: Upkeep, chunk: ChunkRecord, stripe: StripeRecord,
                 outcome: ReadOutcome | None) -> None:
     """A chunk parity could not save: one event per member that failed it, and one for
     the array, before the caller raises ChunkLostError (EIO at the kernel)."""
@@ -119,7 +118,7 @@ def report_lost(store: Store, chunk: ChunkRecord, stripe: StripeRecord,
     store.emit(StoreEvent("unrecoverable", segment=stripe.segment, detail=detail))
 
 
-def report_unknown(store: Store, chunk_id: bytes) -> None:
+def report_unknown(store: Upkeep, chunk_id: bytes) -> None:
     """A chunk the filesystem names is not in the catalog (damaged metadata)."""
     detail = (f"chunk {chunk_id.hex()[:16]} named by the filesystem is not in the store "
               "catalog; its data cannot be read")

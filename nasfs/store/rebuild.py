@@ -13,13 +13,11 @@ up to there, and only then labels the target and bumps the generation.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,13 +26,16 @@ from nasfs.store.disks import disk_name
 from nasfs.store.errors import RebuildArgumentError, RebuildError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
-from nasfs.store.label import looks_emptied, read_label, write_label_at
+from nasfs.store.label import looks_emptied, read_label
 from nasfs.store.member import SEGMENTS_DIR, MemberRoot, prepare_member
+from nasfs.store.reports import RebuildReport
 from nasfs.store.segments import segment_name, write_all
 from nasfs.store.stripecheck import check_stripe, read_stripe
 
 if TYPE_CHECKING:
-    from nasfs.store.store import Store
+    from nasfs.store.upkeep import Upkeep
+
+__all__ = ["RebuildReport", "check_target", "rebuild"]
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,7 @@ READ_AHEAD = 8
 MARKER = "rebuild.json"
 
 
-@dataclass
-class RebuildReport:
-    member: int
-    onto: str
-    stripes: int
-    bytes_written: int
-    unrecoverable: list[str]
-    resumed_from: int
-
-
-def check_target(store: Store, index: int, onto: Path) -> None:
+def check_target(store: Upkeep, index: int, onto: Path) -> None:
     """Refuse a mistyped rebuild before anything is written (RebuildArgumentError).
 
     The target must already exist: a rebuild never creates its directory, so a typo cannot
@@ -65,11 +56,12 @@ def check_target(store: Store, index: int, onto: Path) -> None:
     # Re-probe instead of trusting the cached set: a member whose disk vanished since the
     # last write is still "present" until something looks.
     store.verify_members()
-    if index in store.present:
+    present = store.present
+    if index in present:
         raise RebuildArgumentError(
-            f"{disk_name(index)} is present ({store.present[index]}); nothing to rebuild")
+            f"{disk_name(index)} is present ({present[index]}); nothing to rebuild")
     real = os.path.realpath(onto)
-    for i, path in store.present.items():
+    for i, path in present.items():
         if os.path.realpath(path) == real:
             raise RebuildArgumentError(f"{onto} is {disk_name(i)} of this array already")
     if not onto.is_absolute():
@@ -83,12 +75,12 @@ def check_target(store: Store, index: int, onto: Path) -> None:
         raise RebuildArgumentError(f"{onto} is not empty; a rebuild needs an empty directory")
 
 
-def _check_target(store: Store, index: int, onto: Path) -> str:
+def _check_target(store: Upkeep, index: int, onto: Path) -> str:
     """Validate the target; returns the member UUID it will get (kept across resumes)."""
-    check_target(store, index, onto)
+    store.check_rebuild_target(index, onto)
     prepare_member(onto)
     marker = onto / "nasfs" / MARKER
-    saved = store.catalog.get_state("rebuild")
+    saved = store.state("rebuild")
     if marker.exists() and saved:
         body = json.loads(marker.read_text())
         if (body.get("array_uuid") == store.label.array_uuid and body.get("index") == index
@@ -97,36 +89,33 @@ def _check_target(store: Store, index: int, onto: Path) -> str:
     return uuid.uuid4().hex
 
 
-def rebuild(store: Store, index: int, onto: Path, *,
+def rebuild(store: Upkeep, index: int, onto: Path, *,
             progress: ProgressCallback | None = None) -> RebuildReport:
+    # The maintenance lock keeps every other job (and healing) away: the rebuild's state
+    # record and the target are this job's alone until it finishes or stops.
     with store.maintenance_lock:
-        with store._lock:
-            member_uuid = _check_target(store, index, onto)
-            saved = store.catalog.get_state("rebuild")
-            resume = bool(saved and saved.get("member_uuid") == member_uuid)
-            start = int(saved["next"]) if resume and saved else 0
-            target = MemberRoot(onto, needs_label=False)
-            if not resume:
-                target.write_atomic(MARKER, json.dumps({
-                    "array_uuid": store.label.array_uuid, "index": index,
-                    "member_uuid": member_uuid}).encode())
-                store.catalog.set_state(
-                    "rebuild", {"index": index, "member_uuid": member_uuid, "next": 0})
-            total = store.catalog.stripe_totals(0)[1]
-            done_before = total - store.catalog.stripe_totals(start)[1]
+        member_uuid = _check_target(store, index, onto)
+        saved = store.state("rebuild")
+        resume = bool(saved and saved.get("member_uuid") == member_uuid)
+        start = int(saved["next"]) if resume and saved else 0
+        target = MemberRoot(onto, needs_label=False)
+        if not resume:
+            target.write_atomic(MARKER, json.dumps({
+                "array_uuid": store.label.array_uuid, "index": index,
+                "member_uuid": member_uuid}).encode())
+            store.set_state("rebuild", {"index": index, "member_uuid": member_uuid, "next": 0})
+        total = store.shard_bytes_from(0)
+        done_before = total - store.shard_bytes_from(start)
         meter = ProgressMeter(total, progress, start_done=done_before)
         worker = _Rebuilder(store, index, target, member_uuid, meter)
         try:
             cursor = worker.run_until(start, None)
             # Switch-over: new writes include the target from here on.
-            with store._lock:
-                store.admit(index, target)
-                boundary = store._next_stripe
+            boundary = store.switch_over(index, target)
             store.wait_stripes_settled(boundary)
             worker.run_until(cursor, boundary)
             worker.flush(boundary)
-            with store._lock:
-                _finish(store, index, target, member_uuid)
+            store.join_rebuilt(index, target, member_uuid, MARKER)
         except BaseException:
             store.withdraw(index, onto)
             worker.close()
@@ -142,7 +131,7 @@ def rebuild(store: Store, index: int, onto: Path, *,
 
 
 class _Rebuilder:
-    def __init__(self, store: Store, index: int, target: MemberRoot, member_uuid: str,
+    def __init__(self, store: Upkeep, index: int, target: MemberRoot, member_uuid: str,
                  meter: ProgressMeter):
         self.store = store
         self.index = index
@@ -175,8 +164,7 @@ class _Rebuilder:
                          stripe.width + store.nparity)
         if j < 0:
             return b""
-        with store._lock:
-            chunks = store.catalog.chunks_in_stripe(stripe.id)
+        chunks = store.chunks_in_stripe(stripe.id)
         present = {i: p for i, p in store.present.items() if i != self.index}
         shards, why = read_stripe(stripe, present, store.member_count, store.nparity)
         verdict = check_stripe(shards, why, stripe, chunks, store.nparity)
@@ -187,8 +175,7 @@ class _Rebuilder:
     def run_until(self, cursor: int, stop: int | None) -> int:
         """Rebuild stripes with id >= cursor (and < stop if given); returns the next id."""
         while True:
-            with self.store._lock:
-                stripes = self.store.catalog.stripes_from(cursor, 256)
+            stripes = self.store.stripes_from(cursor, 256)
             if stop is not None:
                 stripes = [s for s in stripes if s.id < stop]
             if not stripes:
@@ -232,33 +219,6 @@ class _Rebuilder:
             os.fsync(fd)
         self.target.fsync_dir(SEGMENTS_DIR)
         self.unflushed = 0
-        with self.store._lock:
-            self.store.catalog.set_state(
-                "rebuild", {"index": self.index, "member_uuid": self.member_uuid, "next": cursor})
+        self.store.set_state(
+            "rebuild", {"index": self.index, "member_uuid": self.member_uuid, "next": cursor})
 
-
-def _finish(store: Store, index: int, target: MemberRoot, member_uuid: str) -> None:
-    """Label the new member, bump the generation everywhere, add it to the catalog copies.
-
-    Caller holds the store lock. Members that vanished meanwhile are failed, not labelled.
-    """
-    dropped = store._drop_invalid()
-    if index in dropped:
-        raise RebuildError(f"the rebuild target {target.path} vanished before it was labelled")
-    members = list(store.label.members)
-    members[index] = member_uuid
-    new = store.label.next_epoch(
-        members=tuple(members),
-        failed=tuple(sorted((set(store.label.failed) | set(dropped)) - {index})),
-    )
-    write_label_at(target, new.for_member(index))
-    target.needs_label = True
-    store._write_labels(new)
-    store.label = new
-    store.catalog.set_state("rebuild", None)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(MARKER, dir_fd=target.fd)
-    # Reopening makes ReplicatedDB copy the catalog onto the new member.
-    store.catalog.close()
-    store.catalog = store._open_catalog()
-    store.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))

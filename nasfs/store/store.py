@@ -10,17 +10,14 @@ a concurrent put of the same content waits for it instead of storing it twice.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from nasfs.db import DBEvent
+from nasfs.db import DBEvent, ReplicatedDB
 from nasfs.store import capacity as capacity_mod
 from nasfs.store import heal
 from nasfs.store.assembly import Assembly, assemble
@@ -28,50 +25,30 @@ from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecor
 from nasfs.store.currency import check_current
 from nasfs.store.disks import disk_name, disk_names
 from nasfs.store.errors import (
-    AssemblyError,
     ChunkLostError,
     ChunkNotFoundError,
-    MkfsError,
     StoreClosedError,
     StoreFullError,
     StoreIOError,
 )
 from nasfs.store.events import EventSink, ProgressCallback, StoreEvent
 from nasfs.store.geometry import pack, shape_for
-from nasfs.store.label import (
-    ArrayLabel,
-    looks_emptied,
-    nasfs_dir,
-    write_label,
-    write_label_at,
-)
-from nasfs.store.member import MemberRoot, prepare_member
+from nasfs.store.label import ArrayLabel
+from nasfs.store.member import MemberRoot
+from nasfs.store.membership import Membership
+from nasfs.store.mkfs import make_array
 from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
+from nasfs.store.reports import CompactReport, RebuildReport, ScrubReport
 from nasfs.store.segments import delete_segment, list_segment_files
 from nasfs.store.space import SpaceAccount
+from nasfs.store.upkeep import Upkeep
 from nasfs.store.writer import MemberWriters, PlannedStripe, is_no_space, write_stripes
 
 log = logging.getLogger(__name__)
 
 ChunkId = bytes
 Buffer = bytes | bytearray | memoryview
-MIN_MEMBERS = 3
-MAX_MEMBERS = 16
-
-
-MAX_SEGMENT_BYTES = 256 << 20
-
-
-def default_segment_bytes(members: Sequence[Path], max_shard_bytes: int) -> int:
-    """1/64 of the smallest member's share of its filesystem, within [shard, 256 MiB]."""
-    from nasfs.store.space import member_shares
-
-    shares = member_shares(dict(enumerate(members)))
-    smallest = min((sh.size_bytes for sh in shares), default=MAX_SEGMENT_BYTES * 64)
-    wanted = min(MAX_SEGMENT_BYTES, smallest // 64) // max_shard_bytes * max_shard_bytes
-    return max(max_shard_bytes, wanted)
-
-
+T = TypeVar("T")
 class Store:
     """An assembled array. Use `Store.create` once, then `Store.open`; `close()` at the end."""
 
@@ -79,23 +56,13 @@ class Store:
         self._events = events
         self._lock = threading.RLock()
         self._closed = False
-        self.label = assembly.label
+        self.members = Membership(assembly, self._lock, self.emit, lambda: self._closed)
         self.member_count = assembly.label.member_count
         self.nparity = assembly.label.nparity
         self.k = self.member_count - self.nparity
-        self.present: dict[int, Path] = dict(assembly.present)
+        self.present = self.members.present  # the live dict (failing members drop out)
+        self._roots = self.members.roots
         self.spare_dirs = list(assembly.empty_dirs)
-        # Each present member pinned (nasfs.store.member): writes go through these only.
-        self._roots: dict[int, MemberRoot] = {}
-        self._pinned: list[MemberRoot] = []  # every root ever pinned, closed at close()
-        for i, path in sorted(self.present.items()):
-            try:
-                self._pin(i, path)
-            except OSError as exc:
-                self.close_roots()
-                raise AssemblyError(
-                    f"{path} ({disk_name(i)}) vanished while the array was assembled "
-                    f"({exc.strerror or exc})") from exc
         self._pending: dict[bytes, threading.Event] = {}
         # Stripe ids reserved by writes that have not committed or given up yet: a rebuild
         # waits for those older than its switch-over point before it finishes.
@@ -111,76 +78,13 @@ class Store:
         self.maintenance_lock = threading.Lock()  # one scrub/rebuild/compaction at a time
         # Buffered data is charged here before it is acknowledged (nasfs.store.space).
         self.space = SpaceAccount(self.present, self.member_count, self.nparity)
+        # What scrub, rebuild, compaction, healing and status may use (nasfs.store.upkeep).
+        self.upkeep = Upkeep(self)
 
     # ------------------------------------------------------------- lifecycle
 
-    @staticmethod
-    def create(
-        members: Sequence[Path],
-        nparity: int,
-        *,
-        force: bool = False,
-        segment_bytes: int | None = None,
-        max_shard_bytes: int = 1 << 20,
-    ) -> ArrayLabel:
-        """Make a new array on 3-16 empty directories (mkfs); returns its label.
-
-        `segment_bytes` defaults to 1/64 of the smallest member's space, between one shard
-        and 256 MiB: compaction copies a segment's live data before it frees the segment,
-        so a segment must be small beside the reserve (nasfs.store.space), or a small,
-        full array could never compact.
-        """
-        members = [Path(m) for m in members]
-        if nparity not in (1, 2):
-            raise MkfsError(f"parity must be 1 or 2, not {nparity}")
-        if not MIN_MEMBERS <= len(members) <= MAX_MEMBERS:
-            raise MkfsError(
-                f"an array needs {MIN_MEMBERS} to {MAX_MEMBERS} member directories, "
-                f"{len(members)} given"
-            )
-        if len(members) - nparity < 2:
-            raise MkfsError(f"parity {nparity} needs at least {nparity + 2} members")
-        seen: set[str] = set()
-        for m in members:
-            real = os.path.realpath(m)
-            if real in seen:
-                raise MkfsError(f"{m} is given twice")
-            seen.add(real)
-            if not m.is_dir():
-                raise MkfsError(f"{m} is not a directory (create it, or mount the disk there)")
-            if any(True for e in os.scandir(m) if e.name != "lost+found") and not force:
-                raise MkfsError(
-                    f"{m} is not empty; refusing to make an array on it (use --force to "
-                    "overwrite its nasfs data; other files are left alone)"
-                )
-        if segment_bytes is None:
-            segment_bytes = default_segment_bytes(members, max_shard_bytes)
-        if segment_bytes < max_shard_bytes or max_shard_bytes % 4096:
-            raise MkfsError("segment size must be >= the shard size, a multiple of 4 KiB")
-        member_uuids = tuple(uuid.uuid4().hex for _ in members)
-        label = ArrayLabel(
-            array_uuid=uuid.uuid4().hex,
-            member_uuid=member_uuids[0],
-            index=0,
-            member_count=len(members),
-            nparity=nparity,
-            members=member_uuids,
-            generation=1,
-            epoch=uuid.uuid4().hex,
-            epoch_started=time.time(),
-            segment_bytes=segment_bytes,
-            max_shard_bytes=max_shard_bytes,
-        )
-        for i, m in enumerate(members):
-            if force and nasfs_dir(m).exists():
-                import shutil
-
-                shutil.rmtree(nasfs_dir(m))
-            prepare_member(m)
-            write_label(m, label.for_member(i))
-        log.info("created array %s on %d members, parity %d", label.array_uuid,
-                 len(members), nparity)
-        return label
+    # mkfs (nasfs.store.mkfs): `Store.create(members, nparity)` once, then `Store.open`.
+    create = staticmethod(make_array)
 
     @classmethod
     def open(cls, members: Sequence[Path], *, events: EventSink | None = None) -> Store:
@@ -216,7 +120,7 @@ class Store:
         for i in sorted(missing):
             self.emit(StoreEvent("member-missing", member=i, detail=f"{disk_name(i)} is missing"))
         if not missing <= set(self.label.failed):
-            self._bump_generation(failed=set(self.label.failed) | missing)
+            self.members.bump_generation(failed=set(self.label.failed) | missing)
         self._remove_orphans()
 
     def close(self) -> None:
@@ -230,9 +134,15 @@ class Store:
             self.catalog.close()
             self.close_roots()
 
+    def reopen_catalog(self) -> None:
+        """Close and reopen the catalog (lock held): the replicated database then puts a
+        copy on every present member, a rebuilt one included."""
+        with self._lock:
+            self.catalog.close()
+            self.catalog = self._open_catalog()
+
     def close_roots(self) -> None:
-        for root in self._pinned:
-            root.close()
+        self.members.close()
 
     def __enter__(self) -> Store:
         return self
@@ -255,109 +165,43 @@ class Store:
                 log.exception("event sink failed on %s", event)
 
     # ------------------------------------------------------------ membership
+    # (nasfs.store.membership; the label lives there, `present` and `_roots` are its dicts)
+
+    @property
+    def label(self) -> ArrayLabel:
+        return self.members.label
+
+    @label.setter
+    def label(self, new: ArrayLabel) -> None:
+        self.members.label = new
 
     @property
     def missing(self) -> list[int]:
-        return [i for i in range(self.member_count) if i not in self.present]
-
-    def _pin(self, index: int, path: Path) -> None:
-        root = MemberRoot(path)
-        self._pinned.append(root)
-        self._roots[index] = root
+        return self.members.missing
 
     def admit(self, index: int, root: MemberRoot) -> None:
         """Start writing to a rebuild target (its label comes last, at the switch-over)."""
-        with self._lock:
-            self._pinned.append(root)
-            self._roots[index] = root
-            self.present[index] = root.path
+        self.members.admit(index, root)
 
     def withdraw(self, index: int, path: Path) -> None:
         """Undo `admit` after a rebuild that did not finish (no generation change)."""
-        with self._lock:
-            if self.present.get(index) == path:
-                del self.present[index]
-                self._roots.pop(index, None)
+        self.members.withdraw(index, path)
 
     def root(self, index: int) -> MemberRoot:
         """The pinned member of a present slot (KeyError when it is not present)."""
-        with self._lock:
-            return self._roots[index]
-
-    def _bump_generation(self, *, failed: set[int]) -> None:
-        """Rewrite every present label with generation + 1 (members that miss it go stale).
-
-        Members that are no longer who they were at assembly are failed in the same
-        step rather than written to (a label written there would plant a member).
-        """
-        with self._lock:
-            failed = failed | set(self._drop_invalid())
-            new = self.label.next_epoch(failed=tuple(sorted(failed)))
-            self._write_labels(new)
-            self.label = new
-            self.emit(StoreEvent("generation-bumped", detail=f"generation {new.generation}"))
-
-    def _write_labels(self, new: ArrayLabel) -> None:
-        for i, root in list(self._roots.items()):
-            try:
-                write_label_at(root, new.for_member(i))
-            except OSError as exc:
-                log.error("cannot write label on %s: %s", root.path, exc)
-
-    def _drop_invalid(self) -> list[int]:
-        """Take every present member that is no longer itself out of use (lock held)."""
-        dropped = []
-        for i, root in list(self._roots.items()):
-            problem = root.problem()
-            if problem is None:
-                continue
-            self.present.pop(i, None)
-            self._roots.pop(i, None)
-            self.emit(StoreEvent("member-failed", member=i, path=str(root.path),
-                                 detail=problem))
-            dropped.append(i)
-        return dropped
+        return self.members.root(index)
 
     def fail_member(self, index: int, why: str) -> None:
         """Stop using a member that failed while running (it will need a rebuild)."""
-        with self._lock:
-            path = self.present.pop(index, None)
-            self._roots.pop(index, None)
-            if path is None:
-                return
-            self.emit(StoreEvent("member-failed", member=index, path=str(path), detail=why))
-            self._bump_generation(failed=set(self.label.failed) | {index})
+        self.members.fail_member(index, why)
 
     def verify_members(self) -> list[int]:
-        """Re-probe every present member; fail those that vanished or were replaced.
-
-        Returns the slots failed now. Cheap (a few stat calls per member): writers call it
-        before every batch, readers after an error, status and the daemon's watch always.
-        """
-        with self._lock:
-            if self._closed:
-                return []
-            bad = [i for i, root in self._roots.items() if root.problem() is not None]
-            if bad:
-                self._bump_generation(failed=set(self.label.failed))
-            return bad
+        """Re-probe every present member; fail those that vanished or were replaced."""
+        return self.members.verify_members()
 
     def copy_ok(self, path: Path) -> bool:
-        """May a metadata database copy at `path` be written (or created)?
-
-        Only inside a present member that is still the one assembled: the predicate the
-        replicated databases (store, fs, policy, audit) ask before they touch a copy.
-        """
-        target = os.path.abspath(path)
-        # No lock on the good path: the filesystem asks from the event loop's thread, and a
-        # put holds the lock across its catalog fsync.
-        for root in list(self._roots.values()):
-            if target.startswith(os.path.abspath(root.path) + os.sep):
-                if root.problem() is None:
-                    return True
-                self.verify_members()
-                return False
-        return False
+        """May a metadata database copy at `path` be written (or created)?"""
+        return self.members.copy_ok(path)
 
     def _remove_orphans(self) -> None:
         """Delete segment files the catalog does not know (crashed compaction, crashed mkfs)."""
@@ -535,7 +379,7 @@ class Store:
         try:
             chunk, stripe = self._locate(chunk_id)
         except ChunkNotFoundError:
-            heal.report_unknown(self, chunk_id)
+            heal.report_unknown(self.upkeep, chunk_id)
             raise
         outcome: ReadOutcome | None = None
         for _attempt in range(3):
@@ -549,7 +393,7 @@ class Store:
             if outcome.data is not None:
                 if outcome.repairs or outcome.suspect:
                     self.verify_members()  # never heal onto a member that is gone
-                heal.report_and_heal(self, chunk, stripe, outcome)
+                heal.report_and_heal(self.upkeep, chunk, stripe, outcome)
                 return outcome.data
             # A member that vanished or was replaced reads as damage: fail it now, so the
             # next attempt reads the others and nothing is ever healed onto it.
@@ -559,7 +403,7 @@ class Store:
             if moved == (chunk, stripe):
                 break
             chunk, stripe = moved
-        heal.report_lost(self, chunk, stripe, outcome)
+        heal.report_lost(self.upkeep, chunk, stripe, outcome)
         raise ChunkLostError(
             f"chunk {chunk_id.hex()} in stripe {stripe.id} (segment {stripe.segment}) is lost: "
             f"more shards are missing or damaged than parity {self.nparity} can rebuild"
@@ -612,32 +456,46 @@ class Store:
     def capacity(self) -> capacity_mod.Capacity:
         return capacity_mod.capacity(self)
 
+    def refcounts(self) -> dict[ChunkId, int]:
+        """Every chunk's reference count (recovery compares them with the filesystem's)."""
+        with self._lock:
+            self._check_open()
+            return self.catalog.all_refs()
+
+    def catalog_database(self) -> tuple[ReplicatedDB, Callable[[Callable[[], T]], T]]:
+        """The catalog's replicated database, for the metadata scrub, with the way to run
+        a repair of it in its owner's context (under the store's lock)."""
+        def as_owner(fn: Callable[[], T]) -> T:
+            with self._lock:
+                return fn()
+
+        return self.catalog.db, as_owner
+
     def scrub(self, *, resume: bool = False, progress: ProgressCallback | None = None,
-              repair: bool = True) -> Any:
+              repair: bool = True) -> ScrubReport:
+        """Check every stripe and repair what parity can (nasfs.store.scrub)."""
         from nasfs.store.scrub import scrub
 
-        return scrub(self, resume=resume, progress=progress, repair=repair)
+        return scrub(self.upkeep, resume=resume, progress=progress, repair=repair)
 
     def rebuild(self, member_index: int, onto: Path, *,
-                progress: ProgressCallback | None = None) -> Any:
+                progress: ProgressCallback | None = None) -> RebuildReport:
+        """Recreate a missing member on an empty directory (nasfs.store.rebuild)."""
         from nasfs.store.rebuild import rebuild
 
-        return rebuild(self, member_index, Path(onto), progress=progress)
+        return rebuild(self.upkeep, member_index, Path(onto), progress=progress)
 
     def check_rebuild(self, member_index: int, onto: Path) -> None:
         """Raise RebuildArgumentError if `rebuild(member_index, onto)` is asked wrongly."""
-        from nasfs.store.rebuild import check_target
-
-        with self._lock:
-            check_target(self, member_index, Path(onto))
+        self.upkeep.check_rebuild_target(member_index, Path(onto))
 
     def compact(self, min_dead_fraction: float = 0.5, *,
                 progress: ProgressCallback | None = None,
-                pace: Callable[[float], None] | None = None) -> Any:
+                pace: Callable[[float], None] | None = None) -> CompactReport:
         """Give back dead space (nasfs.store.compact); safe while the array is in use."""
         from nasfs.store.compact import compact
 
-        return compact(self, min_dead_fraction, progress=progress, pace=pace)
+        return compact(self.upkeep, min_dead_fraction, progress=progress, pace=pace)
 
     # ------------------------------------------------------- for maintenance
 
@@ -675,7 +533,4 @@ class Store:
         """The id the next reserved stripe gets (stripes below it are reserved already)."""
         with self._lock:
             return self._next_stripe
-
-    def rebuild_target_ok(self, path: Path) -> bool:
-        return not path.exists() or looks_emptied(path)
 

@@ -90,8 +90,7 @@ def _pressure(store: Any) -> tuple[bool, int]:
 
 
 def _reclaimable(store: Any) -> int:
-    with store._lock:
-        return int(store.catalog.reclaimable_bytes(None))
+    return int(store.upkeep.reclaimable_bytes(including_current=True))
 
 
 async def reclaim_once(daemon: Daemon) -> Any:
