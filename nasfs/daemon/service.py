@@ -149,6 +149,7 @@ class Daemon:
     ) -> None:
         from nasfs.daemon import damagelog
         from nasfs.daemon.methods import register_all
+        from nasfs.daemon.promotion import keep_sync_count
 
         assert self.array_uuid is not None
         self.store = await trio.to_thread.run_sync(self._open_store, members)
@@ -168,6 +169,9 @@ class Daemon:
                 await nursery.start(self.server.serve)
                 nursery.start_soon(self._watch_signals)
                 await nursery.start(self.jobs.run)
+                if self.fs is not None:
+                    # fs.db's promotions copy in a worker, not in a commit on this thread.
+                    await nursery.start(keep_sync_count, self._fs_db)
                 if self.mountpoint is not None:
                     await nursery.start(self._serve_fuse, fuse_options)
                     if self.smb is not None:
@@ -293,6 +297,9 @@ class Daemon:
         else:
             self.note("daemon", "read-only", f"{self.mountpoint} is read-only: changes cannot "
                       f"be saved ({reason}); files can still be read")
+
+    def _fs_db(self) -> Any:
+        return self.fs.db if self.fs is not None else None
 
     async def _close_filesystem(self) -> None:
         fs, self.fs = self.fs, None

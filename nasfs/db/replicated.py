@@ -60,7 +60,7 @@ from nasfs.db.events import (
     MetadataLostError,
     WriteFailed,
 )
-from nasfs.db.opening import open_copies
+from nasfs.db.opening import open_copies, read_replica_row
 from nasfs.db.roles import FULL_RETRY_S, CopyRoles, is_full
 
 __all__ = ["FULL_RETRY_S", "AbortListener", "CopyGuard", "DBEvent", "DamagedCopyError",
@@ -96,6 +96,12 @@ def _is_storage_error(exc: sqlite3.Error) -> bool:
 
 class ReplicatedDB(CopyRoles):
     """A SQLite database kept identical on several directories (see module docstring)."""
+
+    # True: a commit that finds too few synchronous copies promotes a lagging one at once
+    # (copying the whole database on the committing thread). An owner on an event loop
+    # sets False and runs `sync_short` / refresh_lagging (worker) / `join_current_lagging`
+    # instead (nasfs.daemon.promotion).
+    promote_in_commit = True
 
     # ----------------------------------------------------------------- opening
 
@@ -186,7 +192,8 @@ class ReplicatedDB(CopyRoles):
                     if copy is self._primary and not self._sync:
                         raise
                     self._drop(copy, f"fsync failed: {exc}")
-        self._keep_sync_count()
+        if self.promote_in_commit:
+            self._keep_sync_count()
 
     def _commit_copies(self) -> None:
         """COMMIT on the synchronous copies, then on the primary.
@@ -380,3 +387,61 @@ class ReplicatedDB(CopyRoles):
                 self._step_aside(copy, checksums.describe(exc))
                 return
             self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
+
+    # ---------------------------------------------------- promotion off the owner's loop
+
+    @property
+    def sync_short(self) -> bool:
+        """Fewer synchronous copies than wanted while a lagging copy could be promoted."""
+        return len(self._sync) + 1 < self._want_sync and bool(self._lagging)
+
+    def join_current_lagging(self) -> int:
+        """Promote the lagging copies that already hold the primary's last commit (a
+        `refresh_lagging` in a worker just brought them there); returns how many joined.
+
+        Owner's thread, outside a transaction; cheap (one connection and one read per
+        copy), so an event loop may call it: the copying happened in the worker.
+        """
+        if self._in_transaction:
+            return 0
+        joined = 0
+        current = self.generation
+        while len(self._sync) + 1 < self._want_sync:
+            with self._lagging_lock:
+                ready = [c for c in self._lagging if c.path not in self._damaged]
+            copy = next((c for c in ready if _generation_of(c.path) == current), None)
+            if copy is None or self._refused(copy):
+                return joined
+            with self._lagging_lock:
+                if copy not in self._lagging:
+                    return joined
+                self._lagging.remove(copy)
+            try:
+                copy.connect()
+            except (OSError, sqlite3.Error) as exc:
+                self._emit("failed", copy.path, f"could not be promoted: {exc}")
+                continue
+            self._note_repaired(copy.path)
+            self._sync.append(copy)
+            joined += 1
+            self._emit("promoted", copy.path, "now kept in sync")
+        return joined
+
+    def keep_sync_count(self) -> None:
+        """Promote lagging copies now, copying on this (the owner's) thread."""
+        self._keep_sync_count()
+
+
+def _generation_of(path: Path) -> int | None:
+    """The commit generation a closed copy holds (None when it cannot be read)."""
+    try:
+        conn = checksums.connect(path)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        row = read_replica_row(conn)
+    except (OSError, sqlite3.Error):
+        return None
+    finally:
+        conn.close()
+    return None if row is None else row[0]

@@ -75,7 +75,7 @@ def health(store: Store) -> Health:
 
 
 def capacity(store: Store) -> Capacity:
-    space = store.space.figures()
+    space = store.space.fresh_figures()  # status runs in a worker: measure now
     totals, reclaimable = store.upkeep.totals()
     return Capacity(
         raw_bytes=space.raw_bytes,

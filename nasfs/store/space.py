@@ -19,6 +19,17 @@ filesystem (same st_dev) share its free space, so each gets its share of that fi
 Stripes rotate over all members, so every member takes 1/n of the raw bytes written; the
 member with the least room left decides how much more the array can take.
 
+Where the measuring happens: never on the caller's thread in the common case. statvfs of
+a member can block (a dying disk, a filesystem busy with another thread's fsync), and the
+callers that must not block are on the filesystem's trio thread (every charge of a write,
+every new name, every `df`). So a watcher thread measures every REFRESH_S, and at once when
+a put or a compaction says the members changed; charges and figures use its last
+measurement. To stay safe between measurements, bytes given back (`uncharge`) or written
+(`changed(raw)`) after the last measurement *began* still count as used: the figures are
+never more generous than the disks (at worst a moment too strict). The one measurement on
+the caller's thread: a charge that the last measurement would refuse looks again before it
+says no (a refusal loses a write; only near full).
+
 Thread-safe: charges come from the trio thread, refreshes after puts from worker threads.
 """
 
@@ -26,7 +37,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +49,8 @@ RESERVE_FRACTION = 1 / 32
 RESERVE_FLOOR = 256 << 20
 RESERVE_CAP = 32 << 30
 RESERVE_MAX_FRACTION = 1 / 4
-REFRESH_S = 1.0  # statvfs figures older than this are measured again
+REFRESH_S = 1.0  # the watcher measures at least this often
+MIN_REFRESH_S = 0.02  # and at most this often (members change with every put)
 # Room a new inode, directory entry or xattr must find outside the reserve (per member),
 # so creating names cannot eat the reserve that deletions need.
 NAME_COST_PER_MEMBER = 4096
@@ -104,8 +115,14 @@ class SpaceAccount:
         self.k = member_count - nparity
         self._lock = threading.Lock()
         self._charged = 0  # raw bytes
-        self._generation = 0  # bumped whenever members' free space changed under us
-        self._cached: tuple[int, float, int] | None = None  # generation, time, budget
+        # Raw bytes given back or written so far (only grows), and its value when the last
+        # measurement began: the difference is on the disks but maybe not in `_shares`.
+        self._settled = 0
+        self._measured_at_settled = 0
+        self._shares: list[MemberShare] | None = None  # the last measurement
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     # -------------------------------------------------------------- costing
 
@@ -118,14 +135,60 @@ class SpaceAccount:
 
     # ------------------------------------------------------------ measuring
 
-    def figures(self) -> SpaceFigures:
-        """Fresh figures (statvfs of every member now)."""
+    def start(self) -> None:
+        """Measure now, then keep measuring in a watcher thread until `stop`."""
+        self.measure()
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="nasfs-space",
+                                             daemon=True)
+            self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(REFRESH_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self.measure()
+            self._stop.wait(MIN_REFRESH_S)
+
+    def measure(self) -> None:
+        """statvfs of every present member now (blocking: the watcher's job)."""
+        with self._lock:
+            mark = self._settled
         shares = member_shares(dict(self._present))
         with self._lock:
-            charged = self._charged
-        return self._figures(shares, charged)
+            if mark >= self._measured_at_settled:  # a later measurement may have finished
+                self._shares = shares
+                self._measured_at_settled = mark
 
-    def _figures(self, shares: list[MemberShare], charged: int) -> SpaceFigures:
+    def _ensure_measured(self) -> None:
+        if self._shares is None:
+            self.measure()  # only before `start` (a store that was never opened fully)
+
+    def figures(self) -> SpaceFigures:
+        """The figures from the last measurement (no I/O: safe on the trio thread)."""
+        self._ensure_measured()
+        with self._lock:
+            assert self._shares is not None
+            shares, charged = self._shares, self._charged
+            unmeasured = self._settled - self._measured_at_settled
+        return self._figures(shares, charged, unmeasured)
+
+    def fresh_figures(self) -> SpaceFigures:
+        """Figures measured now (blocking: call from a worker thread)."""
+        self.measure()
+        return self.figures()
+
+    def _figures(self, shares: list[MemberShare], charged: int,
+                 unmeasured: int = 0) -> SpaceFigures:
         n, k = self.member_count, self.k
         if not shares:
             return SpaceFigures(0, 0, 0, 0, 0, charged * k // n, 0, 0, 0)
@@ -133,7 +196,8 @@ class SpaceAccount:
         usable = min(s.size_bytes for s in shares) * k
         reserve = reserve_for(usable)
         per_member_reserve = -(-reserve // k)
-        least = min(s.free_bytes for s in shares)
+        # Bytes stored since the measurement began are off the members' free space.
+        least = min(s.free_bytes for s in shares) - -(-unmeasured // n)
         outside = max(0, least - per_member_reserve) * n - charged
         free = max(0, outside) * k // n
         reserve_free = min(reserve, max(0, least * k - max(0, charged) * k // n))
@@ -143,31 +207,24 @@ class SpaceAccount:
         return SpaceFigures(raw, usable, reserve, free, reserve_free, charged * k // n,
                             filesystems, names, names_total)
 
-    def _budget(self) -> int:
-        """Raw bytes the array can take outside the reserve (before charges); cached."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cached
-            generation = self._generation
-        if cached is not None and cached[0] == generation and now - cached[1] < REFRESH_S:
-            return cached[2]
-        shares = member_shares(dict(self._present))
+    def _room_locked(self) -> int:
+        """Raw bytes charges may still take outside the reserve (lock held, no I/O)."""
+        shares = self._shares
         if not shares:
-            budget = 0
-        else:
-            usable = min(s.size_bytes for s in shares) * self.k
-            per_member_reserve = -(-reserve_for(usable) // self.k)
-            least = min(s.free_bytes for s in shares)
-            budget = max(0, least - per_member_reserve) * self.member_count
-        with self._lock:
-            # A measurement that began before a change is not kept as current.
-            self._cached = (generation, now, budget)
-        return budget
+            return 0
+        usable = min(s.size_bytes for s in shares) * self.k
+        per_member_reserve = -(-reserve_for(usable) // self.k)
+        least = min(s.free_bytes for s in shares)
+        unmeasured = self._settled - self._measured_at_settled
+        budget = max(0, least - per_member_reserve) * self.member_count
+        return budget - unmeasured - self._charged
 
-    def changed(self) -> None:
-        """Members' free space changed (a put or a compaction finished): measure again."""
+    def changed(self, raw_written: int = 0) -> None:
+        """Members' free space changed (a put wrote `raw_written` bytes, a compaction
+        freed some): count the bytes as used until the watcher has measured again."""
         with self._lock:
-            self._generation += 1
+            self._settled += max(0, raw_written)
+        self._wake.set()
 
     # ------------------------------------------------------------- charging
 
@@ -178,36 +235,42 @@ class SpaceAccount:
             if raw < 0:
                 self.uncharge(-raw)
             return
-        budget = self._budget()
-        with self._lock:
-            if self._charged + raw <= budget:
-                self._charged += raw
-                return
-        # Near the line a second look, with fresh figures, before saying no.
-        with self._lock:
-            self._cached = None
-        budget = self._budget()
-        with self._lock:
-            if self._charged + raw <= budget:
-                self._charged += raw
-                return
+        if self._try_charge(raw):
+            return
+        # Near the line a second look, with fresh figures, before saying no (the one
+        # statvfs on the caller's thread: a refusal loses a write).
+        self.measure()
+        if self._try_charge(raw):
+            return
         raise StoreFullError(
             "the array is full: no room outside the reserve for this write "
             "(purge trash, delete snapshots or add a disk)")
 
+    def _try_charge(self, raw: int) -> bool:
+        self._ensure_measured()
+        with self._lock:
+            if raw <= self._room_locked():
+                self._charged += raw
+                return True
+        return False
+
     def uncharge(self, raw: int) -> None:
-        """Give back a charge (the data is stored now, or was dropped)."""
+        """Give back a charge (the data is stored now, or was dropped); it still counts as
+        used until the next measurement that began after this."""
         if raw <= 0:
             return
         with self._lock:
-            self._charged = max(0, self._charged - raw)
+            given = min(raw, self._charged)
+            self._charged -= given
+            self._settled += given
+        self._wake.set()
 
     def admit_names(self, count: int = 1) -> None:
         """StoreFullError unless `count` new names' metadata fits outside the reserve."""
         need = NAME_COST_PER_MEMBER * self.member_count * count
-        budget = self._budget()
+        self._ensure_measured()
         with self._lock:
-            if self._charged + need <= budget:
+            if need <= self._room_locked():
                 return
         raise StoreFullError(
             "the array is full: no room outside the reserve for a new file or folder "

@@ -78,6 +78,7 @@ class Store:
         self.maintenance_lock = threading.Lock()  # one scrub/rebuild/compaction at a time
         # Buffered data is charged here before it is acknowledged (nasfs.store.space).
         self.space = SpaceAccount(self.present, self.member_count, self.nparity)
+        self.space.start()  # its watcher thread measures the members (never the caller)
         # What scrub, rebuild, compaction, healing and status may use (nasfs.store.upkeep).
         self.upkeep = Upkeep(self)
 
@@ -130,6 +131,7 @@ class Store:
             self._closed = True
         self._writers.close()
         self._hash_pool.shutdown(wait=True)
+        self.space.stop()
         with self._lock:
             self.catalog.close()
             self.close_roots()
@@ -342,7 +344,9 @@ class Store:
             errors = write_stripes(stripes, roots, self.member_count, self.nparity,
                                    self._writers)
         finally:
-            self.space.changed()  # members' free space moved: the next charge measures
+            # Members' free space moved: counted as used until the watcher measures.
+            self.space.changed(sum(s.record.shard_size * (s.record.width + self.nparity)
+                                   for s in stripes))
         if not errors:
             return
         for member, exc in errors.items():
