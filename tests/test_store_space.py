@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nasfs.store import Store, StoreFullError
-from nasfs.store.space import RESERVE_FLOOR, reserve_for
+from nasfs.store.space import RESERVE_FLOOR, SpaceAccount, reserve_for
 from tests.space_util import MIB, tmpfs_members
 from tests.store_util import SMALL, make_members
 
@@ -63,3 +63,27 @@ def test_reserve_formula() -> None:
     assert reserve_for(4 << 30) == RESERVE_FLOOR
     assert reserve_for(1 << 40) == (1 << 40) // 32
     assert reserve_for(100 << 40) == 32 << 30
+
+
+def test_figures_come_from_the_last_measurement_and_never_overstate(tmp_path: Path) -> None:
+    """figures() does no I/O (the trio thread asks it for every df): bytes given back or
+    written since the last measurement began count as used until the next one."""
+    with tmpfs_members(tmp_path, [16] * 4) as members:
+        space = SpaceAccount(dict(enumerate(members)), 4, 1)  # no watcher: measure by hand
+        space.measure()
+        free = space.figures().free_bytes
+        cost = space.cost(MIB)
+        space.charge(cost)
+        assert space.figures().free_bytes < free
+        (members[0] / "filler").write_bytes(os.urandom(2 * MIB))  # a member fills up
+        assert space.figures().free_bytes < free  # not seen yet, but the charge still is
+        space.uncharge(cost)  # stored now (or dropped): on the disks, not yet measured
+        assert space.figures().free_bytes < free
+        space.measure()
+        after = space.figures().free_bytes
+        assert after < free  # the filler (2 MiB on one member) is seen now
+        (members[0] / "filler").unlink()
+        space.changed(cost)  # a put wrote `cost` raw bytes since
+        assert space.figures().free_bytes <= after
+        space.measure()
+        assert space.figures().free_bytes == free
