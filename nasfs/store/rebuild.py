@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,8 @@ from nasfs.store.label import looks_emptied, read_label
 from nasfs.store.member import SEGMENTS_DIR, MemberRoot, prepare_member
 from nasfs.store.reports import RebuildReport
 from nasfs.store.segments import segment_name, write_all
-from nasfs.store.stripecheck import check_stripe, read_stripe
+from nasfs.store.stripecheck import Shard
+from nasfs.store.stripestream import StripeStream
 
 if TYPE_CHECKING:
     from nasfs.store.upkeep import Upkeep
@@ -40,7 +40,6 @@ __all__ = ["RebuildReport", "check_target", "rebuild"]
 log = logging.getLogger(__name__)
 
 REBUILD_BATCH_BYTES = 64 << 20
-READ_AHEAD = 8
 MARKER = "rebuild.json"
 
 
@@ -143,10 +142,8 @@ class _Rebuilder:
         self.stripes = 0
         self.bytes_written = 0
         self.unrecoverable: list[str] = []
-        self.pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="nasfs-rebuild")
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
@@ -158,39 +155,37 @@ class _Rebuilder:
             self.fds[segment] = fd
         return fd
 
-    def _reconstruct(self, stripe: StripeRecord) -> bytes | None:
-        store = self.store
-        j = member_shard(stripe.first_member, self.index, store.member_count,
-                         stripe.width + store.nparity)
-        if j < 0:
-            return b""
-        chunks = store.chunks_in_stripe(stripe.id)
-        present = {i: p for i, p in store.present.items() if i != self.index}
-        shards, why = read_stripe(stripe, present, store.member_count, store.nparity)
-        verdict = check_stripe(shards, why, stripe, chunks, store.nparity)
-        if verdict.shards is None:
-            return None
-        return verdict.shards[j]
+    def _shard_index(self, stripe: StripeRecord) -> int:
+        """Which shard of `stripe` the member being rebuilt holds (-1: none, narrow)."""
+        return member_shard(stripe.first_member, self.index, self.store.member_count,
+                            stripe.width + self.store.nparity)
+
+    def _survivors(self) -> dict[int, Path]:
+        # After the switch-over the target is present too: it is never read from.
+        return {i: p for i, p in self.store.present.items() if i != self.index}
 
     def run_until(self, cursor: int, stop: int | None) -> int:
-        """Rebuild stripes with id >= cursor (and < stop if given); returns the next id."""
-        while True:
-            stripes = self.store.stripes_from(cursor, 256)
-            if stop is not None:
-                stripes = [s for s in stripes if s.id < stop]
-            if not stripes:
-                return cursor
-            window: list[tuple[StripeRecord, Future[bytes | None]]] = []
-            for stripe in stripes:
-                window.append((stripe, self.pool.submit(self._reconstruct, stripe)))
-                if len(window) > READ_AHEAD:
-                    self._write(*window.pop(0))
-            for item in window:
-                self._write(*item)
-            cursor = stripes[-1].id + 1
+        """Rebuild stripes with id >= cursor (and < stop if given); returns the next id.
 
-    def _write(self, stripe: StripeRecord, future: Future[bytes | None]) -> None:
-        shard = future.result()
+        The survivors are streamed all at once and stripes checked in parallel
+        (nasfs.store.stripestream); shards are written to the target in id order."""
+        store = self.store
+        with StripeStream(store.member_count, store.nparity, store.stripes_with_chunks,
+                          self._survivors) as stream:
+            for batch in stream.stripes(cursor, stop,
+                                        wanted=lambda s: self._shard_index(s) >= 0):
+                for item in batch:
+                    if item.verdict is None:
+                        self._write(item.stripe, b"")  # holds no shard of this stripe
+                    elif item.verdict.shards is None:
+                        self._write(item.stripe, None)
+                    else:
+                        self._write(item.stripe,
+                                    item.verdict.shards[self._shard_index(item.stripe)])
+                cursor = batch[-1].stripe.id + 1
+        return cursor
+
+    def _write(self, stripe: StripeRecord, shard: Shard | None) -> None:
         self.stripes += 1
         if shard is None:
             detail = f"stripe {stripe.id} (segment {stripe.segment}) cannot be rebuilt"

@@ -7,6 +7,7 @@ few stripes, so `scrub(resume=True)` after an interruption goes on from there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import ChunkRecord, StripeRecord
@@ -15,16 +16,16 @@ from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import shard_member
 from nasfs.store.reports import ScrubReport
 from nasfs.store.segments import rewrite_range
-from nasfs.store.stripecheck import check_stripe, read_stripe
+from nasfs.store.stripecheck import Shard, StripeVerdict, check_stripe, read_stripe
+from nasfs.store.stripestream import StripeStream
 
 if TYPE_CHECKING:
     from nasfs.store.upkeep import Upkeep
 
-__all__ = ["ScrubReport", "scrub", "scrub_stripe"]
+__all__ = ["ScrubReport", "judge_stripe", "scrub", "scrub_stripe"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # stripes per catalog query and per persisted cursor
 
 
 def scrub(store: Upkeep, *, resume: bool = False, progress: ProgressCallback | None = None,
@@ -35,16 +36,17 @@ def scrub(store: Upkeep, *, resume: bool = False, progress: ProgressCallback | N
         total, done_before = store.scrub_work(start)
         meter = ProgressMeter(total, progress, start_done=done_before)
         report = ScrubReport(resumed_from=start)
-        cursor = start
-        while True:
-            batch = store.stripes_with_chunks(cursor, BATCH)
-            if not batch:
-                break
-            for stripe, chunks in batch:
-                scrub_stripe(store, stripe, chunks, report, repair)
-                meter.advance(stripe.shard_size * (stripe.width + store.nparity))
-            cursor = batch[-1][0].id + 1
-            store.set_state("scrub", {"next": cursor})
+        # Every member streamed at once, stripes checked in parallel, results in id order
+        # (nasfs.store.stripestream); the cursor is persisted after every batch.
+        with StripeStream(store.member_count, store.nparity, store.stripes_with_chunks,
+                          lambda: store.present) as stream:
+            for batch in stream.stripes(start):
+                for item in batch:
+                    assert item.verdict is not None
+                    judge_stripe(store, item.stripe, item.shards, item.why, item.verdict,
+                                 report, repair)
+                    meter.advance(item.stripe.shard_size * (item.stripe.width + store.nparity))
+                store.set_state("scrub", {"next": batch[-1].stripe.id + 1})
         store.finish_scrub({
             "stripes": report.stripes, "repaired": report.repaired_shards,
             "unrecoverable": len(report.unrecoverable),
@@ -60,11 +62,19 @@ def scrub(store: Upkeep, *, resume: bool = False, progress: ProgressCallback | N
 
 def scrub_stripe(store: Upkeep, stripe: StripeRecord, chunks: list[ChunkRecord],
                  report: ScrubReport, repair: bool) -> None:
+    """Read, check and repair one stripe (healing after a read uses this)."""
+    shards, why = read_stripe(stripe, store.present, store.member_count, store.nparity)
+    verdict = check_stripe(shards, why, stripe, chunks, store.nparity)
+    judge_stripe(store, stripe, shards, why, verdict, report, repair)
+
+
+def judge_stripe(store: Upkeep, stripe: StripeRecord, shards: Sequence[Shard | None],
+                 why: dict[int, str], verdict: StripeVerdict, report: ScrubReport,
+                 repair: bool) -> None:
+    """Count a checked stripe and rewrite its wrong shards (or report what cannot be)."""
     present = store.present
-    shards, why = read_stripe(stripe, present, store.member_count, store.nparity)
     report.stripes += 1
     report.bytes_read += sum(len(s) for s in shards if s is not None)
-    verdict = check_stripe(shards, why, stripe, chunks, store.nparity)
     if verdict.shards is None:
         detail = (
             f"stripe {stripe.id} (segment {stripe.segment}) has more damaged shards than "

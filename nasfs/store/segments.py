@@ -68,7 +68,8 @@ def write_all(fd: int, data: memoryview | bytes | bytearray, offset: int) -> Non
 
 
 def rewrite_range(
-    member: MemberRoot, segment: int, offset: int, data: bytes, *, create: bool = False
+    member: MemberRoot, segment: int, offset: int, data: bytes | memoryview, *,
+    create: bool = False
 ) -> None:
     """Self-heal: put back known-good bytes at `offset`, fsynced, in the pinned member.
 

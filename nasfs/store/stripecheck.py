@@ -22,10 +22,12 @@ from nasfs.store.segments import read_range
 
 log = logging.getLogger(__name__)
 
+Shard = bytes | memoryview  # memoryviews: slices of a larger read (nasfs.store.stripestream)
+
 
 @dataclass
 class StripeVerdict:
-    shards: list[bytes] | None  # the correct shards, or None when beyond repair
+    shards: list[Shard] | None  # the correct shards, or None when beyond repair
     erased: set[int]  # shard indexes that were missing or wrong
     unreadable: dict[int, str]  # shard index -> why it could not be read
 
@@ -52,7 +54,7 @@ def read_stripe(
 
 
 def consistent(
-    shards: Sequence[bytes], stripe: StripeRecord, chunks: Sequence[ChunkRecord], nparity: int
+    shards: Sequence[Shard], stripe: StripeRecord, chunks: Sequence[ChunkRecord], nparity: int
 ) -> bool:
     data_shards = shards[: stripe.width]
     if list(parity.encode(data_shards, nparity)) != list(shards[stripe.width :]):
@@ -65,7 +67,7 @@ def consistent(
 
 
 def check_stripe(
-    shards: list[bytes | None],
+    shards: Sequence[Shard | None],
     unreadable: dict[int, str],
     stripe: StripeRecord,
     chunks: Sequence[ChunkRecord],
@@ -78,11 +80,12 @@ def check_stripe(
     for extra in range(0, nparity - len(lost) + 1):
         for guess in itertools.combinations(candidates, extra):
             erased = lost | set(guess)
+            full: list[Shard]
             if erased:
-                full = parity.reconstruct([None if j in erased else s for j, s in
-                                           enumerate(shards)], nparity)
+                full = list(parity.reconstruct([None if j in erased else s for j, s in
+                                                enumerate(shards)], nparity))
             else:
                 full = [s for s in shards if s is not None]
             if consistent(full, stripe, chunks, nparity):
-                return StripeVerdict(list(full), erased, unreadable)
+                return StripeVerdict(full, erased, unreadable)
     return StripeVerdict(None, lost, unreadable)
