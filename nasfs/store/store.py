@@ -5,6 +5,10 @@ catalog (one ReplicatedDB connection set) and the in-memory allocation state are
 `_lock`; stripe building, parity, disk writes, fsyncs and reads run without it, so several
 puts and gets proceed at once. A chunk being written by one put is marked pending so that
 a concurrent put of the same content waits for it instead of storing it twice.
+
+Why this file is over 500 lines: put, get and the references share the lock, the pending
+and in-flight sets and the segment allocation, so they stay together; everything else is
+split out by job (nasfs.store.mkfs, .membership, .upkeep, .scrub, .rebuild, .compact).
 """
 
 from __future__ import annotations
