@@ -39,6 +39,7 @@ from nasfs.backup.model import (
     JobNotFound,
     job_from_json,
 )
+from nasfs.backup.onetouch import udev_running
 from nasfs.backup.repository import JobRepository
 from nasfs.backup.results import GOOD, BackupError
 from nasfs.errors import NasfsError
@@ -213,7 +214,8 @@ class BackupService:
                     "queued": job.name in self.queue,
                     "last_run": runs[0].to_json() if runs else None,
                     "last_success": ok.to_json() if ok else None,
-                    "next_run_s": self._next_run(job)})
+                    "next_run_s": self._next_run(job),
+                    "one_touch": job.destination.kind == "usb" and udev_running()})
             return out
 
         return await trio.to_thread.run_sync(read)
@@ -247,6 +249,21 @@ class BackupService:
             raise BackupError(f"backup job {name} is not running")
         state.cancel.set()
         return {"name": name, "cancelled": True}
+
+    def enqueue(self, name: str) -> bool:
+        """Queue a run of `name` (not twice); whether it was queued now."""
+        if name in self.queue or name in self.running:
+            return False
+        self.queue.append(name)
+        self.poke()
+        return True
+
+    def usb_plugged(self, uuid: str) -> list[str]:
+        """One-touch copy (blocking: the disk watch's thread): the USB jobs of the disk
+        with filesystem `uuid`, to queue."""
+        return [j.name for j in self.repo.jobs()
+                if j.destination.kind == "usb" and (j.destination.uuid or "").lower()
+                == uuid.lower()]
 
     def _wake(self, name: str, result: runner.RunResult) -> None:
         for w in self.waiters.pop(name, []):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
 
 INTERVAL_S = 30.0
+WATCH_RETRY_S = 5.0
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:
@@ -45,6 +46,34 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         table.add(method, handler(method))
     daemon.jobs.add("backup", INTERVAL_S, service.tick)
     service.poke = lambda: daemon.jobs.poke("backup")
+    daemon.jobs.add("backup-disk-watch", WATCH_RETRY_S, disk_watch(daemon, service))
+
+
+def disk_watch(daemon: Daemon, service: Any) -> Callable[[], Awaitable[None]]:
+    """The periodic job that runs the one-touch disk watch (nasfs.backup.onetouch) for as
+    long as the daemon runs; without udev it looks again every WATCH_RETRY_S."""
+    import trio
+
+    from nasfs.backup.onetouch import DiskWatch, udev_running
+
+    token = trio.lowlevel.current_trio_token()
+
+    def plugged(uuid: str) -> None:  # the watch's thread
+        for name in service.usb_plugged(uuid):
+            if trio.from_thread.run_sync(service.enqueue, name, trio_token=token):
+                daemon.note("backup", "backup-disk-plugged",
+                            f"{name}: its USB disk {uuid} was plugged in; backing up")
+
+    async def watch() -> None:
+        if not udev_running():
+            return
+        w = DiskWatch(plugged)
+        try:
+            await trio.to_thread.run_sync(w.run, abandon_on_cancel=True)
+        finally:
+            w.stop.set()
+
+    return watch
 
 
 def build(daemon: Daemon) -> Any:

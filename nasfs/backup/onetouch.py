@@ -1,0 +1,79 @@
+"""One-touch copy: a USB disk assigned to a job is plugged in → its job runs.
+
+A pyudev monitor listens to udev's block-device events (so udev must run: systemd-udevd;
+without it no event arrives and one-touch copy does nothing, which `status` says). An
+event whose filesystem UUID (ID_FS_UUID, udev's blkid probe) belongs to a USB job starts
+that job — only when the UUID *appears* on a device: udev also sends "change" for a disk
+closed after writing (our own unmount), and that must not start the job again. The run
+itself unmounts the disk and tells the administrator that it may be removed (mail, log).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+UDEV_CONTROL = "/run/udev/control"
+
+
+def udev_running() -> bool:
+    """Whether a udev daemon answers on its control socket (a stale socket file left by a
+    udevd that died does not count)."""
+    if not os.path.exists(UDEV_CONTROL):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(UDEV_CONTROL)
+        except OSError:
+            return False
+    return True
+
+
+class DiskWatch:
+    """Calls `plugged(uuid)` (from its own thread) each time a filesystem UUID appears."""
+
+    def __init__(self, plugged: Callable[[str], None]) -> None:
+        self.plugged = plugged
+        self.stop = threading.Event()
+        self.present: dict[str, str] = {}  # device node → filesystem UUID on it now
+
+    def run(self) -> None:
+        """Listen until `stop` is set (blocking: a worker thread)."""
+        import pyudev
+
+        context = pyudev.Context()
+        monitor = pyudev.Monitor.from_netlink(context, source="udev")
+        monitor.filter_by("block")
+        monitor.start()
+        # Disks already plugged in when the daemon starts are not "plugged in now".
+        for device in context.list_devices(subsystem="block"):
+            uuid = device.get("ID_FS_UUID")
+            if uuid and device.device_node:
+                self.present[device.device_node] = uuid
+        while not self.stop.is_set():
+            device = monitor.poll(timeout=0.5)
+            if device is not None:
+                self.seen(device.action or "", device.device_node or "",
+                          device.get("ID_FS_UUID"))
+
+    def seen(self, action: str, node: str, uuid: str | None) -> None:
+        if not node:
+            return
+        if action == "remove" or not uuid:
+            self.present.pop(node, None)
+            return
+        if action not in ("add", "change"):
+            return
+        if self.present.get(node) == uuid:
+            return  # the same filesystem again (closed after writing, re-probed)
+        self.present[node] = uuid
+        log.info("disk %s with filesystem %s plugged in", node, uuid)
+        try:
+            self.plugged(uuid)
+        except Exception:
+            log.exception("one-touch copy for %s failed to start", uuid)
