@@ -17,6 +17,7 @@ from nasfs.policy.gate.handles import WRITE_FLAGS, DirHandle, FileHandle, Handle
 from nasfs.policy.gate.homes import ensure_home
 from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live_rules import LiveRules
+from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.nodemap import NodeMap
 from nasfs.policy.gate.trash_moves import TrashMoves
 
@@ -27,12 +28,14 @@ if TYPE_CHECKING:
 class LiveTree:
     """The `Namespace` of the volume's inodes (numbers below inodes.VIRTUAL_BASE)."""
 
-    def __init__(self, fs: Filesystem, judge: Judge, nodes: NodeMap, rules: LiveRules,
-                 moves: TrashMoves, share_folders: Sequence[ShareFolder]) -> None:
+    def __init__(self, fs: Filesystem, judge: Judge, nodes: NodeMap, paths: LivePaths,
+                 rules: LiveRules, moves: TrashMoves,
+                 share_folders: Sequence[ShareFolder]) -> None:
         self.fs = fs
         self.judge = judge
         self.restrict = judge.restrict
         self.nodes = nodes
+        self.paths = paths
         self.rules = rules
         self.moves = moves
         # In every share folder, before its real entries (readdir offsets 1, 2, ...).
@@ -41,7 +44,7 @@ class LiveTree:
     # ------------------------------------------------------------ kernel caches
 
     def where(self, ino: int, name: bytes | None = None) -> Where:
-        return self.nodes.path(ino) if name is None else self.nodes.child_path(ino, name)
+        return self.paths.path(ino) if name is None else self.paths.child_path(ino, name)
 
     def timeouts(self, ino: int) -> tuple[float, float]:
         return self.rules.timeouts(ino)
@@ -130,7 +133,7 @@ class LiveTree:
         writing = bool(flags & WRITE_FLAGS)
         operation = "open-write" if writing else "open-read"
         place = await self.rules.need(who, caller, ino, writing, operation)
-        share, path = self.nodes.path(ino)
+        share, path = self.paths.path(ino)
         detail = None
         if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
             # What the filesystem's open is about to cut off (it truncates only files
@@ -150,7 +153,7 @@ class LiveTree:
     async def opendir(self, ino: int, who: Principal, caller: Caller) -> Handle:
         place = await self.rules.need(who, caller, ino, False, "opendir")
         self.fs.opendir(ino)
-        share, path = self.nodes.path(ino)
+        share, path = self.paths.path(ino)
         if (self.restrict and place.share is not None and place.share.homes
                 and self.nodes.is_share_root(ino) and not who.is_guest and not who.is_admin
                 and who.name):

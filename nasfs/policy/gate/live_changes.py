@@ -13,6 +13,7 @@ from nasfs.policy.gate.denials import AccessDenied, CrossShare, ShareBusy
 from nasfs.policy.gate.handles import FileHandle
 from nasfs.policy.gate.judge import Judge
 from nasfs.policy.gate.live_rules import LiveRules, Place
+from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.nodemap import NodeMap
 from nasfs.policy.gate.trash_moves import TrashMoves, last_name
 
@@ -21,12 +22,13 @@ RENAME_EXCHANGE = 2
 
 
 class LiveChanges:
-    def __init__(self, fs: Filesystem, judge: Judge, nodes: NodeMap, rules: LiveRules,
-                 moves: TrashMoves) -> None:
+    def __init__(self, fs: Filesystem, judge: Judge, nodes: NodeMap, paths: LivePaths,
+                 rules: LiveRules, moves: TrashMoves) -> None:
         self.fs = fs
         self.judge = judge
         self.restrict = judge.restrict
         self.nodes = nodes
+        self.paths = paths
         self.rules = rules
         self.moves = moves
 
@@ -40,13 +42,13 @@ class LiveChanges:
         detail = ",".join(n for n, v in (("size", ch.size), ("mode", ch.mode), ("uid", ch.uid),
                                          ("gid", ch.gid), ("atime", ch.atime_ns),
                                          ("mtime", ch.mtime_ns)) if v is not None)
-        where = self.nodes.path(ino)
+        where = self.paths.path(ino)
         if ch.size == 0:
             item = await self.moves.keep_overwritten(who, ino, place.share, where[1])
             if item is not None:
                 detail += f"; old content to trash #{item.id}"
         a = await self.fs.setattr(ino, ch, caller)
-        await self.judge.log(who, caller, operation, self.nodes.path(ino),
+        await self.judge.log(who, caller, operation, self.paths.path(ino),
                              admin=place.decision.admin, detail=detail)
         return self.rules.shown(who, a)
 
@@ -54,13 +56,13 @@ class LiveChanges:
                        caller: Caller) -> None:
         place = await self.rules.need(who, caller, ino, True, "setxattr")
         self.fs.setxattr(ino, name, value, caller)
-        await self.judge.log(who, caller, "setxattr", self.nodes.path(ino),
+        await self.judge.log(who, caller, "setxattr", self.paths.path(ino),
                              detail=name.decode("utf-8", "replace"), admin=place.decision.admin)
 
     async def removexattr(self, ino: int, name: bytes, who: Principal, caller: Caller) -> None:
         place = await self.rules.need(who, caller, ino, True, "removexattr")
         self.fs.removexattr(ino, name, caller)
-        await self.judge.log(who, caller, "removexattr", self.nodes.path(ino),
+        await self.judge.log(who, caller, "removexattr", self.paths.path(ino),
                              detail=name.decode("utf-8", "replace"), admin=place.decision.admin)
 
     # ------------------------------------------------------------------ creating
@@ -69,7 +71,7 @@ class LiveChanges:
                        name: bytes, a: Attributes, place: Place,
                        second: bytes | None = None) -> Attributes:
         self.nodes.remember(parent, name, a)
-        await self.judge.log(who, caller, operation, self.nodes.child_path(parent, name),
+        await self.judge.log(who, caller, operation, self.paths.child_path(parent, name),
                              admin=place.decision.admin, second=second)
         return a
 
@@ -103,7 +105,7 @@ class LiveChanges:
             mode = place.share.create_mode
         a = self.fs.create(parent, name, mode, self.rules.creator(caller, place))
         self.nodes.remember(parent, name, a)
-        share, path = self.nodes.child_path(parent, name)
+        share, path = self.paths.child_path(parent, name)
         return FileHandle(a.ino, who, share, path, place.decision.admin, "create",
                           time.time_ns(), caller.pid), a
 
@@ -122,14 +124,14 @@ class LiveChanges:
         place = await self.rules.need_create(who, caller, parent, name, "link")
         a = self.fs.link(ino, parent, name, caller)
         return await self._created(who, caller, "link", parent, name, a, place,
-                                   second=self.nodes.path(ino)[1])
+                                   second=self.paths.path(ino)[1])
 
     # ------------------------------------------------------------------ removing
 
     async def unlink(self, parent: int, name: bytes, who: Principal, caller: Caller) -> None:
         place = await self.rules.need(who, caller, parent, True, "delete", name)
         await self.rules.keep_reserved(who, caller, parent, name, "delete")
-        share, path = self.nodes.child_path(parent, name)
+        share, path = self.paths.child_path(parent, name)
         if parent == ROOT_INODE and self.restrict:
             await self.judge.require(who.is_admin, who, caller, "delete", (share, path),
                                      AccessDenied, "only administrators change the top level")
@@ -152,7 +154,7 @@ class LiveChanges:
     async def rmdir(self, parent: int, name: bytes, who: Principal, caller: Caller) -> None:
         place = await self.rules.need(who, caller, parent, True, "rmdir", name)
         await self.rules.keep_reserved(who, caller, parent, name, "rmdir")
-        where = self.nodes.child_path(parent, name)
+        where = self.paths.child_path(parent, name)
         if parent == ROOT_INODE and self.restrict:
             await self.judge.require(who.is_admin, who, caller, "rmdir", where, AccessDenied,
                                      "only administrators change the top level")
@@ -166,7 +168,7 @@ class LiveChanges:
 
     async def rename(self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, who: Principal,
                      caller: Caller) -> None:
-        where1 = self.nodes.child_path(p1, n1)
+        where1 = self.paths.child_path(p1, n1)
         share2, path2 = self.rules.where(p2, n2)
         if self.restrict:
             await self.judge.require(
@@ -221,7 +223,7 @@ class LiveChanges:
             raise errors.AlreadyExists(f"{n2!r} already exists")
         if stat.S_ISDIR(existing.mode):
             raise errors.IsADirectory(f"{n2!r} is a directory")
-        share2, path2 = self.nodes.child_path(p2, n2)
+        share2, path2 = self.paths.child_path(p2, n2)
         if last_name(existing):
             self.moves.move_in(p2, n2, share2, path2, who, "replaced")
         else:  # its other names keep the data: this name simply goes

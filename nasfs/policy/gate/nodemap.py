@@ -1,5 +1,5 @@
 """The gate's map of live inodes the kernel holds: inode -> (parent, name, share, home folder,
-trash item), and the paths the access log shows for them.
+trash item). The paths the access log shows for them are rebuilt from it (logpaths.py).
 
 Filled on lookup, create and for each readdirplus entry the kernel takes; updated on rename;
 an entry goes when the kernel forgets its inode. The kernel only names inodes it looked up
@@ -8,16 +8,11 @@ through the gate, so the map is complete for every request it sends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nasfs.fs import ROOT_INODE, Attributes
 from nasfs.policy.gate.inodes import FolderNumbers
-from nasfs.policy.gate.judge import Judge, Where
-
-if TYPE_CHECKING:
-    from nasfs.trash import TrashItem
+from nasfs.policy.gate.judge import Judge
 
 TRASH_NAME = b"#trash"
 
@@ -39,11 +34,9 @@ class Node:
 
 
 class NodeMap:
-    def __init__(self, judge: Judge, trash_folders: FolderNumbers,
-                 trash_item: Callable[[int], TrashItem | None]) -> None:
+    def __init__(self, judge: Judge, trash_folders: FolderNumbers) -> None:
         self.judge = judge
         self.trash_folders = trash_folders
-        self._trash_item = trash_item  # a trash item by id (None: gone, or no trash)
         self.nodes: dict[int, Node] = {}
 
     def get(self, ino: int) -> Node | None:
@@ -108,33 +101,3 @@ class NodeMap:
             if parent == ROOT_INODE:
                 share = self.judge.share_named(name)
                 node.share = share.name if share else None
-
-    # --------------------------------------------------------------- log paths
-
-    def path(self, ino: int) -> Where:
-        """(share, path inside it) of a known live inode, for the log."""
-        parts: list[bytes] = []
-        share: str | None = None
-        cur = ino
-        for _ in range(4096):
-            node = self.nodes.get(cur)
-            if node is None or cur == ROOT_INODE:
-                break
-            if node.trash:
-                item = self._trash_item(node.trash)
-                if item is not None:
-                    return item.share, item.path
-            if node.parent == ROOT_INODE:
-                share = node.share
-                break
-            parts.append(node.name)
-            cur = node.parent
-        return share, b"/" + b"/".join(reversed(parts))
-
-    def child_path(self, parent: int, name: bytes) -> Where:
-        """(share, path inside it) of entry `name` of live folder `parent`, for the log."""
-        if parent == ROOT_INODE:
-            s = self.judge.share_named(name)
-            return (s.name if s else None), b"/"
-        share, path = self.path(parent)
-        return share, (path.rstrip(b"/") + b"/" + name)

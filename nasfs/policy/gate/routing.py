@@ -5,8 +5,9 @@ Namespaces (namespace.py) by inode number range (inodes.py): the live tree (live
 in live_changes.py), the `#trash` folders (trash_folder.py) and the `#snapshot` folders and
 what is below them (snapshot_folder.py). They all judge and log through one `Judge`
 (judge.py), so every refusal is logged. Identity and cached decisions are decisions.py, the
-inode -> share map nodemap.py, kernel cache timeouts timeouts.py, home folders homes.py,
-share folders share_folders.py, process names procnames.py, handles handles.py.
+inode -> share map nodemap.py, log paths logpaths.py, kernel cache timeouts timeouts.py,
+home folders homes.py, share folders share_folders.py, process names procnames.py,
+handles handles.py.
 
 Shadowing relies on three things working together (docs/policy.md, "The FUSE gate"): the
 root directory, share roots, `homes/<owner>` folders and `#trash` entries get zero kernel
@@ -37,6 +38,7 @@ from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live import LiveTree
 from nasfs.policy.gate.live_changes import LiveChanges
 from nasfs.policy.gate.live_rules import LiveRules
+from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.namespace import Namespace
 from nasfs.policy.gate.nodemap import Node, NodeMap
 from nasfs.policy.gate.share_folders import ensure_share_folder
@@ -71,18 +73,18 @@ class Gate:
         self.handles: dict[int, Handle] = {}
         self._next_fh = 1
         trash_numbers = FolderNumbers(TRASH_FOLDERS, SNAPSHOT_FOLDERS)
-        self._nodes = NodeMap(self.judge, trash_numbers,
-                              lambda item_id: trash.repo.get(item_id) if trash else None)
+        self._nodes = NodeMap(self.judge, trash_numbers)
         self.nodes: dict[int, Node] = self._nodes.nodes
         moves = TrashMoves(fs, trash, self._nodes, trash_numbers)
+        paths = LivePaths(self._nodes, moves.item)
         self.snapshots = SnapshotFolders(fs, self.judge, started_ns)
         rules = LiveRules(self.judge, self._nodes, moves,
                           frozenset({TrashFolders.name, SnapshotFolders.name}), self.where,
                           trash_numbers.__contains__)
-        self.changes = LiveChanges(fs, self.judge, self._nodes, rules, moves)
-        self.trash_folders = TrashFolders(fs, self.judge, trash_numbers, self._nodes, rules,
-                                          moves, self.changes, started_ns)
-        self.live = LiveTree(fs, self.judge, self._nodes, rules, moves,
+        self.changes = LiveChanges(fs, self.judge, self._nodes, paths, rules, moves)
+        self.trash_folders = TrashFolders(fs, self.judge, trash_numbers, self._nodes, paths,
+                                          rules, moves, self.changes, started_ns)
+        self.live = LiveTree(fs, self.judge, self._nodes, paths, rules, moves,
                              (self.trash_folders, self.snapshots))
         # One namespace per range of inodes.RANGE_STARTS (the live tree before the first).
         self._spaces: tuple[Namespace, ...] = (self.live, self.trash_folders, self.snapshots)

@@ -22,6 +22,7 @@ from nasfs.policy.gate.inodes import FolderNumbers
 from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live_changes import RENAME_EXCHANGE, LiveChanges
 from nasfs.policy.gate.live_rules import LiveRules
+from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.nodemap import TRASH_NAME, NodeMap
 from nasfs.policy.gate.timeouts import VOLATILE, VOLATILE_TIMEOUT
 from nasfs.policy.gate.trash_moves import TrashMoves, display, item_id
@@ -36,12 +37,13 @@ class TrashFolders:
     name = TRASH_NAME
 
     def __init__(self, fs: Filesystem, judge: Judge, numbers: FolderNumbers, nodes: NodeMap,
-                 rules: LiveRules, moves: TrashMoves, changes: LiveChanges,
-                 started_ns: int) -> None:
+                 paths: LivePaths, rules: LiveRules, moves: TrashMoves,
+                 changes: LiveChanges, started_ns: int) -> None:
         self.fs = fs
         self.judge = judge
         self.numbers = numbers
         self.nodes = nodes
+        self.paths = paths
         self.rules = rules
         self.moves = moves
         self.changes = changes
@@ -180,7 +182,7 @@ class TrashFolders:
             raise errors.InvalidArgument("trash items cannot be exchanged")
         place = await self.rules.need_create(who, caller, p2, n2, "restore")
         await self.changes.replace_for_restore(p2, n2, flags, who, caller)
-        _, path2 = self.nodes.child_path(p2, n2)
+        _, path2 = self.paths.child_path(p2, n2)
         trash.restore_to(item, p2, n2, path2)
         node = self.nodes.get(item.ino)
         if node is not None:
