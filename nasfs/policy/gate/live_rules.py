@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Place:
+    """Where a request lands for its caller: the share, the node, the caller's decision."""
+
     share: ShareRecord | None
     node: Node | None
     decision: Decision
