@@ -173,6 +173,10 @@ async def test_a_truncating_open_in_a_snapshot_is_refused(nas: Nas) -> None:
     assert f is not None
     await refused(errno.EACCES, nas.gate.open(f.ino, os.O_RDONLY | os.O_TRUNC, ALICE))
     assert (await nas.rows())[-1] == ("open-write", "docs", b"/#snapshot/s/f", "EACCES")
+    fh = await nas.gate.open(f.ino, os.O_RDONLY, ALICE)  # fallocate on it is a write too
+    await refused(errno.EACCES, nas.gate.fallocate(fh, 0, 0, 10))
+    assert (await nas.rows())[-1] == ("fallocate", "docs", b"/#snapshot/s/f", "EACCES")
+    await nas.gate.release(fh)
 
 
 def test_only_the_judge_makes_denials() -> None:

@@ -261,8 +261,10 @@ class Gate:
         """fallocate(2) is a write: on a live file's handle opened for writing (whose open
         passed the write checks), never in a snapshot; logged with what it did."""
         h = self.handle(fh)
-        if isinstance(h, SnapshotFileHandle):
-            raise SnapshotReadOnly("snapshots are read-only")
+        if isinstance(h, SnapshotFileHandle):  # the kernel refuses read-only descriptors
+            raise await self.judge.deny(h.who, Caller(h.who.uid, h.who.gid, h.pid),
+                                        "fallocate", (h.share, h.path), SnapshotReadOnly,
+                                        "snapshots are read-only")
         h = self._file(fh)
         if h.operation == "open-read":
             raise errors.BadDescriptor("the file is not open for writing")
