@@ -98,11 +98,16 @@ class LockOut:
 
     def check(self, name: str, password: str, source: str) -> AuthResult:
         """Check a login attempt (see the module docstring). Blocking: hashes (~50 ms)."""
-        settings = self.service.settings()
         with self.service.policy_lock:
             user = self.repo.user(name)
         # Always verify, also for unknown names and locked subjects: the same work each time.
         matches = verify_password(user.pw_hash if user else None, password)
+        return self.record(name, source, matches and user is not None)
+
+    def record(self, name: str, source: str, ok: bool) -> AuthResult:
+        """Count a login attempt whose password was checked elsewhere (`ok`: it was right
+        and the user exists), as `check` counts its own: Samba's SMB logins come here."""
+        settings = self.service.settings()
         now = self.service.clock.now_ns()
         rows: list[LogEntry] = []
         with self.service.policy_lock, self.repo.db.transaction(durable=True):
@@ -112,7 +117,7 @@ class LockOut:
                 rows.append(_row("auth.login", "user", name, "locked",
                                  f"refused while locked, from {source}", source=source))
                 result = AuthResult(False, True, locked_message(locked, now))
-            elif matches and user is not None:
+            elif ok:
                 self.repo.clear_failures("user", name)
                 rows.append(_row("auth.login", "user", name, "OK", f"from {source}",
                                  source=source))

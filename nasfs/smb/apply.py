@@ -28,7 +28,7 @@ def validate(path: Path) -> None:
                              f"{'; '.join(problems) or done.stderr.strip()}")
 
 
-def write_file(path: Path, text: str, *, check: bool = False) -> bool:
+def write_file(path: Path, text: str, *, check: bool = False, mode: int = 0o644) -> bool:
     """Install `text` at `path` if it differs (with `check`, validated by testparm first).
     True if the file changed."""
     try:
@@ -45,7 +45,7 @@ def write_file(path: Path, text: str, *, check: bool = False) -> bool:
             os.fsync(f.fileno())
         if check:
             validate(Path(tmp))
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.rename(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

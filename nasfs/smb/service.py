@@ -8,18 +8,27 @@ its configuration in step with the policy.
   stay connected.
 - Changing a `smb.*` setting applies at once (on/off; a new port, interfaces or state
   directory restarts smbd).
+- SMB logins count in the lock-out: a watcher thread reads Samba's authentication audit
+  events from smbd's log and records each attempt (name and client address) as the console
+  login would. A locked name is taken out of Samba's passdb until it is unlocked (it then
+  answers like an unknown name, whatever the password); a locked address goes into
+  `hosts deny` (refused when it connects). Timed locks end by themselves: the watcher
+  notices and puts things back.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import subprocess
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasfs.smb import passdb
 from nasfs.smb.apply import apply_files
+from nasfs.smb.audit import AuditTail
 from nasfs.smb.config import Site, directories, render, samba_users
 from nasfs.smb.server import Smbd
 from nasfs.smb.site import site_from_settings
@@ -30,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+WATCH_INTERVAL_S = 0.5  # how soon a login attempt is counted and a lock takes effect
+
 
 class SmbService:
     def __init__(self, policy: PolicyService, mountpoint: Path | None) -> None:
@@ -38,6 +49,10 @@ class SmbService:
         self.mounted = False
         self.smbd: Smbd | None = None
         self.problem: str | None = None  # why smbd is not running although enabled
+        # What the lock-out has applied to Samba: names out of the passdb, addresses denied.
+        self.locked_users: set[str] = set()
+        self.denied: tuple[str, ...] = ()
+        self._watch_stop: threading.Event | None = None
         # The policy's own lock: settings and policy changes call in holding it, so one lock
         # (not two in either order) guards smbd's life.
         self._lock = policy.policy_lock
@@ -77,7 +92,7 @@ class SmbService:
                 self._start()
 
     def _install(self, snapshot: PolicySnapshot, site: Site) -> None:
-        apply_files(render(snapshot, site), site.state_dir,
+        apply_files(render(snapshot, site, self.denied), site.state_dir,
                     directories=tuple(directories(site)))
 
     def _start(self) -> None:
@@ -86,13 +101,54 @@ class SmbService:
             return
         site = self.site()
         try:
+            self.locked_users, self.denied = set(), self._denied_addresses()
             self._install(self.policy.snapshot, site)
             smbd = Smbd(site)
+            tail = AuditTail(site.log_file)
             smbd.start()
         except Exception as exc:
             self.problem = str(exc)
             raise
         self.smbd, self.problem = smbd, None
+        self._enforce_locks(smbd)
+        stop = threading.Event()
+        self._watch_stop = stop
+        threading.Thread(target=self._watch, args=(smbd, tail, stop), daemon=True,
+                         name="smb-audit").start()
+
+    # -- the lock-out ---------------------------------------------------------------------
+
+    def _watch(self, smbd: Smbd, tail: AuditTail, stop: threading.Event) -> None:
+        """Count SMB login attempts, and apply lock changes (also locks that expired)."""
+        while not stop.wait(WATCH_INTERVAL_S):
+            try:
+                with self._lock:
+                    if stop.is_set():
+                        return  # smbd was stopped while this waited for the lock
+                    for attempt in tail.read():
+                        self.policy.lockout.record(attempt.name, attempt.address, attempt.ok)
+                    self._enforce_locks(smbd)
+            except Exception:
+                log.exception("reading Samba's authentication audit failed")
+
+    def _denied_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(lock.subject for lock in self.policy.lockout.locks()
+                            if lock.kind == "source" and _is_address(lock.subject)))
+
+    def _enforce_locks(self, smbd: Smbd) -> None:
+        site = smbd.site
+        users = {lock.subject for lock in self.policy.lockout.locks() if lock.kind == "user"}
+        kept_aside = passdb.locked(site)  # a directory listing: cheap each round
+        if users != self.locked_users or kept_aside - users:
+            for name in sorted(users - self.locked_users):
+                passdb.lock(site, name)
+            for name in sorted(kept_aside - users):
+                passdb.unlock(site, name)  # unlocked by hand, or the lock expired
+            self.locked_users = users
+        denied = self._denied_addresses()
+        if denied != self.denied:
+            self.denied = denied
+            self._install(self.policy.snapshot, site)
 
     def _start_logged(self) -> None:
         try:
@@ -101,6 +157,9 @@ class SmbService:
             log.exception("SMB is on but smbd could not be started")
 
     def _stop(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()  # not joined: it may be waiting for the lock held here
+            self._watch_stop = None
         smbd, self.smbd = self.smbd, None
         if smbd is not None:
             smbd.stop()
@@ -127,8 +186,19 @@ class SmbService:
             "sessions": sessions,
             # NAS users whose password was set before Samba could learn it (os.accounts off):
             # they must set it again to log in over SMB.
-            "users_without_samba_password": [u for u in wanted if u not in known],
+            "users_without_samba_password": [u for u in wanted if u not in known
+                                             and u not in self.locked_users],
+            "locked_users": sorted(self.locked_users) if running else [],
+            "denied_addresses": list(self.denied) if running else [],
         }
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def smbstatus_sessions(conf: Path) -> list[dict[str, Any]]:

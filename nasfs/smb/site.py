@@ -35,3 +35,4 @@ def password_changed(settings: dict[str, Any], name: str, password: str | None) 
         return
     if (site.state_dir / "private" / "passdb.tdb").exists():
         passdb.remove(site, name)
+        passdb.forget(site, name)
