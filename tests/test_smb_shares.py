@@ -5,14 +5,37 @@ over a real mount."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smbprotocol.create_contexts import (
+    CreateContextName,
+    SMB2CreateContextRequest,
+    SMB2CreateTimewarpToken,
+)
+from smbprotocol.ioctl import (
+    CtlCode,
+    IOCTLFlags,
+    SMB2IOCTLRequest,
+    SMB2IOCTLResponse,
+    SMB2SrvSnapshotArray,
+)
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FileAttributes,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    Open,
+    ShareAccess,
+)
+from smbprotocol.tree import TreeConnect
 
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.client.trash import TrashClient
-from tests.smb_util import SmbNas, serve_smb
+from tests.smb_util import HOST, SmbNas, serve_smb
 
 ALICE, BOB = 46121, 46122
 USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw")}
@@ -103,3 +126,73 @@ def test_read_only_users_cannot_delete_over_smb(nas: SmbNas) -> None:
     done = nas.smbclient("docs", "bob", "bob-pw", "del keep.txt")
     assert "NT_STATUS_ACCESS_DENIED" in done.stdout, done.stdout
     assert (nas.mnt / "docs" / "keep.txt").read_text() == "keep\n"
+
+
+def _open(tree: TreeConnect, name: str, *, directory: bool = False,
+          at: datetime.datetime | None = None) -> Open:
+    handle = Open(tree, name)
+    contexts = None
+    if at is not None:
+        token = SMB2CreateTimewarpToken()
+        token["timestamp"] = at
+        context = SMB2CreateContextRequest()
+        context["buffer_name"] = CreateContextName.SMB2_CREATE_TIMEWARP_TOKEN
+        context["buffer_data"] = token
+        contexts = [context]
+    handle.create(ImpersonationLevel.Impersonation,
+                  FilePipePrinterAccessMask.FILE_READ_DATA
+                  | FilePipePrinterAccessMask.FILE_READ_ATTRIBUTES,
+                  FileAttributes.FILE_ATTRIBUTE_DIRECTORY if directory
+                  else FileAttributes.FILE_ATTRIBUTE_NORMAL,
+                  ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE,
+                  CreateDisposition.FILE_OPEN,
+                  CreateOptions.FILE_DIRECTORY_FILE if directory
+                  else CreateOptions.FILE_NON_DIRECTORY_FILE, contexts)
+    return handle
+
+
+def enumerate_snapshots(tree: TreeConnect, handle: Open) -> list[str]:
+    """FSCTL_SRV_ENUMERATE_SNAPSHOTS on an open handle: the @GMT names Windows lists."""
+    request = SMB2IOCTLRequest()
+    request["ctl_code"] = CtlCode.FSCTL_SRV_ENUMERATE_SNAPSHOTS
+    request["file_id"] = handle.file_id
+    request["max_output_response"] = 65536
+    request["flags"] = IOCTLFlags.SMB2_0_IOCTL_IS_FSCTL
+    session = tree.session
+    sent = session.connection.send(request, sid=session.session_id, tid=tree.tree_connect_id)
+    response = SMB2IOCTLResponse()
+    response.unpack(session.connection.receive(sent)["data"].get_value())
+    array = SMB2SrvSnapshotArray()
+    array.unpack(response["buffer"].get_value())
+    text = array["snapshots"].get_value().decode("utf-16-le")
+    return [name for name in text.split("\0") if name]
+
+
+def test_snapshots_are_previous_versions(nas: SmbNas) -> None:
+    put(nas, "budget.txt", "first draft\n")
+    assert nas.client is not None
+    snapshots = SnapshotClient(nas.client)
+    snap = snapshots.create()  # default name: @GMT-YYYY.MM.DD-HH.MM.SS, UTC
+    snapshots.create("before-holidays")  # a name of one's own: not a Previous Version
+    put(nas, "budget.txt", "final\n")
+    moment = datetime.datetime.strptime(snap.name, "@GMT-%Y.%m.%d-%H.%M.%S").replace(
+        tzinfo=datetime.UTC)
+    with nas.session("alice", "alice-pw") as session:
+        tree = TreeConnect(session, rf"\\{HOST}\docs")
+        tree.connect()
+        folder = _open(tree, "", directory=True)
+        names = enumerate_snapshots(tree, folder)
+        folder.close()
+        assert snap.name in names and all(n.startswith("@GMT-") for n in names)
+        # Opened at that moment (a timewarp create context), the file reads as it was.
+        old = _open(tree, "budget.txt", at=moment)
+        try:
+            assert bytes(old.read(0, 12)) == b"first draft\n"
+        finally:
+            old.close()
+        now = _open(tree, "budget.txt")
+        try:
+            assert bytes(now.read(0, 6)) == b"final\n"
+        finally:
+            now.close()
+        tree.disconnect()

@@ -26,6 +26,7 @@ from nasfs.policy.snapshot import ADMIN_UID, PolicySnapshot
 # A share name Samba accepts in a section header and nasfs can create.
 _FORBIDDEN = set('[]\n\r%"\\')
 MAIN = "smb.conf"
+SNAPSHOT_FOLDER = "#snapshot"  # the gate's snapshot folder in every share
 USERS_DIR = "users"
 # A name no NAS user can have (names are checked by nasfs.policy.names): nobody matches it.
 NOBODY = "@nasfs-nobody-may-connect"
@@ -123,10 +124,19 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site) -> list[str
     if _FORBIDDEN & set(share.name):
         raise ValueError(f"share name {share.name!r} cannot be exported over SMB")
     users = allowed_users(snapshot, share)
+    path = site.mountpoint / share.name
     return [
         "",
         f"[{share.name}]",
-        f"   path = {site.mountpoint / share.name}",
+        f"   path = {path}",
+        # Previous Versions: the share's own #snapshot folder, whose snapshots are named
+        # @GMT-YYYY.MM.DD-HH.MM.SS in UTC; reading them goes through the gate as the user.
+        "   vfs objects = shadow_copy2",
+        f"   shadow:snapdir = {path / SNAPSHOT_FOLDER}",
+        f"   shadow:basedir = {path}",
+        "   shadow:format = @GMT-%Y.%m.%d-%H.%M.%S",
+        "   shadow:localtime = no",
+        "   shadow:sort = desc",
         "   read only = no",
         # Hidden shares stay out of browse lists even for the users who may use them.
         f"   browseable = {'no' if share.hidden else 'yes'}",
