@@ -26,6 +26,8 @@ __all__ = ["ScrubReport", "judge_stripe", "scrub", "scrub_stripe"]
 
 log = logging.getLogger(__name__)
 
+CURSOR_EVERY = 64  # stripes between two persisted cursors (each is a durable commit)
+
 
 
 def scrub(store: Upkeep, *, resume: bool = False, progress: ProgressCallback | None = None,
@@ -40,13 +42,17 @@ def scrub(store: Upkeep, *, resume: bool = False, progress: ProgressCallback | N
         # (nasfs.store.stripestream); the cursor is persisted after every batch.
         with StripeStream(store.member_count, store.nparity, store.stripes_with_chunks,
                           lambda: store.present) as stream:
+            since = 0  # stripes checked since the cursor was last persisted
             for batch in stream.stripes(start):
                 for item in batch:
                     assert item.verdict is not None
                     judge_stripe(store, item.stripe, item.shards, item.why, item.verdict,
                                  report, repair)
                     meter.advance(item.stripe.shard_size * (item.stripe.width + store.nparity))
-                store.set_state("scrub", {"next": batch[-1].stripe.id + 1})
+                since += len(batch)
+                if since >= CURSOR_EVERY:  # a durable commit: not after every batch
+                    store.set_state("scrub", {"next": batch[-1].stripe.id + 1})
+                    since = 0
         store.finish_scrub({
             "stripes": report.stripes, "repaired": report.repaired_shards,
             "unrecoverable": len(report.unrecoverable),

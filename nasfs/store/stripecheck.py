@@ -57,7 +57,11 @@ def consistent(
     shards: Sequence[Shard], stripe: StripeRecord, chunks: Sequence[ChunkRecord], nparity: int
 ) -> bool:
     data_shards = shards[: stripe.width]
-    if list(parity.encode(data_shards, nparity)) != list(shards[stripe.width :]):
+    expected = parity.encode(data_shards, nparity)
+    # bytes against bytes: a memoryview comparison walks item by item holding the GIL
+    # (11 ms per MiB against a memcmp's 0.05); a copy of a view costs a memcpy.
+    found = [s if isinstance(s, bytes) else bytes(s) for s in shards[stripe.width :]]
+    if expected != found:
         return False
     data = b"".join(data_shards)
     if any(data[stripe.data_len :]):

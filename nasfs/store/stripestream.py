@@ -32,9 +32,9 @@ from nasfs.store.segments import segment_path
 from nasfs.store.stripecheck import Shard, StripeVerdict, check_stripe
 
 MiB = 1 << 20
-READ_RUN_BYTES = 8 * MiB  # one pread covers at most this much of a member's segment file
-BATCH_BYTES = 32 * MiB  # shard bytes (all members) of one batch
-AHEAD = 3  # batches in flight: one being consumed, the next ones being read and checked
+READ_RUN_BYTES = 1 * MiB  # one pread covers at most this much of a member's segment file
+BATCH_BYTES = 16 * MiB  # shard bytes (all members) of one batch
+AHEAD = 4  # batches in flight: one being consumed, the next ones being read and checked
 CHECK_THREADS = 2  # hashing and parity; the machine this was tuned on has 2 cores
 QUERY_STRIPES = 256  # stripes per catalog query
 
