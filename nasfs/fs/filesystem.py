@@ -6,6 +6,15 @@ errno a native filesystem gives. Permission checks are the kernel's (`default_pe
 this layer keeps the rules the kernel leaves to filesystems: setgid directory inheritance,
 link counts, times, orphan lifetime, NAME_MAX, rename semantics.
 
+Split by job: the class keeps lifecycle, commits, lookups, creating and removing names,
+attributes, file I/O and xattrs; renames are nasfs.fs.rename, nameless inodes for the trash
+nasfs.fs.unnamed, fallocate and SEEK_DATA/SEEK_HOLE nasfs.fs.allocate, the values requests
+carry nasfs.fs.values (re-exported here). Its methods of those names call them.
+
+Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
+group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
+and commits durably, then releases chunks whose last reference went away.
+
 Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
 group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
 and commits durably, then releases chunks whose last reference went away.
@@ -25,96 +34,45 @@ import os
 import stat
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 from sqlite_utils.migrations import Migrations
 
 from nasfs.errors import NasfsError
-from nasfs.fs import allocate, errors
+from nasfs.fs import allocate, errors, rename, unnamed
 from nasfs.fs.data import ChunkStore, DataPath
 from nasfs.fs.failsafe import FailSafe
+from nasfs.fs.rename import (
+    RENAME_EXCHANGE,
+    RENAME_FLAGS,
+    RENAME_NOREPLACE,
+    RENAME_WHITEOUT,
+    check_rename_flags,
+)
 from nasfs.fs.repository import Attributes, MetadataDB, Repository
 from nasfs.fs.schema import MIGRATIONS, ROOT_INODE
 from nasfs.fs.snapshot_view import SnapshotView
 from nasfs.fs.snapshots import SnapshotManager
 from nasfs.fs.sparse import allocated_blocks
+from nasfs.fs.values import (
+    DEFAULT_RECORD_SIZE,
+    NAME_MAX,
+    ROOT_CALLER,
+    AttrChanges,
+    Caller,
+    FsStats,
+    Tuning,
+    check_name,
+)
 
 log = logging.getLogger(__name__)
 
-NAME_MAX = 255
-DEFAULT_RECORD_SIZE = 1 << 20
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
-RENAME_WHITEOUT = 4  # overlayfs: leave a whiteout (character device 0:0) at the source
-RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT  # what rename implements
-
-
-def check_rename_flags(flags: int) -> None:
-    """EINVAL for renameat2 flags this filesystem does not implement (anything newer than
-    the three above) or that exclude each other: ignoring one would do other than asked."""
-    if flags & ~RENAME_FLAGS:
-        raise errors.InvalidArgument(f"rename flags {flags:#x} are not supported")
-    if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
-        raise errors.InvalidArgument("RENAME_EXCHANGE excludes RENAME_NOREPLACE and _WHITEOUT")
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asks: from the FUSE request context (the policy layer will map it to a user)."""
-
-    uid: int
-    gid: int
-    pid: int = 0
-    umask: int = 0o022
-
-
-ROOT_CALLER = Caller(0, 0)
-
-
-@dataclass(slots=True)
-class AttrChanges:
-    """Fields of a setattr; None means leave unchanged."""
-
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    size: int | None = None
-    atime_ns: int | None = None
-    mtime_ns: int | None = None
-    ctime_ns: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FsStats:
-    """statfs(2) figures."""
-
-    block_size: int
-    blocks: int
-    blocks_free: int
-    blocks_available: int
-    files: int
-    files_free: int
-    name_max: int = NAME_MAX
-
-
-@dataclass(frozen=True, slots=True)
-class Tuning:
-    """Sizes and intervals of the data path (defaults chosen by scripts/bench_fs.py)."""
-
-    record_size: int = DEFAULT_RECORD_SIZE
-    flush_batch: int = 16 << 20  # a file's dirty bytes that trigger a flush of that file
-    max_dirty: int = 256 << 20  # all dirty bytes above which writers wait for flushes
-    cache_bytes: int = 128 << 20  # record read cache
-    commit_interval: float = 5.0  # group commit of unsynced changes, seconds
-
-
-def _check_name(name: bytes) -> None:
-    if len(name) > NAME_MAX:
-        raise errors.NameTooLong(f"the name {name[:40]!r}... is longer than {NAME_MAX} bytes")
-    if not name or b"/" in name or b"\0" in name:
-        raise errors.InvalidArgument(f"{name!r} is not a valid file name")
+__all__ = [
+    "DEFAULT_RECORD_SIZE", "NAME_MAX", "RENAME_EXCHANGE", "RENAME_FLAGS", "RENAME_NOREPLACE",
+    "RENAME_WHITEOUT", "ROOT_CALLER", "AttrChanges", "Caller", "Filesystem", "FsStats",
+    "Tuning", "check_rename_flags",
+]
 
 
 class Filesystem:
@@ -465,7 +423,7 @@ class Filesystem:
 
     def lookup(self, parent: int, name: bytes, caller: Caller) -> Attributes | None:
         """Attributes of `name` in `parent` (remembered by the kernel), or None if absent."""
-        _check_name(name)
+        check_name(name)
         a = self.repo.lookup_attrs(parent, name)
         if a is None:
             self._dir(parent)
@@ -538,7 +496,7 @@ class Filesystem:
         self, parent: int, name: bytes, mode: int, caller: Caller, rdev: int = 0
     ) -> tuple[Attributes, Attributes]:
         self.failsafe.check_writable()
-        _check_name(name)
+        check_name(name)
         d = self._dir(parent)
         if self.repo.lookup(parent, name) is not None:
             raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
@@ -594,7 +552,7 @@ class Filesystem:
 
     def link(self, ino: int, parent: int, name: bytes, caller: Caller) -> Attributes:
         self.failsafe.check_writable()
-        _check_name(name)
+        check_name(name)
         a = self.getattr(ino)
         if stat.S_ISDIR(a.mode):
             raise errors.NotPermitted("hard links to directories are not allowed")
@@ -619,7 +577,7 @@ class Filesystem:
 
     def unlink(self, parent: int, name: bytes, caller: Caller) -> None:
         self.failsafe.check_writable()
-        _check_name(name)
+        check_name(name)
         d = self._dir(parent)
         a = self.repo.lookup_attrs(parent, name)
         if a is None:
@@ -641,7 +599,7 @@ class Filesystem:
 
     def rmdir(self, parent: int, name: bytes, caller: Caller) -> None:
         self.failsafe.check_writable()
-        _check_name(name)
+        check_name(name)
         d = self._dir(parent)
         a = self.repo.lookup_attrs(parent, name)
         if a is None:
@@ -663,118 +621,11 @@ class Filesystem:
 
     # --------------------------------------------------------------- rename
 
-    def _check_not_inside(self, ino: int, target_parent: int) -> None:
-        """A directory must not move into itself or its own subtree (EINVAL)."""
-        cur: int | None = target_parent
-        while cur is not None and cur != ROOT_INODE:
-            if cur == ino:
-                raise errors.InvalidArgument("cannot move a directory into itself")
-            cur = self.repo.parent_of_directory(cur)
-
     def rename(
         self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
     ) -> None:
-        self.failsafe.check_writable()
-        check_rename_flags(flags)
-        _check_name(n1)
-        _check_name(n2)
-        d1 = self._dir(p1)
-        d2 = d1 if p2 == p1 else self._dir(p2)
-        src = self.repo.lookup_attrs(p1, n1)
-        if src is None:
-            raise errors.NotFound(f"{n1!r} does not exist in directory {p1}")
-        dst = self.repo.lookup_attrs(p2, n2)
-        if dst is not None and flags & RENAME_NOREPLACE:
-            raise errors.AlreadyExists(f"{n2!r} already exists in directory {p2}")
-        src_dir = stat.S_ISDIR(src.mode)
-        now = time.time_ns()
-        if flags & RENAME_EXCHANGE:
-            if dst is None:
-                raise errors.NotFound(f"{n2!r} does not exist in directory {p2}")
-            self._exchange(p1, n1, src, d1, p2, n2, dst, d2, now)
-            return
-        if p1 == p2 and n1 == n2:
-            return
-        if src_dir:
-            self._check_not_inside(src.ino, p2)
-        if dst is not None and dst.ino == src.ino:
-            return  # two links to one file: POSIX says do nothing
-        self._move(p1, n1, src, d1, p2, n2, dst, d2, now)
-        if flags & RENAME_WHITEOUT:
-            self._whiteout(p1, n1, caller)
-
-    def _whiteout(self, parent: int, name: bytes, caller: Caller) -> None:
-        """Leave what ext4 leaves for RENAME_WHITEOUT: a character device 0:0 of the caller,
-        which overlayfs reads as 'deleted in the upper layer'."""
-        a = self._new_inode(parent, name, stat.S_IFCHR, caller, rdev=0)[0]
-        self.forget(a.ino, 1)  # the kernel was handed no reference to it
-
-    def _move(self, p1: int, n1: bytes, src: Attributes, d1: Attributes, p2: int, n2: bytes,
-              dst: Attributes | None, d2: Attributes, now: int) -> None:
-        """The rename proper of `src` (`n1` in `p1`) to `n2` in `p2`, replacing `dst`."""
-        src_dir = stat.S_ISDIR(src.mode)
-        if dst is not None:
-            dst_dir = stat.S_ISDIR(dst.mode)
-            if src_dir and not dst_dir:
-                raise errors.NotADirectory(f"{n2!r} is not a directory")
-            if dst_dir and not src_dir:
-                raise errors.IsADirectory(f"{n2!r} is a directory")
-            if dst_dir and self.repo.has_entries(dst.ino):
-                raise errors.NotEmpty(f"directory {n2!r} is not empty")
-            self.repo.retarget_dentry(p2, n2, src.ino)
-            if dst_dir:
-                d2.nlink -= 1
-                self._remove_dir(dst, now)
-            else:
-                self._drop_link(dst, now, self._counted(p2))
-        else:
-            self.repo.insert_dentry(p2, n2, src.ino)
-        self.repo.delete_dentry(p1, n1)
-        if src_dir and p1 != p2:
-            d1.nlink -= 1
-            d2.nlink += 1
-        elif not src_dir:
-            # Into an unnamed directory (the trash) the name stops counting; out, it counts.
-            src.nlink += self._counted(p2) - self._counted(p1)
-        src.ctime_ns = now
-        self.repo.update_inode(src)
-        self._touch_dir(d1, now)
-        if d2 is not d1:
-            self._touch_dir(d2, now)
-
-    def _exchange(
-        self,
-        p1: int,
-        n1: bytes,
-        a1: Attributes,
-        d1: Attributes,
-        p2: int,
-        n2: bytes,
-        a2: Attributes,
-        d2: Attributes,
-        now: int,
-    ) -> None:
-        if p1 == p2 and n1 == n2:
-            return
-        if p1 in self._uncounted or p2 in self._uncounted:
-            raise errors.InvalidArgument("entries of an unnamed directory are not exchanged")
-        dir1, dir2 = stat.S_ISDIR(a1.mode), stat.S_ISDIR(a2.mode)
-        if dir1:
-            self._check_not_inside(a1.ino, p2)
-        if dir2:
-            self._check_not_inside(a2.ino, p1)
-        self.repo.retarget_dentry(p1, n1, a2.ino)
-        self.repo.retarget_dentry(p2, n2, a1.ino)
-        if p1 != p2 and dir1 != dir2:
-            moved_to_2 = 1 if dir1 else -1
-            d1.nlink -= moved_to_2
-            d2.nlink += moved_to_2
-        for a in (a1, a2):
-            a.ctime_ns = now
-            self.repo.update_inode(a)
-        self._touch_dir(d1, now)
-        if d2 is not d1:
-            self._touch_dir(d2, now)
+        """rename(2)/renameat2(2) of `n1` in `p1` to `n2` in `p2` (nasfs.fs.rename)."""
+        rename.rename(self, p1, n1, p2, n2, flags, caller)
 
     # ------------------------------------------------------------ attributes
 
@@ -821,83 +672,21 @@ class Filesystem:
                 self._open[ino] -= 1
                 raise
 
-    async def detach_content(self, ino: int) -> Attributes:
-        """Move the content of regular file `ino` to a new inode without a name (nlink 0,
-        an orphan until linked somewhere); `ino` keeps its number and becomes empty.
+    # Nameless inodes for the trash (nasfs.fs.unnamed).
 
-        No data is copied: extent rows change owner. The trash uses it to keep what an
-        O_TRUNC or truncate-to-zero would throw away. Returns the new inode's attributes.
-        """
-        self.failsafe.check_writable()
-        a = self.getattr(ino)
-        if not stat.S_ISREG(a.mode):
-            raise errors.InvalidArgument(f"inode {ino} is not a regular file")
-        # Buffered writes belong to the old content: flush them into extent rows first (and
-        # wait for a flush of them another task runs, or its rows would land on `ino` later).
-        while ino in self.data.dirty_inodes():
-            await self.data.flush([ino])
-        older = self.repo.older_extent_chunks(ino)
-        if older:
-            # Rows a snapshot keeps hold their own references; the copies need theirs.
-            # Retaining adds references without reading or writing any data.
-            await trio.to_thread.run_sync(self.store.retain, older)
-        while ino in self.data.dirty_inodes():  # written while we awaited the store
-            await self.data.flush([ino])
-        # From here on no await: the move is atomic with respect to other requests.
-        a = self.getattr(ino)
-        now = time.time_ns()
-        moved = Attributes(
-            self.repo.allocate_ino(), a.mode, a.uid, a.gid, 0, a.size, 0,
-            a.atime_ns, a.mtime_ns, now, a.crtime_ns,
-        )
-        self.repo.insert_inode(moved)
-        self.repo.add_orphan(moved.ino)
-        copied = self.repo.move_extents(ino, moved.ino)
-        # References taken above but no longer needed (records rewritten meanwhile).
-        extra = list(older)
-        for c in copied:
-            if c in extra:
-                extra.remove(c)
-        self.data.release_after_commit += extra
-        a.size = 0
-        a.mtime_ns = a.ctime_ns = now
-        self.repo.update_inode(a)
-        self.data.reservations.discard(ino)  # emptied, as a truncation to zero would
-        return moved
+    async def detach_content(self, ino: int) -> Attributes:
+        """Move the content of regular file `ino` to a new nameless inode (nlink 0, an
+        orphan until linked); `ino` keeps its number and becomes empty. No data is copied."""
+        return await unnamed.detach_content(self, ino)
 
     def link_orphan(self, ino: int, parent: int, name: bytes) -> Attributes:
         """Give an unnamed inode (from `detach_content`) its first name."""
-        self.failsafe.check_writable()
-        _check_name(name)
-        a = self.getattr(ino)
-        d = self._dir(parent)
-        if self.repo.lookup(parent, name) is not None:
-            raise errors.AlreadyExists(f"{name!r} already exists in directory {parent}")
-        now = time.time_ns()
-        self.repo.insert_dentry(parent, name, ino)
-        self.repo.delete_orphan(ino)
-        a.nlink += self._counted(parent)
-        a.ctime_ns = now
-        self.repo.update_inode(a)
-        self._touch_dir(d, now)
-        return a
+        return unnamed.link_orphan(self, ino, parent, name)
 
     def make_unnamed_dir(self, meta_key: str) -> int:
-        """The inode of a directory reachable from no path, kept under `meta_key` (created on
-        first call): a place for entries the namespace must not show, such as the trash.
-        Its entries do not count in st_nlink (see `_uncounted`)."""
-        found = self.repo.get_meta(meta_key)
-        if found is not None and self.repo.get_inode(int(found)) is not None:
-            self._uncounted.add(int(found))
-            return int(found)
-        self.failsafe.check_writable()
-        now = time.time_ns()
-        a = Attributes(self.repo.allocate_ino(), stat.S_IFDIR | 0o700, 0, 0, 2, 0, 0,
-                       now, now, now, now)
-        self.repo.insert_inode(a)
-        self.repo.set_meta(meta_key, a.ino)
-        self._uncounted.add(a.ino)
-        return a.ino
+        """The inode of a directory no path reaches, kept under `meta_key` (created on first
+        call), such as the trash; its entries do not count in st_nlink."""
+        return unnamed.make_unnamed_dir(self, meta_key)
 
     async def read(self, ino: int, off: int, size: int) -> bytes:
         a = self.getattr(ino)
