@@ -15,6 +15,8 @@ smbprotocol (a Python SMB2/3 client) and answers with the tree or the NT status 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import uuid
@@ -55,6 +57,13 @@ class SmbNas(PolicyMount):
         a.settings_set("smb.port", self.port)
         a.settings_set("smb.interfaces", HOST)
         a.settings_set("smb.state_dir", str(self.state_dir))
+
+    def cleanup(self) -> None:
+        """As PolicyMount's, and then no smbd of ours may outlive a failed test either."""
+        super().cleanup()
+        for pid in self.leftovers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     @property
     def conf(self) -> Path:
@@ -132,6 +141,6 @@ def serve_smb(base: Path, users: dict[str, tuple[int, str]]) -> Iterator[SmbNas]
             nas.admin.settings_set("smb.enabled", False)
             assert nas.leftovers() == []
             nas.stop()
+            assert nas.leftovers() == [], "smbd outlived its daemon"
         finally:
             nas.cleanup()
-        assert nas.leftovers() == [], "smbd outlived its daemon"
