@@ -55,7 +55,8 @@ def _count(path: Path) -> int:
 
 
 def test_one_full_disk_costs_a_reported_copy_not_the_write(
-        disks: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+        disks: list[Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     events: list[DBEvent] = []
     db = _open(disks, events)
     db.execute("INSERT INTO item (body) VALUES (x'00')")
@@ -69,13 +70,18 @@ def test_one_full_disk_costs_a_reported_copy_not_the_write(
     assert not [e for e in events if e.kind == "failed"], "a full copy is not a failed one"
     assert full_copy in db.copies(), "the full copy waits among the lagging ones"
     assert _count(full_copy) == 1, "the full copy stays at its last commit"
-    # Room again: the next refresh brings it up to date, and it is said so.
+    # Waiting for room: a refresh does not try it (it would fill the disk's last bytes).
+    caplog.clear()
+    db.refresh_lagging()
+    assert _count(full_copy) == 1
+    assert "could not refresh" not in caplog.text, "it was tried on the full disk"
+    # Room again, and the wait over: the next refresh brings it up to date, said so.
     filler.unlink()
+    monkeypatch.setattr(roles, "FULL_RETRY_S", 0.0)
     db.refresh_lagging()
     assert _count(full_copy) == 151
     assert any(e.kind == "repaired" and e.path == full_copy for e in events)
     # And a promotion takes it back among the synchronous copies.
-    monkeypatch.setattr(roles, "FULL_RETRY_S", 0.0)
     db.execute("INSERT INTO item (body) VALUES (x'01')")
     db.commit(durable=True)
     assert _count(full_copy) == 152

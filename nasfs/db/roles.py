@@ -88,10 +88,13 @@ class CopyRoles:
         return [c.path for c in (self._primary, *self._sync, *self._lagging)]
 
     def refresh_lagging(self) -> None:
-        """Bring every lagging copy up to the last committed state (run in a worker thread)."""
+        """Bring every lagging copy up to the last committed state (run in a worker thread).
+
+        A copy whose disk was found full less than FULL_RETRY_S ago waits: every attempt
+        would fill what is left of that disk with a copy that cannot be finished."""
         self._drop_refused_lagging()
         with self._lagging_lock:
-            targets = list(self._lagging)
+            targets = [c for c in self._lagging if not self._waiting_for_room(c)]
             if not targets:
                 return
             # From a synchronous copy when the primary's member is gone: it holds the same
@@ -111,6 +114,8 @@ class CopyRoles:
                                                     f"refresh: {checksums.describe(exc)}")
                             self._emit("failed", source, self._primary_damage)
                             break
+                        if no_space(exc):
+                            self._full_at[copy.path] = time.monotonic()
                         log.warning("%s: could not refresh copy %s: %s", self.name, copy.path, exc)
                         continue
                     self._note_repaired(copy.path)
@@ -240,6 +245,11 @@ class CopyRoles:
         self._emit("full", copy.path, f"{why}: its disk is full; this copy stays at its last "
                    "commit and is brought up to date once the disk has room")
 
+    def _waiting_for_room(self, copy: DatabaseCopy) -> bool:
+        """Its disk was found full less than FULL_RETRY_S ago."""
+        full_at = self._full_at.get(copy.path)
+        return full_at is not None and time.monotonic() - full_at < FULL_RETRY_S
+
     def _keep_sync_count(self) -> None:
         """Promote lagging copies (outside a transaction) until enough copies are in sync.
 
@@ -255,8 +265,7 @@ class CopyRoles:
                 self._full_at.pop(copy.path, None)
                 self._emit("failed", copy.path, "its member is no longer in the array")
                 continue
-            full_at = self._full_at.get(copy.path)
-            if full_at is not None and time.monotonic() - full_at < FULL_RETRY_S:
+            if self._waiting_for_room(copy):
                 with self._lagging_lock:
                     self._lagging.append(copy)
                 continue
