@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from nasfs.clock import Clock, SystemClock
 from nasfs.fs import errors
 from nasfs.fs.snapshot_diff import TreeDiff, diff_generations
 from nasfs.fs.snapshot_restore import RestoreResult
@@ -43,7 +44,6 @@ from nasfs.fs.snapshot_restore import restore as restore_tree
 from nasfs.fs.snapshot_view import SnapshotView
 
 if TYPE_CHECKING:
-    from nasfs.clock import Clock
     from nasfs.fs.filesystem import Filesystem
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,6 @@ class SnapshotManager:
     are async: they commit durably before returning. One change at a time (a trio lock)."""
 
     def __init__(self, fs: Filesystem, clock: Clock | None = None) -> None:
-        # Imported here: nasfs.policy's package imports much, and may one day import nasfs.fs.
-        from nasfs.clock import SystemClock
-
         self.fs = fs
         self.repo = fs.repo
         self.clock: Clock = clock or SystemClock()
