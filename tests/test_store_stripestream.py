@@ -56,3 +56,33 @@ def test_a_missing_segment_file_fails_its_shards_and_no_others(tmp_path: Path) -
     assert bytes(got[(1, 0)]) == data[:SHARD]
     assert bytes(got[(1, SHARD)]) == data[SHARD:]
     assert isinstance(got[(9, 0)], str) and got[(9, 0)].startswith("unreadable: ")
+
+
+def test_a_chunk_across_shards_is_checked_piece_by_piece(tmp_path: Path) -> None:
+    """consistent() hashes a chunk that spans data shards without joining them, and still
+    finds a wrong byte in any piece and non-zero padding."""
+    from nasfs.store import code as parity
+    from nasfs.store.catalog import ChunkRecord, StripeRecord
+    from nasfs.store.reader import chunk_hash
+    from nasfs.store.stripecheck import check_stripe, consistent
+
+    first, second = os.urandom(SHARD + 1000), os.urandom(SHARD - 2000)
+    data = first + second + bytes(3 * SHARD - len(first) - len(second))
+    shards = [data[i * SHARD : (i + 1) * SHARD] for i in range(3)]
+    stripe = StripeRecord(0, 1, 0, SHARD, 3, 0, len(first) + len(second))
+    chunks = [ChunkRecord(chunk_hash(first), 0, 0, len(first), 1),
+              ChunkRecord(chunk_hash(second), 0, len(first), len(second), 1)]
+    full = [*shards, *parity.encode(shards, 1)]
+    views = [memoryview(s) for s in full]  # as the streaming reader hands them over
+    assert consistent(views, stripe, chunks, 1)
+    wrong = bytearray(full[1])
+    wrong[500] ^= 1  # inside the second piece of the first chunk
+    assert not consistent([full[0], bytes(wrong), *full[2:]], stripe, chunks, 1)
+    padded = bytearray(full[2])
+    padded[-1] = 7  # padding that is not zero
+    assert not consistent([*full[:2], bytes(padded), full[3]], stripe, chunks, 1,
+                          check_parity=False)
+    # The wrong shard is found and put right from parity.
+    verdict = check_stripe([full[0], bytes(wrong), *full[2:]], {}, stripe, chunks, 1)
+    assert verdict.erased == {1} and verdict.shards is not None
+    assert bytes(verdict.shards[1]) == full[1]
