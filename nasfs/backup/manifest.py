@@ -1,11 +1,16 @@
 """The manifest of a generation: every regular file in it, with size, mtime and BLAKE3.
 
 Which files: those the generation holds (listed at the destination after the copy, so the
-include/exclude filters are exactly rsync's). Their digests are computed from the
-**source** (the snapshot the run copied from): a file whose size and mtime equal the
-previous manifest's entry reuses that digest (the same quick check rsync uses), the rest
-are read once more (from the page cache, usually: snapshot files keep it). `verify` then
-re-reads the destination and compares, so it catches both a bad copy and later rot.
+include/exclude filters are exactly rsync's). Where the digests come from:
+
+- a destination on this box (USB disk, folder): the copy just written (`build_local`;
+  still in the page cache, so cheap); with the job's `verify` option they are also
+  compared with digests of the source, which catches a bad copy before it is accepted;
+- another box, the cloud: the **source** (the snapshot the run copied from, `build`).
+
+Either way a file whose size and mtime equal the previous manifest's entry reuses that
+digest (the quick check rsync itself uses), so an unchanged run reads nothing. `verify`
+re-reads the destination and compares with the manifest: it finds later rot.
 
 Format: one JSON object per line, `{"path", "size", "mtime_ns", "blake3"}`, sorted by path;
 the first line is `{"nasfs_manifest": 1, "generation": STAMP}`.
@@ -61,6 +66,35 @@ def build(source: Path, files: Iterable[tuple[str, int]], previous: dict[str, En
             hexdigest, _ = digest(f)
         entries.append(Entry(path, st.st_size, st.st_mtime_ns, hexdigest))
     return entries
+
+
+def build_local(folder: Path, files: Iterable[tuple[str, int]], previous: dict[str, Entry],
+                cancelled: Callable[[], bool] = lambda: False) -> list[Entry]:
+    """Entries for `files`, digests from the generation's own copies in `folder`."""
+    entries = []
+    for path, _ in sorted(files):
+        if cancelled():
+            raise InterruptedError("cancelled")
+        st = os.stat(folder / path, follow_symlinks=False)
+        old = previous.get(path)
+        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            entries.append(old)
+            continue
+        with open(folder / path, "rb") as f:
+            hexdigest, _ = digest(f)
+        entries.append(Entry(path, st.st_size, st.st_mtime_ns, hexdigest))
+    return entries
+
+
+def differences(copied: Iterable[Entry], source: Path, previous: dict[str, Entry],
+                cancelled: Callable[[], bool] = lambda: False) -> list[str]:
+    """Paths whose copy does not match the source (for verify-after-copy of a local
+    generation; files reused from the previous manifest are compared too)."""
+    entries = list(copied)
+    want = {e.path: e for e in build(source, [(e.path, e.size) for e in entries], {},
+                                     cancelled)}
+    return [e.path for e in entries if want[e.path].blake3 != e.blake3
+            or want[e.path].size != e.size]
 
 
 def dumps(generation: str, entries: Iterable[Entry]) -> str:

@@ -229,16 +229,24 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
     state.progress.phase = "manifest"
     previous = manifest.loads(place.read_text(f"{last_good}.manifest")) if last_good else {}
     files = list(place.files(work))
-    entries = manifest.build(source, files, previous, cancelled)
-    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries))
+    local = isinstance(place, places.LocalPlace)
+    if local:
+        assert isinstance(place, places.LocalPlace)
+        entries = manifest.build_local(place.root / work, files, previous, cancelled)
+    else:
+        entries = manifest.build(source, files, previous, cancelled)
     if job.options.verify:
         state.progress.phase = "verify"
-        report = manifest.verify({e.path: e for e in entries}, place.files(work),
-                                 lambda p: place.open_file(work, p), cancelled)
-        if not report.ok:
-            return RunResult("failed", f"verification after the copy failed: "
-                                       f"{len(report.changed)} changed, {len(report.missing)} "
-                                       f"missing, {len(report.extra)} unexpected files")
+        if local:
+            bad = manifest.differences(entries, source, previous, cancelled)
+        else:
+            report = manifest.verify({e.path: e for e in entries}, place.files(work),
+                                     lambda p: place.open_file(work, p), cancelled)
+            bad = report.changed + report.missing + report.extra
+        if bad:
+            return RunResult("failed", f"verification after the copy failed: {len(bad)} "
+                                       f"files differ from the snapshot ({', '.join(bad[:5])})")
+    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries))
     if not place.still_there():
         return RunResult("destination_missing", "the destination went away during the run")
     place.rename(work, gen)

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Benchmark of `nasfs backup` against plain `rsync -a` of the same tree, same destination.
+
+An array served by its daemon (4 members, single parity, one everyone-rw share, as
+scripts/bench_fs.py) holds two trees: a big one (1 GiB in 64 MiB files) and a many-files
+one (20,000 files of 4 KiB in 100 folders). For each tree, in the same run and to folders
+on the same disk: a backup job's first run and its unchanged second run (snapshot, rsync
+from the snapshot with --link-dest, manifest, rename, retention), against `rsync -a` from
+the live tree through the mount to a fresh folder, then again unchanged. The page cache is
+dropped before every timed step; backups are run through the control socket, as the
+daemon's schedule runs them (no CLI start-up in the figures). Targets (issue 17): first
+run ≥ 0.9× rsync's rate, an unchanged second run ≤ 1.2× rsync's time.
+
+    scripts/bench_backup.py [--dir DIR] [--quick]     # --quick: 64 MiB and 2,000 files
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fs_targets import NasfsTarget, drop_caches
+
+
+def fill_big(root: Path, total_mib: int) -> int:
+    root.mkdir()
+    block = os.urandom(1 << 20)
+    files = max(1, total_mib // 64)
+    per = total_mib // files
+    for i in range(files):
+        with open(root / f"big{i:03}.bin", "wb") as f:
+            for j in range(per):
+                f.write(block[j % 256:] + block[: j % 256])
+    return files
+
+
+def fill_many(root: Path, count: int) -> int:
+    root.mkdir()
+    for d in range(100):
+        (root / f"d{d:02}").mkdir()
+    for i in range(count):
+        (root / f"d{i % 100:02}" / f"f{i:05}.txt").write_bytes(os.urandom(4096))
+    return count
+
+
+def timed_run(socket: Path, job: str) -> float:
+    """One `backup.run` through the control socket (what the schedule does: no CLI start)."""
+    from nasfs.client import Client
+
+    drop_caches()
+    with Client.connect(socket) as client:
+        t = time.perf_counter()
+        result = client.call("backup.run", {"name": job, "wait": True})
+        took = time.perf_counter() - t
+    if result["result"] != "ok":
+        sys.exit(f"bench_backup: the backup of {job} failed: {result}")
+    return took
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    drop_caches()
+    t = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - t
+    if done.returncode != 0:
+        sys.exit(f"bench_backup: {' '.join(argv)} failed: {done.stderr or done.stdout}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: /var/tmp)")
+    parser.add_argument("--quick", action="store_true", help="64 MiB and 2,000 files")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="nasfs-bench-backup-", dir=args.dir or "/var/tmp"))
+    big_mib, many = (64, 2000) if args.quick else (1024, 20000)
+    target = NasfsTarget(base, 4, 1)
+    rows = []
+    try:
+        os.environ["NASFS_STATE_DIR"] = str(base / "state")
+        target.start()
+        env = dict(os.environ, NASFS_SOCKET=str(target.socket),
+                   NASFS_RUN_DIR=str(target.run_dir))
+        nasfs = [sys.executable, "-m", "nasfs.cli.main"]
+        trees = {"big": (lambda p: fill_big(p, big_mib), big_mib << 20),
+                 "many": (lambda p: fill_many(p, many), many * 4096)}
+        for name, (fill, size) in trees.items():
+            files = fill(target.root / name)
+            ours = base / f"backup-{name}"
+            plain = base / f"rsync-{name}"
+            ours.mkdir()
+            subprocess.run([*nasfs, "backup", "add", name, "--source", f"bench/{name}",
+                            "--folder", str(ours)], env=env, check=True,
+                           capture_output=True)
+            first = timed_run(target.socket, name)
+            second = timed_run(target.socket, name)
+            rsync = ["rsync", "-a", f"{target.root / name}/", f"{plain}/"]
+            r_first = timed(rsync)
+            r_second = timed(rsync)
+            rows.append((name, files, size, first, second, r_first, r_second))
+    finally:
+        target.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"{'tree':<6} {'files':>6} {'MiB':>6} | {'backup 1st':>10} {'rsync 1st':>10} "
+          f"{'rate ratio':>10} | {'backup 2nd':>10} {'rsync 2nd':>10} {'time ratio':>10}")
+    for name, files, size, first, second, r_first, r_second in rows:
+        rate = (size / first) / (size / r_first)
+        ratio = second / r_second
+        print(f"{name:<6} {files:>6} {size / 2**20:>6.0f} | {first:>9.2f}s {r_first:>9.2f}s "
+              f"{rate:>9.2f}{'' if rate >= 0.9 else '!'} | {second:>9.2f}s {r_second:>9.2f}s "
+              f"{ratio:>9.2f}{'' if ratio <= 1.2 else '!'}")
+    print("targets: first-run rate ratio >= 0.90, unchanged second-run time ratio <= 1.20 "
+          "('!' marks a miss)")
+
+
+if __name__ == "__main__":
+    main()
