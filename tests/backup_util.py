@@ -115,8 +115,9 @@ def picture(root: Path, *, posix: bool = True) -> dict[str, tuple[Any, ...]]:
             elif stat.S_ISLNK(st.st_mode):
                 body = os.readlink(p)
             if not posix:
-                mtime_s = None if stat.S_ISDIR(st.st_mode) else round(st.st_mtime)
-                out[rel] = (kind, body, mtime_s)
+                # Seconds as a float: FAT-like filesystems keep times to 2 s only.
+                mtime = None if stat.S_ISDIR(st.st_mode) else st.st_mtime
+                out[rel] = (kind, body, mtime)
                 continue
             xattrs = tuple(sorted((n, os.getxattr(p, n, follow_symlinks=False))
                                   for n in os.listxattr(p, follow_symlinks=False)
