@@ -6,6 +6,7 @@ over a real mount."""
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,3 +197,35 @@ def test_snapshots_are_previous_versions(nas: SmbNas) -> None:
         finally:
             now.close()
         tree.disconnect()
+
+
+def test_a_time_machine_share_keeps_streams_in_the_mount(nas: SmbNas) -> None:
+    nas.admin.share_create("backups", time_machine_gib=500)
+    nas.admin.share_acl("backups", "user", "alice", "rw")
+    assert nas.admin.share_show("backups").time_machine_gib == 500
+    section = nas.conf.read_text().split("[backups]")[1]
+    assert "fruit:time machine = yes" in section and "max size = 500G" in section
+    with nas.session("alice", "alice-pw") as session:
+        tree = TreeConnect(session, rf"\\{HOST}\backups")
+        tree.connect()
+        f = Open(tree, "disk.sparsebundle")
+        f.create(ImpersonationLevel.Impersonation, 0x12019F,
+                 FileAttributes.FILE_ATTRIBUTE_NORMAL, ShareAccess.FILE_SHARE_READ,
+                 CreateDisposition.FILE_OVERWRITE_IF, CreateOptions.FILE_NON_DIRECTORY_FILE)
+        f.write(b"band data", 0)
+        f.close()
+        stream = Open(tree, "disk.sparsebundle:com.apple.note")  # a named stream
+        stream.create(ImpersonationLevel.Impersonation, 0x12019F,
+                      FileAttributes.FILE_ATTRIBUTE_NORMAL, ShareAccess.FILE_SHARE_READ,
+                      CreateDisposition.FILE_OVERWRITE_IF,
+                      CreateOptions.FILE_NON_DIRECTORY_FILE)
+        stream.write(b"stream data", 0)
+        assert bytes(stream.read(0, 11)) == b"stream data"
+        stream.close()
+        tree.disconnect()
+    on_mount = nas.mnt / "backups" / "disk.sparsebundle"
+    assert on_mount.read_bytes() == b"band data"
+    names = os.listxattr(on_mount)
+    assert any("com.apple.note" in n for n in names), names
+    nas.admin.share_edit("backups", time_machine_gib=None)
+    assert "fruit" not in nas.conf.read_text().split("[backups]")[1]

@@ -33,6 +33,9 @@ def _options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
     parser.add_argument("--dir-mode", metavar="MODE", help="mode of new folders, e.g. 2775")
     parser.add_argument("--keep-overwritten", action=argparse.BooleanOptionalAction,
                         default=None, help="keep overwritten content in the trash (default on)")
+    parser.add_argument("--time-machine", type=int, metavar="GIB", dest="time_machine",
+                        help="offer the share to Macs as a Time Machine target of at most GIB "
+                             "GiB over SMB (0: not a target)")
 
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
@@ -53,6 +56,8 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
             options[key] = value or None
     if args.keep_overwritten is not None:
         options["keep_overwritten"] = args.keep_overwritten
+    if args.time_machine is not None:
+        options["time_machine_gib"] = args.time_machine or None
     return options
 
 

@@ -81,6 +81,7 @@ class ShareInfo:
     dir_mode: str | None
     keep_overwritten: bool
     acl: list[AclEntryInfo] = field(default_factory=list)
+    time_machine_gib: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ShareInfo:

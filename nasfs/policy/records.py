@@ -46,6 +46,7 @@ class ShareRecord:
     dir_mode: int | None = None
     keep_overwritten: bool = True
     created_ns: int = 0
+    time_machine_gib: int | None = None  # a Time Machine target over SMB, of this size
     acl: tuple[AclEntry, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class ShareRecord:
             "homes": self.homes, "force_group": self.force_group,
             "create_mode": _octal(self.create_mode), "dir_mode": _octal(self.dir_mode),
             "keep_overwritten": self.keep_overwritten,
+            "time_machine_gib": self.time_machine_gib,
             "acl": [{"kind": e.kind, "principal": e.principal or None, "access": e.access.word}
                     for e in self.acl],
         }

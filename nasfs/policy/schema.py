@@ -161,6 +161,13 @@ def m003_backup_jobs(db: Database) -> None:
     db.execute("CREATE INDEX backup_run_job ON backup_run (job, id)")
 
 
+@POLICY_MIGRATIONS()
+def m004_time_machine(db: Database) -> None:
+    """Shares that are Time Machine targets over SMB, and their size limit."""
+    # time_machine_gib: NULL = not a Time Machine target; N = offered to Macs, N GiB at most.
+    db.execute("ALTER TABLE share ADD COLUMN time_machine_gib INTEGER")
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""

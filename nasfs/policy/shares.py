@@ -27,7 +27,9 @@ OPTIONS: dict[str, tuple[type, ...]] = {
     "hidden": (bool,), "trash_days": (int, type(None)), "homes": (bool,),
     "force_group": (str, type(None)), "create_mode": (str, int, type(None)),
     "dir_mode": (str, int, type(None)), "keep_overwritten": (bool,),
+    "time_machine_gib": (int, type(None)),
 }
+MAX_TIME_MACHINE_GIB = 1 << 20  # 1 PiB: beyond any array's size
 
 
 def parse_mode(value: str | int | None, what: str) -> int | None:
@@ -76,6 +78,10 @@ class Shares:
         days = changes.get("trash_days", share.trash_days)
         if days is not None and not 1 <= days <= MAX_TRASH_DAYS:
             raise InvalidValue(f"trash days must be between 1 and {MAX_TRASH_DAYS}, not {days}")
+        tm = changes.get("time_machine_gib")
+        if tm is not None and not 1 <= tm <= MAX_TIME_MACHINE_GIB:
+            raise InvalidValue(f"a Time Machine size limit is 1 to {MAX_TIME_MACHINE_GIB} GiB, "
+                               f"not {tm}")
         group = changes.get("force_group")
         if group is not None and self.repo.group(group) is None:
             raise NotFound(f"there is no group {group!r} to force on share {share.name!r}")

@@ -125,13 +125,20 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site) -> list[str
         raise ValueError(f"share name {share.name!r} cannot be exported over SMB")
     users = allowed_users(snapshot, share)
     path = site.mountpoint / share.name
+    # A Time Machine target: vfs_fruit speaks Apple's SMB extensions, streams_xattr keeps
+    # the named streams Macs write in the mount's extended attributes.
+    tm = share.time_machine_gib
+    modules = "fruit streams_xattr shadow_copy2" if tm else "shadow_copy2"
+    fruit = ["   fruit:time machine = yes", f"   fruit:time machine max size = {tm}G",
+             "   fruit:metadata = stream"] if tm else []
     return [
         "",
         f"[{share.name}]",
         f"   path = {path}",
         # Previous Versions: the share's own #snapshot folder, whose snapshots are named
         # @GMT-YYYY.MM.DD-HH.MM.SS in UTC; reading them goes through the gate as the user.
-        "   vfs objects = shadow_copy2",
+        f"   vfs objects = {modules}",
+        *fruit,
         f"   shadow:snapdir = {path / SNAPSHOT_FOLDER}",
         f"   shadow:basedir = {path}",
         "   shadow:format = @GMT-%Y.%m.%d-%H.%M.%S",
