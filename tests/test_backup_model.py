@@ -102,3 +102,17 @@ def test_exit_codes_map_to_clear_results() -> None:
     assert from_rclone(7, "Error: quota exceeded").result == "destination_full"
     assert from_rclone(5, "connection refused").result == "destination_missing"
     assert from_rclone(6, "some files").result == "partial"
+
+
+def test_a_job_is_overdue_after_two_missed_fire_times() -> None:
+    from nasfs.backup.overdue import GRACE_S, overdue
+
+    day = 86400.0
+    added = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC).timestamp()
+    daily = "0 2 * * *"  # fires 02:00 on 2 and 3 March after `added`
+    second_fire = added + day + 14 * 3600
+    assert not overdue(daily, None, added, added + day)  # one fire time missed: not yet
+    assert not overdue(daily, None, added, second_fire + GRACE_S - 1)
+    assert overdue(daily, None, added, second_fire + GRACE_S + 1)
+    # A success resets the count.
+    assert not overdue(daily, second_fire + 60, added, second_fire + GRACE_S + 1)

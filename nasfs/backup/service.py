@@ -89,6 +89,7 @@ class BackupService:
         self.queue: deque[str] = deque()
         self.waiters: dict[str, list[_Waiter]] = {}
         self.poke: Callable[[], None] = lambda: None
+        self.told_overdue: set[str] = set()  # jobs whose overdue notice went out
         self._abandoned = False
 
     # -- jobs ------------------------------------------------------------------------------
@@ -287,8 +288,25 @@ class BackupService:
             await trio.to_thread.run_sync(self.repo.set_last_fire, job.name, latest)
             if last is not None and job.name not in self.queue:
                 self.queue.append(job.name)
+        await self._check_overdue(jobs, now)
         while self.queue and not self.ctx.stopping():
             await self.run_now(self.queue.popleft())
+
+    async def _check_overdue(self, jobs: list[Job], now: float) -> None:
+        from nasfs.backup.overdue import overdue
+
+        for job in jobs:
+            if job.schedule is None or job.name in self.told_overdue:
+                continue
+            ok = await trio.to_thread.run_sync(self.repo.last_success, job.name)
+            last = None if ok is None or ok.finished_ns is None else ok.finished_ns / 1e9
+            if overdue(job.schedule, last, job.created_ns / 1e9, now):
+                self.told_overdue.add(job.name)
+                when = "never" if last is None else time.strftime(
+                    "%Y-%m-%d %H:%M UTC", time.gmtime(last))
+                self.notify("backup-overdue", job.name,
+                            f"{job.name}: no successful backup since {when} although it is "
+                            f"scheduled '{job.schedule}' (UTC)")
 
     async def run_now(self, name: str) -> runner.RunResult:
         try:
@@ -318,6 +336,7 @@ class BackupService:
 
     async def _tell(self, job: Job, result: runner.RunResult) -> None:
         if result.result in GOOD:
+            self.told_overdue.discard(job.name)
             detail = (f"{job.name}: generation {result.generation}, {result.files} files, "
                       f"{result.bytes} bytes ({result.sent_bytes} copied)")
             if result.removed:

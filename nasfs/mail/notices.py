@@ -103,6 +103,10 @@ def for_daemon_note(kind: str, detail: str) -> Notice | None:
                       "A backup failed", f"A backup run did not finish: {detail}\n\nThe "
                       "earlier generations at the destination are as they were; the next "
                       "run continues where this one stopped (`nasfs backup status`).")
+    if kind == "backup-overdue":
+        return Notice(kind, f"{kind}:{detail.partition(':')[0]}",
+                      "A backup is overdue", f"{detail}.\n\nSee `nasfs backup status` for the "
+                      "last result and its reason.")
     if kind == "backup-verify-failed":
         return Notice(kind, f"{kind}:{detail}", "A backup does not match its manifest",
                       f"Verifying a backup generation found differences: {detail}.\n\nThe "
