@@ -31,7 +31,12 @@ def password_changed(settings: dict[str, Any], name: str, password: str | None) 
     site = site_from_settings(settings)
     if password is not None:
         if settings["os.accounts"]:
-            passdb.set_password(site, name, password)
+            try:
+                passdb.set_password(site, name, password)
+            except passdb.SambaPasswordError as exc:
+                # Say what did happen: the NAS side is committed already.
+                raise passdb.SambaPasswordError(
+                    f"the NAS password of {name!r} is set, but not for SMB: {exc}") from None
         return
     if (site.state_dir / "private" / "passdb.tdb").exists():
         passdb.remove(site, name)
