@@ -24,6 +24,7 @@ from smbprotocol.open import (
 )
 from smbprotocol.tree import TreeConnect
 
+from nasfs.client.connection import DaemonError
 from nasfs.smb import passdb
 from nasfs.smb.config import Site
 from tests.smb_util import HOST, SmbNas, serve_smb
@@ -240,3 +241,11 @@ def test_log_rows_made_over_smb_name_the_client_and_the_user(nas: SmbNas) -> Non
     logged = [line.split(",") for line in lines if "/logged.txt" in line]
     assert logged and all(f[header.index("client")] == HOST for f in logged)
     assert nas.admin.log_verify("access").ok  # the chain covers the new column
+
+
+def test_a_password_samba_cannot_take_is_reported_and_the_nas_one_stays(nas: SmbNas) -> None:
+    with pytest.raises(DaemonError, match="NAS password of 'bob' is set, but not for SMB"):
+        nas.admin.user_passwd("bob", "two\nlines")
+    assert nas.admin.auth_check("bob", "two\nlines", "test").ok
+    nas.admin.user_passwd("bob", "bob-pw")
+    assert nas.smbclient("docs", "bob", "bob-pw", "ls").returncode == 0
