@@ -312,6 +312,52 @@ class DataPath:
         fb = self.files.get(ino)
         return fb is not None and fb.nbytes >= self.flush_batch and not fb.lock.locked()
 
+    def batch_ready(self, ino: int) -> bool:
+        """A flush batch of this file is dirty (whether or not a flush of it is running)."""
+        fb = self.files.get(ino)
+        return fb is not None and fb.nbytes >= self.flush_batch
+
+    async def flush_behind(self, ino: int, nursery: trio.Nursery) -> None:
+        """Start putting this file's dirty batch to the store in `nursery` and return once
+        it is taken, so the writer fills the next batch while the store writes this one.
+
+        At most one batch per file is in flight: if one already is, this waits for it to
+        end first (back-pressure; memory stays bounded by two batches a file). The put runs
+        shielded from cancellation, so an unmount never abandons a put half-recorded. Its
+        failure is logged and its records stay dirty (`_flush_locked` puts them back), so
+        the next flush, fsync or commit retries and reports it; nothing is lost.
+        """
+        fb = self.files.get(ino)
+        if fb is None:
+            return
+        if fb.lock.locked():
+            fb.pins += 1  # forgetting it while we wait would lose track of the records
+            try:
+                async with fb.lock:  # fair: the in-flight flush finishes first
+                    pass
+            finally:
+                fb.pins -= 1
+            self._forget_if_idle(ino, fb)
+        if self.needs_flush(ino):
+            await nursery.start(self._flush_task, ino)
+
+    async def _flush_task(self, ino: int, task_status: trio.TaskStatus[None]) -> None:
+        fb = self.files.get(ino)
+        if fb is None or not fb.unsettled() or fb.lock.locked():
+            task_status.started()  # someone else flushes it, or nothing is left
+            return
+        fb.lock.acquire_nowait()
+        try:
+            task_status.started()
+            with trio.CancelScope(shield=True):
+                await self._flush_locked([(ino, fb)])
+        except Exception:
+            log.warning("background flush of inode %d failed; its records stay buffered "
+                        "and the next flush retries", ino, exc_info=True)
+        finally:
+            fb.lock.release()
+        self._forget_if_idle(ino, fb)
+
     def over_memory_bound(self) -> bool:
         return self.dirty_bytes > self.max_dirty
 

@@ -100,6 +100,9 @@ class Filesystem:
         # there shows nlink 0, as after any unlink, yet lives on while that entry exists.
         self._uncounted: set[int] = set()
         self._closed = False
+        # The nursery of run_group_commit while it runs: full batches are flushed there in
+        # the background. None (no mount serving): writes flush their batches themselves.
+        self._background: trio.Nursery | None = None
         self.snapshots = SnapshotManager(self)
         # Live inodes for statfs, counted again after the namespace gained or lost one.
         self._inodes: int | None = None
@@ -309,17 +312,27 @@ class Filesystem:
             await self._commit_when_quiet(durable=False)
 
     async def run_group_commit(self) -> None:
-        """Commit unsynced changes every `commit_interval` seconds until cancelled."""
-        while True:
-            await trio.sleep(self.tuning.commit_interval)
+        """Commit unsynced changes every `commit_interval` seconds until cancelled.
+
+        While it runs, writes that fill a flush batch hand it to a background task here
+        (DataPath.flush_behind) instead of waiting for the put; on cancellation the puts in
+        flight finish first (they are shielded), then this returns.
+        """
+        async with trio.open_nursery() as nursery:
+            self._background = nursery
             try:
-                await self.commit()
-            except errors.CommitFailed as exc:
-                log.error("group commit failed (%s); will retry", exc)
-            except errors.ReadOnly:
-                pass  # nothing may be committed; the state was told when it began
-            except Exception:
-                log.exception("group commit failed; will retry")
+                while True:
+                    await trio.sleep(self.tuning.commit_interval)
+                    try:
+                        await self.commit()
+                    except errors.CommitFailed as exc:
+                        log.error("group commit failed (%s); will retry", exc)
+                    except errors.ReadOnly:
+                        pass  # nothing may be committed; the state was told when it began
+                    except Exception:
+                        log.exception("group commit failed; will retry")
+            finally:
+                self._background = None
 
     async def close(self) -> None:
         """Flush everything, mark the volume clean, and close the database.
@@ -704,7 +717,12 @@ class Filesystem:
             a.size = end
         a.mtime_ns = a.ctime_ns = time.time_ns()
         self.repo.update_inode(a)
-        if self.data.needs_flush(ino) or self.data.over_memory_bound():
+        if self.data.over_memory_bound():
+            await self.data.flush([ino])
+        elif self._background is not None and self.data.batch_ready(ino):
+            # Overlap: the store writes this batch while the caller sends the next one.
+            await self.data.flush_behind(ino, self._background)
+        elif self.data.needs_flush(ino):
             await self.data.flush([ino])
         return taken
 
