@@ -39,9 +39,16 @@ from console.screens.trash import TrashScreen
 from console.screens.users import UsersScreen
 from console.state import ConsoleState, JobState
 from console.widgets.nav_bar import NavEntry
-from nasfs.client import ArrayStatus, DaemonError, DaemonGone, DaemonNotRunning, JobProgress
-from nasfs.config import Config
-from nasfs.errors import NasfsError
+from nasfs.client import (
+    ArrayStatus,
+    DaemonError,
+    DaemonGone,
+    DaemonNotRunning,
+    JobProgress,
+    NasfsError,
+    codes,
+    daemon_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +238,7 @@ class NasConsole(App[None]):
         try:
             result = self.backend.scrub(lambda p: self._progressed(job, p))
         except DaemonError as exc:
-            if exc.code != "scrub_cancelled":
+            if exc.code != codes.SCRUB_CANCELLED:
                 self._job_failed(job, exc)
                 return
             self.post_message(self.JobChanged(replace(job, finished=True, outcome=(
@@ -407,17 +414,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def make_backend(args: argparse.Namespace) -> Backend:
-    from nasfs.config import DEFAULT_CONFIG_PATH, load_config
-
-    config_file: Path | None = args.config
-    target: str | Config | None = args.target
-    if target is None and not os.environ.get("NASFS_SOCKET"):
-        path = config_file or Path(DEFAULT_CONFIG_PATH)
-        try:
-            target = load_config(path)
-        except (NasfsError, OSError) as exc:
-            log.warning("config %s not usable: %s", path, exc)
-        config_file = path
+    target, config_file = daemon_target(args.target, args.config)
     return Backend(target, config_file=config_file)
 
 

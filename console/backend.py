@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -22,16 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from nasfs.client import ArrayStatus, Client, JobProgress, JobResult
+from nasfs.client import (
+    ArrayStatus,
+    Client,
+    JobProgress,
+    JobResult,
+    NasfsError,
+    Target,
+)
 from nasfs.client.policy import PolicyClient
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.client.trash import TrashClient
-from nasfs.config import Config
-from nasfs.errors import NasfsError
 
 log = logging.getLogger(__name__)
 
-Target = str | os.PathLike[str] | Config | None
 T = TypeVar("T")
 
 

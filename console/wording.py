@@ -8,40 +8,41 @@ from __future__ import annotations
 
 import logging
 
-from nasfs.client import DaemonError, DaemonGone, DaemonNotRunning
+from nasfs.client import DaemonError, DaemonGone, DaemonNotRunning, codes
 
 log = logging.getLogger(__name__)
 
 # What to do, by the protocol's error code (docs/control-protocol.md).
 ADVICE: dict[str, str] = {
-    "job_busy": "Wait for the running job to finish (the Dashboard shows its progress), "
+    codes.JOB_BUSY: "Wait for the running job to finish (the Dashboard shows its progress), "
                 "then try again.",
-    "not_mounted": "Mount the array first, then try again.",
-    "rebuild": "Check the disk number and that the new directory is empty, then try again.",
-    "rebuild_argument": "Check the disk number and that the new directory is empty, then "
+    codes.NOT_MOUNTED: "Mount the array first, then try again.",
+    codes.REBUILD: "Check the disk number and that the new directory is empty, then try again.",
+    codes.REBUILD_ARGUMENT: "Check the disk number and that the new directory is empty, then "
                         "try again.",
-    "assembly": "Check that every disk is connected, then restart the array.",
-    "array_busy": "Another nasfs command is using the array; wait a moment and try again.",
-    "shutting_down": "The array is stopping. Wait until it has stopped, then start it again.",
-    "permission_denied": "The console must run as root (the systemd unit does that).",
-    "enospc": "The array or a disk is full. Delete files or empty the trash, then try again.",
-    "bad_params": "Check what you typed and try again.",
-    "unknown_method": "This version of the nasfs daemon cannot do that yet.",
+    codes.ASSEMBLY: "Check that every disk is connected, then restart the array.",
+    codes.ARRAY_BUSY: "Another nasfs command is using the array; wait a moment and try again.",
+    codes.SHUTTING_DOWN: "The array is stopping. Wait until it has stopped, then start it again.",
+    codes.PERMISSION_DENIED: "The console must run as root (the systemd unit does that).",
+    codes.ENOSPC: "The array or a disk is full. Delete files or empty the trash, then try "
+                  "again.",
+    codes.BAD_PARAMS: "Check what you typed and try again.",
+    codes.UNKNOWN_METHOD: "This version of the nasfs daemon cannot do that yet.",
     # The daemon's message states the rule that was broken (nasfs.policy.names); a second,
     # general rule here contradicted it for share names.
-    "invalid_name": "Change the name and try again.",
-    "invalid_value": "Check the value and try again.",
-    "already_exists": "Choose another name or number.",
-    "not_found": "It may have just been removed; the list is refreshed.",
-    "group_in_use": "Remove it from the shares that name it first.",
-    "policy_unavailable": "The service is starting or stopping; try again in a moment.",
-    "scrub_cancelled": "Nothing is lost: press C on the Disks screen to check again; "
+    codes.INVALID_NAME: "Change the name and try again.",
+    codes.INVALID_VALUE: "Check the value and try again.",
+    codes.ALREADY_EXISTS: "Choose another name or number.",
+    codes.NOT_FOUND: "It may have just been removed; the list is refreshed.",
+    codes.GROUP_IN_USE: "Remove it from the shares that name it first.",
+    codes.POLICY_UNAVAILABLE: "The service is starting or stopping; try again in a moment.",
+    codes.SCRUB_CANCELLED: "Nothing is lost: press C on the Disks screen to check again; "
                        "`nasfs scrub --resume` goes on from where it stopped.",
-    "no_job": "The check had already finished.",
-    "mail": "Change the mail settings (mail.host, mail.port, mail.user...) and send a test "
+    codes.NO_JOB: "The check had already finished.",
+    codes.MAIL: "Change the mail settings (mail.host, mail.port, mail.user...) and send a test "
             "mail again.",
-    "mail_not_configured": "Fill in the mail settings below, then send a test mail again.",
-    "internal": "This is a fault in nasfs, not something you did. The daemon's log has the "
+    codes.MAIL_NOT_CONFIGURED: "Fill in the mail settings below, then send a test mail again.",
+    codes.INTERNAL: "This is a fault in nasfs, not something you did. The daemon's log has the "
                 "details; please report it.",
 }
 
@@ -66,7 +67,7 @@ def explain(error: BaseException) -> str:
                 "If it does not come back, press F11 to start it again.")
     if isinstance(error, DaemonError):
         message = _sentence(str(error))
-        if error.code == "internal":
+        if error.code == codes.INTERNAL:
             message = "The nasfs service hit an internal error."
         advice = ADVICE.get(error.code, "")
         return f"{message} {advice}".strip()

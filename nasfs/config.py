@@ -33,6 +33,7 @@ from typing import Any
 import tomli_w
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 DEFAULT_CONFIG_PATH = Path("/etc/nasfs/nasfs.toml")
 DEFAULT_RUN_DIR = Path("/run/nasfs")
@@ -49,6 +50,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
 class ConfigError(NasfsError):
     """The configuration file is missing, unreadable or has a wrong value."""
 
+    wire_code = codes.CONFIG
     exit_code = 2
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nasfs.daemon import registry
+from nasfs import registry
 from nasfs.store import Store
 
 NASFS = [sys.executable, "-m", "nasfs.cli.main"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.daemon import registry
+from nasfs import registry
 from tests.test_cli_mount import NASFS, Env, mounts_under, one_line_error, wait_gone
 
 REPO = Path(__file__).parent.parent

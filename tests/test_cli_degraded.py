@@ -11,8 +11,7 @@ from pathlib import Path
 import test_cli_mount
 from test_cli_mount import NASFS, Env, one_line_error
 
-from nasfs import exitcodes
-from nasfs.daemon import registry
+from nasfs import exitcodes, registry
 from nasfs.daemon.mountpoint import is_mounted
 from nasfs.store.label import read_label
 

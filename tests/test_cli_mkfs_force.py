@@ -50,7 +50,7 @@ def test_mkfs_force_refuses_a_member_of_a_mounted_array(env: Env) -> None:
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from nasfs.daemon.registry import ArrayLock
+from nasfs.registry import ArrayLock
 lock = ArrayLock.acquire(Path(sys.argv[1]), sys.argv[2], "nasfs scrub, offline")
 print("held", flush=True)
 sys.stdin.readline()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from nasfs.daemon import registry
+from nasfs import registry
 from nasfs.daemon.mountpoint import is_mounted
 from nasfs.store import Store
 from tests.fuse_policy_util import as_user

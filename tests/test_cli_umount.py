@@ -19,8 +19,7 @@ import pytest
 import test_cli_mount
 from test_cli_mount import NASFS, REPO, Env, one_line_error, wait_gone
 
-from nasfs import exitcodes
-from nasfs.daemon import registry
+from nasfs import exitcodes, registry
 from nasfs.daemon.mountpoint import is_mounted
 
 env = test_cli_mount.env

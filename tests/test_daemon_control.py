@@ -25,7 +25,8 @@ from nasfs.errors import NasfsError
 
 
 class Refused(NasfsError):
-    pass
+    # Its own wire code, named explicitly as every NasfsError's is (nasfs.wire.codes).
+    wire_code = "refused"
 
 
 def make_methods() -> MethodTable:

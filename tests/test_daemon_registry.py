@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.daemon import registry
-from nasfs.daemon.registry import ArrayBusy, ArrayLock
+from nasfs import registry
+from nasfs.registry import ArrayBusy, ArrayLock
 
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from nasfs.daemon import registry
+from nasfs import registry
 lock = registry.ArrayLock.acquire(Path(sys.argv[1]), "arr", "nasfs daemon, mounted at /x")
 registry.write_record(Path(sys.argv[1]), registry.new_record(
     "arr", Path(sys.argv[1]) / "arr.sock", Path(sys.argv[2]), [Path("/m1")]))

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import trio
 
+from nasfs import registry
 from nasfs.client import Client, DaemonError, JobProgress
 from nasfs.config import Config
-from nasfs.daemon import registry
-from nasfs.daemon.registry import ArrayBusy
 from nasfs.daemon.service import Daemon, DaemonOptions
+from nasfs.registry import ArrayBusy
 from nasfs.store import Store
 
 

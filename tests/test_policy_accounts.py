@@ -258,7 +258,7 @@ def test_unlocking_a_user_frees_a_source_only_they_locked(service: PolicyService
     report = call(service, "user.unlock", name="alice")
     assert report["sources_still_locked"] == ["tty2"]  # type: ignore[index]
     from nasfs.client.policy import UnlockReport
-    from nasfs.client.types import from_dict
+    from nasfs.wire.types import from_dict
 
     assert "logins from tty2 stay locked (other names failed there too): 'nasfs user " \
            "unlock --source tty2' lifts that" in from_dict(UnlockReport, report).sentence()

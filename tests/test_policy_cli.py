@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.daemon import registry
+from nasfs import registry
 from nasfs.store import Store
 from tests.conftest import REPO  # the tree under test, not another checkout
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.daemon import registry
+from nasfs import registry
 from tests.recovery_util import new_members, populate
 
 NASFS = [sys.executable, "-m", "nasfs.cli.main"]

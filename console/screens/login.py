@@ -22,8 +22,7 @@ from textual.widgets import Input, Label, Static
 from console import wording
 from console.backend import AuthAnswer
 from console.screens.base import ConsoleScreen
-from nasfs.client import DaemonError, DaemonGone, DaemonNotRunning
-from nasfs.errors import NasfsError
+from nasfs.client import DaemonError, DaemonGone, DaemonNotRunning, NasfsError, codes
 
 REFUSED = "Name or password not accepted."
 
@@ -81,7 +80,7 @@ class LoginScreen(ConsoleScreen):
         try:
             answer = self.console.backend.auth_check(name, password)
         except DaemonError as exc:
-            cannot = exc.code == "unknown_method"
+            cannot = exc.code == codes.UNKNOWN_METHOD
             text = (f"This nasfs service cannot check passwords yet, so the console stays "
                     f"locked. The service said: {exc}" if cannot else wording.explain(exc))
             self.post_message(self.Answered(name, None, text, cannot))

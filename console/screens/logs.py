@@ -20,8 +20,8 @@ from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
 from nasfs.client.logrows import target, who
+from nasfs.client import UnknownOperation, access_operation, operations_help
 from nasfs.client.policy import ExportResult, LogPage, PolicyClient, VerifyResult
-from nasfs.operations import UnknownOperation, access_operation, operations_help
 
 FILTER_KEYS = ("since", "until", "user", "share", "op", "result")
 ENCODINGS = ("utf-8-sig", "utf-8", "cp932")

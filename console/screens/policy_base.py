@@ -23,7 +23,7 @@ from console.screens.base import ConsoleScreen
 from console.screens.confirm_dialog import ConfirmDialog
 from console.screens.form_dialog import Field, FormDialog
 from console.state import ConsoleState
-from nasfs.errors import NasfsError
+from nasfs.client import NasfsError
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Static
 from console import wording
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
+from nasfs.client import NasfsError
 from nasfs.client.policy import PolicyClient
-from nasfs.errors import NasfsError
 
 # What each setting means, in the words of the person changing it.
 MEANINGS: dict[str, str] = {

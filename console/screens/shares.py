@@ -21,8 +21,8 @@ from textual.widgets import DataTable, Input, Label, Static
 from console import wording
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
+from nasfs.client import NasfsError
 from nasfs.client.policy import AclEntryInfo, EffectiveAccess, PolicyClient, ShareInfo
-from nasfs.errors import NasfsError
 
 ACCESS_CYCLE = {"rw": "ro", "ro": "none", "none": "rw"}
 ACCESS_WORDS = {"rw": "read and write", "ro": "read only", "none": "no access"}

@@ -99,7 +99,7 @@ def _field(key: str, value: Any) -> str:
 
 
 def _offline(config: Config, members: list[Path], purpose: str) -> AbstractContextManager[Any]:
-    from nasfs.daemon import registry
+    from nasfs import registry
     from nasfs.store.assembly import assemble
 
     uuid = assemble(members).label.array_uuid

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import tomli_w
 
+from nasfs import registry
 from nasfs.client import ArrayStatus, Client
 from nasfs.client.connection import Connection
 from nasfs.config import Config, load_config
-from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import clear_dead_mount
 
 log = logging.getLogger(__name__)

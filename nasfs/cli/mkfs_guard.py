@@ -17,18 +17,19 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from nasfs import exitcodes
+from nasfs import exitcodes, registry
 from nasfs.config import Config
-from nasfs.daemon import registry
 from nasfs.errors import NasfsError
 from nasfs.store.disks import disk_name
 from nasfs.store.errors import AssemblyError
 from nasfs.store.label import ArrayLabel, read_label
+from nasfs.wire import codes
 
 
 class MemberInUse(NasfsError):
     """mkfs was given a current member of an array that is in use or known here."""
 
+    wire_code = codes.MEMBER_IN_USE
     exit_code = exitcodes.BUSY
 
 

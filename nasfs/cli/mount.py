@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nasfs import exitcodes
+from nasfs import exitcodes, registry
 from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
 from nasfs.client.connection import Connection
 from nasfs.client.units import size
 from nasfs.config import Config, default_log_dir, load_config
-from nasfs.daemon import registry
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
 from nasfs.errors import NasfsError, UsageError
 from nasfs.store.disks import disk_name
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,13 @@ log = logging.getLogger(__name__)
 class NotMountedError(NasfsError):
     """`nasfs umount` of a directory where nothing is mounted."""
 
+    wire_code = codes.NOT_MOUNTED
+
 
 class UnmountedUncleanly(NasfsError):
     """The array is unmounted, but its daemon could not save or close everything."""
+
+    wire_code = codes.UNMOUNTED_UNCLEANLY
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -58,7 +58,7 @@ def running_daemon(config: Config, at: Path | None = None) -> Client | None:
             if config.socket or config.mountpoint or os.environ.get("NASFS_SOCKET"):
                 raise  # a named daemon that does not answer: say which
             raise UsageError(str(exc)) from None
-    from nasfs.daemon import registry
+    from nasfs import registry
     from nasfs.store.identify import array_uuid
 
     # By label only: a stale or missing disk in the list must not hide a running daemon.

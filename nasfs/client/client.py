@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nasfs import registry
 from nasfs.client.connection import Connection, DaemonNotRunning
-from nasfs.client.types import ArrayStatus, JobProgress, JobResult, from_dict
 from nasfs.config import Config, default_run_dir
-from nasfs.daemon import registry
+from nasfs.wire import codes
+from nasfs.wire.types import ArrayStatus, JobProgress, JobResult, from_dict
 
 ProgressCallback = Callable[[JobProgress], None]
 
@@ -88,6 +89,7 @@ def _resolve_config(config: Config) -> tuple[Path, str]:
 class ArrayNotNamed(DaemonNotRunning):
     """Several arrays are mounted on this box and the command did not say which one."""
 
+    wire_code = codes.ARRAY_NOT_NAMED
     exit_code = 2  # a usage mistake: the command line has to name one
 
 

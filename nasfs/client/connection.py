@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nasfs.client import protocol
 from nasfs.errors import NasfsError
+from nasfs.wire import codes, protocol
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,14 @@ ProgressHandler = Callable[[dict[str, Any]], None]
 class DaemonNotRunning(NasfsError):
     """No daemon answers on the control socket (none started, or it stopped)."""
 
+    wire_code = codes.DAEMON_NOT_RUNNING
     exit_code = 3
 
 
 class DaemonError(NasfsError):
     """The daemon answered a request with an error; `code` is the protocol's error code."""
+
+    wire_code = codes.DAEMON
 
     def __init__(self, code: str, message: str, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -44,9 +47,13 @@ class DaemonError(NasfsError):
 class DaemonGone(NasfsError):
     """The daemon closed the connection before it answered."""
 
+    wire_code = codes.DAEMON_GONE
+
 
 class DaemonTimeout(NasfsError):
     """The daemon did not answer within the call's time limit (it may be stuck)."""
+
+    wire_code = codes.DAEMON_TIMEOUT
 
 
 class Connection:
@@ -72,7 +79,7 @@ class Connection:
         except PermissionError:
             sock.close()
             raise DaemonError(
-                protocol.PERMISSION_DENIED,
+                codes.PERMISSION_DENIED,
                 f"only root may use the nasfs control socket {path}",
             ) from None
         except OSError as exc:

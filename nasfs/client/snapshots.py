@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nasfs.client.types import from_dict
+from nasfs.wire.types import from_dict
 
 
 class Caller(Protocol):

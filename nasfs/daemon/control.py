@@ -26,8 +26,9 @@ from typing import Any
 
 import trio
 
-from nasfs.client import protocol
 from nasfs.errors import NasfsError
+from nasfs.params import REQUIRED, param
+from nasfs.wire import codes, protocol
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ MAX_SOCKET_PATH = 107
 class SocketPathTooLong(NasfsError):
     """The control socket's path does not fit in a Unix socket address."""
 
-
-class BadParams(NasfsError):
-    """A request's params are missing, of the wrong type or out of range."""
+    wire_code = codes.SOCKET_PATH_TOO_LONG
 
 
 @dataclass(frozen=True)
@@ -78,19 +77,10 @@ class Request:
         """Send one progress line for this request (dropped if the client has gone)."""
         await self._connection.send(protocol.progress(self.id, value))
 
-    def param(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        """The param `name`, checked to be of `kind`; BadParams when missing or mistyped."""
-        if name not in self.params:
-            if default is ...:
-                raise BadParams(f"method '{self.method}' needs the parameter '{name}'")
-            return default
-        value = self.params[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # bool is an int in Python but never a valid number on the wire.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise BadParams(f"parameter '{name}' of method '{self.method}' must be {names}")
-        return value
+    def param(self, name: str, kind: type | tuple[type, ...], default: Any = REQUIRED) -> Any:
+        """The param `name`, checked to be of `kind` (nasfs.params: the one rule, also for
+        null); BadParams when missing or mistyped."""
+        return param(self.params, self.method, name, kind, default)
 
 
 class MethodTable:
@@ -196,7 +186,7 @@ class ControlServer:
         if peer.uid not in self.allowed_uids:
             log.warning("refused control connection from uid %d (pid %d)", peer.uid, peer.pid)
             await connection.send(protocol.error(
-                None, protocol.PERMISSION_DENIED,
+                None, codes.PERMISSION_DENIED,
                 f"only root may use the nasfs control socket (you are uid {peer.uid})"))
             await _hang_up(stream)
             return
@@ -214,7 +204,7 @@ class ControlServer:
                         lines = buffer.feed(data)
                     except ValueError as exc:
                         await connection.send(protocol.error(
-                            None, protocol.MESSAGE_TOO_LONG, str(exc)))
+                            None, codes.MESSAGE_TOO_LONG, str(exc)))
                         await _hang_up(stream)
                         break
                     for line in lines:
@@ -230,7 +220,7 @@ class ControlServer:
             message = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             nursery.start_soon(connection.send, protocol.error(
-                None, protocol.PARSE_ERROR, f"the request is not valid JSON: {exc}"))
+                None, codes.PARSE_ERROR, f"the request is not valid JSON: {exc}"))
             return
         request_id = message.get("id") if isinstance(message, dict) else None
         if not isinstance(request_id, int | str) or isinstance(request_id, bool):
@@ -238,7 +228,7 @@ class ControlServer:
         problem = _request_problem(message)
         if problem:
             nursery.start_soon(connection.send,
-                               protocol.error(request_id, protocol.BAD_REQUEST, problem))
+                               protocol.error(request_id, codes.BAD_REQUEST, problem))
             return
         request = Request(connection, request_id, message["method"], message.get("params") or {})
         self._in_flight += 1
@@ -257,20 +247,18 @@ class ControlServer:
         handler = self.methods.get(request.method)
         if handler is None:
             return protocol.error(
-                request.id, protocol.UNKNOWN_METHOD,
+                request.id, codes.UNKNOWN_METHOD,
                 f"the daemon has no method '{request.method}' "
                 f"(it has: {', '.join(self.methods.names())})")
         if not self.accepting and request.method != "status":
-            return protocol.error(request.id, protocol.SHUTTING_DOWN,
+            return protocol.error(request.id, codes.SHUTTING_DOWN,
                                   "the daemon is shutting down")
         log.debug("control request %r %s from pid %d", request.id, request.method,
                   request.peer.pid)
         try:
             value = await _unwrap_group(handler(request))
-        except BadParams as exc:
-            return protocol.error(request.id, protocol.BAD_PARAMS, str(exc))
-        except NasfsError as exc:
-            return protocol.error(request.id, protocol.error_code_for(type(exc)), str(exc),
+        except NasfsError as exc:  # BadParams among them (code bad_params, exit 2)
+            return protocol.error(request.id, exc.wire_code, str(exc),
                                   exit_code=exc.exit_code)
         except OSError as exc:
             log.exception("control method %s failed", request.method)
@@ -278,7 +266,7 @@ class ControlServer:
             return protocol.error(request.id, code, f"{request.method} failed: {exc}")
         except Exception as exc:
             log.exception("control method %s failed", request.method)
-            return protocol.error(request.id, protocol.INTERNAL,
+            return protocol.error(request.id, codes.INTERNAL,
                                   f"{request.method} failed unexpectedly: {exc!r}")
         return protocol.result(request.id, value)
 

@@ -15,11 +15,13 @@ from nasfs import exitcodes
 from nasfs.errors import NasfsError
 from nasfs.store.assembly import Assembly
 from nasfs.store.disks import disk_names
+from nasfs.wire import codes
 
 
 class MemberMissing(NasfsError):
     """A member of the array is missing and `--degraded` was not given: not mounted."""
 
+    wire_code = codes.MEMBER_MISSING
     exit_code = exitcodes.DEGRADED
 
 

@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
 
 class DaemonStartFailed(NasfsError):
     """The background daemon reported a failure, or died before it was ready."""
+
+    wire_code = codes.DAEMON_START_FAILED
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)

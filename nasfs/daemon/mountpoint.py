@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ OWN_OPTIONS = frozenset({"nonempty"})
 
 class MountpointError(NasfsError):
     """The mount point cannot be used: missing, not a directory, busy or not empty."""
+
+    wire_code = codes.MOUNTPOINT
 
 
 def split_options(raw: Sequence[str]) -> list[str]:

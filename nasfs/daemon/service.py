@@ -32,8 +32,9 @@ from typing import Any
 
 import trio
 
+from nasfs import registry
 from nasfs.config import Config
-from nasfs.daemon import registry, sdnotify
+from nasfs.daemon import sdnotify
 from nasfs.daemon.control import ControlServer, MethodTable
 from nasfs.daemon.degraded import check_degraded
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount

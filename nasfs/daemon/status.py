@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nasfs.client.types import ArrayStatus, Capacity, EventRecord, MemberStatus
+from nasfs.wire.types import ArrayStatus, Capacity, EventRecord, MemberStatus
 
 COUNTERS = ("read_errors", "repaired", "write_errors")
 

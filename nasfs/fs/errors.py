@@ -9,11 +9,13 @@ from __future__ import annotations
 import errno as _errno
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 
 class FsError(NasfsError):
     """A filesystem operation failed the way a POSIX filesystem would fail it."""
 
+    wire_code = codes.FS
     errno = _errno.EIO
 
 
@@ -21,55 +23,70 @@ class CloseFailed(FsError):
     """Buffered data could not be stored at close (members full or lost): the volume was
     closed at its last commit, marked for the recovery pass of the next mount."""
 
+    wire_code = codes.CLOSE_FAILED
+
 
 class NotFound(FsError):
+    wire_code = codes.NOT_FOUND
     errno = _errno.ENOENT
 
 
 class AlreadyExists(FsError):
+    wire_code = codes.ALREADY_EXISTS
     errno = _errno.EEXIST
 
 
 class NotEmpty(FsError):
+    wire_code = codes.NOT_EMPTY
     errno = _errno.ENOTEMPTY
 
 
 class NotADirectory(FsError):
+    wire_code = codes.NOT_A_DIRECTORY
     errno = _errno.ENOTDIR
 
 
 class IsADirectory(FsError):
+    wire_code = codes.IS_A_DIRECTORY
     errno = _errno.EISDIR
 
 
 class NameTooLong(FsError):
+    wire_code = codes.NAME_TOO_LONG
     errno = _errno.ENAMETOOLONG
 
 
 class InvalidArgument(FsError):
+    wire_code = codes.INVALID_ARGUMENT
     errno = _errno.EINVAL
 
 
 class NoSuchAttribute(FsError):
+    wire_code = codes.NO_SUCH_ATTRIBUTE
+
     # ENODATA is Linux's ENOATTR.
     errno = _errno.ENODATA
 
 
 class NotPermitted(FsError):
+    wire_code = codes.NOT_PERMITTED
     errno = _errno.EPERM
 
 
 class TooManyLinks(FsError):
+    wire_code = codes.TOO_MANY_LINKS
     errno = _errno.EMLINK
 
 
 class FileTooBig(FsError):
+    wire_code = codes.FILE_TOO_BIG
     errno = _errno.EFBIG
 
 
 class NoSpace(FsError):
     """The array cannot take this (outside the reserve); `done` bytes of a write were taken."""
 
+    wire_code = codes.NO_SPACE
     errno = _errno.ENOSPC
     done = 0
 

@@ -42,6 +42,7 @@ from nasfs.fs.snapshot_diff import TreeDiff, diff_generations
 from nasfs.fs.snapshot_restore import RestoreResult
 from nasfs.fs.snapshot_restore import restore as restore_tree
 from nasfs.fs.snapshot_view import SnapshotView
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.fs.filesystem import Filesystem
@@ -58,23 +59,32 @@ HELD_CACHE_S = 2.0
 class SnapshotNotFound(errors.NotFound):
     """No snapshot with this id (or name)."""
 
+    wire_code = codes.SNAPSHOT_NOT_FOUND
+
 
 class SnapshotExists(errors.AlreadyExists):
     """A snapshot with this name exists already."""
+
+    wire_code = codes.SNAPSHOT_EXISTS
 
 
 class SnapshotLocked(errors.NotPermitted):
     """The snapshot is locked against removal."""
 
+    wire_code = codes.SNAPSHOT_LOCKED
+
 
 class SnapshotLimit(errors.FsError):
     """The volume has its maximum of snapshots and every one of them is locked."""
 
+    wire_code = codes.SNAPSHOT_LIMIT
     errno = 28  # ENOSPC
 
 
 class InvalidSnapshotName(errors.InvalidArgument):
     """A snapshot name that cannot be a directory name in `#snapshot`."""
+
+    wire_code = codes.INVALID_SNAPSHOT_NAME
 
 
 @dataclass(frozen=True, slots=True)

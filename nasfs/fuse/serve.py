@@ -16,6 +16,7 @@ from nasfs.errors import NasfsError
 from nasfs.fs import Filesystem
 from nasfs.fuse.operations import Operations
 from nasfs.policy.gate import Gate
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ READ_AHEAD_KB = 4096
 
 class MountError(NasfsError):
     """The mount point cannot take the mount."""
+
+    wire_code = codes.MOUNT
 
 
 def check_mountpoint(mountpoint: Path) -> None:

@@ -20,6 +20,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,13 @@ TIMEOUT_S = 30.0  # per network operation: connect, each SMTP command
 class MailError(NasfsError):
     """A mail could not be sent (or mail is not set up); str() says why in plain words."""
 
+    wire_code = codes.MAIL
+
 
 class MailNotConfigured(MailError):
     """mail.host or mail.to is empty."""
+
+    wire_code = codes.MAIL_NOT_CONFIGURED
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from nasfs.policy.names import check_account_name, check_id
 from nasfs.policy.passwords import hash_password
 from nasfs.policy.records import GroupRecord, UserRecord
 from nasfs.policy.snapshot import ADMIN_NAME, ADMIN_UID
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.policy.service import PolicyService
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 class GroupInUse(PolicyError):
     """A group cannot be removed while a share forces it on new files."""
+
+    wire_code = codes.GROUP_IN_USE
 
 
 class Accounts:

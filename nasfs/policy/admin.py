@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasfs.errors import NasfsError
+from nasfs.errors import BadParams, NasfsError
+from nasfs.params import param
 from nasfs.policy import osaccounts
 from nasfs.policy.auditstore import KINDS, LogEntry, LogFilter
-from nasfs.policy.errors import InvalidValue, NotFound, PolicyError
+from nasfs.policy.errors import InvalidValue, NotFound
 from nasfs.policy.export import check_encoding, write_csv
 from nasfs.policy.settings import SETTINGS, parse_setting, shown_value
 from nasfs.policy.shares import OPTIONS
@@ -33,12 +34,6 @@ log = logging.getLogger(__name__)
 Params = dict[str, Any]
 
 
-class BadParams(PolicyError):
-    """A parameter is missing or of the wrong type (wire code `bad_params`)."""
-
-    exit_code = 2
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who made an administrative call: the control peer (or the CLI's own process)."""
@@ -46,20 +41,6 @@ class Actor:
     uid: int
     pid: int | None = None
     process: str | None = None
-
-
-def param(params: Params, method: str, name: str, kind: type | tuple[type, ...],
-          default: Any = ...) -> Any:
-    if name not in params or (params[name] is None and default is not ...):
-        if default is ...:
-            raise BadParams(f"method '{method}' needs the parameter '{name}'")
-        return default
-    value = params[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise BadParams(f"parameter '{name}' of method '{method}' must be {names}")
-    return value
 
 
 def parse_time(value: Any, what: str) -> int | None:
@@ -142,9 +123,7 @@ class AdminApi:
         try:
             value = work()
         except NasfsError as exc:
-            from nasfs.client.protocol import error_code_for
-
-            self._system(actor, operation, target, error_code_for(type(exc)), str(exc))
+            self._system(actor, operation, target, exc.wire_code, str(exc))
             raise
         self._system(actor, operation, target, "OK", detail)
         return value

@@ -23,7 +23,7 @@ def open_offline(config: Config, purpose: str) -> Iterator[PolicyService]:
     Raises ArrayBusy if a daemon (or another offline tool) has the array, and the store's
     AssemblyError if the members do not form an array.
     """
-    from nasfs.daemon import registry
+    from nasfs import registry
     from nasfs.store.assembly import assemble
 
     assembly = assemble([Path(m) for m in config.members])

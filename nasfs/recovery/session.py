@@ -17,11 +17,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from nasfs.daemon import registry
+from nasfs import registry
 from nasfs.errors import NasfsError
 from nasfs.recovery.copies import CopyInfo, best_copy, open_read_only, survey_copies
 from nasfs.recovery.members import MemberSurvey, survey_members
 from nasfs.store.disks import disk_name
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,13 @@ PURPOSE = "nasfs recovery shell"
 class RecoveryError(NasfsError):
     """A recovery command cannot do what was asked (the message says what is missing)."""
 
+    wire_code = codes.RECOVERY
+
 
 class DaemonRunning(registry.ArrayBusy):
     """A daemon (or another tool) owns the array; recovery works only on an idle array."""
+
+    wire_code = codes.DAEMON_RUNNING
 
 
 class RecoverySession:

@@ -12,10 +12,13 @@ from pathlib import Path
 
 from nasfs.errors import NasfsError
 from nasfs.smb.config import MAIN, USERS_DIR
+from nasfs.wire import codes
 
 
 class SmbConfigError(NasfsError):
     """testparm refused the configuration (the old one stays in place)."""
+
+    wire_code = codes.SMB_CONFIG
 
 
 def validate(path: Path) -> None:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from nasfs.errors import NasfsError
+from nasfs.errors import BadParams
+from nasfs.params import param
 from nasfs.snapshots import schedule as sched
 
 if TYPE_CHECKING:
@@ -36,26 +37,6 @@ METHODS = ("snapshot.create", "snapshot.list", "snapshot.delete", "snapshot.lock
            "snapshot.schedule.set", "snapshot.schedule.del")
 # Methods that change something (the daemon writes a system-log row for them).
 CHANGING = frozenset(METHODS) - {"snapshot.list", "snapshot.diff", "snapshot.schedule.list"}
-
-
-class BadParams(NasfsError):
-    """A parameter is missing or of the wrong type (wire code `bad_params`)."""
-
-    exit_code = 2
-
-
-def param(params: dict[str, Any], method: str, name: str, kind: type | tuple[type, ...],
-          default: Any = ...) -> Any:
-    if name not in params or params[name] is None:
-        if default is ...:
-            raise BadParams(f"method '{method}' needs the parameter '{name}'")
-        return default
-    value = params[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        names = " or ".join(k.__name__ for k in kinds)
-        raise BadParams(f"parameter '{name}' of method '{method}' must be {names}")
-    return value
 
 
 def _path(text: str) -> bytes:

@@ -26,7 +26,7 @@ class OfflineSnapshots:
         self.config = config
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        from nasfs.daemon import registry
+        from nasfs import registry
         from nasfs.store import Store
         from nasfs.store.assembly import assemble
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from croniter import croniter
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.clock import Clock
@@ -40,11 +41,14 @@ KEEP_FIELDS = ("keep_last", "keep_within_s", "keep_hourly", "keep_daily", "keep_
 class InvalidSchedule(NasfsError):
     """A schedule with a bad cron expression or retention value."""
 
+    wire_code = codes.INVALID_SCHEDULE
     exit_code = 2
 
 
 class ScheduleNotFound(NasfsError):
     """No schedule with this name."""
+
+    wire_code = codes.SCHEDULE_NOT_FOUND
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from nasfs.errors import NasfsError
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Caller, Filesystem
 from nasfs.trash.repository import TrashItem, TrashRepository
 from nasfs.trash.schema import TRASH_DIR_KEY
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ DAY_NS = 86_400 * 10**9
 
 class TrashError(NasfsError):
     """A trash item or a restore target is not what the request needs."""
+
+    wire_code = codes.TRASH
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from nasfs.daemon.control import MethodTable, Request
 from nasfs.daemon.holders import describe, holders
 from nasfs.daemon.status import array_status, to_jsonable
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -36,24 +37,33 @@ log = logging.getLogger(__name__)
 class JobBusy(NasfsError):
     """A scrub or rebuild is already running on this array."""
 
+    wire_code = codes.JOB_BUSY
+
 
 class NotMounted(NasfsError):
     """The method needs the mounted filesystem and this daemon has none."""
+
+    wire_code = codes.NOT_MOUNTED
 
 
 class ScrubCancelled(NasfsError):
     """The running scrub was stopped by `scrub.cancel` (it can be resumed)."""
 
+    wire_code = codes.SCRUB_CANCELLED
+
 
 class MountBusy(NasfsError):
     """`umount` while processes have files open under the mount point (and no force)."""
 
+    wire_code = codes.MOUNT_BUSY
     errno = errno.EBUSY
     exit_code = exitcodes.BUSY
 
 
 class NoJob(NasfsError):
     """`scrub.cancel` was asked while no scrub runs."""
+
+    wire_code = codes.NO_JOB
 
 
 def capacity_extra(daemon: Daemon) -> dict[str, int | None]:

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from nasfs.daemon.control import BadParams, MethodTable, Request
+from nasfs.daemon.control import MethodTable, Request
 from nasfs.daemon.methods.array import _run_job
 from nasfs.daemon.status import to_jsonable
-from nasfs.errors import NasfsError
+from nasfs.errors import BadParams, NasfsError
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -45,6 +46,8 @@ PAUSE_SLICE_S = 0.1
 
 class ReclaimStopped(NasfsError):
     """The daemon is stopping: the reclaimer left the rest for later."""
+
+    wire_code = codes.RECLAIM_STOPPED
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:

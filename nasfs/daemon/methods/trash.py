@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from nasfs.daemon.control import BadParams, MethodTable, Request
-from nasfs.errors import NasfsError
+from nasfs.daemon.control import MethodTable, Request
+from nasfs.errors import BadParams, NasfsError
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -21,6 +22,8 @@ RETENTION_INTERVAL_S = 3600.0
 
 class TrashUnavailable(NasfsError):
     """The daemon has no filesystem open (not mounted), so it has no trash to manage."""
+
+    wire_code = codes.TRASH_UNAVAILABLE
 
 
 def _int(params: dict[str, Any], key: str, *, required: bool = False) -> int | None:

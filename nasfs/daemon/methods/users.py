@@ -12,6 +12,7 @@ import trio
 
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -23,6 +24,8 @@ METHODS = ("user.list", "user.add", "user.del", "user.passwd", "user.unlock")
 
 class PolicyUnavailable(NasfsError):
     """The daemon has no policy databases open (it is starting or stopping)."""
+
+    wire_code = codes.POLICY_UNAVAILABLE
 
 
 def policy_handler(daemon: Daemon, method: str) -> Callable[[Request], Awaitable[Any]]:

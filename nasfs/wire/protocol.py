@@ -4,12 +4,12 @@ Newline-delimited JSON over a Unix stream socket; docs/control-protocol.md is th
 A request is `{"id": ID, "method": NAME, "params": {...}}`; the answer to it is any number of
 `{"id": ID, "progress": {...}}` lines followed by exactly one `{"id": ID, "result": ...}` or
 `{"id": ID, "error": {"code": CODE, "message": SENTENCE, "exit": N}}` ("exit" optional).
+The codes are the constants of nasfs.wire.codes.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 # One message may not exceed this many bytes (the newline included); a longer line is an
@@ -18,16 +18,6 @@ MAX_MESSAGE_BYTES = 1 << 20
 
 PROTOCOL_VERSION = 1
 
-# Error codes the server itself produces. Handlers raising a NasfsError produce the snake_case
-# form of the exception's class name (ArrayIncomplete -> "array_incomplete").
-PARSE_ERROR = "parse_error"  # the line is not JSON
-BAD_REQUEST = "bad_request"  # JSON, but not a request object
-UNKNOWN_METHOD = "unknown_method"
-BAD_PARAMS = "bad_params"
-PERMISSION_DENIED = "permission_denied"
-MESSAGE_TOO_LONG = "message_too_long"
-SHUTTING_DOWN = "shutting_down"
-INTERNAL = "internal"
 
 RequestId = int | str | None
 
@@ -57,14 +47,6 @@ def error(request_id: RequestId, code: str, message: str,
     if exit_code is not None:
         body["exit"] = exit_code
     return {"id": request_id, "error": body}
-
-
-def error_code_for(exc_type: type[BaseException]) -> str:
-    """The wire code of an exception class: its name in snake_case, without 'Error'."""
-    name = exc_type.__name__
-    if name.endswith("Error") and name != "Error":
-        name = name[: -len("Error")]
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class LineBuffer:

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ _FLOCK = "hhqqi4x"
 
 class ArrayBusy(NasfsError):
     """Another process (a daemon, or an offline reader) has the array open."""
+
+    wire_code = codes.ARRAY_BUSY
 
 
 @dataclass(frozen=True)

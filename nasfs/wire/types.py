@@ -119,3 +119,27 @@ class JobResult:
 
     method: str
     report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UnlockReport:
+    """What `user.unlock` did; `sentence()` says it the same way in the CLI, the console and
+    the recovery shell."""
+
+    name: str | None
+    source: str | None
+    was_locked: bool
+    sources_unlocked: list[str] = field(default_factory=list)
+    sources_still_locked: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        what = self.name if self.name is not None else f"logins from {self.source}"
+        were = "was" if self.name is not None else "were"
+        parts = [f"unlocked {what}" if self.was_locked else f"{what} {were} not locked"]
+        if self.sources_unlocked:
+            parts.append(f"also unlocked logins from {', '.join(self.sources_unlocked)} "
+                         f"(locked only by {self.name}'s failed logins)")
+        for source in self.sources_still_locked:
+            parts.append(f"logins from {source} stay locked (other names failed there too): "
+                         f"'nasfs user unlock --source {source}' lifts that")
+        return "; ".join(parts)
