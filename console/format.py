@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nasfs.client import units
 
-# One unit system with the CLI (binary, IEC names): see nasfs.client.units.
+# One unit system with the CLI (binary, IEC names): see nasfs.units.
 size = units.size
 rate = units.rate
 

@@ -19,11 +19,11 @@ from typing import Any
 from nasfs import exitcodes, registry
 from nasfs.client import ArrayStatus, Client, DaemonGone, DaemonNotRunning
 from nasfs.client.connection import Connection
-from nasfs.client.units import size
 from nasfs.config import Config, default_log_dir, load_config
 from nasfs.daemon.mountpoint import is_mounted, split_options, wait_unmounted
 from nasfs.errors import NasfsError, UsageError
 from nasfs.store.disks import disk_name
+from nasfs.units import size
 from nasfs.wire import codes
 
 log = logging.getLogger(__name__)

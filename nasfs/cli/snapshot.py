@@ -16,7 +16,7 @@ from typing import Any
 from nasfs.cli.session import array_arguments, running_daemon, session_config
 from nasfs.cli.users import emit
 from nasfs.client.snapshots import SnapshotClient, SnapshotInfo
-from nasfs.client.units import size
+from nasfs.units import size
 
 log = logging.getLogger(__name__)
 

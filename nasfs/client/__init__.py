@@ -5,6 +5,7 @@ imports nothing else of nasfs: what it needs is re-exported here). It never impo
 so the console (asyncio) can call it from worker threads.
 """
 
+from nasfs import units
 from nasfs.client.client import ArrayNotNamed, Client, resolve_socket, start_hint
 from nasfs.client.connection import (
     Connection,
@@ -49,4 +50,5 @@ __all__ = [
     "operations_help",
     "resolve_socket",
     "start_hint",
+    "units",
 ]

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nasfs.client.units import size
 from nasfs.store.disks import disk_name
+from nasfs.units import size
 
 HOW_TO_REPLACE = (
     "Your files are still readable, but the array cannot lose another disk. Fit a new disk, "

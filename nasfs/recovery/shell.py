@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from nasfs.client.units import rate, size
 from nasfs.errors import NasfsError, UsageError
 from nasfs.recovery import repair, restore, sides, status
 from nasfs.recovery.check import run_check
@@ -27,6 +26,7 @@ from nasfs.recovery.salvage import ChunkReader, Salvager, outside_array, resolve
 from nasfs.recovery.session import RecoverySession
 from nasfs.store.disks import disk_index, disk_name
 from nasfs.store.events import Progress
+from nasfs.units import rate, size
 from nasfs.wire.types import UnlockReport, from_dict
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """Sizes for people, one unit system for every front end (CLI, console, recovery shell).
 
 Binary units with IEC names (KiB, MiB, GiB, TiB): `df -h`, `du -h` and `ls -lh` count in
-powers of 1024 as well, so a figure nasfs prints can be compared with theirs by eye. It
-lives in the client package because the console may import nothing else from nasfs.
+powers of 1024 as well, so a figure nasfs prints can be compared with theirs by eye. A
+base module that every layer may use (mail notices, the recovery shell); the console, which
+imports nothing of nasfs but nasfs.client, has it as `nasfs.client.units`.
 """
 
 from __future__ import annotations
