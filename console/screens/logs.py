@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Label, Static
 from console.format import when
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
-from nasfs.client.logrows import target, who
 from nasfs.client import UnknownOperation, access_operation, operations_help
+from nasfs.client.logrows import target, who
 from nasfs.client.policy import ExportResult, LogPage, PolicyClient, VerifyResult
 
 FILTER_KEYS = ("since", "until", "user", "share", "op", "result")

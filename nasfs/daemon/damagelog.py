@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from nasfs.policy.auditstore import LogEntry
 from nasfs.store.disks import disk_name
 
 if TYPE_CHECKING:
@@ -27,11 +28,10 @@ def register(daemon: Daemon) -> None:
 
     def on_event(event: Event, raw: Any) -> None:
         result = LOGGED.get(event.kind) if event.source == "store" else None
-        policy = daemon.policy
-        if result is None or policy is None:
+        array = daemon.open_array
+        if result is None or array is None:
             return
-        from nasfs.policy.auditstore import LogEntry
-
+        policy = array.policy
         member = getattr(raw, "member", None)
         where = "" if member is None else f"{disk_name(member)} ({getattr(raw, 'path', '')}): "
         entry = LogEntry(f"store.{event.kind}", result=result, detail=f"{where}{event.detail}")

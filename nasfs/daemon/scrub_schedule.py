@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from nasfs.daemon.jobrun import run_scrub
 from nasfs.snapshots.schedule import previous_fire
 
 if TYPE_CHECKING:
@@ -39,11 +40,7 @@ def _set_state(daemon: Daemon, value: dict[str, Any]) -> None:
 
 async def run_due(daemon: Daemon) -> bool:
     """Start the scrub if a fire time has passed since the last one handled; whether it ran."""
-    from nasfs.daemon.methods.array import run_scrub
-
     policy = daemon.policy
-    if policy is None or daemon.store is None:
-        return False
     cron = str(policy.setting("scrub.schedule") or "")
     if not cron:
         return False  # the administrator turned the schedule off

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from nasfs.db.scrub import MetadataScrub, scrub_closed, scrub_open
+from nasfs.recovery.copies import DATABASES, db_path
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -64,13 +65,12 @@ def _owned_databases(daemon: Daemon, token: trio.lowlevel.TrioToken) -> list[tup
     """Every open replicated database of the daemon, with a way into its owner's context."""
     store = daemon.store
     found: list[tuple[Any, Any]] = [store.catalog_database()]
-    fs = daemon.fs
-    if fs is not None:
-        found.append((fs.db, _on_trio(token)))
+    volume = daemon.array.volume
+    if volume is not None:
+        found.append((volume.fs.db, _on_trio(token)))
     policy = daemon.policy
-    if policy is not None:
-        found.append((policy.policy_db, _locked(policy.policy_lock)))
-        found.append((policy.audit_db, _locked(policy.audit_lock)))
+    found.append((policy.policy_db, _locked(policy.policy_lock)))
+    found.append((policy.audit_db, _locked(policy.audit_lock)))
     return found
 
 
@@ -101,8 +101,6 @@ def scrub_offline_metadata(members: Sequence[Path], *, repair: bool = True,
     `repaired_at_open`: the store's events from its open, which already rewrote damaged
     copies of store.db; they are reported as found and repaired by this scrub.
     """
-    from nasfs.recovery.copies import DATABASES, db_path
-
     total = MetadataScrub()
     for event in repaired_at_open:
         detail = str(getattr(event, "detail", ""))

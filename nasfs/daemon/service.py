@@ -4,9 +4,11 @@ It only assembles parts (store, filesystem, FUSE adapter, control server, period
 and runs the start-up and shutdown sequences; the parts do the work. Order matters:
 
 start:  check mount point → read labels (array UUID; a missing member only with --degraded)
-        → take the array lock → open store →
-        open filesystem → control socket → periodic jobs → FUSE mount → publish the daemon
-        record → report ready
+        → take the array lock → open store → open policy → open the volume (filesystem,
+        trash, gate: nasfs.daemon.array) → method groups (each adds its periodic jobs:
+        log export, trash retention, snapshot and scrub schedules) → control socket →
+        periodic jobs → FUSE mount (with the filesystem's group commit) → publish the
+        daemon record → report ready
 stop:   (SIGTERM/SIGINT, the `umount` method, or someone unmounting it from outside)
         stop taking new control requests → wait for a running scrub/rebuild →
         unmount (no new file operations) → flush durably and close the filesystem →
@@ -19,6 +21,7 @@ stale socket and record (the filesystem recovers from its own journal at open).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import logging
 import os
@@ -28,20 +31,38 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from nasfs import registry
 from nasfs.config import Config
-from nasfs.daemon import sdnotify
+from nasfs.config_follow import follow_config_file, followed_members
+from nasfs.daemon import damagelog, sdnotify
+from nasfs.daemon.array import ArrayNotOpen, MountedArray, Volume
 from nasfs.daemon.control import ControlServer, MethodTable
 from nasfs.daemon.degraded import check_degraded
+from nasfs.daemon.methods import register_all
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
+from nasfs.daemon.promotion import keep_sync_count
 from nasfs.daemon.status import MemberErrors
+from nasfs.db import DBEvent, ReplicatedDB
+from nasfs.errors import NasfsError
+from nasfs.fs import Filesystem
+from nasfs.fuse import serve
+from nasfs.mail.notifier import Notifier
+from nasfs.policy import PolicyService, db_dirs
+from nasfs.policy.gate import Gate
+from nasfs.policy.records import ShareRecord
+from nasfs.smb.service import SmbService
+from nasfs.store import Store, StoreEvent
+from nasfs.store.assembly import assemble
+from nasfs.trash import TRASH_MIGRATIONS, Trash
 
 log = logging.getLogger(__name__)
+
+# What the store and the databases report (the raw form of a store Event).
+RawEvent = StoreEvent | DBEvent
 
 RECENT_EVENTS = 200
 
@@ -75,12 +96,10 @@ class Daemon:
         self.config = options.config
         self.mountpoint = options.mountpoint
         self.array_uuid: str | None = None
-        self.store: Any = None
-        self.fs: Any = None
-        self.policy: Any = None  # nasfs.policy.PolicyService: accounts, shares, logs
-        self.gate: Any = None  # nasfs.policy.gate.Gate: the policy in front of the mount
-        self.trash: Any = None  # nasfs.trash.Trash, while the filesystem is open
-        self.smb: Any = None  # nasfs.smb.service.SmbService: smbd over the mount
+        # The open array's parts (nasfs.daemon.array), from open until the stop sequence
+        # closes them; the method groups reach them through `array`.
+        self._array: MountedArray | None = None
+        self.smb: SmbService | None = None  # smbd over the mount (methods/smb.py)
         self.mounted = False
         self.pid = os.getpid()
         self.started_at = time.time()
@@ -98,9 +117,7 @@ class Daemon:
         self.stop_problems: list[str] = []
         # Called with every event as it is recorded (store events also with the raw
         # StoreEvent), from any thread: the mail notifier listens here (methods/mail.py).
-        self.event_listeners: list[Callable[[Event, Any], None]] = []
-        from nasfs.mail.notifier import Notifier
-
+        self.event_listeners: list[Callable[[Event, RawEvent | None], None]] = []
         self.notifier = Notifier()
         self._shutdown_requested = trio.Event()
         self._stopped = trio.Event()
@@ -116,8 +133,6 @@ class Daemon:
         Raises NasfsError subclasses (from checks, assembly, the lock, the store) before
         `on_ready` if the array cannot be served.
         """
-        from nasfs.store.assembly import assemble
-
         self._trio_token = trio.lowlevel.current_trio_token()
         fuse_options: list[str] = []
         if self.mountpoint is not None:
@@ -148,29 +163,27 @@ class Daemon:
     async def _run_locked(
         self, members: list[Path], fuse_options: list[str], on_ready: Callable[[], None],
     ) -> None:
-        from nasfs.daemon import damagelog
-        from nasfs.daemon.methods import register_all
-        from nasfs.daemon.promotion import keep_sync_count
-
         assert self.array_uuid is not None
-        self.store = await trio.to_thread.run_sync(self._open_store, members)
+        store: Store | None = await trio.to_thread.run_sync(self._open_store, members)
+        policy: PolicyService | None = None
         try:
-            self.policy = await trio.to_thread.run_sync(self._open_policy)
+            assert store is not None
+            policy = await trio.to_thread.run_sync(self._open_policy, store)
+            self._array = MountedArray(self.array_uuid, store, policy)
             if self.mountpoint is not None:
-                self.fs = await self._open_filesystem()
+                self._array.volume = await self._open_volume(store, policy)
             register_all(self.methods, self)
             damagelog.register(self)
             self.socket_path = self.config.socket or registry.socket_path(
                 self.config.run_dir, self.array_uuid)
             self.server = ControlServer(self.socket_path, self.methods)
-            self._add_periodic_jobs()
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.policy.run)  # the access-log writer
+                await nursery.start(policy.run)  # the access-log writer
                 await nursery.start(self.notifier.run)  # mail, in worker threads
                 await nursery.start(self.server.serve)
                 nursery.start_soon(self._watch_signals)
                 await nursery.start(self.jobs.run)
-                if self.fs is not None:
+                if self._array.volume is not None:
                     # fs.db's promotions copy in a worker, not in a commit on this thread.
                     await nursery.start(keep_sync_count, self._fs_db)
                 if self.mountpoint is not None:
@@ -196,10 +209,9 @@ class Daemon:
                 # Each part is closed even when one before it failed (a lost or full
                 # member): whatever can still be saved is, and each failure is reported.
                 await self._close_filesystem()
-                policy, self.policy = self.policy, None
+                self._array = None
                 if policy is not None:
                     await self._close_part("the policy databases", policy.close)
-                store, self.store = self.store, None
                 if store is not None:
                     await self._close_part("the store", store.close)
         if self.stop_problems:
@@ -207,6 +219,27 @@ class Daemon:
                       "; ".join(self.stop_problems))
         else:
             log.info("daemon for array %s stopped cleanly", self.array_uuid)
+
+    @property
+    def array(self) -> MountedArray:
+        """The open array (ArrayNotOpen while starting or after the stop sequence)."""
+        if self._array is None:
+            raise ArrayNotOpen("the daemon has no array open: it is starting or stopping")
+        return self._array
+
+    @property
+    def open_array(self) -> MountedArray | None:
+        """The open array, or None (for event listeners, which may be called while the
+        stop sequence closes the parts)."""
+        return self._array
+
+    @property
+    def store(self) -> Store:
+        return self.array.store
+
+    @property
+    def policy(self) -> PolicyService:
+        return self.array.policy
 
     @property
     def stopping(self) -> bool:
@@ -250,45 +283,37 @@ class Daemon:
 
     # -- parts ---------------------------------------------------------------------------
 
-    def _open_store(self, members: list[Path]) -> Any:
-        from nasfs.store import Store
-
+    def _open_store(self, members: list[Path]) -> Store:
         return Store.open(members, events=self._store_event)
 
-    def _open_policy(self) -> Any:
-        from nasfs.policy import PolicyService, db_dirs
-
+    def _open_policy(self, store: Store) -> PolicyService:
         # policy.db and audit.db sit beside store.db on every present member.
-        return PolicyService.open(db_dirs(self.store.present), nparity=self.store.nparity,
+        return PolicyService.open(db_dirs(store.present), nparity=store.nparity,
                                   identity=self.array_uuid, events=self._store_event,
-                                  copy_ok=self.store.copy_ok)
+                                  copy_ok=store.copy_ok)
 
-    async def _open_filesystem(self) -> Any:
-        from nasfs.fs import Filesystem
-
+    async def _open_volume(self, store: Store, policy: PolicyService) -> Volume:
         # On the trio thread, not a worker: the filesystem's SQLite connection is used from
         # this thread only (docs/architecture.md, concurrency rule). Its database copies sit
         # beside the store's on every present member (Filesystem.open's default).
-        from nasfs.policy.gate import Gate
-        from nasfs.trash import TRASH_MIGRATIONS, Trash
-
-        fs = Filesystem.open(self.store, events=self._store_event,
+        fs = Filesystem.open(store, events=self._store_event,
                              extra_migrations=[TRASH_MIGRATIONS])
         fs.failsafe.listeners.append(self._read_only_changed)
-        self.trash = Trash(fs, self.policy.clock)
-        self.gate = Gate(fs, self.policy, self.trash)
-        self.gate.ensure_all_share_folders()
+        trash = Trash(fs, policy.clock)
+        volume = Volume(fs, trash, Gate(fs, policy, trash))
+        volume.gate.ensure_all_share_folders()
         token = trio.lowlevel.current_trio_token()
 
-        def share_created(share: Any) -> None:
+        def share_created(share: ShareRecord) -> None:
             # Called in the worker thread of the admin call: the folder is made on the trio
             # thread (the filesystem's), before `share create` answers.
-            gate = self.gate
-            if gate is not None:
-                trio.from_thread.run_sync(gate.ensure_share_folder, share, trio_token=token)
+            array = self._array
+            if array is not None and array.volume is not None:
+                trio.from_thread.run_sync(array.volume.gate.ensure_share_folder, share,
+                                          trio_token=token)
 
-        self.policy.on_share_created.append(share_created)
-        return fs
+        policy.on_share_created.append(share_created)
+        return volume
 
     def _read_only_changed(self, reason: str | None) -> None:
         """The mount entered (reason) or left (None) its read-only fail-safe state: an event
@@ -299,14 +324,19 @@ class Daemon:
             self.note("daemon", "read-only", f"{self.mountpoint} is read-only: changes cannot "
                       f"be saved ({reason}); files can still be read")
 
-    def _fs_db(self) -> Any:
-        return self.fs.db if self.fs is not None else None
+    def _fs_db(self) -> ReplicatedDB | None:
+        """fs.db while the volume is open (the promotion keeper stops asking after that)."""
+        array = self._array
+        if array is None or array.volume is None:
+            return None
+        db = array.volume.fs.db  # typed by the fs layer as the queries it needs
+        return db if isinstance(db, ReplicatedDB) else None
 
     async def _close_filesystem(self) -> None:
-        fs, self.fs = self.fs, None
-        if fs is None:
+        array = self._array
+        if array is None or array.volume is None:
             return
-        self.gate = self.trash = None
+        fs, array.volume = array.volume.fs, None
         try:
             await fs.close()  # flushes durably first
         except Exception as exc:
@@ -330,15 +360,15 @@ class Daemon:
         self, fuse_options: list[str], *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        from nasfs.fuse import serve
-
         assert self.mountpoint is not None
+        volume = self.array.require_volume("so there is nothing to serve")
         try:
             with trio.CancelScope() as scope:
                 self._fuse_scope = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(functools.partial(
-                        serve, self.fs, self.mountpoint, options=fuse_options, gate=self.gate))
+                        serve, volume.fs, self.mountpoint, options=fuse_options,
+                        gate=volume.gate))
                     self.mounted = True
                     task_status.started()
             if not scope.cancelled_caught:
@@ -348,20 +378,9 @@ class Daemon:
             self.mounted = False
             self._fuse_done.set()
 
-    def _add_periodic_jobs(self) -> None:
-        """Timed jobs of the daemon (trash retention, log export, snapshot schedules...).
-
-        Group commit is not among them: nasfs.fuse.serve runs the filesystem's own group
-        commit for as long as the array is mounted.
-        """
-
     def member_replaced(self, index: int, onto: Path) -> str | None:
         """After a rebuild onto `onto`: the daemon's member list, its record and its config
         file name the new disk. Returns what changed in the file (None if nothing did)."""
-        import dataclasses
-
-        from nasfs.config_follow import follow_config_file, followed_members
-
         assert self.array_uuid is not None
         present = dict(self.store.present)
         new = followed_members(list(self.config.members), index, onto, present)
@@ -384,7 +403,7 @@ class Daemon:
     def note(self, source: str, kind: str, detail: str) -> None:
         self._record(Event(time.time(), source, kind, detail), None)
 
-    def _record(self, event: Event, raw: Any) -> None:
+    def _record(self, event: Event, raw: RawEvent | None) -> None:
         self.events.append(event)
         for listener in self.event_listeners:
             try:
@@ -392,7 +411,7 @@ class Daemon:
             except Exception:
                 log.exception("event listener failed on %s", event)
 
-    def _store_event(self, event: Any) -> None:
+    def _store_event(self, event: RawEvent) -> None:
         # Called from worker threads as well as the trio thread: deque.append is atomic.
         # Not logged here: the store and the databases log their own events.
         kind = getattr(event, "kind", type(event).__name__)
@@ -416,8 +435,6 @@ def _describe(exc: BaseException) -> str:
     and message; for a group, its leaves."""
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in exc.exceptions)
-    from nasfs.errors import NasfsError
-
     if isinstance(exc, NasfsError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

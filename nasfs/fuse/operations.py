@@ -18,7 +18,7 @@ from typing import cast
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
 
-from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem
+from nasfs.fs import AttrChanges, Attributes, Caller
 from nasfs.fuse.errnos import errno_for
 from nasfs.policy.gate import ENTRY_TIMEOUT, Gate
 
@@ -83,9 +83,9 @@ class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
     enable_acl = False
 
-    def __init__(self, fs: Filesystem | Gate, *, writeback_cache: bool = False) -> None:
+    def __init__(self, gate: Gate, *, writeback_cache: bool = False) -> None:
         super().__init__()
-        self.gate = fs if isinstance(fs, Gate) else Gate(fs, None)
+        self.gate = gate
         self.enable_writeback_cache = writeback_cache
         self.block_size = self.gate.fs.data.record_size
 

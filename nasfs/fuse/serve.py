@@ -120,7 +120,8 @@ async def serve(
     """
     mountpoint = Path(os.path.realpath(mountpoint))  # resolved while nothing is mounted there
     check_mountpoint(mountpoint)
-    ops = Operations(gate or fs, writeback_cache=writeback_cache)
+    # Without a gate of the caller's (a test mount): one with no policy, which lets all through.
+    ops = Operations(gate or Gate(fs, None), writeback_cache=writeback_cache)
     opts = set(pyfuse3.default_options) | set(BASE_OPTIONS) | set(options)
     try:
         pyfuse3.init(ops, str(mountpoint), opts)

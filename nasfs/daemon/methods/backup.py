@@ -11,8 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from nasfs.backup.repository import JobRepository
+from nasfs.backup.runner import Context
+from nasfs.backup.service import METHODS, BackupService
+from nasfs.daemon.array import NotMounted
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.daemon.methods.array import NotMounted
+from nasfs.daemon.methods.snapshots import policy_state, system_log
+from nasfs.fs.snapshots import SnapshotManager
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -22,9 +27,7 @@ WATCH_RETRY_S = 5.0
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:
-    from nasfs.backup.service import METHODS
-
-    if daemon.policy is None or daemon.fs is None or daemon.mountpoint is None:
+    if daemon.array.volume is None or daemon.mountpoint is None:
         def unavailable(method: str) -> Callable[[Request], Awaitable[Any]]:
             async def handle(request: Request) -> Any:
                 raise NotMounted("backups need the array mounted (nasfs mount): they copy "
@@ -76,22 +79,16 @@ def disk_watch(daemon: Daemon, service: Any) -> Callable[[], Awaitable[None]]:
     return watch
 
 
-def build(daemon: Daemon) -> Any:
-    from nasfs.backup.repository import JobRepository
-    from nasfs.backup.runner import Context
-    from nasfs.backup.service import BackupService
-    from nasfs.daemon.methods.snapshots import policy_state, system_log
-
+def build(daemon: Daemon) -> BackupService:
     assert daemon.mountpoint is not None
+    array = daemon.array
 
-    def snapshots() -> Any:
-        if daemon.fs is None:
-            raise NotMounted("the array is no longer mounted")
-        return daemon.fs.snapshots
+    def snapshots() -> SnapshotManager:
+        return array.require_volume("no longer: backups copy from its snapshots").snapshots
 
     async def take(name: str) -> str:
         snaps = snapshots()
-        info = await snaps.create(name, policy_state(daemon))
+        info = await snaps.create(name, policy_state(array))
         # Locked while the run reads it: never removed for the limit or for space.
         await snaps.set_locked(info.id, True)
         return str(info.name)
@@ -108,14 +105,14 @@ def build(daemon: Daemon) -> Any:
 
     ctx = Context(mountpoint=daemon.mountpoint, run_dir=daemon.config.run_dir,
                   take_snapshot=take, drop_snapshot=drop, snapshot_names=names,
-                  now=daemon.policy.clock.now, stopping=lambda: daemon.stopping)
+                  now=array.policy.clock.now, stopping=lambda: daemon.stopping)
 
     def notify(kind: str, job: str, detail: str) -> None:
         daemon.note("backup", kind, detail)
 
     async def log_row(operation: str, result: str, detail: str) -> None:
-        await system_log(daemon, operation, result=result, detail=detail)
+        await system_log(array, operation, result=result, detail=detail)
 
-    policy = daemon.policy
+    policy = array.policy
     return BackupService(JobRepository(policy), ctx,
                          lambda share: policy.share(share) is not None, notify, log_row)

@@ -12,6 +12,7 @@ import trio
 
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.daemon.methods.users import policy_handler
+from nasfs.policy.daily import run_daily
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -27,20 +28,15 @@ FLUSH_WAIT_S = 2.0
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:
-    from nasfs.policy.daily import run_daily
-
+    service = daemon.array.policy
     for method in METHODS:
         table.add(method, _after_pending_rows(daemon, method))
 
     async def daily() -> None:
-        service = getattr(daemon, "policy", None)
-        if service is not None:
-            await trio.to_thread.run_sync(run_daily, service)
+        await trio.to_thread.run_sync(run_daily, service)
 
     async def refresh() -> None:
-        service = getattr(daemon, "policy", None)
-        if service is not None:
-            await trio.to_thread.run_sync(service.refresh_lagging)
+        await trio.to_thread.run_sync(service.refresh_lagging)
 
     daemon.jobs.add("log-daily", DAILY_INTERVAL_S, daily)
     daemon.jobs.add("policy-db-refresh", REFRESH_INTERVAL_S, refresh)
@@ -52,8 +48,7 @@ def _after_pending_rows(daemon: Daemon, method: str) -> Callable[[Request], Awai
     handler = policy_handler(daemon, method)
 
     async def flushed_first(request: Request) -> Any:
-        service = getattr(daemon, "policy", None)
-        audit = getattr(service, "audit", None)
+        audit = daemon.policy.audit
         if audit is not None:
             with trio.move_on_after(FLUSH_WAIT_S):
                 await audit.wait_idle()

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.daemon.methods.users import PolicyUnavailable
 from nasfs.mail import notices
 from nasfs.mail.watch import INTERVAL_S, ArrayWatch, run_check
+from nasfs.policy.errors import InvalidValue
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon, Event
@@ -30,18 +30,17 @@ MEMBER_EVENTS = ("member-missing", "member-failed")
 
 def register(table: MethodTable, daemon: Daemon) -> None:
     notifier = daemon.notifier
-    policy = daemon.policy
-    if policy is not None:
-        notifier.attach(policy.settings, policy.log_system)
+    array = daemon.array
+    policy = array.policy
+    notifier.attach(policy.settings, policy.log_system)
 
-        def lock_outs(rows: Any) -> None:
-            for notice in notices.for_log_rows(rows):
-                notifier.notify(notice)
+    def lock_outs(rows: Any) -> None:
+        for notice in notices.for_log_rows(rows):
+            notifier.notify(notice)
 
-        policy.on_system_log.append(lock_outs)
+    policy.on_system_log.append(lock_outs)
 
-    watch = ArrayWatch(daemon.store, notifier.notify,
-                       policy.settings if policy is not None else dict)
+    watch = ArrayWatch(array.store, notifier.notify, policy.settings)
     token = trio.lowlevel.current_trio_token()
 
     def poke_watch() -> None:
@@ -65,13 +64,9 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     daemon.jobs.add("array-watch", INTERVAL_S, lambda: run_check(watch))
 
     async def mail_test(request: Request) -> Any:
-        if daemon.policy is None:
-            raise PolicyUnavailable("the daemon has not opened its settings")
         to = request.param("to", (str, list), None)
         recipients = [to] if isinstance(to, str) else to
         if recipients is not None and not all(isinstance(r, str) for r in recipients):
-            from nasfs.policy.errors import InvalidValue
-
             raise InvalidValue("parameter 'to' of method 'mail.test' must be addresses")
         sent_to = await notifier.send_test(
             recipients, f"array {daemon.array_uuid} on {socket.gethostname()}, asked by "

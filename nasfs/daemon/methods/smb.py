@@ -9,23 +9,17 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.daemon.methods.users import PolicyUnavailable
+from nasfs.smb.service import SmbService
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:
-    from nasfs.smb.service import SmbService
-
-    if daemon.policy is None:
-        return
-    smb = SmbService(daemon.policy, daemon.mountpoint)
+    smb = SmbService(daemon.array.policy, daemon.mountpoint)
     daemon.smb = smb
 
     async def status(request: Request) -> Any:
-        if daemon.policy is None:
-            raise PolicyUnavailable("the daemon has not opened the policy databases")
         return await trio.to_thread.run_sync(smb.status)
 
     table.add("smb.status", status)

@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from nasfs.daemon.array import MountedArray, Volume
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.daemon.methods.array import NotMounted
+from nasfs.fs.snapshots import SnapshotInfo
+from nasfs.policy.auditstore import LogEntry
+from nasfs.policy.service import process_name
 from nasfs.snapshots import api
+from nasfs.snapshots.policy_state import export
+from nasfs.snapshots.schedule import ScheduleRunner
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
-    from nasfs.fs.snapshots import SnapshotInfo
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +33,15 @@ SCHEDULE_INTERVAL_S = 30.0
 SPACE_INTERVAL_S = 15.0
 
 
-def policy_state(daemon: Daemon) -> str | None:
-    """The policy's current state as JSON (recorded with each snapshot), if it is open."""
-    from nasfs.snapshots.policy_state import export
-
-    policy = getattr(daemon, "policy", None)
-    return None if policy is None else export(policy.snapshot)
+def policy_state(array: MountedArray) -> str | None:
+    """The policy's current state as JSON (recorded with each snapshot)."""
+    return export(array.policy.snapshot)
 
 
-async def system_log(daemon: Daemon, operation: str, *, result: str = "OK",
+async def system_log(array: MountedArray, operation: str, *, result: str = "OK",
                      uid: int | None = None, pid: int | None = None,
                      detail: str | None = None) -> None:
-    policy = getattr(daemon, "policy", None)
-    if policy is None:
-        return
-    from nasfs.policy.auditstore import LogEntry
-    from nasfs.policy.service import process_name
-
+    policy = array.policy
     entry = LogEntry(operation, result=result, uid=uid, pid=pid, process=process_name(pid),
                      admin=True, detail=detail)
     try:
@@ -54,11 +50,11 @@ async def system_log(daemon: Daemon, operation: str, *, result: str = "OK",
         log.exception("could not write the system-log row for %s", operation)
 
 
-def _invalidate(daemon: Daemon, result: dict[str, Any], fs: Any) -> None:
+def _invalidate(daemon: Daemon, result: dict[str, Any], volume: Volume) -> None:
     """Tell the kernel about an entry made behind its back (its negative cache is 60 s)."""
-    gate = getattr(daemon, "gate", None)
-    if not daemon.mounted or gate is None:
+    if not daemon.mounted:
         return
+    fs, gate = volume.fs, volume.gate
     try:
         path = result["path"].encode("utf-8", "surrogateescape")
         parent, _, name = path.rpartition(b"/")
@@ -71,6 +67,7 @@ def _invalidate(daemon: Daemon, result: dict[str, Any], fs: Any) -> None:
 
 def register(table: MethodTable, daemon: Daemon) -> None:
     removed: list[tuple[SnapshotInfo, str]] = []
+    array = daemon.array
 
     def on_removed(info: SnapshotInfo, reason: str) -> None:
         removed.append((info, reason))
@@ -82,32 +79,30 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     async def log_removed() -> None:
         while removed:
             info, reason = removed.pop(0)
-            await system_log(daemon, "snapshot-removed", detail=f"{info.name} ({reason})")
+            await system_log(array, "snapshot-removed", detail=f"{info.name} ({reason})")
 
-    fs = getattr(daemon, "fs", None)
-    if fs is not None:
-        fs.snapshots.on_removed.append(on_removed)
+    if array.volume is not None:
+        array.volume.snapshots.on_removed.append(on_removed)
 
     def handler(method: str) -> Callable[[Request], Awaitable[Any]]:
         async def handle(request: Request) -> Any:
-            fs = daemon.fs
-            if fs is None:
-                raise NotMounted("the array is not mounted, so it has no snapshots to use")
-            state = policy_state(daemon) if method == "snapshot.create" else None
+            volume = array.require_volume("so it has no snapshots to use")
+            fs = volume.fs
+            state = policy_state(array) if method == "snapshot.create" else None
             try:
                 result = await api.call(fs, method, request.params, policy_state=state)
             except Exception as exc:
                 if method in api.CHANGING:
-                    await system_log(daemon, method, result=type(exc).__name__,
+                    await system_log(array, method, result=type(exc).__name__,
                                      uid=request.peer.uid, pid=request.peer.pid,
                                      detail=str(exc))
                 raise
             if method == "snapshot.restore":
-                _invalidate(daemon, result, fs)
+                _invalidate(daemon, result, volume)
             if method == "snapshot.delete":
                 daemon.jobs.poke("reclaim")  # what only it held is dead space now
             if method in api.CHANGING:
-                await system_log(daemon, method, uid=request.peer.uid, pid=request.peer.pid,
+                await system_log(array, method, uid=request.peer.uid, pid=request.peer.pid,
                                  detail=_describe(request.params))
             await log_removed()
             return result
@@ -117,23 +112,22 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     for method in api.METHODS:
         table.add(method, handler(method))
 
-    if fs is not None:
-        from nasfs.snapshots.schedule import ScheduleRunner
-
-        runner = ScheduleRunner(fs.snapshots, policy_state=lambda: policy_state(daemon))
+    if array.volume is not None:
+        runner = ScheduleRunner(array.volume.snapshots,
+                                policy_state=lambda: policy_state(array))
 
         async def run_schedules() -> None:
-            if daemon.fs is None:
+            if array.volume is None:
                 return
             taken, _ = await runner.run_due()
             for info in taken:
-                await system_log(daemon, "snapshot.scheduled", detail=info.name)
+                await system_log(array, "snapshot.scheduled", detail=info.name)
             await log_removed()
 
         async def keep_space() -> None:
-            if daemon.fs is None:
+            if array.volume is None:
                 return
-            await daemon.fs.snapshots.reclaim_space()
+            await array.volume.snapshots.reclaim_space()
             await log_removed()
 
         daemon.jobs.add("snapshot-schedules", SCHEDULE_INTERVAL_S, run_schedules)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.daemon.methods.array import _run_job
+from nasfs.daemon.jobrun import run_job
 from nasfs.daemon.status import to_jsonable
 from nasfs.errors import BadParams, NasfsError
 from nasfs.wire import codes
@@ -56,18 +56,14 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         if not 0.0 <= min_dead <= 1.0:
             raise BadParams("min_dead must be a fraction between 0 and 1")
         await _commit(daemon)
-        return await _run_job(daemon, request, "compact", functools.partial(
+        return await run_job(daemon, request, "compact", functools.partial(
             daemon.store.compact, min_dead))
 
     async def reclaim() -> None:
         await reclaim_once(daemon)
 
     async def retry_writes(request: Request) -> Any:
-        fs = daemon.fs
-        if fs is None:
-            from nasfs.daemon.methods.array import NotMounted
-
-            raise NotMounted("the array is not mounted, so it has nothing to retry")
+        fs = daemon.array.require_volume("so it has nothing to retry").fs
         was = fs.failsafe.reason
         await fs.retry_writes()
         return {"was_read_only": was}
@@ -79,9 +75,9 @@ def register(table: MethodTable, daemon: Daemon) -> None:
 
 async def _commit(daemon: Daemon) -> None:
     """Make the filesystem's pending releases durable, so their chunks are dead now."""
-    fs = daemon.fs
-    if fs is not None:
-        await fs.commit()
+    volume = daemon.array.volume
+    if volume is not None:
+        await volume.fs.commit()
 
 
 def _pressure(store: Any) -> tuple[bool, int]:
@@ -99,7 +95,7 @@ def _reclaimable(store: Any) -> int:
 async def reclaim_once(daemon: Daemon) -> Any:
     """One run of the reclaimer; returns the compaction report, or None if it did nothing."""
     store = daemon.store
-    if store is None or daemon.job_lock.locked() or daemon.stopping:
+    if daemon.job_lock.locked() or daemon.stopping:
         return None
     await _commit(daemon)
     pressed, worth = await trio.to_thread.run_sync(_pressure, store)

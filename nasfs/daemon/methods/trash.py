@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.errors import BadParams, NasfsError
+from nasfs.policy.auditstore import LogEntry
+from nasfs.policy.service import process_name
+from nasfs.trash import Trash
+from nasfs.trash.retention import purge_expired
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
-    from nasfs.trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +41,17 @@ def _int(params: dict[str, Any], key: str, *, required: bool = False) -> int | N
 
 
 def register(table: MethodTable, daemon: Daemon) -> None:
-    from nasfs.policy.auditstore import LogEntry
-    from nasfs.policy.service import process_name
+    array = daemon.array
 
     def trash() -> Trash:
-        found = getattr(daemon, "trash", None)
-        if found is None:
+        if array.volume is None:
             raise TrashUnavailable("the array is not mounted, so there is no trash to manage")
-        return found
+        return array.volume.trash
 
     def record(request: Request, operation: str, share: str, path: bytes,
                second: bytes | None = None, nbytes: int | None = None,
                detail: str | None = None) -> None:
-        policy = daemon.policy
+        policy = array.policy
         who = policy.identity_for(request.peer.uid, request.peer.gid)
         entry = LogEntry(operation, user=who.name, uid=request.peer.uid, pid=request.peer.pid,
                          process=process_name(request.peer.pid), share=share, path=path,
@@ -63,7 +64,7 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         uid = _int(p, "uid")
         user = p.get("user")
         if user is not None:
-            known = daemon.policy.snapshot.users.get(user)
+            known = array.policy.snapshot.users.get(user)
             if known is None:
                 raise BadParams(f"there is no user {user}")
             uid = known.uid
@@ -84,14 +85,13 @@ def register(table: MethodTable, daemon: Daemon) -> None:
             share, _, rest = str(to).strip("/").partition("/")
             if not share or not rest:
                 raise BadParams("'to' must be a path SHARE/FOLDER.../NAME")
-            if daemon.policy.share(share) is None:
+            if array.policy.share(share) is None:
                 raise BadParams(f"there is no share {share}")
             to_share, to_path = share, ("/" + rest).encode("utf-8", "surrogateescape")
         done = trash().restore(item_id, to_path, to_share)
-        gate = getattr(daemon, "gate", None)
-        if gate is not None:  # the kernel may cache these names as absent
+        if array.volume is not None:  # the kernel may cache these names as absent
             for parent, name in (*done.made, (done.parent, done.name)):
-                gate.invalidate(parent, name)
+                array.volume.gate.invalidate(parent, name)
         record(request, "restore", done.item.share, done.item.path, done.path,
                done.item.size, f"trash #{item_id}")
         return {"item": done.item.to_json(), "share": to_share or done.item.share,
@@ -107,10 +107,10 @@ def register(table: MethodTable, daemon: Daemon) -> None:
             items = t.purge_older_than(float(days), request.params.get("share"))
         else:
             raise BadParams("give 'id' or a non-negative 'older_than_days'")
-        if items and daemon.fs is not None:
+        if items and array.volume is not None:
             # Durable before it is answered (a purge must not come back after a crash), and
             # the freed chunks become dead space the reclaimer gives back at once.
-            await daemon.fs.commit()
+            await array.volume.fs.commit()
             daemon.jobs.poke("reclaim")
         for item in items:
             record(request, "purge", item.share, item.path, nbytes=item.size,
@@ -118,11 +118,8 @@ def register(table: MethodTable, daemon: Daemon) -> None:
         return {"purged": [i.to_json() for i in items]}
 
     async def retention() -> None:
-        from nasfs.trash.retention import purge_expired
-
-        t = getattr(daemon, "trash", None)
-        if t is not None and daemon.policy is not None:
-            purge_expired(t, daemon.policy)
+        if array.volume is not None:
+            purge_expired(array.volume.trash, array.policy)
 
     table.add("trash.list", list_items)
     table.add("trash.usage", usage)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
-from nasfs.errors import NasfsError
-from nasfs.wire import codes
+from nasfs.policy.admin import Actor
+from nasfs.policy.service import process_name
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon
@@ -22,21 +22,10 @@ log = logging.getLogger(__name__)
 METHODS = ("user.list", "user.add", "user.del", "user.passwd", "user.unlock")
 
 
-class PolicyUnavailable(NasfsError):
-    """The daemon has no policy databases open (it is starting or stopping)."""
-
-    wire_code = codes.POLICY_UNAVAILABLE
-
-
 def policy_handler(daemon: Daemon, method: str) -> Callable[[Request], Awaitable[Any]]:
     """A handler that runs `method` of the policy service's AdminApi as the peer."""
-    from nasfs.policy.admin import Actor
-    from nasfs.policy.service import process_name
-
     async def handler(request: Request) -> Any:
-        service = getattr(daemon, "policy", None)
-        if service is None:
-            raise PolicyUnavailable("the daemon has not opened the policy databases")
+        service = daemon.policy  # ArrayNotOpen (policy_unavailable) while starting/stopping
         actor = Actor(request.peer.uid, request.peer.pid, process_name(request.peer.pid))
         # A worker thread: password hashing takes tens of milliseconds, and the policy
         # service serialises database access with its own locks.
