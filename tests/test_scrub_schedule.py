@@ -12,9 +12,9 @@ import trio
 from mail_util import Inbox, Running, members, run_dir, running, smtp, wait_until
 
 from nasfs.client import DaemonError
+from nasfs.cron import previous_fire
 from nasfs.daemon.scrub_schedule import STATE_KEY, run_due
 from nasfs.db import checksums
-from nasfs.snapshots.schedule import previous_fire
 from nasfs.store.segments import list_segment_files
 from tests.metarot_util import flip
 

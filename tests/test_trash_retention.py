@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nasfs.daemon.trash_retention import purge_expired
 from nasfs.fs import ROOT_INODE, Caller, Filesystem
 from nasfs.policy import ManualClock
 from nasfs.policy.auditstore import LogFilter
 from nasfs.policy.gate import Gate
 from nasfs.store import Store
 from nasfs.trash import TRASH_MIGRATIONS, Trash
-from nasfs.trash.retention import purge_expired
 from tests.policy_util import ROOT, open_policy
 
 DAY = 86_400.0

@@ -100,7 +100,7 @@ KEEP_OPTIONS = ("keep_last", "keep_within_s", "keep_hourly", "keep_daily", "keep
 
 def _next_run(cron: str, now_s: float | None = None) -> str:
     """When a schedule fires next: in UTC (as cron is read) and in this box's local time."""
-    from nasfs.snapshots.schedule import next_fire
+    from nasfs.cron import next_fire
 
     at = next_fire(cron, time.time() if now_s is None else now_s)
     utc = datetime.datetime.fromtimestamp(at, datetime.UTC)

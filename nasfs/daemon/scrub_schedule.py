@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from nasfs.cron import previous_fire
 from nasfs.daemon.jobrun import run_scrub
-from nasfs.snapshots.schedule import previous_fire
 
 if TYPE_CHECKING:
     from nasfs.daemon.service import Daemon

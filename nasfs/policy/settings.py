@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nasfs.cron import InvalidSchedule, check_cron
 from nasfs.policy.errors import InvalidValue, NotFound
 
 
@@ -138,8 +139,6 @@ def _percents(key: str) -> Callable[[Any], Any]:
 
 def _schedule(key: str) -> Callable[[Any], Any]:
     def parse(value: Any) -> str:
-        from nasfs.snapshots.schedule import InvalidSchedule, check_cron
-
         if not isinstance(value, str):
             raise InvalidValue(f"setting {key} must be a cron expression or 'off', "
                                f"not {value!r}")

@@ -23,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
+from nasfs.cron import InvalidSchedule, check_cron, previous_fire
 from nasfs.errors import NasfsError
 from nasfs.wire import codes
 
@@ -36,13 +35,6 @@ log = logging.getLogger(__name__)
 
 KEEP_FIELDS = ("keep_last", "keep_within_s", "keep_hourly", "keep_daily", "keep_weekly",
                "keep_monthly")
-
-
-class InvalidSchedule(NasfsError):
-    """A schedule with a bad cron expression or retention value."""
-
-    wire_code = codes.INVALID_SCHEDULE
-    exit_code = 2
 
 
 class ScheduleNotFound(NasfsError):
@@ -82,35 +74,12 @@ class Schedule:
         return body
 
 
-def check_cron(cron: str) -> str:
-    cron = " ".join(cron.split())
-    if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise InvalidSchedule(f"{cron!r} is not a five-field cron expression "
-                              "(minute hour day-of-month month day-of-week)")
-    return cron
-
-
 def check_retention(retention: Retention) -> Retention:
     for f in KEEP_FIELDS:
         value = getattr(retention, f)
         if value is not None and (not isinstance(value, int) or value < 0):
             raise InvalidSchedule(f"{f} must be a whole number of 0 or more, not {value!r}")
     return retention
-
-
-def _utc(seconds: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
-
-
-def previous_fire(cron: str, at_s: float) -> float:
-    """The latest fire time at or before `at_s` (seconds, UTC)."""
-    it = croniter(cron, _utc(at_s + 1))
-    return float(it.get_prev(float))
-
-
-def next_fire(cron: str, after_s: float) -> float:
-    """The first fire time after `after_s`."""
-    return float(croniter(cron, _utc(after_s)).get_next(float))
 
 
 def _bucket_keys(seconds: float) -> dict[str, tuple[int, ...]]:

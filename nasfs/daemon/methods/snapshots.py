@@ -20,8 +20,8 @@ from nasfs.daemon.control import MethodTable, Request
 from nasfs.fs.snapshots import SnapshotInfo
 from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.service import process_name
+from nasfs.policy.snapshot_state import export
 from nasfs.snapshots import api
-from nasfs.snapshots.policy_state import export
 from nasfs.snapshots.schedule import ScheduleRunner
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from nasfs.daemon.control import MethodTable, Request
+from nasfs.daemon.trash_retention import purge_expired
 from nasfs.errors import BadParams, NasfsError
 from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.service import process_name
 from nasfs.trash import Trash
-from nasfs.trash.retention import purge_expired
 from nasfs.wire import codes
 
 if TYPE_CHECKING:

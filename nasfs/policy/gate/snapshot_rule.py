@@ -2,7 +2,7 @@
 
 The caller must be able to read the share now (the live decision) AND must have been able
 to read it when the snapshot was taken, decided by the policy state recorded with the
-snapshot (`nasfs.snapshots.policy_state.load`) for the same uid; a uid that belonged to
+snapshot (`nasfs.policy.snapshot_state.load`) for the same uid; a uid that belonged to
 another user name then (or to no user) counts as having had no access. Inside `homes`,
 `homes/<owner>` is for its owner (then and now) and administrators. A snapshot without
 recorded state (taken offline) is judged by the live rule alone; a recorded state that
@@ -75,7 +75,7 @@ class SnapshotRule:
         `_UNREADABLE_STATE`."""
         if snapshot_id in self._states:
             return self._states[snapshot_id]
-        from nasfs.snapshots.policy_state import load
+        from nasfs.policy.snapshot_state import load
 
         text = self._recorded_state(snapshot_id)
         state: object = None
