@@ -20,6 +20,7 @@ from pathlib import Path
 import tomli_w
 
 from nasfs import registry
+from nasfs.cli.status import array_status_anyhow, format_status
 from nasfs.client import ArrayStatus, Client
 from nasfs.client.connection import Connection
 from nasfs.config import Config, load_config
@@ -79,7 +80,6 @@ def console_available() -> bool:
 
 def run_demo(data: Path, *, as_json: bool = False) -> int:
     import parity
-    from nasfs.cli.mount import array_status_anyhow
     from nasfs.store import Store
     from nasfs.store.label import read_label
 
@@ -203,8 +203,6 @@ def _status_of(record: registry.DaemonRecord) -> ArrayStatus:
 
 
 def _report(status: ArrayStatus, as_json: bool) -> None:
-    from nasfs.cli.mount import format_status
-
     if as_json:
         print(json.dumps(status.to_json(), indent=2))
     else:
