@@ -9,6 +9,10 @@ into the name the rows carry. System-log rows name administrative actions instea
 
 from __future__ import annotations
 
+# Rows the box made by itself carry this name as their user (the daemon fills it in); the
+# policy layer writes it and the client's log-row wording reads it: one constant for both.
+SYSTEM_ACTOR = "nasfs"
+
 # Name → what it records, in the order a person thinks of them.
 ACCESS_OPERATIONS: dict[str, str] = {
     "create": "a new file",

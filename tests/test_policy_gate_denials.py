@@ -28,7 +28,7 @@ from nasfs.policy.auditstore import LogFilter
 from nasfs.policy.gate import Gate
 from nasfs.policy.gate.denials import DENIALS
 from nasfs.policy.service import PolicyService
-from nasfs.snapshots.policy_state import export
+from nasfs.policy.snapshot_state import export
 from nasfs.store import Store
 from nasfs.trash import TRASH_MIGRATIONS, Trash
 from tests.policy_util import ROOT, open_policy

@@ -53,7 +53,7 @@ def test_one_bad_params_class() -> None:
 
 
 def test_a_renamed_class_keeps_its_code() -> None:
-    from nasfs.daemon.methods.array import ScrubCancelled
+    from nasfs.daemon.jobrun import ScrubCancelled
 
     renamed = type("CheckStopped", (ScrubCancelled,), {})
     assert renamed.wire_code == codes.SCRUB_CANCELLED == "scrub_cancelled"

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasfs.cron import InvalidSchedule, check_cron
 from nasfs.errors import NasfsError
-from nasfs.snapshots.schedule import InvalidSchedule, check_cron
+from nasfs.wire import codes
 
 MAX_GENERATIONS = 256  # like the snapshots: a job keeps at most this many generations
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -29,15 +30,21 @@ VIRTUAL = ("#snapshot", "#trash")
 class InvalidJob(NasfsError):
     """A backup job or one of its parts is not valid (wire code `invalid_job`)."""
 
+    wire_code = codes.INVALID_JOB
+
     exit_code = 2
 
 
 class JobNotFound(NasfsError):
     """No backup job with this name."""
 
+    wire_code = codes.JOB_NOT_FOUND
+
 
 class JobExists(NasfsError):
     """A backup job with this name exists already."""
+
+    wire_code = codes.JOB_EXISTS
 
 
 def check_name(name: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 GOOD = frozenset({"ok", "vanished"})
 
@@ -46,17 +47,23 @@ _GONE_WORDS = ("Input/output error", "Transport endpoint is not connected",
 class BackupError(NasfsError):
     """A backup run or operation failed; `result` is its word (see the module docstring)."""
 
+    wire_code = codes.BACKUP
+
     def __init__(self, message: str, result: str = "failed") -> None:
         super().__init__(message)
         self.result = result
 
 
 class DestinationMissing(BackupError):
+    wire_code = codes.DESTINATION_MISSING
+
     def __init__(self, message: str) -> None:
         super().__init__(message, "destination_missing")
 
 
 class DestinationFull(BackupError):
+    wire_code = codes.DESTINATION_FULL
+
     def __init__(self, message: str) -> None:
         super().__init__(message, "destination_full")
 

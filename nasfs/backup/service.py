@@ -42,8 +42,9 @@ from nasfs.backup.model import (
 from nasfs.backup.onetouch import udev_running
 from nasfs.backup.repository import JobRepository
 from nasfs.backup.results import GOOD, BackupError
-from nasfs.errors import NasfsError
-from nasfs.snapshots.schedule import next_fire, previous_fire
+from nasfs.cron import next_fire, previous_fire
+from nasfs.errors import BadParams
+from nasfs.params import REQUIRED, param
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +54,10 @@ METHODS = ("backup.add", "backup.edit", "backup.del", "backup.list", "backup.sta
 Notify = Callable[[str, str, str], None]  # (kind, job, detail)
 
 
-class BadParams(NasfsError):
-    exit_code = 2
-
-
 def _param(params: dict[str, Any], name: str, kind: type | tuple[type, ...],
-           default: Any = ...) -> Any:
-    if params.get(name) is None:
-        if default is ...:
-            raise BadParams(f"the backup method needs the parameter '{name}'")
-        return default
-    value = params[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise BadParams(f"parameter '{name}' must be {' or '.join(k.__name__ for k in kinds)}")
-    return value
+           default: Any = REQUIRED) -> Any:
+    """The one parameter check (nasfs.params), for whichever backup.* method asks."""
+    return param(params, "backup.*", name, kind, default)
 
 
 @dataclass

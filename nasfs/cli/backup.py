@@ -14,10 +14,13 @@ from nasfs.cli.session import array_arguments, required_daemon
 from nasfs.cli.users import emit
 from nasfs.client.backup import BackupClient
 from nasfs.errors import NasfsError, UsageError
+from nasfs.wire import codes
 
 
 class BackupFailed(NasfsError):
     """A run or verification did not succeed (exit code 1, the reason on one line)."""
+
+    wire_code = codes.BACKUP_FAILED
 
 
 def _client(args: argparse.Namespace) -> tuple[Any, BackupClient]:

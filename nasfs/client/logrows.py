@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Rows the box made by itself carry this name as their user (the daemon fills it in: its
-# SYSTEM_ACTOR); a row from an older array may have neither a user nor a uid, and reads the
-# same.
-SYSTEM_ACTOR = "nasfs"
+# A row from an older array may have neither a user nor a uid: it reads as SYSTEM_ACTOR too.
+from nasfs.operations import SYSTEM_ACTOR
 
 
 def who(row: dict[str, Any]) -> str:

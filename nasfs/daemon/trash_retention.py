@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from nasfs.policy.auditstore import SYSTEM_ACTOR, LogEntry
+from nasfs.operations import SYSTEM_ACTOR
+from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.service import PolicyService
 from nasfs.trash.repository import TrashItem
 from nasfs.trash.service import Trash

@@ -37,8 +37,7 @@ def genesis_hash(kind: str) -> bytes:
 
 
 # The user rows made by the box itself carry (schedules, retention, the lock of a terminal),
-# so a log reader always sees who acted. Part of the wire format: nasfs.client.logrows.
-SYSTEM_ACTOR = "nasfs"
+# so a log reader always sees who acted: nasfs.operations.SYSTEM_ACTOR, imported above.
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from typing import Any
 
 import trio
 
-from nasfs.client.logrows import SYSTEM_ACTOR
 from nasfs.clock import Clock, SystemClock
 from nasfs.db import EventSink, ReplicatedDB
 from nasfs.db.replicated import CopyGuard
+from nasfs.operations import SYSTEM_ACTOR
 from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry

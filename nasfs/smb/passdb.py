@@ -15,6 +15,7 @@ from pathlib import Path
 from nasfs.errors import NasfsError
 from nasfs.smb.apply import write_file
 from nasfs.smb.config import Site, directories, passdb_config
+from nasfs.wire import codes
 
 PASSDB_CONF = "passdb.conf"
 # Entries of locked users, taken out of the passdb while the lock holds (see `lock`).
@@ -23,6 +24,8 @@ LOCKED_DIR = "locked"
 
 class SambaPasswordError(NasfsError):
     """smbpasswd or pdbedit refused a change."""
+
+    wire_code = codes.SAMBA_PASSWORD
 
 
 def _conf(site: Site) -> Path:

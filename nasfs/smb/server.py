@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nasfs.errors import NasfsError
 from nasfs.smb.config import Site
+from nasfs.wire import codes
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ STOP_TIMEOUT_S = 20.0
 
 class SmbdError(NasfsError):
     """smbd could not be started."""
+
+    wire_code = codes.SMBD
 
 
 class Smbd:

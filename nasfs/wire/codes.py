@@ -101,7 +101,17 @@ MAIL = "mail"  # MailError
 MAIL_NOT_CONFIGURED = "mail_not_configured"  # MailNotConfigured
 
 # the SMB export
+SAMBA_PASSWORD = "samba_password"  # SambaPasswordError
 SMB_CONFIG = "smb_config"  # SmbConfigError
+SMBD = "smbd"  # SmbdError
+
+# backups
+BACKUP = "backup"  # BackupError
+DESTINATION_FULL = "destination_full"  # DestinationFull
+DESTINATION_MISSING = "destination_missing"  # DestinationMissing
+INVALID_JOB = "invalid_job"  # InvalidJob
+JOB_EXISTS = "job_exists"  # JobExists
+JOB_NOT_FOUND = "job_not_found"  # JobNotFound
 
 # the FUSE mount
 MOUNT = "mount"  # MountError
@@ -132,6 +142,7 @@ DAEMON_NOT_RUNNING = "daemon_not_running"  # DaemonNotRunning
 DAEMON_TIMEOUT = "daemon_timeout"  # DaemonTimeout
 
 # the command line (raised offline, never sent)
+BACKUP_FAILED = "backup_failed"  # BackupFailed
 MEMBER_IN_USE = "member_in_use"  # MemberInUse
 UNMOUNTED_UNCLEANLY = "unmounted_uncleanly"  # UnmountedUncleanly
 

@@ -84,7 +84,7 @@ def build(daemon: Daemon) -> BackupService:
     array = daemon.array
 
     def snapshots() -> SnapshotManager:
-        return array.require_volume("no longer: backups copy from its snapshots").snapshots
+        return array.require_volume("so a backup has no snapshot to copy from").snapshots
 
     async def take(name: str) -> str:
         snaps = snapshots()
