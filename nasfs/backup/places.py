@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from nasfs.backup.results import BackupError, DestinationMissing
+from nasfs.durable import fsync_dir
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d{6}Z$")
 INCOMPLETE = ".incomplete-"
@@ -92,7 +93,7 @@ class LocalPlace:
     def rename(self, old: str, new: str) -> None:
         try:
             os.rename(self.root / old, self.root / new)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except OSError as exc:
             raise _os_error(exc, f"cannot rename {old} to {new} in {self.root}") from None
 
@@ -228,14 +229,6 @@ class SshPlace:
         except BackupError:
             return False
         return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _os_error(exc: OSError, what: str) -> BackupError:

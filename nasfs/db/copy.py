@@ -69,15 +69,6 @@ def inode_or_zero(path: Path) -> int:
         return 0
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-
 class DamagedCopyError(sqlite3.DatabaseError):
     """A copy just written does not verify (its bytes changed on the way to the disk)."""
 

@@ -15,8 +15,9 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from nasfs.db import checksums
-from nasfs.db.copy import DatabaseCopy, copy_database, fsync_dir
+from nasfs.db.copy import DatabaseCopy, copy_database
 from nasfs.db.events import CopyGuard, DBEvent, EventSink, MetadataLostError
+from nasfs.durable import fsync_dir
 
 log = logging.getLogger("nasfs.db.replicated")
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nasfs.durable import fsync_dir
 from nasfs.store.errors import AssemblyError
 from nasfs.store.member import LABEL_NAME, NASFS_DIR, MemberRoot
 
@@ -120,14 +121,6 @@ def nasfs_dir(member: Path) -> Path:
 
 def label_path(member: Path) -> Path:
     return member / NASFS_DIR / LABEL_NAME
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:

@@ -21,6 +21,8 @@ import os
 import threading
 from pathlib import Path
 
+from nasfs.durable import fsync_dir
+
 NASFS_DIR = "nasfs"
 SEGMENTS_DIR = "segments"
 DB_DIR = "db"
@@ -101,11 +103,8 @@ class MemberRoot:
         return True
 
     def fsync_dir(self, relative: str = ".") -> None:
-        fd = os.open(relative, os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.fd)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """The folder `relative` of this member made durable (nasfs.durable)."""
+        fsync_dir(relative, dir_fd=self.fd)
 
     def write_atomic(self, relative: str, data: bytes) -> None:
         """Temporary file, fsync, rename over `relative`, fsync of its folder."""

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from nasfs.store.label import fsync_dir
+from nasfs.durable import fsync_dir
 from nasfs.store.member import SEGMENTS_DIR, MemberRoot
 
 log = logging.getLogger(__name__)
