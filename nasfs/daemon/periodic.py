@@ -1,6 +1,9 @@
-"""Periodic jobs of the daemon: group commit now; trash retention, log export, snapshot
-schedules later. Each job runs every `interval` seconds (or sooner when poked) in its own
-task; a failing run is logged and retried next period rather than taking the daemon down.
+"""Periodic jobs of the daemon, added by the method groups as they register (log export and
+policy-copy refresh, trash retention, snapshot schedules and space, the scrub schedule, the
+reclaimer, the array watch of the mail notifier, backups). Group commit is not among them:
+nasfs.fuse.serve runs the filesystem's own for as long as the array is mounted. Each job
+runs every `interval` seconds (or sooner when poked) in its own task; a failing run is
+logged and retried next period rather than taking the daemon down.
 """
 
 from __future__ import annotations

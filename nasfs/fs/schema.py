@@ -2,7 +2,7 @@
 
 Versioned rows: every table that describes the tree carries `born` and `died` volume
 generations. A row is live while `died IS NULL`. The volume generation (`meta.generation`)
-only moves forward when a snapshot is taken (a later issue): the snapshot keeps generation
+only moves forward when a snapshot is taken (nasfs.fs.snapshots): the snapshot keeps generation
 G and the live tree continues in G + 1. Changing a row born in the current generation
 updates it in place; changing a row born earlier (so some snapshot may still see it) closes
 it (`died = G`) and inserts the new version (`born = G`). A snapshot taken at generation S

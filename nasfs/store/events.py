@@ -1,4 +1,5 @@
-"""Events and progress reports the store hands to its caller (later: system log, mail)."""
+"""Events and progress reports the store hands to its caller (the daemon records the events,
+writes the damage ones to the system log and mails what an administrator must hear)."""
 
 from __future__ import annotations
 
