@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Regenerate tests/test_console_recorded.json from a live daemon.
+
+    .venv/bin/python scripts/record_console_answers.py [--out FILE]
+
+Makes a small array in a temporary directory, mounts it with `nasfs mount` (a real daemon,
+its own process), puts the office of the console snapshots on it (users alice and bob, the
+group office, the shares docs and scans, two snapshots, a schedule, two items in the trash,
+mail settings), records the daemon's answers to what the console asks, stops it, mounts it
+again with a disk missing for the degraded status, and writes the answers with the values
+that change from run to run (uuid, pids, times, hashes, paths) replaced by fixed ones.
+Sizes are the small array's: after regenerating, run
+`pytest tests/test_console_snapshots.py --snapshot-update` and look at the pictures.
+
+tests/test_console_recorded_shape.py uses `set_up` and `record` below against a live
+daemon and fails when the daemon's answers no longer have the recording's shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nasfs.client import Client  # noqa: E402
+from nasfs.store import Store  # noqa: E402
+
+DEFAULT_OUT = REPO / "tests" / "test_console_recorded.json"
+ABOUT = ("Answers of a real nasfs daemon (tests/test_console_snapshots.py replays them); "
+         "paths, uuid, pid, times and sizes were replaced by fixed values so the snapshots "
+         "do not change from run to run. Regenerate with scripts/record_console_answers.py.")
+PASSWORD = "correct horse battery"
+Call = Callable[[str, dict[str, Any]], Any]
+
+
+def set_up(call: Call, mountpoint: Path) -> None:
+    """The office the console snapshots show, made through the daemon's methods."""
+    call("user.add", {"name": "root", "uid": 0, "password": PASSWORD})
+    for name, uid in (("alice", 1001), ("bob", 1002)):
+        call("user.add", {"name": name, "uid": uid, "password": PASSWORD})
+    call("group.add", {"name": "office", "gid": 2000})
+    for user in ("alice", "bob"):
+        call("group.adduser", {"group": "office", "user": user})
+    call("share.create", {"name": "docs", "trash_days": 30})
+    call("share.acl", {"name": "docs", "kind": "group", "principal": "office", "access": "rw"})
+    call("share.acl", {"name": "docs", "kind": "user", "principal": "bob", "access": "ro"})
+    call("share.create", {"name": "scans", "hidden": True})
+    call("share.acl", {"name": "scans", "kind": "everyone", "principal": None, "access": "ro"})
+    docs = mountpoint / "docs"
+    (docs / "budget.ods").write_bytes(b"x" * 5000)
+    (docs / "plan.txt").write_bytes(b"the plan")
+    call("snapshot.create", {"name": "before-edit", "locked": True})
+    (docs / "budget.ods").unlink()
+    with open(docs / "plan.txt", "r+b") as f:
+        f.truncate(0)
+    call("snapshot.create", {})
+    call("snapshot.schedule.set", {"name": "nightly", "cron": "0 2 * * *", "keep_daily": 14,
+                                   "keep_weekly": 8})
+    for key, value in (("mail.host", "mail.example.com"), ("mail.from", "nas@example.com"),
+                       ("mail.to", ["admin@example.com"]), ("mail.password", "s3cret!"),
+                       ("mail.enabled", True)):
+        call("settings.set", {"key": key, "value": value})
+
+
+def record(call: Call, client: Client) -> dict[str, Any]:
+    """The answers the console's screens are built from (keys as in the recording)."""
+    progress: list[dict[str, Any]] = []
+    client.call("flush", {})
+    client.call("scrub", {}, on_progress=progress.append)
+    answers: dict[str, Any] = {
+        "healthy": call("status", {}),
+        "methods": call("methods", {}),
+        "user.list": call("user.list", {}),
+        "group.list": call("group.list", {}),
+        "share.list": call("share.list", {}),
+        "share.effective": call("share.effective", {"name": "docs", "user": "bob"}),
+        "settings.get": call("settings.get", {}),
+        "log.query": call("log.query", {"kind": "system", "limit": 100}),
+        "snapshot.list": call("snapshot.list", {}),
+        "snapshot.diff": call("snapshot.diff", {"id": 1}),
+        "snapshot.schedule.list": call("snapshot.schedule.list", {}),
+        "trash.list": call("trash.list", {}),
+        "trash.usage": call("trash.usage", {}),
+        "scrub.progress": progress,
+    }
+    return answers
+
+
+FIXED_UUID = "0123456789abcdef0123456789abcdef"
+FIXED_PID = 4242
+FIXED_TIME_S = 1_790_000_000
+
+
+def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = None) -> Any:
+    """`value` with the run's own values replaced by fixed ones (see the module docstring)."""
+    state = state if state is not None else {"time": 0}
+
+    def fixed(key: str, v: Any) -> Any:
+        if key == "array_uuid" and isinstance(v, str):
+            return FIXED_UUID
+        if key in ("daemon_pid", "pid") and isinstance(v, int):
+            return FIXED_PID
+        if key == "process" and isinstance(v, str):
+            return "python"
+        if key == "uptime_s" and isinstance(v, int | float):
+            return 5012.3
+        if key in ("time", "created_ns", "deleted_ns", "time_ns", "last_run_ns") and (
+                isinstance(v, int | float) and not isinstance(v, bool)):
+            state["time"] += 1
+            seconds = FIXED_TIME_S + 60 * state["time"]
+            return float(seconds) if key == "time" else seconds * 10**9
+        if key == "hash" and isinstance(v, str):
+            state["time"] += 1
+            return f"{state['time']:064x}"
+        return walk(v)
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: fixed(k, x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, str):
+            for real, shown in paths.items():
+                v = v.replace(real, shown)
+            return v
+        return v
+
+    return walk(value)
+
+
+def _nasfs(env: dict[str, str], *args: str | Path) -> None:
+    subprocess.run([sys.executable, "-m", "nasfs.cli.main", *map(str, args)], env=env,
+                   cwd=REPO, check=True, capture_output=True, text=True, timeout=300)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="nasfs-record-"))
+    env = dict(os.environ, NASFS_RUN_DIR=str(base / "run"), NASFS_LOG_DIR=str(base / "log"))
+    env.pop("NASFS_SOCKET", None)
+    members = [base / f"disk{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
+    mnt = base / "mnt"
+    mnt.mkdir()
+    paths = {str(mnt): "/srv/nas", **{str(m): f"/srv/disk{i + 1}" for i, m in
+                                       enumerate(members)}}
+    try:
+        _nasfs(env, "mount", mnt, "--array", *members)
+        with Client.connect(mnt, run_dir=base / "run") as client:
+            def call(method: str, params: dict[str, Any]) -> Any:
+                return client.call(method, params)
+
+            set_up(call, mnt)
+            answers = record(call, client)
+        _nasfs(env, "umount", mnt)
+        shutil.rmtree(members[-1])
+        members[-1].mkdir()
+        _nasfs(env, "mount", mnt, "--array", *members, "--degraded")
+        with Client.connect(mnt, run_dir=base / "run") as client:
+            answers["degraded"] = client.call("status", {})
+        _nasfs(env, "umount", mnt)
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
+    recording = {"_about": ABOUT, **{k: normalize(v, paths) for k, v in sorted(answers.items())}}
+    args.out.write_text(json.dumps(recording, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(base, ignore_errors=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
