@@ -38,7 +38,9 @@ from nasfs.store import Store  # noqa: E402
 DEFAULT_OUT = REPO / "tests" / "test_console_recorded.json"
 ABOUT = ("Answers of a real nasfs daemon (tests/test_console_snapshots.py replays them); "
          "paths, uuid, pid, times and sizes were replaced by fixed values so the snapshots "
-         "do not change from run to run. Regenerate with scripts/record_console_answers.py.")
+         "do not change from run to run. Regenerate with scripts/record_console_answers.py; "
+         "tests/test_console_recorded_shape.py fails when a live daemon's answers no longer "
+         "have this shape.")
 PASSWORD = "correct horse battery"
 Call = Callable[[str, dict[str, Any]], Any]
 

@@ -15,7 +15,7 @@ from nasfs.policy.auditstore import LogEntry
 from nasfs.store.disks import disk_name
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon, Event
+    from nasfs.daemon.host import DaemonHost, Event
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 LOGGED = {"read-error": "EIO", "unrecoverable": "EIO", "repaired": "OK"}
 
 
-def register(daemon: Daemon) -> None:
+def register(daemon: DaemonHost) -> None:
     """Listen to the daemon's events (from worker threads: the store reads there)."""
 
     def on_event(event: Event, raw: Any) -> None:

@@ -24,7 +24,7 @@ from nasfs.errors import NasfsError
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 
 class JobBusy(NasfsError):
@@ -39,7 +39,7 @@ class ScrubCancelled(NasfsError):
     wire_code = codes.SCRUB_CANCELLED
 
 
-async def run_scrub(daemon: Daemon, request: Request | None, *, resume: bool = False,
+async def run_scrub(daemon: DaemonHost, request: Request | None, *, resume: bool = False,
                     repair: bool = True) -> Any:
     """The whole scrub (data, parity, every metadata copy) as a job; `request` None: the
     schedule started it (no caller to stream progress to)."""
@@ -48,7 +48,7 @@ async def run_scrub(daemon: Daemon, request: Request | None, *, resume: bool = F
         full_scrub, daemon, token, resume=resume, repair=repair), cancel=daemon.cancel_job)
 
 
-async def run_job(daemon: Daemon, request: Request | None, name: str,
+async def run_job(daemon: DaemonHost, request: Request | None, name: str,
                    job: Callable[..., Any], cancel: threading.Event | None = None) -> Any:
     """Run a blocking store job in a thread, streaming its progress to the caller.
 

@@ -22,7 +22,7 @@ from nasfs.cron import previous_fire
 from nasfs.daemon.jobrun import run_scrub
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +30,15 @@ INTERVAL_S = 60.0  # how often the job looks whether a fire time has passed
 STATE_KEY = "scrub_schedule"
 
 
-def _state(daemon: Daemon) -> Any:
+def _state(daemon: DaemonHost) -> Any:
     return daemon.store.upkeep.state(STATE_KEY)
 
 
-def _set_state(daemon: Daemon, value: dict[str, Any]) -> None:
+def _set_state(daemon: DaemonHost, value: dict[str, Any]) -> None:
     daemon.store.upkeep.set_state(STATE_KEY, value)
 
 
-async def run_due(daemon: Daemon) -> bool:
+async def run_due(daemon: DaemonHost) -> bool:
     """Start the scrub if a fire time has passed since the last one handled; whether it ran."""
     policy = daemon.policy
     cron = str(policy.setting("scrub.schedule") or "")
@@ -62,7 +62,7 @@ async def run_due(daemon: Daemon) -> bool:
     return True
 
 
-def register(daemon: Daemon) -> None:
+def register(daemon: DaemonHost) -> None:
     async def tick() -> None:
         await run_due(daemon)
 

@@ -20,7 +20,7 @@ from nasfs.db.scrub import MetadataScrub, scrub_closed, scrub_open
 from nasfs.recovery.copies import DATABASES, db_path
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
     from nasfs.store.events import ProgressCallback
     from nasfs.store.reports import ScrubReport
 
@@ -61,7 +61,7 @@ def _on_trio(token: trio.lowlevel.TrioToken) -> Callable[[Callable[[], T]], T]:
     return call
 
 
-def _owned_databases(daemon: Daemon, token: trio.lowlevel.TrioToken) -> list[tuple[Any, Any]]:
+def _owned_databases(daemon: DaemonHost, token: trio.lowlevel.TrioToken) -> list[tuple[Any, Any]]:
     """Every open replicated database of the daemon, with a way into its owner's context."""
     store = daemon.store
     found: list[tuple[Any, Any]] = [store.catalog_database()]
@@ -74,7 +74,7 @@ def _owned_databases(daemon: Daemon, token: trio.lowlevel.TrioToken) -> list[tup
     return found
 
 
-def scrub_metadata(daemon: Daemon, token: trio.lowlevel.TrioToken, *,
+def scrub_metadata(daemon: DaemonHost, token: trio.lowlevel.TrioToken, *,
                    repair: bool = True) -> MetadataScrub:
     """Verify (and repair) every copy of every database the daemon has open."""
     total = MetadataScrub()
@@ -83,7 +83,7 @@ def scrub_metadata(daemon: Daemon, token: trio.lowlevel.TrioToken, *,
     return total
 
 
-def full_scrub(daemon: Daemon, token: trio.lowlevel.TrioToken, *, resume: bool = False,
+def full_scrub(daemon: DaemonHost, token: trio.lowlevel.TrioToken, *, resume: bool = False,
                repair: bool = True, progress: ProgressCallback | None = None) -> FullScrubReport:
     """Store scrub, then the metadata pass (blocking: call from a worker thread)."""
     store_report = daemon.store.scrub(resume=resume, repair=repair, progress=progress)

@@ -41,12 +41,13 @@ from nasfs.daemon import damagelog, sdnotify
 from nasfs.daemon.array import ArrayNotOpen, MountedArray, Volume
 from nasfs.daemon.control import ControlServer, MethodTable
 from nasfs.daemon.degraded import check_degraded
+from nasfs.daemon.host import Event, EventListener, RawEvent
 from nasfs.daemon.methods import register_all
 from nasfs.daemon.mountpoint import check_mountpoint, clear_dead_mount
 from nasfs.daemon.periodic import PeriodicJobs
 from nasfs.daemon.promotion import keep_sync_count
 from nasfs.daemon.status import MemberErrors
-from nasfs.db import DBEvent, ReplicatedDB
+from nasfs.db import ReplicatedDB
 from nasfs.errors import NasfsError
 from nasfs.fs import Filesystem
 from nasfs.fuse import serve
@@ -55,26 +56,13 @@ from nasfs.policy import PolicyService, db_dirs
 from nasfs.policy.gate import Gate
 from nasfs.policy.records import ShareRecord
 from nasfs.smb.service import SmbService
-from nasfs.store import Store, StoreEvent
+from nasfs.store import Store
 from nasfs.store.assembly import assemble
 from nasfs.trash import TRASH_MIGRATIONS, Trash
 
 log = logging.getLogger(__name__)
 
-# What the store and the databases report (the raw form of a store Event).
-RawEvent = StoreEvent | DBEvent
-
 RECENT_EVENTS = 200
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something worth telling the administrator, kept for `status` (and later the log)."""
-
-    time: float
-    source: str  # "store" | "db" | "daemon"
-    kind: str
-    detail: str
 
 
 @dataclass
@@ -117,7 +105,7 @@ class Daemon:
         self.stop_problems: list[str] = []
         # Called with every event as it is recorded (store events also with the raw
         # StoreEvent), from any thread: the mail notifier listens here (methods/mail.py).
-        self.event_listeners: list[Callable[[Event, RawEvent | None], None]] = []
+        self.event_listeners: list[EventListener] = []
         self.notifier = Notifier()
         self._shutdown_requested = trio.Event()
         self._stopped = trio.Event()

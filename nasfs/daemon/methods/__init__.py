@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from nasfs.daemon.control import MethodTable
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 GROUPS: tuple[str, ...] = (
     "array", "users", "groups", "auth", "shares", "log", "settings", "trash", "snapshots",
@@ -21,7 +21,7 @@ GROUPS: tuple[str, ...] = (
 )
 
 
-def register_all(table: MethodTable, daemon: Daemon) -> None:
+def register_all(table: MethodTable, daemon: DaemonHost) -> None:
     for name in GROUPS:
         module = importlib.import_module(f"nasfs.daemon.methods.{name}")
         module.register(table, daemon)

@@ -28,7 +28,7 @@ from nasfs.errors import NasfsError
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def capacity_extra(array: MountedArray) -> dict[str, int | None]:
 SPACE_FIGURES_S = 15.0
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     figures: dict[str, Any] = {"at": -math.inf, "extra": {}}
     array = daemon.array
 

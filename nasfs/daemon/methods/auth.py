@@ -8,10 +8,10 @@ from nasfs.daemon.control import MethodTable
 from nasfs.daemon.methods.users import register_policy_methods
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 METHODS = ("auth.check", "auth.locks")
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     register_policy_methods(table, daemon, METHODS)

@@ -20,13 +20,13 @@ from nasfs.daemon.methods.snapshots import policy_state, system_log
 from nasfs.fs.snapshots import SnapshotManager
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 INTERVAL_S = 30.0
 WATCH_RETRY_S = 5.0
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     if daemon.array.volume is None or daemon.mountpoint is None:
         def unavailable(method: str) -> Callable[[Request], Awaitable[Any]]:
             async def handle(request: Request) -> Any:
@@ -79,7 +79,7 @@ def disk_watch(daemon: Daemon, service: Any) -> Callable[[], Awaitable[None]]:
     return watch
 
 
-def build(daemon: Daemon) -> BackupService:
+def build(daemon: DaemonHost) -> BackupService:
     assert daemon.mountpoint is not None
     array = daemon.array
 

@@ -15,7 +15,7 @@ from nasfs.daemon.methods.users import policy_handler
 from nasfs.policy.daily import run_daily
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ REFRESH_INTERVAL_S = 60.0
 FLUSH_WAIT_S = 2.0
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     service = daemon.array.policy
     for method in METHODS:
         table.add(method, _after_pending_rows(daemon, method))
@@ -42,7 +42,7 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     daemon.jobs.add("policy-db-refresh", REFRESH_INTERVAL_S, refresh)
 
 
-def _after_pending_rows(daemon: Daemon, method: str) -> Callable[[Request], Awaitable[Any]]:
+def _after_pending_rows(daemon: DaemonHost, method: str) -> Callable[[Request], Awaitable[Any]]:
     """`method`'s policy handler, run once the access-log writer has written what was
     recorded before the request (bounded by FLUSH_WAIT_S under a continuous stream)."""
     handler = policy_handler(daemon, method)

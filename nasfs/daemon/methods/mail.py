@@ -21,14 +21,14 @@ from nasfs.mail.watch import INTERVAL_S, ArrayWatch, run_check
 from nasfs.policy.errors import InvalidValue
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon, Event
+    from nasfs.daemon.host import DaemonHost, Event
 
 log = logging.getLogger(__name__)
 
 MEMBER_EVENTS = ("member-missing", "member-failed")
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     notifier = daemon.notifier
     array = daemon.array
     policy = array.policy

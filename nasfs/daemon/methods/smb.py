@@ -12,10 +12,10 @@ from nasfs.daemon.control import MethodTable, Request
 from nasfs.smb.service import SmbService
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     smb = SmbService(daemon.array.policy, daemon.mountpoint)
     daemon.smb = smb
 

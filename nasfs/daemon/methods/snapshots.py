@@ -25,7 +25,7 @@ from nasfs.snapshots import api
 from nasfs.snapshots.schedule import ScheduleRunner
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def system_log(array: MountedArray, operation: str, *, result: str = "OK",
         log.exception("could not write the system-log row for %s", operation)
 
 
-def _invalidate(daemon: Daemon, result: dict[str, Any], volume: Volume) -> None:
+def _invalidate(daemon: DaemonHost, result: dict[str, Any], volume: Volume) -> None:
     """Tell the kernel about an entry made behind its back (its negative cache is 60 s)."""
     if not daemon.mounted:
         return
@@ -65,7 +65,7 @@ def _invalidate(daemon: Daemon, result: dict[str, Any], volume: Volume) -> None:
         log.exception("could not invalidate the kernel's cache after a restore")
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     removed: list[tuple[SnapshotInfo, str]] = []
     array = daemon.array
 

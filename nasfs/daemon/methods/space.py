@@ -30,7 +30,7 @@ from nasfs.errors import BadParams, NasfsError
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class ReclaimStopped(NasfsError):
     wire_code = codes.RECLAIM_STOPPED
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     async def compact(request: Request) -> Any:
         min_dead = float(request.param("min_dead", (int, float), 0.5))
         if not 0.0 <= min_dead <= 1.0:
@@ -73,7 +73,7 @@ def register(table: MethodTable, daemon: Daemon) -> None:
     daemon.jobs.add("reclaim", RECLAIM_INTERVAL_S, reclaim)
 
 
-async def _commit(daemon: Daemon) -> None:
+async def _commit(daemon: DaemonHost) -> None:
     """Make the filesystem's pending releases durable, so their chunks are dead now."""
     volume = daemon.array.volume
     if volume is not None:
@@ -92,7 +92,7 @@ def _reclaimable(store: Any) -> int:
     return int(store.upkeep.reclaimable_bytes(including_current=True))
 
 
-async def reclaim_once(daemon: Daemon) -> Any:
+async def reclaim_once(daemon: DaemonHost) -> Any:
     """One run of the reclaimer; returns the compaction report, or None if it did nothing."""
     store = daemon.store
     if daemon.job_lock.locked() or daemon.stopping:

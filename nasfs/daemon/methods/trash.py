@@ -16,7 +16,7 @@ from nasfs.trash import Trash
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _int(params: dict[str, Any], key: str, *, required: bool = False) -> int | N
     return value
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     array = daemon.array
 
     def trash() -> Trash:

@@ -15,14 +15,14 @@ from nasfs.policy.admin import Actor
 from nasfs.policy.service import process_name
 
 if TYPE_CHECKING:
-    from nasfs.daemon.service import Daemon
+    from nasfs.daemon.host import DaemonHost
 
 log = logging.getLogger(__name__)
 
 METHODS = ("user.list", "user.add", "user.del", "user.passwd", "user.unlock")
 
 
-def policy_handler(daemon: Daemon, method: str) -> Callable[[Request], Awaitable[Any]]:
+def policy_handler(daemon: DaemonHost, method: str) -> Callable[[Request], Awaitable[Any]]:
     """A handler that runs `method` of the policy service's AdminApi as the peer."""
     async def handler(request: Request) -> Any:
         service = daemon.policy  # ArrayNotOpen (policy_unavailable) while starting/stopping
@@ -34,10 +34,11 @@ def policy_handler(daemon: Daemon, method: str) -> Callable[[Request], Awaitable
     return handler
 
 
-def register_policy_methods(table: MethodTable, daemon: Daemon, methods: tuple[str, ...]) -> None:
+def register_policy_methods(table: MethodTable, daemon: DaemonHost,
+                            methods: tuple[str, ...]) -> None:
     for method in methods:
         table.add(method, policy_handler(daemon, method))
 
 
-def register(table: MethodTable, daemon: Daemon) -> None:
+def register(table: MethodTable, daemon: DaemonHost) -> None:
     register_policy_methods(table, daemon, METHODS)
