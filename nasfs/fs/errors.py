@@ -94,18 +94,23 @@ class NoSpace(FsError):
 class NotSupported(FsError):
     """An operation or mode this filesystem does not implement (e.g. fallocate modes)."""
 
+    wire_code = codes.NOT_SUPPORTED
+
     errno = _errno.EOPNOTSUPP
 
 
 class NoSuchOffset(FsError):
     """lseek SEEK_DATA/SEEK_HOLE at or past the end of the file, or no data after it."""
 
+    wire_code = codes.NO_SUCH_OFFSET
     errno = _errno.ENXIO
 
 
 class BadDescriptor(FsError):
     """The open file does not allow this (e.g. fallocate on a descriptor not open for
     writing)."""
+
+    wire_code = codes.BAD_DESCRIPTOR
 
     errno = _errno.EBADF
 

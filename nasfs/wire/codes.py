@@ -68,6 +68,9 @@ NO_SUCH_ATTRIBUTE = "no_such_attribute"  # NoSuchAttribute
 NOT_A_DIRECTORY = "not_a_directory"  # NotADirectory
 NOT_EMPTY = "not_empty"  # NotEmpty
 NOT_PERMITTED = "not_permitted"  # NotPermitted
+NOT_SUPPORTED = "not_supported"  # NotSupported
+BAD_DESCRIPTOR = "bad_descriptor"  # BadDescriptor
+NO_SUCH_OFFSET = "no_such_offset"  # NoSuchOffset
 SNAPSHOT_EXISTS = "snapshot_exists"  # SnapshotExists
 SNAPSHOT_LIMIT = "snapshot_limit"  # SnapshotLimit
 SNAPSHOT_LOCKED = "snapshot_locked"  # SnapshotLocked
@@ -89,7 +92,7 @@ INVALID_VALUE = "invalid_value"  # InvalidValue
 NOT_FOUND = "not_found"  # fs and policy NotFound
 POLICY = "policy"  # PolicyError
 SHARE_BUSY = "share_busy"  # ShareBusy
-SNAPSHOT_ACCESS_DENIED = "snapshot_access_denied"  # SnapshotAccessDenied
+SHADOWED = "shadowed"  # Shadowed
 SNAPSHOT_READ_ONLY = "snapshot_read_only"  # SnapshotReadOnly
 
 # snapshot schedules

@@ -12,26 +12,35 @@ import errno
 
 from nasfs.errors import NasfsError
 from nasfs.fs import errors
+from nasfs.wire import codes
 
 
 class AccessDenied(NasfsError):
+    wire_code = codes.ACCESS_DENIED
     errno = errno.EACCES
 
 
 class CrossShare(NasfsError):
+    wire_code = codes.CROSS_SHARE
+
     errno = errno.EXDEV
 
 
 class ShareBusy(NasfsError):
+    wire_code = codes.SHARE_BUSY
     errno = errno.EBUSY
 
 
 class Shadowed(errors.NotFound):
     """A name the caller may not learn exists: answered exactly as a missing one."""
 
+    wire_code = codes.SHADOWED
+
 
 class SnapshotReadOnly(NasfsError):
     """A write-type request inside a snapshot (EACCES, never EROFS: see docs/policy.md)."""
+
+    wire_code = codes.SNAPSHOT_READ_ONLY
 
     errno = errno.EACCES
 
@@ -42,5 +51,7 @@ DENIALS: tuple[type[NasfsError], ...] = (AccessDenied, CrossShare, ShareBusy, Sh
 
 class AclsNotSupported(NasfsError):
     """Not a denial: POSIX ACL xattrs are not supported on this mount at all."""
+
+    wire_code = codes.ACLS_NOT_SUPPORTED
 
     errno = errno.EOPNOTSUPP

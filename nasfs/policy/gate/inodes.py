@@ -26,6 +26,7 @@ import errno
 
 from nasfs.errors import NasfsError
 from nasfs.fs import ROOT_INODE
+from nasfs.wire import codes
 
 VIRTUAL_BASE = 1 << 62  # the first number that is not the volume's
 TRASH_FOLDERS = VIRTUAL_BASE
@@ -45,6 +46,8 @@ MAX_REAL_INO = (1 << INO_BITS) - 1
 
 class InodeSpaceExhausted(NasfsError):
     """A snapshot id or inode number too large for the kernel inode encoding."""
+
+    wire_code = codes.INODE_SPACE_EXHAUSTED
 
     errno = errno.EOVERFLOW
 
