@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nasfs.errors import NasfsError
+from nasfs.wire import codes
 
 
 class MetadataLostError(NasfsError):
     """No usable copy of a metadata database is left."""
 
+    wire_code = codes.METADATA_LOST
 
 
 class WriteFailed(NasfsError, sqlite3.OperationalError):
@@ -23,6 +25,8 @@ class WriteFailed(NasfsError, sqlite3.OperationalError):
     as it was at its last commit. `errno` is ENOSPC for lack of space, EIO otherwise.
 
     Also a sqlite3.OperationalError, so owners that catch SQLite's errors still do."""
+
+    wire_code = codes.WRITE_FAILED
 
     def __init__(self, message: str, *, no_space: bool) -> None:
         super().__init__(message)

@@ -119,6 +119,7 @@ class ReadOnly(FsError):
     """The volume is in its read-only fail-safe state (nasfs.fs.failsafe): no change is
     taken that could not be saved."""
 
+    wire_code = codes.READ_ONLY
     errno = _errno.EROFS
 
 
@@ -126,6 +127,8 @@ class CommitFailed(FsError):
     """The metadata could not be committed: the operation that needed the commit fails,
     and the namespace was put back to what is on disk. ENOSPC when no disk had room for
     it, EIO when the cause is I/O."""
+
+    wire_code = codes.COMMIT_FAILED
 
     def __init__(self, message: str, *, no_space: bool) -> None:
         super().__init__(message)

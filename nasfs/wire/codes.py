@@ -40,6 +40,7 @@ CONFIG = "config"  # ConfigError
 
 # replicated databases
 METADATA_LOST = "metadata_lost"  # MetadataLostError
+WRITE_FAILED = "write_failed"  # WriteFailed: no copy could take a change
 
 # the store
 ASSEMBLY = "assembly"  # AssemblyError
@@ -69,6 +70,8 @@ NOT_A_DIRECTORY = "not_a_directory"  # NotADirectory
 NOT_EMPTY = "not_empty"  # NotEmpty
 NOT_PERMITTED = "not_permitted"  # NotPermitted
 NOT_SUPPORTED = "not_supported"  # NotSupported
+READ_ONLY = "read_only"  # ReadOnly: the fail-safe state
+COMMIT_FAILED = "commit_failed"  # CommitFailed
 BAD_DESCRIPTOR = "bad_descriptor"  # BadDescriptor
 NO_SUCH_OFFSET = "no_such_offset"  # NoSuchOffset
 SNAPSHOT_EXISTS = "snapshot_exists"  # SnapshotExists

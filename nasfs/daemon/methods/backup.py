@@ -52,7 +52,7 @@ def register(table: MethodTable, daemon: DaemonHost) -> None:
     daemon.jobs.add("backup-disk-watch", WATCH_RETRY_S, disk_watch(daemon, service))
 
 
-def disk_watch(daemon: Daemon, service: Any) -> Callable[[], Awaitable[None]]:
+def disk_watch(daemon: DaemonHost, service: Any) -> Callable[[], Awaitable[None]]:
     """The periodic job that runs the one-touch disk watch (nasfs.backup.onetouch) for as
     long as the daemon runs; without udev it looks again every WATCH_RETRY_S."""
     import trio
