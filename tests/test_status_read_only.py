@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from console.screens.dashboard import alerts_text, state_sentence
 from console.state import ConsoleState
-from nasfs.cli.mount import format_status, status_exit_code
+from nasfs.cli.mount import status_exit_code
+from nasfs.cli.status import format_status
 from nasfs.client import ArrayStatus
-from nasfs.client.types import Capacity, MemberStatus
 from nasfs.exitcodes import DEGRADED, OK
 from nasfs.mail.notices import for_daemon_note, for_store_event
+from nasfs.wire.types import Capacity, MemberStatus
 
 REASON = "the fs database could not be written (no copy has room: database or disk is full)"
 
@@ -44,7 +45,7 @@ def test_the_console_says_read_only_with_the_reason() -> None:
 
 
 def test_alerts_and_mails_name_the_state_and_what_to_do() -> None:
-    from nasfs.client.types import EventRecord
+    from nasfs.wire.types import EventRecord
 
     status = _status(REASON)
     status.events.append(EventRecord(1.7e9, "daemon", "read-only",

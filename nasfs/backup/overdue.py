@@ -4,7 +4,7 @@ failed or missed run is not yet a notice, the second is."""
 
 from __future__ import annotations
 
-from nasfs.snapshots.schedule import next_fire
+from nasfs.cron import next_fire
 
 GRACE_S = 3600.0  # a run may take a while after its fire time
 
