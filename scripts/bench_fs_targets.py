@@ -147,10 +147,12 @@ class PassthroughTarget(FuseProcessTarget):
 
     @staticmethod
     def fetch_example(into: Path) -> Path:
-        """Download the pyfuse3 sdist matching the installed version; extract the example."""
+        """Download the pyfuse3 sdist matching the installed version; extract the example.
+        The release, not the local build: scripts/setup installs a patched pyfuse3 whose
+        version carries a local label (3.5.0+nasfs.<patch hash>), which PyPI does not have."""
         import pyfuse3
 
-        version = pyfuse3.__version__
+        version = pyfuse3.__version__.split("+", 1)[0]
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                         "--no-binary", ":all:", f"pyfuse3=={version}", "-d", str(into)],
                        check=True, capture_output=True)

@@ -1,5 +1,9 @@
 """File data: records buffered in memory, flushed in batches to the store, read through a cache.
 
+(About 570 lines, on purpose: the dirty map, the in-flight copies, the per-file flush locks,
+flush-behind and the quiet moment are one concurrency protocol; the invariants below hold
+only if one module owns all of it.)
+
 A file is cut into records of `record_size` bytes by offset; record `idx` covers bytes
 `[idx * record_size, (idx + 1) * record_size)`. A stored record is one chunk of its own
 length (a short file is one short chunk); bytes after a record's content up to st_size read

@@ -11,9 +11,11 @@ attributes, file I/O and xattrs; renames are nasfs.fs.rename, nameless inodes fo
 nasfs.fs.unnamed, fallocate and SEEK_DATA/SEEK_HOLE nasfs.fs.allocate, the values requests
 carry nasfs.fs.values (re-exported here). Its methods of those names call them.
 
-Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
-group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
-and commits durably, then releases chunks whose last reference went away.
+Why it is still about 800 lines: what is left shares one state that must change together —
+the open transaction, the generation, the kernel-reference counts and orphans, the
+fail-safe switch, and the data path's quiet moment. Every mutating method checks the
+fail-safe and touches the same transaction; splitting those out would hand that state
+around by reference, which is where the commit-ordering bugs of issue 10 came from.
 
 Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
 group-commit task every `commit_interval` seconds, close) flushes dirty records to the store

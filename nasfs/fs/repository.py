@@ -4,6 +4,10 @@ Every mutation goes through the versioned-row helpers (see nasfs.fs.schema): a r
 the current generation changes in place, an older one is closed and copied. SQLite calls
 are synchronous and run on the trio thread; the sqlite3 statement cache makes the fixed SQL
 strings below prepared statements.
+
+Over 600 lines on purpose: it is the one place that writes SQL for fs.db, so the
+versioned-row predicate is typed once here and nowhere else; splitting it by table would
+spread that predicate over several files.
 """
 
 from __future__ import annotations
