@@ -116,3 +116,23 @@ def test_a_job_is_overdue_after_two_missed_fire_times() -> None:
     assert overdue(daily, None, added, second_fire + GRACE_S + 1)
     # A success resets the count.
     assert not overdue(daily, second_fire + 60, added, second_fire + GRACE_S + 1)
+
+
+def test_the_disk_watch_tells_a_new_plug_from_a_late_event_of_the_old_one() -> None:
+    """udev probes when it handles an event: a detach handled after the next attach carries
+    the new disk's UUID but the old disk sequence number; only the attach is a plug."""
+    from nasfs.backup.onetouch import DiskWatch
+
+    plugged: list[str] = []
+    watch = DiskWatch(plugged.append)
+    watch.seen("change", "/dev/loop3", "U1", "10")  # plugged in
+    watch.seen("change", "/dev/loop3", "U1", "10")  # re-probed after our own unmount
+    assert plugged == ["U1"]
+    watch.seen("change", "/dev/loop3", "U1", "10")  # the detach, handled late
+    watch.seen("change", "/dev/loop3", "U1", "11")  # the same disk attached again
+    assert plugged == ["U1", "U1"]
+    watch.seen("change", "/dev/loop3", None, "12")  # detached, handled in time
+    watch.seen("add", "/dev/loop3", "U1", None)  # a kernel without sequence numbers
+    assert plugged == ["U1", "U1", "U1"]
+    watch.seen("remove", "/dev/loop3", None, None)
+    assert "/dev/loop3" not in watch.present

@@ -40,7 +40,12 @@ class DiskWatch:
     def __init__(self, plugged: Callable[[str], None]) -> None:
         self.plugged = plugged
         self.stop = threading.Event()
-        self.present: dict[str, str] = {}  # device node → filesystem UUID on it now
+        # device node → (filesystem UUID on it now, the kernel's disk sequence number).
+        # udev probes a device when it handles an event, not when the event happened, so
+        # the event of a disk going away can arrive carrying the UUID of the disk plugged
+        # in right after; the sequence number (DISKSEQ, raised by the kernel each time a
+        # new medium or backing file appears) is the event's own and tells them apart.
+        self.present: dict[str, tuple[str, str | None]] = {}
 
     def run(self) -> None:
         """Listen until `stop` is set (blocking: a worker thread)."""
@@ -54,14 +59,15 @@ class DiskWatch:
         for device in context.list_devices(subsystem="block"):
             uuid = device.get("ID_FS_UUID")
             if uuid and device.device_node:
-                self.present[device.device_node] = uuid
+                self.present[device.device_node] = (uuid, device.get("DISKSEQ"))
         while not self.stop.is_set():
             device = monitor.poll(timeout=0.5)
             if device is not None:
                 self.seen(device.action or "", device.device_node or "",
-                          device.get("ID_FS_UUID"))
+                          device.get("ID_FS_UUID"), device.get("DISKSEQ"))
 
-    def seen(self, action: str, node: str, uuid: str | None) -> None:
+    def seen(self, action: str, node: str, uuid: str | None,
+             diskseq: str | None = None) -> None:
         if not node:
             return
         if action == "remove" or not uuid:
@@ -69,9 +75,9 @@ class DiskWatch:
             return
         if action not in ("add", "change"):
             return
-        if self.present.get(node) == uuid:
-            return  # the same filesystem again (closed after writing, re-probed)
-        self.present[node] = uuid
+        if self.present.get(node) == (uuid, diskseq):
+            return  # the same medium again (closed after writing, re-probed)
+        self.present[node] = (uuid, diskseq)
         log.info("disk %s with filesystem %s plugged in", node, uuid)
         try:
             self.plugged(uuid)

@@ -247,8 +247,11 @@ class DataPath:
                 return rec
         # An allocated record: its reservation becomes the record's charge, the buffer
         # padded to the reserved length, so writes within it need no new space.
-        reserved = self.reservations.take(ino, idx)
-        self._charge(0, max(len(base), reserved))
+        # Charge only what the record needs beyond its reservation (nothing when the
+        # reservation covers it), then hand the reservation's charge to the record.
+        reserved = self.reservations.held(ino, idx)
+        self._charge(reserved, max(len(base), reserved))
+        self.reservations.claim(ino, idx)
         rec = fb.dirty[idx] = bytearray(base)
         if len(rec) < reserved:
             rec.extend(bytes(reserved - len(rec)))
@@ -288,8 +291,8 @@ class DataPath:
             whole = n == rs and idx not in fb.dirty
             try:
                 if whole:
-                    self.reservations.take(ino, idx)
-                    self._charge(0, n)
+                    self._charge(self.reservations.held(ino, idx), n)
+                    self.reservations.claim(ino, idx)
                 else:
                     rec = await self._dirty_record(ino, fb, idx)
                     self._charge(len(rec), max(len(rec), roff + n))

@@ -8,9 +8,10 @@ record `idx` of a file is the length up to which that record is promised, charge
 and other writers cannot take it.
 
 Lifetime: the first write into a reserved record turns the reservation into the record's
-own charge (nasfs.fs.data pads the new buffer with zeros up to the reserved length, which
-costs exactly what the reservation held, so that write cannot fail for space and neither
-can later writes within the reserved length). Truncation below a reservation, punching the
+own charge (`claim`: handed over, never given back and taken again; nasfs.fs.data pads the
+new buffer with zeros up to the reserved length, which costs exactly what the reservation
+held, so that write cannot fail for space and neither can later writes within the reserved
+length). Truncation below a reservation, punching the
 record out and deleting the file give it back. A reservation exists only for a record that
 has no dirty buffer (a dirty record is padded at once instead). Reservations live in memory
 while the volume is mounted: after a remount an allocated, never-written range is a hole
@@ -56,6 +57,20 @@ class Reservations:
             raise errors.NoSpace(str(exc)) from None
         if grow:
             self._files.setdefault(ino, {}).update(grow)
+
+    def claim(self, ino: int, idx: int) -> int:
+        """Hand the reservation of record `idx` to its first write: the charge stays where
+        it is (it is the record's charge now) and the reserved length is returned (0 if
+        none). Not take-and-charge-again: space given back counts as used until the next
+        measurement (nasfs.store.space), so on a full array that second charge would fail,
+        the very failure fallocate promises away."""
+        mine = self._files.get(ino)
+        if not mine or idx not in mine:
+            return 0
+        length = mine.pop(idx)
+        if not mine:
+            del self._files[ino]
+        return length
 
     def take(self, ino: int, idx: int) -> int:
         """Give back the reservation of record `idx` (its write is charging the record now);
