@@ -136,3 +136,15 @@ def test_the_disk_watch_tells_a_new_plug_from_a_late_event_of_the_old_one() -> N
     assert plugged == ["U1", "U1", "U1"]
     watch.seen("remove", "/dev/loop3", None, None)
     assert "/dev/loop3" not in watch.present
+
+
+def test_a_disk_gone_under_a_run_is_plugged_again_on_its_next_appearance() -> None:
+    from nasfs.backup.onetouch import DiskWatch
+
+    plugged: list[str] = []
+    watch = DiskWatch(plugged.append)
+    watch.seen("change", "/dev/loop3", "U1", "10")
+    watch.seen("change", "/dev/loop3", "U1", "12")  # a re-probe handled late: a "plug"
+    watch.forget("u1")  # ... whose run found the disk gone
+    watch.seen("change", "/dev/loop3", "U1", "12")  # the disk plugged in for real
+    assert plugged == ["U1", "U1", "U1"]

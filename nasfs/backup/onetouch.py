@@ -66,6 +66,14 @@ class DiskWatch:
                 self.seen(device.action or "", device.device_node or "",
                           device.get("ID_FS_UUID"), device.get("DISKSEQ"))
 
+    def forget(self, uuid: str) -> None:
+        """The disk with filesystem `uuid` went away under a run (from any thread): its next
+        appearance is a plug, whatever events its going away left behind (a re-probe
+        handled after the disk was pulled looks like the disk still being there)."""
+        for node, (present, _) in list(self.present.items()):
+            if present.lower() == uuid.lower():
+                self.present.pop(node, None)
+
     def seen(self, action: str, node: str, uuid: str | None,
              diskseq: str | None = None) -> None:
         if not node:

@@ -78,6 +78,9 @@ class BackupService:
         self.running: dict[str, runner.RunState] = {}
         self.queue: deque[str] = deque()
         self.waiters: dict[str, list[_Waiter]] = {}
+        # One-touch disk watches to tell when a USB run found its disk gone
+        # (nasfs.backup.onetouch.DiskWatch.forget).
+        self.disk_gone: list[Callable[[str], None]] = []
         self.poke: Callable[[], None] = lambda: None
         self.told_overdue: set[str] = set()  # jobs whose overdue notice went out
         self._abandoned = False
@@ -321,6 +324,9 @@ class BackupService:
                 files=result.files, size=result.bytes, sent=result.sent_bytes,
                 detail=result.detail))
             await self._tell(job, result)
+        if job.destination.kind == "usb" and result.result == "destination_missing":
+            for forget in list(self.disk_gone):  # its next plug starts the job again
+                forget(job.destination.uuid or "")
         self._wake(name, result)
         return result
 

@@ -71,10 +71,12 @@ def disk_watch(daemon: DaemonHost, service: Any) -> Callable[[], Awaitable[None]
         if not udev_running():
             return
         w = DiskWatch(plugged)
+        service.disk_gone.append(w.forget)
         try:
             await trio.to_thread.run_sync(w.run, abandon_on_cancel=True)
         finally:
             w.stop.set()
+            service.disk_gone.remove(w.forget)
 
     return watch
 
