@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem, errors
 from nasfs.store import Store
+from tests import fs_util
 
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    return dirs
-
-
-@pytest.fixture
-def store(members: list[Path]) -> Iterator[Store]:
-    s = Store.open(members)
-    yield s
-    s.close()
+# The four-member array and its open store, by name (pytest finds fixtures in the module).
+members, store = fs_util.members, fs_util.store
 
 
 async def test_versioned_rows_keep_the_old_generation(store: Store) -> None:

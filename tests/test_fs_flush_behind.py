@@ -11,38 +11,25 @@ put finished" is a fact of ordering, not of timing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, Tuning
 from nasfs.store import Store
 from nasfs.store.errors import StoreIOError
-from tests.test_fs_flush_concurrency import committed
+from tests import fs_util
+from tests.fs_util import committed
+
+# The four-member array and its open store, by name (pytest finds fixtures in the module).
+members, store = fs_util.members, fs_util.store
 
 BATCH = 1 << 20
 # No group commit of its own during a test: only the background flushes run in its nursery.
 TUNING = Tuning(flush_batch=BATCH, commit_interval=3600.0)
 HANG_GUARD_S = 120.0  # a regression would hang, not fail: end it with an error instead
-
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    return dirs
-
-
-@pytest.fixture
-def store(members: list[Path]) -> Iterator[Store]:
-    s = Store.open(members)
-    yield s
-    s.close()
 
 
 class HeldPut:

@@ -7,46 +7,17 @@ that instant would leave.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import trio
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, Tuning
 from nasfs.store import Store
+from tests import fs_util
+from tests.fs_util import committed
 
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    return dirs
-
-
-@pytest.fixture
-def store(members: list[Path]) -> Iterator[Store]:
-    s = Store.open(members)
-    yield s
-    s.close()
-
-
-def committed(members: list[Path], ino: int) -> tuple[int, int]:
-    """(size, bytes named by live extent rows) of `ino` as committed on the primary copy."""
-    paths = [m / "nasfs" / "db" / "fs.db" for m in members]
-    conn = sqlite3.connect(f"file:{paths[0]}?mode=ro", uri=True)
-    try:
-        size = conn.execute("SELECT size FROM inode WHERE id = ? AND died IS NULL",
-                            (ino,)).fetchone()
-        covered = conn.execute(
-            "SELECT COALESCE(SUM(length), 0) FROM extent WHERE ino = ? AND died IS NULL",
-            (ino,)).fetchone()
-    finally:
-        conn.close()
-    return (0 if size is None else int(size[0])), int(covered[0])
+# The four-member array and its open store, by name (pytest finds fixtures in the module).
+members, store = fs_util.members, fs_util.store
 
 
 async def test_fsync_waits_for_a_flush_of_its_file_that_another_fsync_started(

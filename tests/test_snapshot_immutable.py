@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,14 @@ import pytest
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem, errors
 from nasfs.fs.snapshots import SnapshotLocked, SnapshotNotFound
 from nasfs.store import Store
+from tests import fs_util
 from tests.snapshot_util import picture_of_live, picture_of_view, refs_agree
+
+# The four-member array and its open store, by name (pytest finds fixtures in the module).
+members, store = fs_util.members, fs_util.store
 
 R = ROOT_CALLER
 MiB = 1 << 20
-
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    return dirs
-
-
-@pytest.fixture
-def store(members: list[Path]) -> Iterator[Store]:
-    s = Store.open(members)
-    yield s
-    s.close()
 
 
 async def build_tree(fs: Filesystem) -> dict[str, int]:

@@ -1,0 +1,46 @@
+"""The array the filesystem tests run on: four member directories with single parity and
+the store opened on them (closed at teardown), and what a file's committed rows say.
+
+pytest finds fixtures among a module's names, so a test module binds them by name:
+`members, store = fs_util.members, fs_util.store` (an import would read as unused)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nasfs.store import Store
+
+
+@pytest.fixture
+def members(tmp_path: Path) -> list[Path]:
+    dirs = [tmp_path / f"m{i}" for i in range(4)]
+    for d in dirs:
+        d.mkdir()
+    Store.create(dirs, 1)
+    return dirs
+
+
+@pytest.fixture
+def store(members: list[Path]) -> Iterator[Store]:
+    s = Store.open(members)
+    yield s
+    s.close()
+
+
+def committed(members: list[Path], ino: int) -> tuple[int, int]:
+    """(size, bytes named by live extent rows) of `ino` as committed on the primary copy."""
+    paths = [m / "nasfs" / "db" / "fs.db" for m in members]
+    conn = sqlite3.connect(f"file:{paths[0]}?mode=ro", uri=True)
+    try:
+        size = conn.execute("SELECT size FROM inode WHERE id = ? AND died IS NULL",
+                            (ino,)).fetchone()
+        covered = conn.execute(
+            "SELECT COALESCE(SUM(length), 0) FROM extent WHERE ino = ? AND died IS NULL",
+            (ino,)).fetchone()
+    finally:
+        conn.close()
+    return (0 if size is None else int(size[0])), int(covered[0])
