@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.fuse_policy_util import PolicyMount
+from tests.fuse_policy_util import PolicyMount, serve_nas
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,15 +25,9 @@ def backup_nas(base: Path, share: str = "docs") -> Iterator[PolicyMount]:
     """A daemon-mounted array with `share` (everyone rw); NASFS_STATE_DIR in `base`."""
     base.mkdir(exist_ok=True)
     os.environ["NASFS_STATE_DIR"] = str(base / "state")
-    m = PolicyMount(base)
     try:
-        m.start()
-        m.admin.share_create(share)
-        m.admin.share_acl(share, "everyone", None, "rw")
-        yield m
-        m.stop()
+        yield from serve_nas(base, share, {})
     finally:
-        m.cleanup()
         os.environ.pop("NASFS_STATE_DIR", None)
 
 
@@ -137,3 +131,29 @@ def wait_running(nas: PolicyMount, job: str, *, min_bytes: int = 1) -> dict[str,
             return dict(items[0])
         time.sleep(0.1)
     raise AssertionError(f"backup {job} did not get going")
+
+
+def wait_finished(nas: PolicyMount, job: str) -> dict[str, Any]:
+    """Wait (bounded) until `job` is neither running nor queued and its last run has ended;
+    returns that run."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        s = nas.call("backup.status", {"name": job})[0]
+        if not s["running"] and not s["queued"] and s["last_run"] and \
+                s["last_run"]["result"] != "running":
+            return dict(s["last_run"])
+        time.sleep(0.2)
+    raise AssertionError(f"backup {job} did not finish")
+
+
+def slow_job(nas: PolicyMount, dest: Path, big_files: int, bwlimit_kib: int) -> None:
+    """The share `docs` holds the tree of `make_tree` and `big_files` 2 MiB files, and the job
+    `docs` copies it into the folder `dest` at `bwlimit_kib` KiB/s (slow enough to catch it
+    mid-run)."""
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    for i in range(big_files):
+        (docs / f"big{i}.bin").write_bytes(os.urandom(2 << 20))
+    dest.mkdir()
+    assert cli(nas, "backup", "add", "docs", "--source", "docs", "--folder", str(dest),
+               "--bwlimit", str(bwlimit_kib)).returncode == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.backup_util import (
     make_tree,
     mounted_disk,
     picture,
+    wait_finished,
     wait_running,
 )
 from tests.fuse_policy_util import PolicyMount
@@ -31,17 +31,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and moun
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
     with backup_nas(tmp_path) as m:
         yield m
-
-
-def wait_done(nas: PolicyMount, job: str) -> dict[str, object]:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        s = nas.call("backup.status", {"name": job})[0]
-        if not s["running"] and not s["queued"] and s["last_run"] and \
-                s["last_run"]["result"] != "running":
-            return dict(s["last_run"])
-        time.sleep(0.2)
-    raise AssertionError(f"backup {job} did not finish")
 
 
 def test_ext4_disk_by_uuid_and_pulled_mid_run(nas: PolicyMount, tmp_path: Path) -> None:
@@ -72,7 +61,7 @@ def test_ext4_disk_by_uuid_and_pulled_mid_run(nas: PolicyMount, tmp_path: Path) 
         wait_running(nas, "usb", min_bytes=1 << 20)
         assert os.path.ismount(where)
         subprocess.run(["umount", "-l", str(where)], check=True)
-        last = wait_done(nas, "usb")
+        last = wait_finished(nas, "usb")
         assert last["result"] == "destination_missing", last
         assert "went away" in str(last["detail"])
         with mounted_disk(device) as disk:

@@ -3,13 +3,10 @@ busy, the control methods and CLI (also offline), restore seen through the mount
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,69 +16,32 @@ import trio
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.fs import ROOT_INODE, Filesystem
 from nasfs.store import Store
-from tests.fuse_policy_util import PolicyMount
+from tests.fuse_policy_util import PolicyMount, serve_nas
+from tests.rewriter_util import FILES, SIZE, Rewriter, one_moment
 
-FILES = 8
-SIZE = 256 << 10  # one FUSE write request each: a file's rewrite is one atomic step
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.share_create("docs")
-        m.admin.share_acl("docs", "everyone", None, "rw")
-        yield m
-        m.stop()
-    finally:
-        m.cleanup()
-
-
-def content(round_: int, index: int) -> bytes:
-    return struct.pack("<II", round_, index) * (SIZE // 8)
+    yield from serve_nas(tmp_path, "docs", {})
 
 
 def test_snapshots_are_consistent_while_a_writer_rewrites_files(nas: PolicyMount) -> None:
-    d = nas.mnt / "docs"
-    fds = []
-    for i in range(FILES):
-        fd = os.open(d / f"f{i}", os.O_RDWR | os.O_CREAT, 0o644)
-        os.pwrite(fd, content(0, i), 0)
-        fds.append(fd)
-    stop = threading.Event()
-    rounds = [0]
-
-    def writer() -> None:
-        r = 0
-        while not stop.is_set():
-            r += 1
-            for i, fd in enumerate(fds):
-                os.pwrite(fd, content(r, i), 0)  # in place: the same inode, new data
-            rounds[0] = r
-
     assert nas.client is not None
     snaps = SnapshotClient(nas.client)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    with Rewriter(nas.mnt / "docs") as writer:
         taken = []
         while len(taken) < 15:
-            before = rounds[0]
+            before = writer.rounds
             taken.append((snaps.create(), before))
-    finally:
-        stop.set()
-        thread.join()
-    for fd in fds:
-        os.close(fd)
-    assert rounds[0] > 3, "the writer hardly ran"
+    assert writer.rounds > 3, "the writer hardly ran"
     listed = snaps.list()
     assert {s.id for s, _ in taken} <= {s.id for s in listed}
     assert all(s.name.startswith("@GMT-") for s in listed)
     nas.stop()
 
-    async def check() -> list[list[int]]:
+    async def check() -> list[tuple[int, ...]]:
         store = Store.open(nas.members)
         fs = Filesystem.open(store)
         seen = []
@@ -89,27 +49,16 @@ def test_snapshots_are_consistent_while_a_writer_rewrites_files(nas: PolicyMount
             docs = fs.snapshot_view(taken[0][0].id).lookup(ROOT_INODE, b"docs").ino
             for s, before in taken:
                 view = fs.snapshot_view(s.id)
-                per_file = []
-                for i in range(FILES):
-                    a = view.lookup(docs, b"f%d" % i)
-                    data = await view.read(a.ino, 0, SIZE + 1)
-                    r, idx = struct.unpack("<II", data[:8])
-                    # Whole: one round's complete content, never a mix of two writes.
-                    assert idx == i and data == content(r, i), f"file {i} is torn in {s.name}"
-                    per_file.append(r)
-                # One moment: the writer goes f0..f7 each round, so at any instant the
-                # rounds read r, ..., r, r-1, ..., r-1.
-                assert all(a >= b for a, b in itertools.pairwise(per_file))
-                assert per_file[0] - per_file[-1] <= 1, per_file
-                assert per_file[-1] >= before, "a write done before the snapshot is missing"
-                seen.append(per_file)
+                files = [await view.read(view.lookup(docs, b"f%d" % i).ino, 0, SIZE + 1)
+                         for i in range(FILES)]
+                seen.append(one_moment(files, s.name, before))
         finally:
             await fs.close()
             store.close()
         return seen
 
     seen = trio.run(check)
-    assert len({tuple(x) for x in seen}) > 1  # the snapshots saw different moments
+    assert len(set(seen)) > 1  # the snapshots saw different moments
 
 
 def cli(nas: PolicyMount, *args: str, socket: bool = True) -> subprocess.CompletedProcess[str]:
