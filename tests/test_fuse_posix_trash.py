@@ -115,13 +115,13 @@ def test_unlinked_open_file_shows_nlink_0_and_is_kept_in_the_trash(nas: PolicyMo
     items = [i for i in trash_of(nas).items() if i.reason == "unlink"]
     assert [(i.path, i.uid) for i in items] == [(f"/u{uid}/f", uid)]
     entry = nas.mnt / "docs" / "#trash" / f"f #{items[0].id}"
-    # Seen through #trash: the kept content, no user-observable link, and read-only.
+    # Seen through #trash: the kept content, its #trash name as its one link, read-only.
     st = os.stat(entry)
-    assert (st.st_nlink, st.st_size) == (0, 4)
+    assert (st.st_nlink, st.st_size) == (1, 4)
     assert run_as(uid, Path.read_bytes, entry) == b"kept"
     assert run_as(uid, os.chmod, entry, 0o644) == errno.EACCES
-    # nlink 0: the kernel itself refuses new links, as for any deleted file.
-    assert run_as(uid, os.link, entry, d / "back") == errno.ENOENT
+    # The gate refuses new links to an item in the trash.
+    assert run_as(uid, os.link, entry, d / "back") == errno.EACCES
     # Restored, it has its link again.
     trash_of(nas).restore(items[0].id)
     assert os.stat(d / "f").st_nlink == 1

@@ -3,6 +3,7 @@ one section per share at its folder in the mount, and valid users as the gate de
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from nasfs.policy.acl import Access, AclEntry
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.snapshot import PolicySnapshot
+from nasfs.smb import previous
 from nasfs.smb.apply import SmbConfigError, apply, apply_files
 from nasfs.smb.config import MAIN, Site, directories, render
 
@@ -104,3 +106,22 @@ def test_apply_files_writes_the_user_files_and_drops_stale_ones(tmp_path: Path) 
     assert apply_files(files, site.state_dir)
     assert sorted(p.name for p in site.users_dir.iterdir()) == ["alice.conf", "bob.conf"]
     assert (site.users_dir / "alice.conf").read_text() == files["users/alice.conf"]
+
+
+def test_previous_versions_name_every_snapshot_by_its_moment(tmp_path: Path) -> None:
+    second = 1_796_000_000 * 1_000_000_000
+    own = previous.gmt_name(second + 5_000_000_000)
+    snaps = [("@GMT-2026.11.30-10.00.00", second), ("before-holidays", second + 5_000_000_001),
+             ("same-second", second + 5_500_000_000)]
+    wanted = previous.versions(snaps)
+    assert wanted == {"@GMT-2026.11.30-10.00.00": "@GMT-2026.11.30-10.00.00",
+                      own: "before-holidays"}  # one entry per second: the older one
+    mnt = tmp_path / "mnt"
+    assert previous.sync(tmp_path, mnt, ["docs"], wanted)
+    link = tmp_path / "previous" / "docs" / own
+    assert os.readlink(link) == str(mnt / "docs" / "#snapshot" / "before-holidays")
+    assert not previous.sync(tmp_path, mnt, ["docs"], wanted)  # nothing to change
+    previous.sync(tmp_path, mnt, ["docs", "sales"], {own: "before-holidays"})
+    assert sorted(p.name for p in (tmp_path / "previous" / "docs").iterdir()) == [own]
+    previous.sync(tmp_path, mnt, ["sales"], {})
+    assert [p.name for p in (tmp_path / "previous").iterdir()] == ["sales"]

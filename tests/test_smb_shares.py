@@ -80,22 +80,33 @@ def test_a_delete_over_smb_lands_in_the_trash(nas: SmbNas) -> None:
     assert not (nas.mnt / "docs" / "plan.txt").exists()
     items = [i for i in trash(nas).items() if i.path == "/plan.txt"]
     assert [(i.reason, i.user, i.size) for i in items] == [("unlink", "alice", 10)]
-    # The same item, listed in #trash over SMB as on the mount. (smbd will not open it:
-    # the trash shows nlink 0 and smbd takes a file without links for a deleted one.)
+    # The same item, listed in #trash over SMB as on the mount, and read as on the mount.
     name = f"plan.txt #{items[0].id}"
     assert (nas.mnt / "docs" / "#trash" / name).read_text() == "version 1\n"
     listing = nas.smbclient("docs", "alice", "alice-pw", 'ls "#trash/*"').stdout
     assert name in listing
+    assert get(nas, f"#trash/{name}") == "version 1\n"
     assert name not in nas.smbclient("docs", "bob", "bob-pw", 'ls "#trash/*"').stdout
+    assert get(nas, f"#trash/{name}", user="bob") is None  # not bob's item: not there
     restored = trash(nas).restore(items[0].id)
     assert (restored.share, restored.path) == ("docs", "/plan.txt")
-    # The kernel may still hold the negative entry of the `exists()` above for a moment:
-    # the restore tells it to forget it, and a fresh lookup then finds the file.
+    # The kernel held a negative entry for the name (the `exists()` above): the restore
+    # makes it forget that before it answers, so the very next look finds the file.
     back = nas.mnt / "docs" / "plan.txt"
-    deadline = time.monotonic() + 10
-    while not back.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert back.read_text() == "version 1\n"
+    assert get(nas, "plan.txt") == "version 1\n"
+
+
+def test_a_restore_is_seen_at_once_over_smb_and_on_the_mount(nas: SmbNas) -> None:
+    put(nas, "quick.txt", "quick\n")
+    assert nas.smbclient("docs", "alice", "alice-pw", "del quick.txt").returncode == 0
+    path = nas.mnt / "docs" / "quick.txt"
+    for _ in range(3):  # the kernel now caches the name as absent (for up to a minute)
+        assert not path.exists()
+    item = next(i for i in trash(nas).items() if i.path == "/quick.txt")
+    trash(nas).restore(item.id)
+    assert os.stat(path).st_size == 6
+    assert get(nas, "quick.txt") == "quick\n"
 
 
 def test_an_overwrite_over_smb_keeps_the_old_content_in_the_trash(nas: SmbNas) -> None:
@@ -182,28 +193,45 @@ def test_snapshots_are_previous_versions(nas: SmbNas) -> None:
     assert nas.client is not None
     snapshots = SnapshotClient(nas.client)
     snap = snapshots.create()  # default name: @GMT-YYYY.MM.DD-HH.MM.SS, UTC
-    snapshots.create("before-holidays")  # a name of one's own: not a Previous Version
+    put(nas, "budget.txt", "second draft\n")
+    time.sleep(1.1)  # another second: the two snapshots must have different @GMT times
+    own = snapshots.create("before-holidays")  # a name of one's own: listed by its time
     put(nas, "budget.txt", "final\n")
     moment = datetime.datetime.strptime(snap.name, "@GMT-%Y.%m.%d-%H.%M.%S").replace(
         tzinfo=datetime.UTC)
+    own_moment = datetime.datetime.fromtimestamp(own.created_ns // 1_000_000_000,
+                                                 tz=datetime.UTC)
+    own_gmt = own_moment.strftime("@GMT-%Y.%m.%d-%H.%M.%S")
     with nas.session("alice", "alice-pw") as session:
         tree = TreeConnect(session, rf"\\{HOST}\docs")
         tree.connect()
         folder = _open(tree, "", directory=True)
         names = enumerate_snapshots(tree, folder)
         folder.close()
-        assert snap.name in names and all(n.startswith("@GMT-") for n in names)
+        assert snap.name in names and own_gmt in names
+        assert all(n.startswith("@GMT-") for n in names)
         # Opened at that moment (a timewarp create context), the file reads as it was.
         old = _open(tree, "budget.txt", at=moment)
         try:
             assert bytes(old.read(0, 12)) == b"first draft\n"
         finally:
             old.close()
+        mine = _open(tree, "budget.txt", at=own_moment)
+        try:
+            assert bytes(mine.read(0, 13)) == b"second draft\n"
+        finally:
+            mine.close()
         now = _open(tree, "budget.txt")
         try:
             assert bytes(now.read(0, 6)) == b"final\n"
         finally:
             now.close()
+        # A deleted snapshot is no Previous Version any more.
+        snapshots.delete(own.id)
+        folder = _open(tree, "", directory=True)
+        names = enumerate_snapshots(tree, folder)
+        folder.close()
+        assert snap.name in names and own_gmt not in names
         tree.disconnect()
 
 

@@ -145,6 +145,8 @@ def check_name(name: str) -> None:
 
 
 RemovedCallback = Callable[[SnapshotInfo, str], None]
+# Called with the whole list (oldest first, no sizes) after any snapshot came or went.
+ChangedCallback = Callable[[list[SnapshotInfo]], None]
 # The manager has a method named `list`, which hides the builtin inside its class body.
 Rows = list[_Row]
 Infos = list[SnapshotInfo]
@@ -164,6 +166,9 @@ class SnapshotManager:
         # Called with (info, reason) after a snapshot was removed automatically ("limit" or
         # "space"), after the commit: the daemon logs it and queues the mail.
         self.on_removed: list[RemovedCallback] = []
+        # Called after every snapshot that came or went (created, deleted, removed
+        # automatically), after the commit: the SMB side lists them as Previous Versions.
+        self.on_changed: list[ChangedCallback] = []
         self._lock = trio.Lock()
         self._rows: dict[int, _Row] = {}
         self._held: tuple[float, int] | None = None
@@ -307,6 +312,7 @@ class SnapshotManager:
         log.info("snapshot %d %s taken at generation %d", info.id, info.name, info.generation)
         for old in removed:
             self._notify(old, "limit")
+        self._changed()
         return info
 
     def _free_default_name(self, now_ns: int) -> str:
@@ -335,6 +341,7 @@ class SnapshotManager:
             info = self._delete_now(row)
             await self.fs.commit()
         log.info("snapshot %d %s deleted", info.id, info.name)
+        self._changed()
         return info
 
     def _delete_now(self, row: _Row) -> SnapshotInfo:
@@ -366,6 +373,14 @@ class SnapshotManager:
                 callback(info, reason)
             except Exception:
                 log.exception("snapshot-removed callback failed")
+
+    def _changed(self) -> None:
+        snapshots = self.list(sizes=False)
+        for callback in self.on_changed:
+            try:
+                callback(snapshots)
+            except Exception:
+                log.exception("snapshot-changed callback failed")
 
     # ------------------------------------------------------- restore and diff
 
@@ -412,6 +427,7 @@ class SnapshotManager:
                 await self.fs.commit()
             removed.append(info)
             self._notify(info, "space")
+            self._changed()
             # The segment being appended to is never compacted: start a new one first.
             store.seal_segment()
             await trio.to_thread.run_sync(store.compact, 0.0)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from nasfs.policy.records import ShareRecord
 from nasfs.policy.snapshot import ADMIN_UID, PolicySnapshot
+from nasfs.smb.previous import share_dir
 
 # A share name Samba accepts in a section header and nasfs can create.
 _FORBIDDEN = set('[]\n\r%"\\')
 MAIN = "smb.conf"
-SNAPSHOT_FOLDER = "#snapshot"  # the gate's snapshot folder in every share
 USERS_DIR = "users"
 # A name no NAS user can have (names are checked by nasfs.policy.names): nobody matches it.
 NOBODY = "@nasfs-nobody-may-connect"
@@ -135,11 +135,12 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site) -> list[str
         "",
         f"[{share.name}]",
         f"   path = {path}",
-        # Previous Versions: the share's own #snapshot folder, whose snapshots are named
-        # @GMT-YYYY.MM.DD-HH.MM.SS in UTC; reading them goes through the gate as the user.
+        # Previous Versions: links named @GMT-YYYY.MM.DD-HH.MM.SS (UTC) to the snapshots in
+        # the share's #snapshot folder, whatever their names (nasfs.smb.previous); reading
+        # them goes through the gate as the user.
         f"   vfs objects = {modules}",
         *fruit,
-        f"   shadow:snapdir = {path / SNAPSHOT_FOLDER}",
+        f"   shadow:snapdir = {share_dir(site.state_dir, share.name)}",
         f"   shadow:basedir = {path}",
         "   shadow:format = @GMT-%Y.%m.%d-%H.%M.%S",
         "   shadow:localtime = no",

@@ -23,10 +23,11 @@ import json
 import logging
 import subprocess
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasfs.smb import passdb
+from nasfs.smb import passdb, previous
 from nasfs.smb.apply import apply_files
 from nasfs.smb.audit import AuditTail
 from nasfs.smb.config import Site, directories, render, samba_users
@@ -53,6 +54,10 @@ class SmbService:
         self.locked_users: set[str] = set()
         self.denied: tuple[str, ...] = ()
         self._watch_stop: threading.Event | None = None
+        # The volume's snapshots as (name, created_ns), oldest first: the daemon hands them
+        # over whenever they change (`snapshots_changed`), from the file-system thread.
+        self.snapshots: tuple[tuple[str, int], ...] = ()
+        self._links_lock = threading.Lock()  # never the policy lock: see snapshots_changed
         # The policy's own lock: settings and policy changes call in holding it, so one lock
         # (not two in either order) guards smbd's life.
         self._lock = policy.policy_lock
@@ -91,7 +96,21 @@ class SmbService:
             if self.mounted and self.policy.setting("smb.enabled"):
                 self._start()
 
+    def snapshots_changed(self, snapshots: list[tuple[str, int]]) -> None:
+        """A snapshot came or went: relink the Previous Versions of every share. Called on
+        the file-system thread, so it takes only its own short lock: the policy lock may be
+        held by a thread waiting for smbd, whose processes may wait for the file system."""
+        self.snapshots = tuple(snapshots)
+        if self.smbd is not None and self.mountpoint is not None:
+            self._link_versions(self.smbd.site, self.policy.snapshot.shares)
+
+    def _link_versions(self, site: Site, shares: Iterable[str]) -> None:
+        with self._links_lock:
+            previous.sync(site.state_dir, site.mountpoint, shares,
+                          previous.versions(self.snapshots))
+
     def _install(self, snapshot: PolicySnapshot, site: Site) -> None:
+        self._link_versions(site, snapshot.shares)  # before smb.conf points at them
         apply_files(render(snapshot, site, self.denied), site.state_dir,
                     directories=tuple(directories(site)))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from nasfs.daemon.control import MethodTable, Request
+from nasfs.fs.snapshots import SnapshotInfo
 from nasfs.smb.service import SmbService
 
 if TYPE_CHECKING:
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
 def register(table: MethodTable, daemon: DaemonHost) -> None:
     smb = SmbService(daemon.array.policy, daemon.mountpoint)
     daemon.smb = smb
+    volume = daemon.array.volume
+    if volume is not None:  # Previous Versions follow the snapshots
+        def changed(snapshots: list[SnapshotInfo]) -> None:
+            smb.snapshots_changed([(s.name, s.created_ns) for s in snapshots])
+
+        volume.snapshots.on_changed.append(changed)
+        changed(volume.snapshots.list(sizes=False))
 
     async def status(request: Request) -> Any:
         return await trio.to_thread.run_sync(smb.status)

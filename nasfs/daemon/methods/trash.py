@@ -91,7 +91,7 @@ def register(table: MethodTable, daemon: DaemonHost) -> None:
         done = trash().restore(item_id, to_path, to_share)
         if array.volume is not None:  # the kernel may cache these names as absent
             for parent, name in (*done.made, (done.parent, done.name)):
-                array.volume.gate.invalidate(parent, name)
+                await array.volume.gate.forget_now(parent, name)
         record(request, "restore", done.item.share, done.item.path, done.path,
                done.item.size, f"trash #{item_id}")
         return {"item": done.item.to_json(), "share": to_share or done.item.share,

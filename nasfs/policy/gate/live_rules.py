@@ -157,7 +157,10 @@ class LiveRules:
     def shown(self, who: Principal, a: Attributes, place: Place | None = None) -> Attributes:
         """`a` as `who` may see it: share roots and home folders carry only the permission
         bits the caller may use, so the kernel refuses the rest; directories whose listing
-        differs per caller report nlink 1 ('not counted'), which hides hidden subfolders."""
+        differs per caller report nlink 1 ('not counted'), which hides hidden subfolders.
+        An item reached through `#trash` counts its `#trash` name as a link (nlink 1, not
+        0): programs such as smbd take a file without links for a deleted one and will not
+        open it (new links to it are refused by the gate all the same)."""
         if not self.restrict:
             return a
         if a.ino == ROOT_INODE:
@@ -165,6 +168,8 @@ class LiveRules:
         node = self.nodes.get(a.ino)
         if node is None:
             return a
+        if a.nlink == 0 and self.read_only_item(node):
+            return dataclasses.replace(a, nlink=1)
         top = node.parent == ROOT_INODE
         if not (top or (node.home is not None and self.nodes.is_homes_root(node.parent))):
             return a

@@ -333,6 +333,21 @@ class Gate:
         except Exception as exc:  # not mounted (tests, offline): nothing is cached
             log.debug("could not invalidate %r in %d: %s", name, parent, exc)
 
+    async def forget_now(self, parent: int, name: bytes) -> None:
+        """As `invalidate`, but done when this returns: an answer sent afterwards (a trash
+        restore) reaches a client whose very next lookup must find the name. The kernel
+        call blocks, so a worker thread makes it while this loop goes on serving requests
+        (the kernel may need one to finish first)."""
+        if not self.restrict:
+            return
+        try:
+            import pyfuse3
+            import trio
+
+            await trio.to_thread.run_sync(pyfuse3.invalidate_entry, parent, name)
+        except Exception as exc:  # not cached (ENOENT), not mounted: nothing to forget
+            log.debug("could not invalidate %r in %d: %s", name, parent, exc)
+
     def ensure_share_folder(self, share: ShareRecord) -> None:
         ensure_share_folder(self.fs, self.policy, share)
 

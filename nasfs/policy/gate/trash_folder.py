@@ -118,7 +118,7 @@ class TrashFolders:
         if a is None:
             return None
         self.nodes.remember(parent, name, a, trash=item.id)
-        return a
+        return self.rules.shown(who, a)
 
     async def getattr(self, ino: int, who: Principal, caller: Caller) -> Attributes:
         return self._attrs(ino)
