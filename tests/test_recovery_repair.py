@@ -9,6 +9,7 @@ from nasfs.db import ReplicatedDB
 from nasfs.fs import Filesystem
 from nasfs.fs.schema import MIGRATIONS
 from nasfs.policy import PolicyService, db_dirs
+from nasfs.policy.hooks import NO_HOOKS
 from nasfs.store import Store
 from nasfs.trash import TRASH_MIGRATIONS
 from tests.recovery_util import ALICE, new_members, populate, run
@@ -83,7 +84,7 @@ async def test_unlock_user_and_source(tmp_path: Path) -> None:
     store = Store.open(members)
     uuid = store.label.array_uuid
     store.close()
-    service = PolicyService.open(db_dirs(members), nparity=1, identity=uuid)
+    service = PolicyService.open(db_dirs(members), nparity=1, identity=uuid, hooks=NO_HOOKS)
     try:
         service.accounts.add_user("alice", 1001, "right")
         for _ in range(5):
@@ -103,7 +104,7 @@ async def test_unlock_user_and_source(tmp_path: Path) -> None:
     assert "unlock: logins from tty7 were not locked" in out
     assert "unlock: alice was not locked" in out
     assert out.rstrip().endswith("unlock: nothing is locked")
-    service = PolicyService.open(db_dirs(members), nparity=1, identity=uuid)
+    service = PolicyService.open(db_dirs(members), nparity=1, identity=uuid, hooks=NO_HOOKS)
     try:
         assert not service.lockout.is_locked("user", "alice")
         assert service.lockout.check("alice", "right", "tty7").ok

@@ -33,8 +33,10 @@ def policy_session(args: argparse.Namespace, purpose: str) -> Iterator[PolicyCli
         return
     from nasfs.policy.admin import Actor
     from nasfs.policy.offline import OfflineCaller, open_offline
+    from nasfs.smb.hooks import samba_hooks
 
-    with open_offline(config, purpose) as service:
+    # As the daemon does: a password set offline reaches Samba's passdb too.
+    with open_offline(config, purpose, samba_hooks()) as service:
         yield PolicyClient(OfflineCaller(service, Actor(os.getuid(), os.getpid(), "nasfs")))
 
 

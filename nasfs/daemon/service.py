@@ -55,6 +55,7 @@ from nasfs.mail.notifier import Notifier
 from nasfs.policy import PolicyService, db_dirs
 from nasfs.policy.gate import Gate
 from nasfs.policy.records import ShareRecord
+from nasfs.smb.hooks import samba_hooks
 from nasfs.smb.service import SmbService
 from nasfs.store import Store
 from nasfs.store.assembly import assemble
@@ -276,9 +277,11 @@ class Daemon:
 
     def _open_policy(self, store: Store) -> PolicyService:
         # policy.db and audit.db sit beside store.db on every present member.
+        # Its hooks reach the SMB export: Samba's passdb follows every password change, and
+        # the access log names the client an smbd process serves.
         return PolicyService.open(db_dirs(store.present), nparity=store.nparity,
-                                  identity=self.array_uuid, events=self._store_event,
-                                  copy_ok=store.copy_ok)
+                                  identity=self.array_uuid, hooks=samba_hooks(),
+                                  events=self._store_event, copy_ok=store.copy_ok)
 
     async def _open_volume(self, store: Store, policy: PolicyService) -> Volume:
         # On the trio thread, not a worker: the filesystem's SQLite connection is used from

@@ -117,16 +117,8 @@ class ReplicatedDB(CopyRoles):
         events: EventSink | None = None,
         copy_ok: CopyGuard | None = None,
     ) -> ReplicatedDB:
-        """Open (or create) database `name` with a copy `NAME.db` in each of `dirs`.
-
-        `sync_copies` counts the primary. `migrations` may be several named sets (each layer
-        that keeps tables in this database brings its own), applied in the order given.
-        `identity` (e.g. the array UUID) is stamped into a new database; copies carrying
-        another identity are treated as foreign and replaced.
-        `copy_ok` is asked before a copy is written or created (see CopyGuard); directories
-        it refuses are left out, and of the others only the last level may be created.
-        Raises MetadataLostError when copies exist but none is usable (nasfs.db.opening).
-        """
+        """The database `name` opened (or created) by `nasfs.db.opening.open_copies`, which
+        says what each argument means and what it raises."""
         got = open_copies(name, dirs, sync_copies=sync_copies, migrations=migrations,
                           identity=identity, events=events, copy_ok=copy_ok)
         return cls(name, got.primary, got.sync, got.lagging, got.sync_copies, got.identity,

@@ -97,10 +97,9 @@ class Accounts:
 
     def _samba_password(self, name: str, password: str | None) -> None:
         """Samba keeps its own password hashes: hand it the same password (from memory,
-        never a file), or take the user out when the password is removed or the user is."""
-        from nasfs.smb.site import password_changed
-
-        password_changed(self.service.settings(), name, password)
+        never a file), or take the user out when the password is removed or the user is
+        (through the hook the opener connected: nasfs.policy.hooks)."""
+        self.service.hooks.password_changed(self.service.settings(), name, password)
 
     def groups_of(self, name: str) -> list[str]:
         with self.service.policy_lock:

@@ -11,14 +11,16 @@ from typing import Any
 
 from nasfs.config import Config
 from nasfs.policy.admin import Actor
+from nasfs.policy.hooks import PolicyHooks
 from nasfs.policy.service import PolicyService, db_dirs
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def open_offline(config: Config, purpose: str) -> Iterator[PolicyService]:
-    """The policy service of the (not running) array `config.members`, under its lock.
+def open_offline(config: Config, purpose: str, hooks: PolicyHooks) -> Iterator[PolicyService]:
+    """The policy service of the (not running) array `config.members`, under its lock, with
+    the calls out to the services above that the caller connects (nasfs.policy.hooks).
 
     Raises ArrayBusy if a daemon (or another offline tool) has the array, and the store's
     AssemblyError if the members do not form an array.
@@ -30,7 +32,7 @@ def open_offline(config: Config, purpose: str) -> Iterator[PolicyService]:
     uuid = assembly.label.array_uuid
     with registry.ArrayLock.acquire(config.run_dir, uuid, purpose, what=f"array {uuid}"):
         service = PolicyService.open(db_dirs(assembly.present), nparity=assembly.label.nparity,
-                                     identity=uuid)
+                                     identity=uuid, hooks=hooks)
         try:
             yield service
         finally:

@@ -27,6 +27,7 @@ from nasfs.operations import SYSTEM_ACTOR
 from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry
+from nasfs.policy.hooks import PolicyHooks
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.repository import PolicyRepository
 from nasfs.policy.schema import AUDIT_MIGRATIONS, POLICY_MIGRATIONS
@@ -47,13 +48,16 @@ def db_dirs(members: dict[int, Path] | Sequence[Path]) -> list[Path]:
 class PolicyService:
     """See the module docstring. Build with `PolicyService.open`, finish with `close`."""
 
-    def __init__(self, policy_db: ReplicatedDB, audit_db: ReplicatedDB, clock: Clock) -> None:
+    def __init__(self, policy_db: ReplicatedDB, audit_db: ReplicatedDB, clock: Clock,
+                 hooks: PolicyHooks) -> None:
         from nasfs.policy.accounts import Accounts
         from nasfs.policy.admin import AdminApi
         from nasfs.policy.lockout import LockOut
         from nasfs.policy.shares import Shares
 
         self.clock = clock
+        # The calls up into the SMB export (Samba's passwords, the log's client column).
+        self.hooks = hooks
         self.policy_db = policy_db
         self.audit_db = audit_db
         self.repo = PolicyRepository(policy_db)
@@ -82,9 +86,12 @@ class PolicyService:
 
     @classmethod
     def open(cls, dirs: Sequence[Path], *, nparity: int, identity: str | None,
-             clock: Clock | None = None, events: EventSink | None = None,
+             hooks: PolicyHooks, clock: Clock | None = None, events: EventSink | None = None,
              copy_ok: CopyGuard | None = None) -> PolicyService:
         """Open (creating if needed) policy.db and audit.db with a copy in each of `dirs`.
+
+        `hooks` are the calls out to the services above (nasfs.policy.hooks): every opener
+        says which, so none loses Samba's password hand-off by forgetting it.
 
         Raises nasfs.db.MetadataLostError when copies exist but none is usable.
         """
@@ -98,7 +105,7 @@ class PolicyService:
         except BaseException:
             policy_db.close()
             raise
-        return cls(policy_db, audit_db, clock or SystemClock())
+        return cls(policy_db, audit_db, clock or SystemClock(), hooks)
 
     def close(self) -> None:
         # Both, even when the first fails (a lost member): the audit log must be closed too.

@@ -157,6 +157,7 @@ class RecoverySession:
     @contextlib.contextmanager
     def open_policy(self) -> Iterator[Any]:
         from nasfs.policy import PolicyService, db_dirs
+        from nasfs.policy.hooks import NO_HOOKS
 
         copies = self.copies()
         for database in ("policy", "audit"):
@@ -164,8 +165,10 @@ class RecoverySession:
                 raise RecoveryError(
                     f"this array has no {database}.db (no daemon has served it yet), so "
                     "there are no accounts to unlock")
+        # No hooks: recovery unlocks accounts and reads logs; it sets no password and
+        # serves no request (and nasfs.smb is not below it to connect).
         service = PolicyService.open(db_dirs(self.survey.present), nparity=self.nparity,
-                                     identity=self.array_uuid)
+                                     identity=self.array_uuid, hooks=NO_HOOKS)
         try:
             yield service
         finally:

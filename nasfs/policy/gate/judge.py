@@ -22,8 +22,8 @@ from nasfs.policy.acl import Decision, Principal
 from nasfs.policy.auditstore import LogEntry
 from nasfs.policy.gate.decisions import Decisions
 from nasfs.policy.gate.procnames import ProcessNames
+from nasfs.policy.hooks import NO_HOOKS, ClientOf
 from nasfs.policy.records import ShareRecord
-from nasfs.smb.clients import client_of
 
 if TYPE_CHECKING:
     from nasfs.policy.service import PolicyService
@@ -41,6 +41,8 @@ class Judge:
         self.restrict = policy is not None
         self._decisions = Decisions(policy)
         self._names = ProcessNames()
+        # An SMB session's client address, for the log's `client` column (a policy hook).
+        self._client_of: ClientOf = (policy.hooks if policy is not None else NO_HOOKS).client_of
         # Bound once: these run on every request (the caller's principal, the share's
         # decision for them), so the judge adds no call of its own.
         self.principal: Callable[[Caller], Principal] = self._decisions.principal
@@ -80,7 +82,7 @@ class Judge:
         entry = LogEntry(operation, result, who.name, who.uid, caller.pid, process, where[0],
                          where[1], second, nbytes, admin, detail,
                          time_ns if time_ns is not None else self.policy.clock.now_ns(),
-                         client_of(caller.pid, process))  # an SMB session's address
+                         self._client_of(caller.pid, process))
         if not audit.record_nowait(entry):
             await audit.record(entry)  # back-pressure: the log's queue is full
 
