@@ -14,6 +14,7 @@
 | backup.restore | name, path, generation?, to? | {generation, path, files, bytes} |
 | backup.key | — | {public_key} (for the other box's authorized_keys) |
 | backup.disks | — | [disk] (block devices with a filesystem UUID) |
+| backup.space | name | {name, reachable, free_bytes, total_bytes, detail} (nasfs.backup.space) |
 
 Runs go one at a time through a queue served by the daemon's periodic job `backup`
 (every 30 s, poked by `backup.run`), which also starts scheduled runs: a cron fire time
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("backup.add", "backup.edit", "backup.del", "backup.list", "backup.status",
            "backup.run", "backup.cancel", "backup.generations", "backup.verify",
-           "backup.restore", "backup.key", "backup.disks")
+           "backup.restore", "backup.key", "backup.disks", "backup.space")
 Notify = Callable[[str, str, str], None]  # (kind, job, detail)
 
 
@@ -392,10 +393,17 @@ class BackupService:
         found = await trio.to_thread.run_sync(disks)
         return [{**d.to_json(), "describe": d.describe()} for d in found]
 
+    async def space(self, params: dict[str, Any]) -> dict[str, Any]:
+        from nasfs.backup.space import destination_space
+
+        job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
+        found = await trio.to_thread.run_sync(destination_space, job)
+        return {"name": job.name, **found.to_json()}
+
     def methods(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         return {"backup.add": self.add, "backup.edit": self.edit, "backup.del": self.delete,
                 "backup.list": self.jobs, "backup.status": self.status,
                 "backup.run": self.run, "backup.cancel": self.cancel,
                 "backup.generations": self.generations, "backup.verify": self.verify,
                 "backup.restore": self.restore, "backup.key": self.key,
-                "backup.disks": self.disks}
+                "backup.disks": self.disks, "backup.space": self.space}

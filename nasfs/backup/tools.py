@@ -18,31 +18,15 @@ import re
 import select
 import signal
 import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from nasfs.backup.model import Options
+from nasfs.backup.progress import Progress
+from nasfs.backup.progress import read_line as _progress_line
+
+__all__ = ["PARTIAL_DIR", "Progress", "filter_args", "rsync_args", "run"]
 
 PARTIAL_DIR = ".rsync-partial"
-_PROGRESS = re.compile(rb"^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+\S+(?:\s+\(xfr#(\d+))?")
-
-
-@dataclass
-class Progress:
-    """What the running copy has done so far (read by `backup status` and the console)."""
-
-    phase: str = "starting"  # snapshot, copy, manifest, verify, rotate
-    bytes_done: int = 0
-    files_done: int = 0
-    rate: str = ""
-    percent: int = 0
-    started: float = field(default_factory=time.time)
-
-    def to_json(self) -> dict[str, object]:
-        return {"phase": self.phase, "bytes_done": self.bytes_done,
-                "files_done": self.files_done, "rate": self.rate, "percent": self.percent,
-                "elapsed_s": round(time.time() - self.started, 1)}
 
 
 def filter_args(options: Options) -> list[str]:
@@ -101,23 +85,3 @@ def run(argv: list[str], progress: Progress, cancelled: Callable[[], bool],
                 _progress_line(line, progress)
     code = proc.wait()
     return code, err.decode(errors="replace")
-
-
-def _progress_line(line: bytes, progress: Progress) -> None:
-    m = _PROGRESS.match(line)
-    if m:
-        progress.bytes_done = int(m.group(1).replace(b",", b""))
-        progress.percent = int(m.group(2))
-        progress.rate = m.group(3).decode()
-        if m.group(4):
-            progress.files_done = int(m.group(4))
-        return
-    # rclone --stats-one-line: "Transferred: 1.2 MiB / 3.4 MiB, 35%, 1 MiB/s, ETA 2s"
-    text = line.decode(errors="replace")
-    if "Transferred:" in text and "%" in text:
-        pct = re.search(r"(\d+)%", text)
-        if pct:
-            progress.percent = int(pct.group(1))
-        rate = re.search(r"%,\s*([^,]+/s)", text)
-        if rate:
-            progress.rate = rate.group(1).strip()

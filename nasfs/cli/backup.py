@@ -12,7 +12,7 @@ from typing import Any
 
 from nasfs.cli.session import array_arguments, required_daemon
 from nasfs.cli.users import emit
-from nasfs.client.backup import BackupClient
+from nasfs.client.backup import BackupClient, BackupJob, BackupStatus, RunOutcome
 from nasfs.errors import NasfsError, UsageError
 from nasfs.wire import codes
 
@@ -119,12 +119,11 @@ def _changes(args: argparse.Namespace, *, adding: bool) -> dict[str, Any]:
     return body
 
 
-def _job_line(j: dict[str, Any]) -> str:
-    last = j.get("last_run") or {}
-    result = last.get("result", "never run")
-    return (f"{j['name']}: {j['source']} → {j['describe']['destination']}; "
-            f"schedule {j['schedule'] or 'by hand'} (next {_when(j.get('next_run_s'))}); "
-            f"{j['describe']['retention']}; last run: {result}")
+def _job_line(j: BackupJob, *, last: bool = True) -> str:
+    result = j.last_run.result if j.last_run is not None else "never run"
+    return (f"{j.name}: {j.source} → {j.destination_words}; "
+            f"schedule {j.schedule or 'by hand'} (next {_when(j.next_run_s)}); "
+            f"{j.retention_words}; last run: {result if last else 'never run'}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -133,8 +132,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         job = backups.add(body, **_extras(args))
-    emit(args, job, f"backup job {job['name']} added: {job['source']} → "
-                    f"{job['describe']['destination']}")
+    emit(args, job.raw, f"backup job {job.name} added: {job.source} → "
+                        f"{job.destination_words}")
     return 0
 
 
@@ -143,8 +142,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         job = backups.edit(args.name, changes, **_extras(args))
-    emit(args, job, f"backup job {job['name']} changed: " + _job_line({**job,
-                                                                         "last_run": None}))
+    emit(args, job.raw, f"backup job {job.name} changed: " + _job_line(job, last=False))
     return 0
 
 
@@ -161,20 +159,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         jobs = backups.jobs()
-    emit(args, jobs, "\n".join(map(_job_line, jobs)) or "no backup jobs")
+    emit(args, [j.raw for j in jobs], "\n".join(map(_job_line, jobs)) or "no backup jobs")
     return 0
 
 
-def _result_line(name: str, r: dict[str, Any]) -> str:
-    if r.get("result") in ("ok", "vanished"):
-        text = (f"backup {name}: generation {r['generation']}, {r['files']} files, "
-                f"{_size(r['bytes'])} ({_size(r['sent_bytes'])} copied)")
-        if r.get("removed"):
-            text += f"; removed {', '.join(r['removed'])}"
-        if r.get("removable"):
-            text += f"; {r['removable']}"
+def _result_line(name: str, r: RunOutcome) -> str:
+    if r.succeeded:
+        text = (f"backup {name}: generation {r.generation}, {r.files} files, "
+                f"{_size(r.bytes)} ({_size(r.sent_bytes)} copied)")
+        if r.removed:
+            text += f"; removed {', '.join(r.removed)}"
+        if r.removable:
+            text += f"; {r.removable}"
         return text
-    return f"backup {name} {r.get('result')}: {r.get('detail')}"
+    return f"backup {name} {r.result}: {r.detail}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -182,19 +180,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     with client:
         r = backups.run(args.name, wait=not args.background)
     if args.background:
-        emit(args, r, f"backup {args.name} queued")
+        emit(args, r.raw, f"backup {args.name} queued")
         return 0
-    emit(args, r, _result_line(args.name, r))
-    if r.get("result") not in ("ok", "vanished"):
-        return 1
-    return 0
+    emit(args, r.raw, _result_line(args.name, r))
+    return 0 if r.succeeded else 1
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         r = backups.cancel(args.name)
-    emit(args, r, f"backup {args.name}: cancel requested")
+    emit(args, r.raw, f"backup {args.name}: cancel requested")
     return 0
 
 
@@ -202,52 +198,58 @@ def cmd_status(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         items = backups.status(args.name)
-    lines = []
-    for s in items:
-        if s["running"]:
-            p = s["progress"]
-            state = (f"running ({p['phase']}, {p['percent']}%, {_size(p['bytes_done'])}, "
-                     f"{p['files_done']} files, {p['rate'] or '-'})")
-        elif s["queued"]:
-            state = "queued"
-        else:
-            last = s["last_run"]
-            state = "never run" if last is None else f"last run {last['result']}" + (
-                f": {last['detail']}" if last["result"] not in ("ok", "vanished") else
-                f", generation {last['generation']}")
-        lines.append(f"{s['name']}: {state}; next {_when(s['next_run_s'])}")
-    emit(args, items, "\n".join(lines) or "no backup jobs")
+    emit(args, [s.raw for s in items], "\n".join(map(_status_line, items))
+         or "no backup jobs")
     return 0
+
+
+def _status_line(s: BackupStatus) -> str:
+    if s.running and s.progress is not None:
+        p = s.progress
+        state = (f"running ({p.phase}, {p.percent}%, {_size(p.bytes_done)}, "
+                 f"{p.files_done} files, {p.rate or '-'})")
+    elif s.running:
+        state = "running"
+    elif s.queued:
+        state = "queued"
+    else:
+        last = s.last_run
+        state = "never run" if last is None else f"last run {last.result}" + (
+            f", generation {last.generation}" if last.succeeded else f": {last.detail}")
+    return f"{s.name}: {state}; next {_when(s.next_run_s)}"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         r = backups.verify(args.name, args.generation)
-    if r["ok"]:
-        text = (f"generation {r['generation']} of {args.name}: {r['files']} files, "
-                f"{_size(r['bytes'])}, all match the manifest")
+    if r.ok:
+        text = (f"generation {r.generation} of {args.name}: {r.files} files, "
+                f"{_size(r.bytes)}, all match the manifest")
     else:
-        text = (f"generation {r['generation']} of {args.name} does NOT match its manifest: "
-                + "; ".join(f"{k} {', '.join(r[k][:5])}" for k in ("changed", "missing",
-                                                                    "extra") if r[k]))
-    emit(args, r, text)
-    return 0 if r["ok"] else 1
+        found = {"changed": r.changed, "missing": r.missing, "extra": r.extra}
+        text = (f"generation {r.generation} of {args.name} does NOT match its manifest: "
+                + "; ".join(f"{k} {', '.join(paths[:5])}" for k, paths in found.items()
+                            if paths))
+    emit(args, r.raw, text)
+    return 0 if r.ok else 1
 
 
 def cmd_generations(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
-        items = backups.generations(args.name, args.generation, args.path)
+        if args.generation is None and args.path is None:
+            gens = backups.generations(args.name)
+        else:
+            files = backups.files(args.name, args.generation, args.path)
     if args.generation is None and args.path is None:
-        lines = [f"{g['name']}  " + ("(incomplete: the next run continues it)"
-                                     if g.get("incomplete") else
-                                     f"{g['files']} files, {_size(g['bytes'])}")
-                 for g in items]
-        emit(args, items, "\n".join(lines) or "no generations yet")
+        lines = [f"{g.name}  " + ("(incomplete: the next run continues it)"
+                                  if g.incomplete else f"{g.files} files, {_size(g.bytes)}")
+                 for g in gens]
+        emit(args, [g.raw for g in gens], "\n".join(lines) or "no generations yet")
     else:
-        emit(args, items, "\n".join(f"{_size(f['size']):>10}  {f['path']}" for f in items)
-             or "no files there")
+        emit(args, [f.raw for f in files], "\n".join(f"{_size(f.size):>10}  {f.path}"
+                                                      for f in files) or "no files there")
     return 0
 
 
@@ -255,8 +257,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         r = backups.restore(args.name, args.path, args.generation, args.to)
-    emit(args, r, f"restored {r['files']} files ({_size(r['bytes'])}) from generation "
-                  f"{r['generation']} to {r['path']}")
+    emit(args, r.raw, f"restored {r.files} files ({_size(r.bytes)}) from generation "
+                      f"{r.generation} to {r.path}")
     return 0
 
 
@@ -272,8 +274,8 @@ def cmd_disks(args: argparse.Namespace) -> int:
     client, backups = _client(args)
     with client:
         items = backups.disks()
-    emit(args, items, "\n".join(f"{d['uuid']}  {d['device']}  {d['describe']}"
-                                for d in items) or "no disks with a filesystem")
+    emit(args, [d.raw for d in items], "\n".join(f"{d.uuid}  {d.device}  {d.describe}"
+                                                  for d in items) or "no disks with a filesystem")
     return 0
 
 
