@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from console import wording
 from console.backend import Backend
 from console.format import set_zone
+from console.screens.backups import BackupsScreen
 from console.screens.dashboard import DashboardScreen
 from console.screens.disks import DisksScreen
 from console.screens.login import LoginScreen
@@ -57,7 +58,7 @@ DEFAULT_IDLE_LOCK_S = 300.0
 
 @dataclass(frozen=True)
 class ScreenEntry:
-    key: str  # the function key, e.g. "f1"; the digit of the same number is an alias
+    key: str  # the function key, e.g. "f1" (its digit is an alias), or a digit alone
     title: str
     mode: str
     needs: frozenset[str] = frozenset()  # daemon methods without which the screen is left out
@@ -72,6 +73,8 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f6", "Settings", "settings", frozenset({"settings.get", "settings.set"})),
     ScreenEntry("f7", "Trash", "trash", frozenset({"trash.list", "trash.restore"})),
     ScreenEntry("f8", "Snapshots", "snapshots", frozenset({"snapshot.list", "snapshot.diff"})),
+    # F9 and F10 lock and quit: the screens after F8 have a digit only.
+    ScreenEntry("9", "Backups", "backups", frozenset({"backup.list", "backup.space"})),
 )
 
 
@@ -90,13 +93,14 @@ class NasConsole(App[None]):
         "settings": SettingsScreen,
         "trash": TrashScreen,
         "snapshots": SnapshotsScreen,
+        "backups": BackupsScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(entry.key, f"goto('{entry.mode}')", entry.title, show=False,
                   key_display=entry.key.upper()) for entry in SCREENS),
         *(Binding(entry.key.removeprefix("f"), f"goto('{entry.mode}')", entry.title,
-                  show=False) for entry in SCREENS),
+                  show=False) for entry in SCREENS if entry.key.startswith("f")),
         Binding("f11", "start_daemon", "Start array", key_display="F11"),
         Binding("f12", "recovery", "Recovery shell", key_display="F12"),
         Binding("f9", "lock", "Lock", key_display="F9"),

@@ -29,6 +29,7 @@ from nasfs.client import (
     NasfsError,
     Target,
 )
+from nasfs.client.backup import BackupClient
 from nasfs.client.policy import PolicyClient
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.client.trash import TrashClient
@@ -110,6 +111,11 @@ class Backend:
         """Run `action` with the typed snapshot calls of one connection."""
         with self.client() as client:
             return action(SnapshotClient(client))
+
+    def backups(self, action: Callable[[BackupClient], T]) -> T:
+        """Run `action` with the typed backup calls of one connection."""
+        with self.client() as client:
+            return action(BackupClient(client))
 
     def auth_check(self, name: str, password: str) -> AuthAnswer:
         """The daemon's verdict; a success counts only for an administrator (uid 0)."""

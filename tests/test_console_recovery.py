@@ -43,7 +43,7 @@ def test_restore_a_deleted_file_from_the_trash(env: Env) -> None:
     async def scenario() -> None:
         app = console_for(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for_text(pilot, "F7Trash")
+            await wait_for_text(pilot, "7Trash")  # F7, or 7 when the list is long
             await pilot.press("f7")
             await wait_for_text(pilot, "1 items")
             assert_on_screen(app, "docs", "/plan.txt", "deleted")
@@ -72,7 +72,7 @@ def test_take_browse_and_restore_a_snapshot(env: Env) -> None:
     async def scenario() -> None:
         app = console_for(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for_text(pilot, "F8Snapshots")
+            await wait_for_text(pilot, "8Snapshots")  # F8, or 8 when the list is long
             await pilot.press("f8")
             await wait_for_text(pilot, "No snapshots yet")
             await pilot.press("t")

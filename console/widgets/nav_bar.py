@@ -24,12 +24,21 @@ class NavBar(Static):
     """
 
     def show(self, entries: list[NavEntry], current: str) -> None:
-        line = Text()
+        width = self.size.width or 80
         # The key in reverse video and no space after it: eight screens fit in 80 columns.
-        for entry in entries:
-            style = "bold underline" if entry.screen == current else ""
-            line.append(entry.key, "reverse")
-            line.append(entry.title, style)
-            line.append(" ")
-        line.truncate(self.size.width or 80, overflow="ellipsis")
+        # More do when the keys are shown as their digits (1 for F1: both work).
+        line = _line(entries, current, digits=False)
+        if line.cell_len > width:
+            line = _line(entries, current, digits=True)
+        line.truncate(width, overflow="ellipsis")
         self.update(line)
+
+
+def _line(entries: list[NavEntry], current: str, *, digits: bool) -> Text:
+    line = Text()
+    for entry in entries:
+        style = "bold underline" if entry.screen == current else ""
+        line.append(entry.key.removeprefix("F") if digits else entry.key, "reverse")
+        line.append(entry.title, style)
+        line.append(" ")
+    return line

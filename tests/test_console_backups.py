@@ -1,0 +1,163 @@
+"""The console's Backups screen against a real daemon and real backup jobs to a folder on
+this box: the list with last result, next run and destination space (a USB disk that is not
+plugged in says so), a run's progress and then its result, the generations and the files
+of one, a file restored from the screen byte-exact, verify, and a running backup stopped
+(with the confirmation) leaving no generation and its copy for the next run to continue.
+
+Runs are slowed down with the job's own bandwidth limit (rsync --bwlimit), so the copy is
+long enough to be seen running however busy the machine is; nothing here measures time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
+
+from console.app import NasConsole
+from console.backend import Backend
+from console.screens.backups import BackupsScreen, folder_entries
+from nasfs.client import Client
+from nasfs.client.backup import BackupClient, GenerationFile
+from tests.backup_util import backup_nas, cli, make_tree, picture
+from tests.fuse_policy_util import PolicyMount
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def nas(tmp_path: Path) -> Iterator[PolicyMount]:
+    with backup_nas(tmp_path) as m:
+        yield m
+
+
+def console_for(nas: PolicyMount) -> NasConsole:
+    return NasConsole(Backend(nas.socket), require_login=False, poll_s=0.5)
+
+
+def add_job(nas: PolicyMount, name: str, dest: Path, *extra: str) -> None:
+    dest.mkdir(exist_ok=True)
+    out = cli(nas, "backup", "add", name, "--source", "docs", "--folder", str(dest), *extra)
+    assert out.returncode == 0, out.stderr
+
+
+def backups(nas: PolicyMount) -> BackupClient:
+    return BackupClient(Client.connect(nas.socket))
+
+
+def test_a_generation_lists_its_folders_then_its_files() -> None:
+    files = [GenerationFile(p, s, 0, "") for p, s in
+             (("a.txt", 1), ("reports/q1.txt", 10), ("reports/2026/plan.bin", 100),
+              ("b.txt", 2))]
+    top = folder_entries(files, "")
+    assert [(e.name, e.folder, e.size, e.files) for e in top] == [
+        ("reports/", True, 110, 2), ("a.txt", False, 1, 1), ("b.txt", False, 2, 1)]
+    inner = folder_entries(files, "reports")
+    assert [(e.name, e.path) for e in inner] == [("2026/", "reports/2026"),
+                                                 ("q1.txt", "reports/q1.txt")]
+
+
+def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
+                                                            tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    (docs / "big.bin").write_bytes(os.urandom(1 << 20))
+    dest = tmp_path / "dest"
+    # 1 MiB at 128 KiB/s: the copy runs for seconds, long enough to be seen running.
+    add_job(nas, "office", dest, "--bwlimit", "128", "--schedule", "0 19 * * 1-5")
+    # A USB disk that is not plugged in (no disk has this filesystem UUID).
+    out = cli(nas, "backup", "add", "usb-copy", "--source", "docs", "--usb", "0000-DEAD")
+    assert out.returncode == 0, out.stderr
+
+    async def scenario() -> None:
+        app = console_for(nas)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "Backups")
+            await pilot.press("9")
+            await wait_for(pilot, lambda: isinstance(app.screen, BackupsScreen),
+                           "the Backups screen")
+            await wait_for_text(pilot, "never run")
+            await wait_for_text(pilot, "free of")  # the folder's space
+            await wait_for_text(pilot, "not plugged in")  # the USB disk's
+            assert_on_screen(app, "office", "usb-copy", "by hand", "It has not run yet.")
+
+            await pilot.press("b")
+            await wait_for_text(pilot, "Backup of office started.")
+            await wait_for_text(pilot, "Backing up office: copying")
+            await wait_for_text(pilot, "files")
+            await wait_for_text(pilot, "RUNNING")
+            await wait_for_text(pilot, "Last run")
+            await wait_for(pilot, lambda: "OK" in _job_row(app, "office"), "the result OK")
+            assert_on_screen(app, "generation", "Last run")
+
+            await pilot.press("g")
+            await wait_for_text(pilot, "Generations of office: 1")
+            gen = backups(nas).generations("office")[0].name
+            assert_on_screen(app, gen)
+            await pilot.press("enter")
+            await wait_for_text(pilot, "reports/")
+            # reports/, big.bin, notes.txt, q1-again.txt
+            await pilot.press("down", "down")
+            want = picture(docs)["notes.txt"]
+            os.unlink(docs / "notes.txt")
+            await pilot.press("r")
+            await wait_for_text(pilot, "Restore from the backup office")
+            await pilot.press("ctrl+s")
+            await wait_for_text(pilot, "Restored 1 file(s)")
+            assert_on_screen(app, "to docs/notes.txt")
+            assert picture(docs)["notes.txt"] == want  # bytes, mode, owner, times, xattrs
+
+            await pilot.press("backspace")
+            await wait_for_text(pilot, "Generations of office: 1")
+            await pilot.press("v")
+            await wait_for_text(pilot, "read back and match what was copied")
+
+    run(scenario())
+
+
+def _job_row(app: NasConsole, job: str) -> str:
+    from textual.widgets import DataTable
+
+    table = app.screen.query_one("#jobs", DataTable)
+    return " ".join(str(c) for c in table.get_row(job))
+
+
+def test_a_running_backup_is_stopped_after_confirming(nas: PolicyMount,
+                                                      tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    (docs / "big.bin").write_bytes(os.urandom(8 << 20))
+    dest = tmp_path / "dest"
+    # 8 MiB at 64 KiB/s would take two minutes: it is stopped long before.
+    add_job(nas, "office", dest, "--bwlimit", "64")
+
+    async def scenario() -> None:
+        app = console_for(nas)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(pilot, "Backups")
+            await pilot.press("9")
+            await wait_for_text(pilot, "never run")
+            await pilot.press("c")
+            await wait_for_text(pilot, "The highlighted job is not running.")
+            await pilot.press("b")
+            await wait_for_text(pilot, "Backing up office: copying")
+            await pilot.press("c")
+            await wait_for_text(pilot, "Stop the backup of office?")
+            await pilot.press("n")  # no: it goes on
+            await wait_for_text(pilot, "Backing up office")
+            await pilot.press("c")
+            await wait_for_text(pilot, "Stop the backup of office?")
+            await pilot.press("y")
+            await wait_for_text(pilot, "Backup of office stopped.")
+            await wait_for(pilot, lambda: "STOPPED" in _job_row(app, "office"),
+                           "the result STOPPED")
+            await wait_for_text(pilot, "the next run continues it")
+
+    run(scenario())
+    status = backups(nas).status("office")[0]
+    assert status.last_run is not None and status.last_run.result == "cancelled"
+    assert not status.running and status.last_success is None
+    names = sorted(os.listdir(dest / "office"))
+    assert len(names) == 1 and names[0].startswith(".incomplete-"), names
