@@ -147,6 +147,7 @@ class ReplicatedDB(CopyRoles):
         """Run a write statement on every synchronous copy; returns the primary's cursor.
 
         WriteFailed when no copy could take it (see `_aborting`)."""
+        self.changes += 1
         with self._aborting():
             self._begin()
             cur = self._run_on_primary(lambda c: c.execute(sql, params))
@@ -156,6 +157,7 @@ class ReplicatedDB(CopyRoles):
 
     def executemany(self, sql: str, seq: Iterable[Params]) -> sqlite3.Cursor:
         rows = list(seq)
+        self.changes += 1
         with self._aborting():
             self._begin()
             cur = self._run_on_primary(lambda c: c.executemany(sql, rows))
@@ -282,6 +284,7 @@ class ReplicatedDB(CopyRoles):
     def rollback(self) -> None:
         if not self._in_transaction:
             return
+        self.changes += 1
         for copy in [self._primary, *self._sync, *(c for c, _ in self._aside)]:
             if copy.conn is not None:
                 with contextlib.suppress(sqlite3.Error):

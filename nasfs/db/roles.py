@@ -76,6 +76,9 @@ class CopyRoles:
         # stepped aside in it for a full disk (with why): see ReplicatedDB._step_aside.
         self._txn_copies: list[DatabaseCopy] = []
         self._aside: list[tuple[DatabaseCopy, str]] = []
+        # Counts every write statement and rollback: while it stays the same, nothing read
+        # from the database has changed, so readers may keep what they derived from it.
+        self.changes = 0
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -469,6 +469,12 @@ class Filesystem:
                 a = found
         return a
 
+    @property
+    def changes(self) -> int:
+        """A stamp that moves with every change of the metadata (any write statement, any
+        rollback): while it stays the same, every lookup answers as it did."""
+        return self.db.changes
+
     def lookup_count(self, ino: int) -> int:
         """How many references the kernel holds on `ino` (0: it forgot the inode)."""
         return self._lookups.get(ino, 0)

@@ -36,6 +36,8 @@ class MetadataDB(Protocol):
     def close(self) -> None: ...
     @property
     def in_transaction(self) -> bool: ...
+    # Bumped by every write statement and rollback (see nasfs.db.roles.CopyRoles).
+    changes: int
 
 
 @dataclass(slots=True)

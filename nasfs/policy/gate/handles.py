@@ -93,8 +93,11 @@ Handle = (FileHandle | DirHandle | TrashFolderHandle | SnapshotFolderHandle
 
 @dataclass(slots=True)
 class Listed:
-    """One readdir entry: its offset (for resuming), name and attributes."""
+    """One readdir entry: its offset (for resuming), name and attributes, and the
+    (entry, attribute) cache timeouts its namespace gives it when the namespace decided them
+    with the listing (None: `Gate.timeouts` of the inode, as for a lookup)."""
 
     offset: int
     name: bytes
     attrs: Attributes
+    timeouts: tuple[float, float] | None = None

@@ -19,6 +19,7 @@ from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live_rules import LiveRules
 from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.nodemap import NodeMap
+from nasfs.policy.gate.root_answers import RootAnswers
 from nasfs.policy.gate.trash_moves import TrashMoves
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class LiveTree:
         self.moves = moves
         # In every share folder, before its real entries (readdir offsets 1, 2, ...).
         self.share_folders = {f.name: f for f in share_folders}
+        self.root_answers = RootAnswers(fs, judge)
 
     # ------------------------------------------------------------ kernel caches
 
@@ -68,6 +70,24 @@ class LiveTree:
 
     async def lookup(self, parent: int, name: bytes, who: Principal,
                      caller: Caller) -> Attributes | None:
+        if parent == ROOT_INODE:
+            # Every path walk asks for its share folder again (zero entry timeout): answer
+            # from memory what the full path below answered, if nothing changed since.
+            known = self.root_answers.get(who, name)
+            if known is not None:
+                self.fs.remember(known.ino)  # the reply gives the kernel a reference
+                if self.nodes.get(known.ino) is None:
+                    self.nodes.remember(parent, name, known)
+                return known
+            stamp = self.root_answers.stamp()
+            shown = await self._lookup(parent, name, who, caller)
+            if shown is not None:
+                self.root_answers.put(who, name, shown, stamp)
+            return shown
+        return await self._lookup(parent, name, who, caller)
+
+    async def _lookup(self, parent: int, name: bytes, who: Principal,
+                      caller: Caller) -> Attributes | None:
         place = self.rules.place(who, parent)
         if parent == ROOT_INODE and self.restrict and not who.is_admin:
             share = self.judge.share_named(name)
@@ -194,7 +214,8 @@ class LiveTree:
                     if homes_root and name != (h.who.name or "").encode():
                         continue
                 self.nodes.list_node(h.pending, h.ino, name, a)
-                out.append(Listed(entry_id + shift, name, self.rules.shown(h.who, a)))
+                out.append(Listed(entry_id + shift, name, self.rules.shown(h.who, a),
+                                  self.rules.listing_timeouts(h.pending.get(a.ino))))
             if out:
                 return out
 

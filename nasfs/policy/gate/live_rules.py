@@ -186,7 +186,10 @@ class LiveRules:
         """Whether the kernel must not cache this entry (its visibility depends on who)."""
         if not self.restrict or ino == ROOT_INODE:
             return False  # the root is looked up by no one; its attributes are the same for all
-        node = self.nodes.get(ino)
+        return self.volatile_node(self.nodes.get(ino))
+
+    def volatile_node(self, node: Node | None) -> bool:
+        """`volatile` of an inode at `node` (None: not in the map, so fail closed)."""
         if node is None:
             return True
         return node.parent == ROOT_INODE or node.via_trash or (
@@ -194,6 +197,15 @@ class LiveRules:
 
     def timeouts(self, ino: int) -> tuple[float, float]:
         return VOLATILE if self.volatile(ino) else ORDINARY
+
+    def listing_timeouts(self, node: Node | None) -> tuple[float, float]:
+        """Timeouts of a listed entry whose node is still pending (not in the map until
+        the kernel takes the entry): the ones a lookup would give once it is mapped. Asked
+        of the map instead, every readdirplus entry would get zero timeouts, and the
+        kernel would look each one up again right after the listing."""
+        if not self.restrict:
+            return ORDINARY
+        return VOLATILE if self.volatile_node(node) else ORDINARY
 
     def negative_timeout(self, parent: int) -> float:
         volatile = self.restrict and (parent == ROOT_INODE or self.nodes.is_homes_root(parent))

@@ -1,0 +1,111 @@
+"""What the kernel may cache of a readdirplus entry: exactly what it may cache of the same
+entry looked up. Entries inside a share keep the ordinary timeouts (so a walk after a
+listing does not look every file up again); the top level, home folders in a homes share and
+`#trash` entries stay volatile (zero entry timeout), so every path walk through them still
+asks the gate as the walker. In-process on a real store, filesystem and policy database,
+through the FUSE adapter's own entry conversion."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nasfs.fs import ROOT_INODE, Caller, Filesystem
+from nasfs.fuse.operations import Operations
+from nasfs.policy.gate import Gate
+from nasfs.policy.gate.timeouts import ORDINARY, VOLATILE
+from nasfs.store import Store
+from tests.policy_util import ROOT, open_policy
+
+ALICE = Caller(2001, 2001, pid=os.getpid())
+ADMIN = Caller(0, 0, pid=os.getpid())
+
+
+@pytest.fixture
+async def gate(tmp_path: Path) -> AsyncIterator[Gate]:
+    members = [tmp_path / f"m{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1)
+    store = Store.open(members)
+    policy = open_policy(tmp_path / "policy")
+    fs = Filesystem.open(store)
+    try:
+        policy.admin.call("user.add", {"name": "alice", "uid": 2001}, ROOT)
+        policy.admin.call("share.create", {"name": "docs"}, ROOT)
+        policy.admin.call("share.acl", {"name": "docs", "kind": "everyone", "access": "rw"},
+                          ROOT)
+        policy.admin.call("share.create", {"name": "homes", "homes": True}, ROOT)
+        policy.admin.call("share.acl", {"name": "homes", "kind": "everyone", "access": "rw"},
+                          ROOT)
+        g = Gate(fs, policy)
+        g.ensure_all_share_folders()
+        yield g
+    finally:
+        await fs.close()
+        store.close()
+
+
+async def listing(ops: Operations, ino: int, caller: Caller) -> dict[bytes, tuple[float, float]]:
+    """(entry, attribute) timeouts of every entry of `ino`'s listing, as the adapter replies
+    them (before the kernel takes the entry, as in a readdirplus reply)."""
+    gate = ops.gate
+    fh = await gate.opendir(ino, caller)
+    out: dict[bytes, tuple[float, float]] = {}
+    after = 0
+    while batch := gate.readdir(fh, after):
+        for item in batch:
+            e = ops._entry(item.attrs, item.timeouts)
+            out[item.name] = (e.entry_timeout, e.attr_timeout)
+            gate.listed(fh, item)
+        after = batch[-1].offset
+    gate.releasedir(fh)
+    return out
+
+
+async def test_listed_entries_inside_a_share_are_cached_like_looked_up_ones(gate: Gate) -> None:
+    ops = Operations(gate)
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    sub = await gate.mkdir(docs.ino, b"sub", 0o755, ALICE)
+    for i in range(5):
+        fh, a = await gate.create(sub.ino, b"f%d" % i, 0o644, os.O_WRONLY, ALICE)
+        await gate.release(fh)
+        gate.forget([(a.ino, 1)])  # the kernel dropped them: a fresh listing maps them
+    gate.forget([(sub.ino, 1)])
+
+    in_share = await listing(ops, docs.ino, ALICE)
+    assert in_share[b"sub"] == ORDINARY
+    in_sub = await listing(ops, sub.ino, ALICE)
+    assert set(in_sub) == {b"f%d" % i for i in range(5)}
+    assert all(t == ORDINARY for t in in_sub.values())
+    # The same as a lookup of the same names gives.
+    for name, timeouts in in_sub.items():
+        found = await gate.lookup(sub.ino, name, ALICE)
+        assert found is not None
+        assert gate.timeouts(found.ino) == timeouts
+
+
+async def test_top_level_and_home_folders_stay_volatile_when_listed(gate: Gate) -> None:
+    ops = Operations(gate)
+    top = await listing(ops, ROOT_INODE, ADMIN)
+    assert top[b"docs"] == VOLATILE and top[b"homes"] == VOLATILE
+    homes = await gate.lookup(ROOT_INODE, b"homes", ALICE)
+    assert homes is not None
+    mine = await gate.lookup(homes.ino, b"alice", ALICE)  # made on first use
+    assert mine is not None
+    gate.forget([(mine.ino, 1)])
+    in_homes = await listing(ops, homes.ino, ALICE)
+    assert in_homes[b"alice"] == VOLATILE
+    fh, _ = await gate.create(mine.ino, b"notes", 0o644, os.O_WRONLY, ALICE)
+    await gate.release(fh)
+    in_home = await listing(ops, mine.ino, ALICE)
+    assert in_home[b"notes"] == ORDINARY
+    # The share folder's own `#trash` entry is the trash namespace's: volatile as looked up.
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    in_docs = await listing(ops, docs.ino, ALICE)
+    assert in_docs[b"#trash"] == VOLATILE

@@ -1,0 +1,101 @@
+"""LOOKUPs of share folders in the root are answered from memory while nothing changed (no
+SQL at all), and never once something did: a change in the metadata (the folder's own
+attributes) or in the policy (a share made hidden to the caller) takes the full path again,
+so the answer is never stale and a hidden share never leaks. In-process on a real store,
+filesystem and policy database, calling the gate as the FUSE adapter does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from nasfs.fs import ROOT_INODE, Caller, Filesystem
+from nasfs.policy.gate import Gate
+from nasfs.store import Store
+from tests.policy_util import ROOT, open_policy
+
+ALICE = Caller(2001, 2001, pid=os.getpid())
+BOB = Caller(2002, 2002, pid=os.getpid())
+
+
+@pytest.fixture
+async def gate(tmp_path: Path) -> AsyncIterator[Gate]:
+    members = [tmp_path / f"m{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1)
+    store = Store.open(members)
+    policy = open_policy(tmp_path / "policy")
+    fs = Filesystem.open(store)
+    try:
+        policy.admin.call("user.add", {"name": "alice", "uid": 2001}, ROOT)
+        policy.admin.call("user.add", {"name": "bob", "uid": 2002}, ROOT)
+        policy.admin.call("share.create", {"name": "docs"}, ROOT)
+        policy.admin.call("share.acl", {"name": "docs", "kind": "everyone", "access": "rw"},
+                          ROOT)
+        g = Gate(fs, policy)
+        g.ensure_all_share_folders()
+        yield g
+    finally:
+        await fs.close()
+        store.close()
+
+
+@contextmanager
+def statements(gate: Gate) -> Iterator[list[str]]:
+    """Every SQL statement the filesystem database's primary copy runs inside."""
+    ran: list[str] = []
+    conn = gate.fs.db.conn  # type: ignore[attr-defined]
+    conn.set_trace_callback(ran.append)
+    try:
+        yield ran
+    finally:
+        conn.set_trace_callback(None)
+
+
+async def test_a_repeated_share_folder_lookup_runs_no_sql(gate: Gate) -> None:
+    first = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert first is not None
+    with statements(gate) as ran:
+        again = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert again == first
+    assert ran == []
+    # Each reply gives the kernel a reference, answered from memory or not.
+    assert gate.fs.lookup_count(first.ino) == 2
+    gate.forget([(first.ino, 2)])
+    assert first.ino not in gate.nodes
+    # Forgotten by the kernel, then asked again: mapped again (later requests need it).
+    assert await gate.lookup(ROOT_INODE, b"docs", ALICE) == first
+    assert gate.nodes[first.ino].share == "docs"
+    # Another caller gets their own answer (the full path once).
+    with statements(gate) as ran:
+        assert await gate.lookup(ROOT_INODE, b"docs", BOB) is not None
+    assert ran != []
+
+
+async def test_a_changed_share_folder_is_looked_up_again(gate: Gate) -> None:
+    before = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert before is not None
+    await gate.mkdir(before.ino, b"sub", 0o755, ALICE)
+    after = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert after is not None
+    assert after.nlink == before.nlink + 1
+    assert after.mtime_ns >= before.mtime_ns and after != before
+
+
+async def test_a_share_made_hidden_is_never_answered_from_memory(gate: Gate) -> None:
+    assert await gate.lookup(ROOT_INODE, b"docs", ALICE) is not None
+    assert await gate.lookup(ROOT_INODE, b"docs", ALICE) is not None
+    policy = gate.policy
+    assert policy is not None
+    policy.admin.call("share.edit", {"name": "docs", "hidden": True}, ROOT)
+    policy.admin.call("share.acl", {"name": "docs", "kind": "everyone", "access": "remove"},
+                      ROOT)
+    policy.admin.call("share.acl", {"name": "docs", "kind": "user", "principal": "bob",
+                                    "access": "rw"}, ROOT)
+    assert await gate.lookup(ROOT_INODE, b"docs", ALICE) is None
+    assert await gate.lookup(ROOT_INODE, b"docs", BOB) is not None
