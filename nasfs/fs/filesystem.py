@@ -441,7 +441,11 @@ class Filesystem:
         check_name(name)
         a = self.repo.lookup_attrs(parent, name)
         if a is None:
-            self._dir(parent)
+            if parent not in self._lookups:
+                # A directory the kernel holds a reference on exists (its rows stay until
+                # it is forgotten) and is one (the kernel looks up only in directories):
+                # only other parents are checked, for the error a bad one deserves.
+                self._dir(parent)
             return None
         self._remember(a.ino)
         return a
@@ -755,8 +759,10 @@ class Filesystem:
             self._open[ino] = left
             return
         self._open.pop(ino, None)
+        if self._lookups.get(ino):
+            return  # still referenced by the kernel: forget decides (no read needed)
         a = self.repo.get_inode(ino)
-        if a is not None and not self._lookups.get(ino) and self._nameless(a):
+        if a is not None and self._nameless(a):
             self._purge(ino)
 
     # ------------------------------------------------------------ directories
@@ -778,7 +784,10 @@ class Filesystem:
     def getxattr(self, ino: int, name: bytes) -> bytes:
         value = self.repo.get_xattr(ino, name)
         if value is None:
-            self.getattr(ino)
+            if ino not in self._lookups and not self._open.get(ino):
+                # Only an unreferenced inode may be gone (NotFound rather than ENODATA).
+                # This miss is the kernel's security.capability probe before every write.
+                self.getattr(ino)
             raise errors.NoSuchAttribute(f"inode {ino} has no attribute {name!r}")
         return value
 
