@@ -103,7 +103,7 @@ class SnapshotView:
             n = min(rs - roff, end - pos)
             ext = self.repo.extent_at(ino, idx, self.generation)
             content = b"" if ext is None else await self.fs.data.fetch_chunk(ext.chunk)
-            piece = content[roff : roff + n]
+            piece = bytes(content[roff : roff + n])
             if len(piece) < n:
                 piece += bytes(n - len(piece))
             parts.append(piece)
