@@ -149,3 +149,34 @@ def test_a_full_disk_fails_clearly_and_rotates_nothing(nas: PolicyMount,
         status = json.loads(cli(nas, "--json", "backup", "status", "usb").stdout)[0]
         assert status["last_run"]["result"] == "destination_full"
         assert status["last_success"]["generation"] == first["generation"]
+
+
+def test_overlapping_operations_share_one_mount_and_a_stale_one_is_cleared(
+        tmp_path: Path) -> None:
+    """A run and a generations listing (or verify) of the same disk overlap: the first
+    mounts it, the last unmounts it; a mount left at nasfs's place by a daemon that died
+    is unmounted and the disk mounted afresh (one mount there, not two)."""
+    from nasfs.backup import usb
+
+    run_dir = tmp_path / "run"
+
+    def mounts_at(where: Path) -> int:
+        return sum(1 for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                   if line.split()[4] == str(where))
+
+    with loop_disk(tmp_path, "ext4", 32) as (device, uuid):
+        where = usb.mount_dir(run_dir, uuid)
+        with usb.mounted(run_dir, uuid) as (outer, disk):
+            assert disk.device == device
+            (outer / "kept").write_text("written by the first user")
+            with usb.mounted(run_dir, uuid) as (inner, _):
+                assert inner == outer and mounts_at(where) == 1
+            # The second user's end did not unmount it from under the first.
+            assert usb.is_mounted_here(where, uuid) and usb.in_use(run_dir, uuid)
+            assert (outer / "kept").read_text() == "written by the first user"
+        assert not os.path.ismount(where) and not usb.in_use(run_dir, uuid)
+        subprocess.run(["mount", device, str(where)], check=True)  # left by a dead daemon
+        with usb.mounted(run_dir, uuid) as (again, _):
+            assert mounts_at(where) == 1
+            assert (again / "kept").read_text() == "written by the first user"
+        assert not os.path.ismount(where) and mounts_at(where) == 0

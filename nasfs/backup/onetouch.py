@@ -4,8 +4,11 @@ A pyudev monitor listens to udev's block-device events (so udev must run: system
 without it no event arrives and one-touch copy does nothing, which `status` says). An
 event whose filesystem UUID (ID_FS_UUID, udev's blkid probe) belongs to a USB job starts
 that job — only when the UUID *appears* on a device: udev also sends "change" for a disk
-closed after writing (our own unmount), and that must not start the job again. The run
-itself unmounts the disk and tells the administrator that it may be removed (mail, log).
+closed after writing (our own unmount), and that must not start the job again. Before an
+event counts as a plug, blkid confirms that the device holds that filesystem now (udev's
+probe may be older than the pull). The run itself settles udev, mounts the disk (one mount
+shared by every operation of the daemon on it, nasfs.backup.usb), unmounts it and tells the
+administrator that it may be removed (mail, log).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 
@@ -32,6 +36,14 @@ def udev_running() -> bool:
         except OSError:
             return False
     return True
+
+
+def holds(node: str, uuid: str) -> bool:
+    """Whether the device `node` holds the filesystem `uuid` right now (blkid probes the
+    device itself, no cache)."""
+    probe = subprocess.run(["blkid", "-p", "-s", "UUID", "-o", "value", node],
+                           capture_output=True, text=True, check=False)
+    return probe.returncode == 0 and probe.stdout.strip().lower() == uuid.lower()
 
 
 class DiskWatch:
@@ -62,9 +74,16 @@ class DiskWatch:
                 self.present[device.device_node] = (uuid, device.get("DISKSEQ"))
         while not self.stop.is_set():
             device = monitor.poll(timeout=0.5)
-            if device is not None:
-                self.seen(device.action or "", device.device_node or "",
-                          device.get("ID_FS_UUID"), device.get("DISKSEQ"))
+            if device is None:
+                continue
+            node, uuid, diskseq = (device.device_node or "", device.get("ID_FS_UUID"),
+                                   device.get("DISKSEQ"))
+            if uuid and node and self.present.get(node) != (uuid, diskseq) \
+                    and not holds(node, uuid):
+                # udev probed a disk that is gone by now (its probe runs when it handles
+                # the event, which may be after the pull): not a plug, and not present.
+                uuid = None
+            self.seen(device.action or "", node, uuid, diskseq)
 
     def forget(self, uuid: str) -> None:
         """The disk with filesystem `uuid` went away under a run (from any thread): its next

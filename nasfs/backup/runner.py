@@ -182,9 +182,15 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
         with open_place(job, ctx, eject=job.options.eject) as place:
             result = _copy_into(job, place, source, gen, now, state, cancelled)
         if job.destination.kind == "usb":
-            removable = (f"the USB disk {job.destination.uuid} was unmounted"
-                         + (" and ejected" if job.options.eject else "")
-                         + "; it may be removed")
+            from nasfs.backup.usb import in_use
+
+            # Said only when true: another operation of the daemon (a generations listing,
+            # a verify) may still hold the disk, and the last one unmounts it.
+            uuid = job.destination.uuid or ""
+            if not in_use(ctx.run_dir, uuid):
+                removable = (f"the USB disk {uuid} was unmounted"
+                             + (" and ejected" if job.options.eject else "")
+                             + "; it may be removed")
     except BackupError as exc:
         return RunResult(exc.result, str(exc), generation=None)
     except OSError as exc:

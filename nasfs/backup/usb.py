@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,29 +140,93 @@ def is_mounted_here(path: Path, uuid: str) -> bool:
     return probe.stdout.strip().lower() == uuid.lower()
 
 
+class _Users:
+    """How many operations of this daemon use each USB mount place right now.
+
+    A run, a `generations` listing, a verify and a restore of the same disk may overlap
+    (the console lists generations while a one-touch run starts): the first one mounts the
+    disk, the last one unmounts it. Without the count the listing's unmount pulled the
+    filesystem out from under the run, and two mounts at once failed as "already mounted".
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards `count` and `eject`, held while (un)mounting
+        self.count: dict[Path, int] = {}
+        self.eject: set[Path] = set()  # places whose disk is ejected when the last user ends
+
+
+_users = _Users()
+
+
+def settle() -> None:
+    """Let udev finish the events it has queued (a disk being probed, a device node being
+    made), so what blkid and mount see is the disk as it is now, not half plugged."""
+    from nasfs.backup.onetouch import udev_running
+
+    if udev_running():
+        subprocess.run(["udevadm", "settle", "--timeout=10"], check=False,
+                       capture_output=True)
+
+
 @contextlib.contextmanager
 def mounted(run_dir: Path, uuid: str, *, eject: bool = False) -> Iterator[tuple[Path, Disk]]:
-    """Mount the disk `uuid` at nasfs's own place for the duration; unmount after (and with
-    `eject`, tell the kernel to drop the device)."""
-    disk = find(uuid)
+    """Mount the disk `uuid` at nasfs's own place for the duration; unmount after the last
+    user of that place in this daemon is done (and with `eject`, tell the kernel to drop the
+    device then)."""
     where = mount_dir(run_dir, uuid)
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.path.ismount(where) and not is_mounted_here(where, uuid):
-        # Left by a run that died, and another disk now: let it go.
-        _umount(where, lazy=True)
-    if not os.path.ismount(where):
-        done = subprocess.run(["mount", *mount_type(disk.fstype), "-o",
-                               "nosuid,nodev,noexec", f"UUID={uuid}", str(where)],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise DestinationMissing(f"the USB disk {uuid} ({disk.describe()}) could not be "
-                                     f"mounted: {done.stderr.strip()}")
+    with _users.lock:
+        users = _users.count.get(where, 0)
+        if users == 0:
+            settle()
+            disk = find(uuid)
+            where.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _clear_stale(where)
+            _mount(disk, uuid, where)
+        else:
+            disk = find(uuid)  # still plugged in: another operation is using it
+        _users.count[where] = users + 1
+        if eject:
+            _users.eject.add(where)
     try:
         yield where, disk
     finally:
-        _umount(where, lazy=not is_mounted_here(where, uuid))
-        if eject:
-            eject_device(disk.device)
+        with _users.lock:
+            _users.count[where] -= 1
+            last = _users.count[where] == 0
+            if last:
+                del _users.count[where]
+                _umount(where, lazy=not is_mounted_here(where, uuid))
+                if where in _users.eject:
+                    _users.eject.discard(where)
+                    eject_device(disk.device)
+
+
+def in_use(run_dir: Path, uuid: str) -> bool:
+    """Whether an operation of this daemon still has the disk `uuid` mounted."""
+    with _users.lock:
+        return _users.count.get(mount_dir(run_dir, uuid), 0) > 0
+
+
+def _clear_stale(where: Path) -> None:
+    """Nothing of this daemon uses `where` (the caller holds the lock and the count is 0),
+    so a filesystem mounted there is left over: by a daemon that died mid-run, or from a
+    disk pulled and plugged in again (the old mount is of the device that went away). It
+    is nasfs's own place, so unmounting it loses nothing of anyone's; lazily if something
+    outside (a shell standing in it) keeps it busy."""
+    if os.path.ismount(where):
+        log.warning("unmounting a stale mount at %s before mounting the disk again", where)
+        _umount(where, lazy=False)
+    if os.path.ismount(where):
+        raise DestinationMissing(f"{where} is still mounted and could not be unmounted")
+
+
+def _mount(disk: Disk, uuid: str, where: Path) -> None:
+    done = subprocess.run(["mount", *mount_type(disk.fstype), "-o",
+                           "nosuid,nodev,noexec", f"UUID={uuid}", str(where)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DestinationMissing(f"the USB disk {uuid} ({disk.describe()}) could not be "
+                                 f"mounted: {done.stderr.strip()}")
 
 
 def _umount(where: Path, *, lazy: bool) -> None:
