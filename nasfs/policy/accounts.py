@@ -18,7 +18,7 @@ from nasfs.policy.snapshot import ADMIN_NAME, ADMIN_UID
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.policy.service import PolicyService
+    from nasfs.policy.core import AccountsCore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class GroupInUse(PolicyError):
 
 
 class Accounts:
-    def __init__(self, service: PolicyService) -> None:
+    def __init__(self, service: AccountsCore) -> None:
         self.service = service
         self.repo = service.repo
 

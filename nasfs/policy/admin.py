@@ -12,26 +12,49 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nasfs.errors import BadParams, NasfsError
 from nasfs.params import param
 from nasfs.policy import osaccounts
-from nasfs.policy.auditstore import KINDS, LogEntry, LogFilter
+from nasfs.policy.auditstore import KINDS, AuditStore, LogEntry, LogFilter
+from nasfs.policy.core import PolicyCore
 from nasfs.policy.errors import InvalidValue, NotFound
 from nasfs.policy.export import check_encoding, write_csv
 from nasfs.policy.settings import SETTINGS, parse_setting, shown_value
-from nasfs.policy.shares import OPTIONS
+from nasfs.policy.shares import OPTIONS, Shares
 
 if TYPE_CHECKING:
-    from nasfs.policy.service import PolicyService
+    from nasfs.policy.accounts import Accounts
+    from nasfs.policy.lockout import LockOut
+    from nasfs.policy.snapshot import PolicySnapshot
 
 log = logging.getLogger(__name__)
 
 Params = dict[str, Any]
+
+
+class AdminCore(PolicyCore, Protocol):
+    """What the admin API uses of the policy service: its parts (accounts, lock-out,
+    shares), the audit store and its lock, the system log, and the settings' listeners."""
+
+    accounts: Accounts
+    lockout: LockOut
+    shares: Shares
+    audit_lock: threading.Lock
+    audit_store: AuditStore
+    on_setting_changed: list[Callable[[str, Any], None]]
+
+    @property
+    def snapshot(self) -> PolicySnapshot: ...
+
+    def setting(self, key: str) -> Any: ...
+
+    def log_system(self, entries: Sequence[LogEntry]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,7 @@ def log_filter(params: Params, method: str) -> LogFilter:
 class AdminApi:
     """Method name → handler (see the module docstring)."""
 
-    def __init__(self, service: PolicyService) -> None:
+    def __init__(self, service: AdminCore) -> None:
         self.service = service
         self.handlers: dict[str, Callable[[Params, Actor], Any]] = {
             "user.list": self.user_list, "user.add": self.user_add, "user.del": self.user_del,

@@ -22,7 +22,7 @@ from nasfs.policy.passwords import verify_password
 from nasfs.policy.records import LockRecord
 
 if TYPE_CHECKING:
-    from nasfs.policy.service import PolicyService
+    from nasfs.policy.core import LockOutCore
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class AuthResult:
 
 
 class LockOut:
-    def __init__(self, service: PolicyService) -> None:
+    def __init__(self, service: LockOutCore) -> None:
         self.service = service
         self.repo = service.repo
 

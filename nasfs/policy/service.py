@@ -24,19 +24,23 @@ from nasfs.clock import Clock, SystemClock
 from nasfs.db import EventSink, ReplicatedDB
 from nasfs.db.replicated import CopyGuard
 from nasfs.operations import SYSTEM_ACTOR
+from nasfs.policy.accounts import Accounts
 from nasfs.policy.acl import Decision, Principal
+from nasfs.policy.admin import AdminApi
 from nasfs.policy.auditlog import AuditLog
 from nasfs.policy.auditstore import AuditStore, LogEntry
+from nasfs.policy.core import ShareCallback
 from nasfs.policy.hooks import PolicyHooks
+from nasfs.policy.lockout import LockOut
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 from nasfs.policy.repository import PolicyRepository
 from nasfs.policy.schema import AUDIT_MIGRATIONS, POLICY_MIGRATIONS
 from nasfs.policy.settings import SETTINGS
+from nasfs.policy.shares import Shares
 from nasfs.policy.snapshot import PolicySnapshot
 
 log = logging.getLogger(__name__)
 
-ShareCallback = Callable[[ShareRecord], None]
 
 
 def db_dirs(members: dict[int, Path] | Sequence[Path]) -> list[Path]:
@@ -50,11 +54,6 @@ class PolicyService:
 
     def __init__(self, policy_db: ReplicatedDB, audit_db: ReplicatedDB, clock: Clock,
                  hooks: PolicyHooks) -> None:
-        from nasfs.policy.accounts import Accounts
-        from nasfs.policy.admin import AdminApi
-        from nasfs.policy.lockout import LockOut
-        from nasfs.policy.shares import Shares
-
         self.clock = clock
         # The calls up into the SMB export (Samba's passwords, the log's client column).
         self.hooks = hooks

@@ -17,7 +17,7 @@ from nasfs.policy.names import check_share_name
 from nasfs.policy.records import ShareRecord
 
 if TYPE_CHECKING:
-    from nasfs.policy.service import PolicyService
+    from nasfs.policy.core import SharesCore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def parse_mode(value: str | int | None, what: str) -> int | None:
 
 
 class Shares:
-    def __init__(self, service: PolicyService) -> None:
+    def __init__(self, service: SharesCore) -> None:
         self.service = service
         self.repo = service.repo
 
