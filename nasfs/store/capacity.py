@@ -1,4 +1,5 @@
-"""Health and capacity reports of an assembled array."""
+"""Health and capacity reports of an assembled array, made from what the store hands its
+maintenance jobs (`Store.upkeep`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from nasfs.store.disks import disk_names
 
 if TYPE_CHECKING:
-    from nasfs.store.store import Store
+    from nasfs.store.upkeep import Upkeep
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Capacity:
     reclaimable_bytes: int = 0  # dead bytes in segments compaction would take now
 
 
-def health(store: Store) -> Health:
+def health(store: Upkeep) -> Health:
     missing = store.missing
     if len(missing) > store.nparity:
         state = "failed"
@@ -62,21 +63,22 @@ def health(store: Store) -> Health:
         state = "degraded"
     else:
         state = "healthy"
+    present = store.present  # a copy: one moment's members
     members = [
-        MemberStatus(i, str(store.present[i]) if i in store.present else None,
-                     "ok" if i in store.present else "missing")
+        MemberStatus(i, str(present[i]) if i in present else None,
+                     "ok" if i in present else "missing")
         for i in range(store.member_count)
     ]
-    progress = store.upkeep.state("rebuild")
+    progress = store.state("rebuild")
     return Health(
         state, store.label.array_uuid, store.label.generation, store.nparity, members, missing,
         int(progress["index"]) if progress else None,
     )
 
 
-def capacity(store: Store) -> Capacity:
+def capacity(store: Upkeep) -> Capacity:
     space = store.space.fresh_figures()  # status runs in a worker: measure now
-    totals, reclaimable = store.upkeep.totals()
+    totals, reclaimable = store.totals()
     return Capacity(
         raw_bytes=space.raw_bytes,
         usable_bytes=space.usable_bytes,

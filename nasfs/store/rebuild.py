@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
-from nasfs.store.disks import disk_name
-from nasfs.store.errors import RebuildArgumentError, RebuildError
+from nasfs.store.errors import RebuildError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
-from nasfs.store.label import looks_emptied, read_label
 from nasfs.store.member import SEGMENTS_DIR, MemberRoot, prepare_member
 from nasfs.store.reports import RebuildReport
 from nasfs.store.segments import segment_name, write_all
@@ -35,43 +33,12 @@ from nasfs.store.stripestream import StripeStream
 if TYPE_CHECKING:
     from nasfs.store.upkeep import Upkeep
 
-__all__ = ["RebuildReport", "check_target", "rebuild"]
+__all__ = ["RebuildReport", "rebuild"]
 
 log = logging.getLogger(__name__)
 
 REBUILD_BATCH_BYTES = 64 << 20
 MARKER = "rebuild.json"
-
-
-def check_target(store: Upkeep, index: int, onto: Path) -> None:
-    """Refuse a mistyped rebuild before anything is written (RebuildArgumentError).
-
-    The target must already exist: a rebuild never creates its directory, so a typo cannot
-    put a member on the system disk instead of the new disk's mount point.
-    """
-    if not 0 <= index < store.member_count:
-        raise RebuildArgumentError(
-            f"there is no {disk_name(index)}: the array has disks 1 to {store.member_count}")
-    # Re-probe instead of trusting the cached set: a member whose disk vanished since the
-    # last write is still "present" until something looks.
-    store.verify_members()
-    present = store.present
-    if index in present:
-        raise RebuildArgumentError(
-            f"{disk_name(index)} is present ({present[index]}); nothing to rebuild")
-    real = os.path.realpath(onto)
-    for i, path in present.items():
-        if os.path.realpath(path) == real:
-            raise RebuildArgumentError(f"{onto} is {disk_name(i)} of this array already")
-    if not onto.is_absolute():
-        raise RebuildArgumentError(f"{onto} is not an absolute path; name the new directory "
-                                   "from /")
-    if not onto.is_dir():
-        what = "is not a directory" if onto.exists() else "does not exist"
-        raise RebuildArgumentError(f"{onto} {what}; mount the new disk there (or create the "
-                                   "directory) first")
-    if read_label(onto) is not None or not looks_emptied(onto):
-        raise RebuildArgumentError(f"{onto} is not empty; a rebuild needs an empty directory")
 
 
 def _check_target(store: Upkeep, index: int, onto: Path) -> str:

@@ -459,10 +459,10 @@ class Store:
 
     def health(self) -> capacity_mod.Health:
         self.verify_members()
-        return capacity_mod.health(self)
+        return capacity_mod.health(self.upkeep)
 
     def capacity(self) -> capacity_mod.Capacity:
-        return capacity_mod.capacity(self)
+        return capacity_mod.capacity(self.upkeep)
 
     def refcounts(self) -> dict[ChunkId, int]:
         """Every chunk's reference count (recovery compares them with the filesystem's)."""

@@ -6,6 +6,13 @@ Everything they need is here instead, one typed method each, every catalog acces
 the store's lock, so the lock and the catalog stay the store's own (only nasfs.store.store
 and this module touch them). A job receives an `Upkeep`, not the whole Store.
 
+The one back-reference left in nasfs.store is this module's: `Upkeep` names `Store` (under
+TYPE_CHECKING) because it is the store's other half, holding the store's lock and catalog
+on the jobs' behalf, and uses some twenty of its members (the lock, the catalog and its
+reopening, the label it rewrites, the write path's stripe counter and settling); a protocol
+of those would be the store again under another name. The jobs themselves (scrub, rebuild,
+compaction, healing, capacity) name only `Upkeep`.
+
 Locking: each method takes the store's lock for its catalog work only and never across
 disk I/O on members; the ones that must be atomic with the write path (the rebuild's
 switch-over, choosing segments to compact) say so.
@@ -25,6 +32,7 @@ from nasfs.store.errors import RebuildError
 from nasfs.store.events import StoreEvent
 from nasfs.store.label import ArrayLabel, write_label_at
 from nasfs.store.member import MemberRoot
+from nasfs.store.rebuild_target import check_target
 from nasfs.store.space import SpaceAccount
 
 if TYPE_CHECKING:
@@ -52,6 +60,10 @@ class Upkeep:
     @property
     def label(self) -> ArrayLabel:
         return self._store.label
+
+    @property
+    def missing(self) -> list[int]:
+        return self._store.missing
 
     @property
     def present(self) -> dict[int, Path]:
@@ -204,10 +216,12 @@ class Upkeep:
 
     def check_rebuild_target(self, index: int, onto: Path) -> None:
         """RebuildArgumentError unless slot `index` may be rebuilt onto `onto`."""
-        from nasfs.store.rebuild import check_target
+        def probe_present() -> dict[int, Path]:
+            self._store.verify_members()
+            return dict(self._store.present)
 
         with self._store._lock:
-            check_target(self, index, onto)
+            check_target(self._store.member_count, probe_present, index, onto)
 
     def switch_over(self, index: int, target: MemberRoot) -> int:
         """Let new writes include the rebuild target; returns the first stripe id they get
