@@ -37,7 +37,7 @@ from nasfs.fs.data import DataPath, FileBuffers
 from nasfs.fs.repository import Attributes
 
 if TYPE_CHECKING:
-    from nasfs.fs.filesystem import Filesystem
+    from nasfs.fs.hosts import FileHost
 
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
@@ -59,7 +59,7 @@ def check_mode(mode: int) -> None:
         raise errors.NotSupported(f"fallocate mode {mode:#x} is not supported")
 
 
-async def fallocate(fs: Filesystem, ino: int, mode: int, off: int, length: int) -> Attributes:
+async def fallocate(fs: FileHost, ino: int, mode: int, off: int, length: int) -> Attributes:
     """Apply fallocate `mode` to `length` bytes at `off` of regular file `ino` (see the
     module docstring); returns its attributes after."""
     check_mode(mode)
@@ -213,7 +213,7 @@ def _regions(data: DataPath, ino: int, first: int, size: int) -> Iterator[tuple[
         cursor = page_last + 1
 
 
-def seek(fs: Filesystem, ino: int, off: int, whence: int) -> int:
+def seek(fs: FileHost, ino: int, off: int, whence: int) -> int:
     """lseek(2) SEEK_DATA / SEEK_HOLE of file `ino` from `off` (module docstring)."""
     size = fs.getattr(ino).size
     check_seek(off, whence, size)

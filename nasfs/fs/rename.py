@@ -16,6 +16,8 @@ from nasfs.fs.schema import ROOT_INODE
 from nasfs.fs.values import Caller, check_name
 
 if TYPE_CHECKING:
+    # The filesystem's own operations in a file of their own: they work on its private
+    # state, so they name it (nasfs.fs.hosts says why the other parts do not).
     from nasfs.fs.filesystem import Filesystem
 
 RENAME_NOREPLACE = 1

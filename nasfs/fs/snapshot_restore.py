@@ -25,7 +25,7 @@ from nasfs.fs.repository import Attributes
 from nasfs.fs.schema import ROOT_INODE
 
 if TYPE_CHECKING:
-    from nasfs.fs.filesystem import Filesystem
+    from nasfs.fs.hosts import SnapshotHost
     from nasfs.fs.snapshot_view import SnapshotView
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def split_path(path: bytes) -> tuple[bytes, bytes]:
     return b"/".join(parts[:-1]), parts[-1]
 
 
-def resolve_live(fs: Filesystem, path: bytes) -> Attributes:
+def resolve_live(fs: SnapshotHost, path: bytes) -> Attributes:
     a = fs.getattr(ROOT_INODE)
     for part in path.split(b"/"):
         if part:
@@ -89,7 +89,7 @@ def _plan(view: SnapshotView, top: Attributes, name: bytes) -> list[_Item]:
     return items
 
 
-def _beside(fs: Filesystem, parent: int, name: bytes, label: bytes) -> bytes:
+def _beside(fs: SnapshotHost, parent: int, name: bytes, label: bytes) -> bytes:
     for n in range(1, 1000):
         suffix = b" (" + label + (b")" if n == 1 else b" %d)" % n)
         candidate = name[: 255 - len(suffix)] + suffix
@@ -98,7 +98,7 @@ def _beside(fs: Filesystem, parent: int, name: bytes, label: bytes) -> bytes:
     raise errors.AlreadyExists(f"no free name beside {name!r}")
 
 
-async def restore(fs: Filesystem, view: SnapshotView, label: str, path: bytes,
+async def restore(fs: SnapshotHost, view: SnapshotView, label: str, path: bytes,
                   to: bytes | None = None) -> RestoreResult:
     """Restore `path` of the snapshot `view` (see module docstring). Commits durably.
 
@@ -129,7 +129,7 @@ async def restore(fs: Filesystem, view: SnapshotView, label: str, path: bytes,
     return result
 
 
-def _create_rows(fs: Filesystem, view: SnapshotView, label: str, items: list[_Item],
+def _create_rows(fs: SnapshotHost, view: SnapshotView, label: str, items: list[_Item],
                  extents: dict[int, Any], src_dir: bytes, src_name: bytes,
                  to: bytes | None) -> RestoreResult:
     repo = fs.repo

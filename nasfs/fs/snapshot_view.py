@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import logging
 import stat
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from nasfs.fs import errors
 from nasfs.fs.allocate import check_seek, find
-from nasfs.fs.repository import Attributes
+from nasfs.fs.data import DataPath
+from nasfs.fs.repository import Attributes, Repository
 from nasfs.fs.schema import ROOT_INODE
-
-if TYPE_CHECKING:
-    from nasfs.fs.filesystem import Filesystem
-    from nasfs.fs.snapshots import SnapshotManager
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +27,18 @@ log = logging.getLogger(__name__)
 class SnapshotView:
     """The tree at one snapshot's generation (see module docstring)."""
 
-    def __init__(self, fs: Filesystem, manager: SnapshotManager, snapshot_id: int,
-                 generation: int) -> None:
-        self.fs = fs
-        self.repo = fs.repo
-        self._manager = manager
+    def __init__(self, repo: Repository, data: DataPath, exists: Callable[[int], bool],
+                 snapshot_id: int, generation: int) -> None:
+        """`repo` and `data` are the live filesystem's (the view reads old rows and shares
+        the record cache); `exists(snapshot_id)` says whether the snapshot is still there."""
+        self.repo = repo
+        self.data = data
+        self._exists = exists
         self.snapshot_id = snapshot_id
         self.generation = generation
 
     def _check(self) -> None:
-        if not self._manager.exists(self.snapshot_id):
+        if not self._exists(self.snapshot_id):
             raise errors.NotFound(f"snapshot {self.snapshot_id} does not exist any more")
 
     def getattr(self, ino: int) -> Attributes:
@@ -95,14 +94,14 @@ class SnapshotView:
         end = min(off + size, a.size)
         if off >= end:
             return b""
-        rs = self.fs.data.record_size
+        rs = self.data.record_size
         parts: list[bytes] = []
         pos = off
         while pos < end:
             idx, roff = divmod(pos, rs)
             n = min(rs - roff, end - pos)
             ext = self.repo.extent_at(ino, idx, self.generation)
-            content = b"" if ext is None else await self.fs.data.fetch_chunk(ext.chunk)
+            content = b"" if ext is None else await self.data.fetch_chunk(ext.chunk)
             piece = bytes(content[roff : roff + n])
             if len(piece) < n:
                 piece += bytes(n - len(piece))
@@ -114,7 +113,7 @@ class SnapshotView:
         """lseek(2) SEEK_DATA / SEEK_HOLE over the records stored at the snapshot."""
         size = self.getattr(ino).size
         check_seek(off, whence, size)
-        rs = self.fs.data.record_size
+        rs = self.data.record_size
         regions = ((e.idx * rs, min(e.idx * rs + e.length, size))
                    for e in self.repo.extents_at(ino, self.generation)
                    if e.length > 0 and e.idx * rs < size)

@@ -45,7 +45,7 @@ from nasfs.fs.snapshot_view import SnapshotView
 from nasfs.wire import codes
 
 if TYPE_CHECKING:
-    from nasfs.fs.filesystem import Filesystem
+    from nasfs.fs.hosts import SnapshotHost
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class SnapshotManager:
     """The snapshots of one `Filesystem` (as `fs.snapshots`). Methods that change something
     are async: they commit durably before returning. One change at a time (a trio lock)."""
 
-    def __init__(self, fs: Filesystem, clock: Clock | None = None) -> None:
+    def __init__(self, fs: SnapshotHost, clock: Clock | None = None) -> None:
         self.fs = fs
         self.repo = fs.repo
         self.clock: Clock = clock or SystemClock()
@@ -223,7 +223,7 @@ class SnapshotManager:
     def view(self, snapshot_id: int) -> SnapshotView:
         """A read-only view of the tree at the snapshot; SnapshotNotFound (ENOENT)."""
         row = self._row(snapshot_id)
-        return SnapshotView(self.fs, self, row.id, row.generation)
+        return SnapshotView(self.repo, self.fs.data, self.exists, row.id, row.generation)
 
     # -------------------------------------------------------------------- space
 

@@ -17,6 +17,8 @@ from nasfs.fs.repository import Attributes
 from nasfs.fs.values import check_name
 
 if TYPE_CHECKING:
+    # The filesystem's own operations in a file of their own: they work on its private
+    # state, so they name it (nasfs.fs.hosts says why the other parts do not).
     from nasfs.fs.filesystem import Filesystem
 
 
