@@ -20,6 +20,10 @@ from console.widgets.key_bar import KeyBar
 from console.widgets.nav_bar import NavBar
 
 if TYPE_CHECKING:
+    # The one type-only back-reference left in the package: Textual hands a screen its app
+    # typed as a plain `App` (Screen.app), and the screens use the console's own members
+    # (backend, state, the job starters), so `console` names the app class for the type
+    # checker only; at run time a screen imports nothing of the app that builds it.
     from console.app import NasConsole
 
 log = logging.getLogger(__name__)
