@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
+from textual.widgets import DataTable, ProgressBar, Static
 
 from console.app import NasConsole
 from console.backend import Backend
@@ -64,9 +65,10 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
                                                             tmp_path: Path) -> None:
     docs = nas.mnt / "docs"
     make_tree(docs)
-    (docs / "big.bin").write_bytes(os.urandom(1 << 20))
+    # Copied after the small files beside it (rsync goes by name), so while it is copied
+    # the files done so far are known. 1 MiB at 128 KiB/s: seconds, long enough to be seen.
+    (docs / "zz-big.bin").write_bytes(os.urandom(1 << 20))
     dest = tmp_path / "dest"
-    # 1 MiB at 128 KiB/s: the copy runs for seconds, long enough to be seen running.
     add_job(nas, "office", dest, "--bwlimit", "128", "--schedule", "0 19 * * 1-5")
     # A USB disk that is not plugged in (no disk has this filesystem UUID).
     out = cli(nas, "backup", "add", "usb-copy", "--source", "docs", "--usb", "0000-DEAD")
@@ -87,8 +89,11 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
             await pilot.press("b")
             await wait_for_text(pilot, "Backup of office started.")
             await wait_for_text(pilot, "Backing up office: copying")
-            await wait_for_text(pilot, "files")
-            await wait_for_text(pilot, "RUNNING")
+            await wait_for(pilot, lambda: all(w in _numbers(app) for w in (
+                "of about", " files, ", "/s, ", " left")), "bytes, files, rate, time left")
+            bar = app.screen.query_one("#run-bar", ProgressBar)
+            assert bar.total is not None and 0 < bar.progress <= bar.total
+            assert_on_screen(app, "RUNNING", "Running since")
             await wait_for_text(pilot, "Last run")
             await wait_for(pilot, lambda: "OK" in _job_row(app, "office"), "the result OK")
             assert_on_screen(app, "generation", "Last run")
@@ -99,8 +104,8 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
             assert_on_screen(app, gen)
             await pilot.press("enter")
             await wait_for_text(pilot, "reports/")
-            # reports/, big.bin, notes.txt, q1-again.txt
-            await pilot.press("down", "down")
+            # reports/, notes.txt, q1-again.txt, zz-big.bin
+            await pilot.press("down")
             want = picture(docs)["notes.txt"]
             os.unlink(docs / "notes.txt")
             await pilot.press("r")
@@ -119,10 +124,12 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
 
 
 def _job_row(app: NasConsole, job: str) -> str:
-    from textual.widgets import DataTable
-
     table = app.screen.query_one("#jobs", DataTable)
     return " ".join(str(c) for c in table.get_row(job))
+
+
+def _numbers(app: NasConsole) -> str:
+    return str(app.screen.query_one("#run-numbers", Static).render())
 
 
 def test_a_running_backup_is_stopped_after_confirming(nas: PolicyMount,
