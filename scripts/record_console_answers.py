@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Regenerate tests/test_console_recorded.json from a live daemon.
 
-    .venv/bin/python scripts/record_console_answers.py [--out FILE]
+    .venv/bin/python scripts/record_console_answers.py [--out FILE] [--only KEY ...]
 
 Makes a small array in a temporary directory, mounts it with `nasfs mount` (a real daemon,
 its own process), puts the office of the console snapshots on it (users alice and bob, the
 group office, the shares docs and scans, two snapshots, a schedule, two items in the trash,
-mail settings), records the daemon's answers to what the console asks, stops it, mounts it
-again with a disk missing for the degraded status, and writes the answers with the values
-that change from run to run (uuid, pids, times, hashes, paths) replaced by fixed ones.
+mail settings, a backup job to a folder beside the mount point that has run once and one
+to a USB disk that is not plugged in), records the daemon's answers to what the console
+asks, stops it, mounts it again with a disk missing for the degraded status, and writes the
+answers with the values that change from run to run (uuid, pids, times, hashes, paths,
+generation names, a destination's space) replaced by fixed ones.
 Sizes are the small array's: after regenerating, run
 `pytest tests/test_console_snapshots.py --snapshot-update` and look at the pictures.
+`--only backup. methods` records everything but writes only the answers whose keys start
+with one of those words into the existing file, keeping the others as they are: the
+pictures of the other screens keep their values (the dashboard's large capacity figures
+and error counts were set by hand in the recording, not recorded from the small array).
 
 tests/test_console_recorded_shape.py uses `set_up` and `record` below against a live
 daemon and fails when the daemon's answers no longer have the recording's shape.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +69,15 @@ def set_up(call: Call, mountpoint: Path) -> None:
     (docs / "budget.ods").write_bytes(b"x" * 5000)
     (docs / "plan.txt").write_bytes(b"the plan")
     call("snapshot.create", {"name": "before-edit", "locked": True})
+    # Backed up before the edits below: the generation holds both files.
+    backup_dest = mountpoint.parent / "backup-dest"
+    backup_dest.mkdir(exist_ok=True)
+    call("backup.add", {"job": {"name": "office", "source": "docs", "schedule": "0 19 * * 1-5",
+                                "destination": {"kind": "folder", "path": str(backup_dest)}}})
+    call("backup.add", {"job": {"name": "usb-copy", "source": "docs", "destination": {
+        "kind": "usb", "uuid": "0000-DEAD", "path": "nasfs-backup"}}})
+    done = call("backup.run", {"name": "office", "wait": True})
+    assert done["result"] == "ok", done
     (docs / "budget.ods").unlink()
     with open(docs / "plan.txt", "r+b") as f:
         f.truncate(0)
@@ -94,6 +110,14 @@ def record(call: Call, client: Client) -> dict[str, Any]:
         "trash.list": call("trash.list", {}),
         "trash.usage": call("trash.usage", {}),
         "scrub.progress": progress,
+        "backup.list": call("backup.list", {}),
+        "backup.status": call("backup.status", {}),
+        "backup.space.office": call("backup.space", {"name": "office"}),
+        "backup.space.usb-copy": call("backup.space", {"name": "usb-copy"}),
+        "backup.generations": call("backup.generations", {"name": "office"}),
+        "backup.generations.files": call("backup.generations", {"name": "office",
+                                                                "generation": None,
+                                                                "path": ""}),
     }
     return answers
 
@@ -101,6 +125,10 @@ def record(call: Call, client: Client) -> dict[str, Any]:
 FIXED_UUID = "0123456789abcdef0123456789abcdef"
 FIXED_PID = 4242
 FIXED_TIME_S = 1_790_000_000
+FIXED_STAMP = "2026-09-21T120000Z"  # a backup generation's name (its UTC time)
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d{6}Z")
+# A backup destination's room: the test machine's disk, not the picture's business.
+FIXED_SPACE = {"free_bytes": 40 << 30, "total_bytes": 100 << 30}
 
 
 def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = None) -> Any:
@@ -116,11 +144,15 @@ def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = 
             return "python"
         if key == "uptime_s" and isinstance(v, int | float):
             return 5012.3
-        if key in ("time", "created_ns", "deleted_ns", "time_ns", "last_run_ns") and (
+        if key in FIXED_SPACE and isinstance(v, int):
+            return FIXED_SPACE[key]
+        if key in ("time", "created_ns", "deleted_ns", "time_ns", "last_run_ns", "started_ns",
+                   "finished_ns", "mtime_ns", "time_s", "next_run_s") and (
                 isinstance(v, int | float) and not isinstance(v, bool)):
             state["time"] += 1
             seconds = FIXED_TIME_S + 60 * state["time"]
-            return float(seconds) if key == "time" else seconds * 10**9
+            return float(seconds) if key in ("time", "time_s", "next_run_s") \
+                else seconds * 10**9
         if key == "hash" and isinstance(v, str):
             state["time"] += 1
             return f"{state['time']:064x}"
@@ -134,7 +166,7 @@ def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = 
         if isinstance(v, str):
             for real, shown in paths.items():
                 v = v.replace(real, shown)
-            return v
+            return STAMP.sub(FIXED_STAMP, v)
         return v
 
     return walk(value)
@@ -148,6 +180,9 @@ def _nasfs(env: dict[str, str], *args: str | Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--only", nargs="+", metavar="KEY",
+                        help="write only the answers whose keys start with these, keeping "
+                             "the rest of --out")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="nasfs-record-"))
     env = dict(os.environ, NASFS_RUN_DIR=str(base / "run"), NASFS_LOG_DIR=str(base / "log"))
@@ -158,8 +193,8 @@ def main() -> int:
     Store.create(members, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
     mnt = base / "mnt"
     mnt.mkdir()
-    paths = {str(mnt): "/srv/nas", **{str(m): f"/srv/disk{i + 1}" for i, m in
-                                       enumerate(members)}}
+    paths = {str(base / "backup-dest"): "/srv/backup", str(mnt): "/srv/nas",
+             **{str(m): f"/srv/disk{i + 1}" for i, m in enumerate(members)}}
     try:
         _nasfs(env, "mount", mnt, "--array", *members)
         with Client.connect(mnt, run_dir=base / "run") as client:
@@ -169,8 +204,10 @@ def main() -> int:
             set_up(call, mnt)
             answers = record(call, client)
         _nasfs(env, "umount", mnt)
-        shutil.rmtree(members[-1])
-        members[-1].mkdir()
+        # The second disk fails (disk 2 on the screen, member 1 on the wire), as the
+        # pictures of the degraded array have always shown.
+        shutil.rmtree(members[1])
+        members[1].mkdir()
         _nasfs(env, "mount", mnt, "--array", *members, "--degraded")
         with Client.connect(mnt, run_dir=base / "run") as client:
             answers["degraded"] = client.call("status", {})
@@ -178,6 +215,10 @@ def main() -> int:
     finally:
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
     recording = {"_about": ABOUT, **{k: normalize(v, paths) for k, v in sorted(answers.items())}}
+    if args.only:
+        kept = json.loads(args.out.read_text())
+        recording = {k: v for k, v in sorted({**kept, **{
+            k: v for k, v in recording.items() if k.startswith(tuple(args.only))}}.items())}
     args.out.write_text(json.dumps(recording, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(base, ignore_errors=True)
     print(f"wrote {args.out}")

@@ -11,14 +11,14 @@ from console.widgets.key_bar import KeyBar
 
 SCREENS = [("f1", "Disks"), ("f2", "Disks"), ("f3", "alice"), ("f4", "docs"),
            ("f5", "page 1"), ("f6", "auth.max_failures"), ("f7", "Trash"),
-           ("f8", "before-edit")]
+           ("f8", "before-edit"), ("9", "usb-copy")]
 
 
 def test_every_key_stays_on_one_line() -> None:
     async def scenario() -> None:
         app = console()
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for_text(pilot, "F8Snapshots")
+            await wait_for_text(pilot, "9Backups")
             for key, text in SCREENS:
                 await pilot.press(key)
                 await wait_for_text(pilot, text)

@@ -59,8 +59,11 @@ def shape_problems(live: Any, recorded: Any, where: str) -> list[str]:
         return problems
     if isinstance(live, list) and recorded:
         problems = []
-        for item in live:
-            problems += shape_problems(item, recorded[0], f"{where}[]")
+        # Item by item where the recording has as many (lists of unlike things: a folder
+        # job and a USB job have different destination fields), else each like the first.
+        for i, item in enumerate(live):
+            like = recorded[i] if len(recorded) == len(live) else recorded[0]
+            problems += shape_problems(item, like, f"{where}[]")
         return sorted(set(problems))
     return []
 
