@@ -49,7 +49,8 @@ def loop_disk(base: Path, fstype: str, size_mib: int, label: str = "BACKUP") -> 
     try:
         mkfs = {"ext4": ["mkfs.ext4", "-q", "-F", "-L", label],
                 "exfat": ["mkfs.exfat", "-L", label],
-                "vfat": ["mkfs.vfat", "-F", "32", "-n", label]}[fstype]
+                "vfat": ["mkfs.vfat", "-F", "32", "-n", label],
+                "ntfs": ["mkfs.ntfs", "-Q", "-F", "-L", label]}[fstype]
         subprocess.run([*mkfs, device], check=True, capture_output=True)
         uuid = subprocess.run(["blkid", "-s", "UUID", "-o", "value", device], check=True,
                               capture_output=True, text=True).stdout.strip()

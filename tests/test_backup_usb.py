@@ -1,4 +1,5 @@
-"""Backups to USB disks: real filesystems on loop devices (ext4, exFAT), found by UUID,
+"""Backups to USB disks: real filesystems on loop devices (ext4, exFAT, NTFS through ntfs-3g,
+FAT32 where the kernel has vfat), found by UUID,
 mounted by nasfs and unmounted after; a disk pulled mid-run (lazy unmount of nasfs's mount)
 and a full disk fail clearly and leave the earlier generations as they were."""
 
@@ -94,10 +95,22 @@ def test_a_disk_not_plugged_in_is_a_clear_failure(nas: PolicyMount) -> None:
                for r in rows)
 
 
-def test_exfat_generations_are_full_copies(nas: PolicyMount, tmp_path: Path) -> None:
+KERNEL_FILESYSTEMS = Path("/proc/filesystems").read_text().split()
+
+
+@pytest.mark.parametrize("fstype", [
+    "exfat",
+    pytest.param("vfat", marks=pytest.mark.skipif(
+        "vfat" not in KERNEL_FILESYSTEMS,
+        reason="FAT32 needs the kernel's vfat driver, which this kernel lacks "
+               "(not in /proc/filesystems; no modules to load)")),
+])
+def test_fat_like_generations_are_full_copies(nas: PolicyMount, tmp_path: Path,
+                                              fstype: str) -> None:
+    """exFAT and FAT32: no hard links, owners, modes, symlinks or xattrs."""
     docs = nas.mnt / "docs"
     make_tree(docs)
-    with loop_disk(tmp_path, "exfat", 64) as (device, uuid):
+    with loop_disk(tmp_path, fstype, 64) as (device, uuid):
         assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
                    "--usb-folder", "backups/nas", "--verify").returncode == 0
         first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
@@ -109,7 +122,7 @@ def test_exfat_generations_are_full_copies(nas: PolicyMount, tmp_path: Path) -> 
         with mounted_disk(device) as disk:
             folder = disk / "backups" / "nas" / "usb"
             g1, g2 = folder / first["generation"], folder / second["generation"]
-            # Content and times, no symlinks (exFAT holds none); two full copies.
+            # Content and times, no symlinks (exFAT and FAT hold none); two full copies.
             got = picture(g2, posix=False)
             assert {k: v[:2] for k, v in got.items()} == {k: v[:2] for k, v in want.items()}
             for k, v in got.items():  # times kept (exFAT/FAT: to 2 s)
@@ -123,6 +136,49 @@ def test_exfat_generations_are_full_copies(nas: PolicyMount, tmp_path: Path) -> 
                              "reports/q1.txt").stdout)
         assert out["path"] == "docs/reports/q1.txt"
         assert (docs / "reports" / "q1.txt").read_bytes() == b"quarter one\n" * 1000
+
+
+def test_ntfs_keeps_links_times_and_xattrs_and_links_unchanged_files(
+        nas: PolicyMount, tmp_path: Path) -> None:
+    """NTFS through ntfs-3g holds hard links, symlinks, times and xattrs but not owners or
+    modes (every file shows as root's, 0777): an unchanged file is still hard-linked to the
+    previous generation, because owners and modes are not compared."""
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    with loop_disk(tmp_path, "ntfs", 64) as (device, uuid):
+        listed = json.loads(cli(nas, "--json", "backup", "disks").stdout)
+        assert next(d for d in listed if d["uuid"] == uuid)["fstype"] == "ntfs"
+        assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                   "--verify").returncode == 0
+        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert first["result"] == "ok", first
+        (docs / "notes.txt").write_text("changed\n")
+        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert second["result"] == "ok", second
+        assert second["sent_bytes"] < first["sent_bytes"] / 10, (first, second)
+        with mounted_disk(device) as disk:
+            folder = disk / "nasfs-backup" / "usb"
+            g1, g2 = folder / first["generation"], folder / second["generation"]
+            want, got = picture(docs), picture(g2)
+            assert got.keys() == want.keys()
+            for rel, (kind, _mode, _uid, _gid, body, mtime, xattrs) in want.items():
+                # NTFS keeps times to 100 ns.
+                ntfs_time = None if mtime is None else mtime // 100
+                kept = got[rel][5]
+                assert (got[rel][0], got[rel][4], None if kept is None else kept // 100,
+                        got[rel][6]) == (kind, body, ntfs_time, xattrs), rel
+            # Unchanged: one file in both generations; the changed one is not.
+            plan = "reports/2026/plan.bin"
+            assert os.stat(g1 / plan).st_ino == os.stat(g2 / plan).st_ino
+            assert os.stat(g1 / "notes.txt").st_ino != os.stat(g2 / "notes.txt").st_ino
+            # The hard link inside the tree is one file on the disk too.
+            assert os.stat(g2 / "q1-again.txt").st_ino == os.stat(g2 / "reports/q1.txt").st_ino
+        assert cli(nas, "backup", "verify", "usb", first["generation"]).returncode == 0
+        os.unlink(docs / "notes.txt")
+        out = json.loads(cli(nas, "--json", "backup", "restore", "usb", "notes.txt").stdout)
+        assert out["path"] == "docs/notes.txt"
+        assert (docs / "notes.txt").read_text() == "changed\n"
+        assert os.getxattr(docs / "notes.txt", "user.colour") == b"blue"
 
 
 def test_a_full_disk_fails_clearly_and_rotates_nothing(nas: PolicyMount,

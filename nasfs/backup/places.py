@@ -31,7 +31,8 @@ PARTIAL_DIR = ".rsync-partial"
 
 class Place(Protocol):
     hardlinks: bool  # --link-dest works (unchanged files cost nothing)
-    posix: bool  # owners, modes, symlinks, xattrs can be kept
+    posix: bool  # symlinks, xattrs and hard links inside a generation can be kept
+    owners: bool  # owners and modes can be kept too (not on NTFS through ntfs-3g)
 
     def describe(self) -> str: ...
     def rsync_target(self, name: str) -> str: ...
@@ -60,11 +61,12 @@ def incomplete(place: Place) -> list[str]:
 class LocalPlace:
     """A job folder on a filesystem mounted on this box."""
 
-    def __init__(self, root: Path, *, hardlinks: bool, posix: bool,
+    def __init__(self, root: Path, *, hardlinks: bool, posix: bool, owners: bool = True,
                  check: object = None) -> None:
         self.root = root
         self.hardlinks = hardlinks
         self.posix = posix
+        self.owners = posix and owners
         self._check = check  # a callable telling whether the disk is still mounted
 
     def describe(self) -> str:
@@ -154,6 +156,7 @@ class SshPlace:
         self.ssh = ssh  # ['ssh', '-i', KEY, '-o', ..., '-p', PORT]
         self.hardlinks = True
         self.posix = True
+        self.owners = True
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.root}"

@@ -112,6 +112,7 @@ def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place
             yield places.LocalPlace(where / dest.path / job.name,
                                     hardlinks=fstype not in usb.NO_HARDLINKS,
                                     posix=fstype not in usb.NOT_POSIX,
+                                    owners=fstype not in usb.NO_OWNERS,
                                     check=lambda: usb.is_mounted_here(where, uuid))
     elif dest.kind == "ssh":
         from nasfs.backup.sshkeys import ssh_command
@@ -275,7 +276,7 @@ def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None
         argv = place.copy_args(str(source), work, job.options, last_good)
         code, err = tools.run(argv, state.progress, cancelled)
         return from_rclone(code, err)
-    argv = ["rsync", *tools.rsync_args(job.options, posix=place.posix,
+    argv = ["rsync", *tools.rsync_args(job.options, posix=place.posix, owners=place.owners,
                                        hardlinks=place.hardlinks, last_good=last_good),
             *place.rsync_shell(), str(source) + "/", place.rsync_target(work)]
     code, err = tools.run(argv, state.progress, cancelled)
@@ -376,7 +377,10 @@ def restore(job: Job, ctx: Context, gen: str | None, path: str, to: str | None) 
             remote = place.rsync_target(gen).rstrip("/") + (f"/{path}" if path else "")
             if isinstance(place, places.SshPlace):
                 remote = remote.split(":", 1)[0] + ":" + shlex.quote(remote.split(":", 1)[1])
-            flags = ["-aHX", "--numeric-ids"] if place.posix else ["-rt"]
+            # Back into the array: what the destination kept (owners and modes only where
+            # it holds them; elsewhere the restorer's, as any new file).
+            flags = (["-aHX", "--numeric-ids"] if place.owners
+                     else ["-rltHX"] if place.posix else ["-rt"])
             argv = ["rsync", *flags, "--exclude=.rsync-partial/", *place.rsync_shell(),
                     remote if is_file else remote + "/", str(target)]
             code, err = tools.run(argv, tools.Progress(), lambda: False)

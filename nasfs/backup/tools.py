@@ -24,7 +24,7 @@ from nasfs.backup.model import Options
 from nasfs.backup.progress import Progress
 from nasfs.backup.progress import read_line as _progress_line
 
-__all__ = ["PARTIAL_DIR", "Progress", "filter_args", "rsync_args", "run"]
+__all__ = ["PARTIAL_DIR", "Progress", "filter_args", "metadata_args", "rsync_args", "run"]
 
 PARTIAL_DIR = ".rsync-partial"
 
@@ -35,10 +35,20 @@ def filter_args(options: Options) -> list[str]:
     return args
 
 
+def metadata_args(*, posix: bool, owners: bool) -> list[str]:
+    """What rsync keeps: everything (-aHX); without owners and modes (NTFS through
+    ntfs-3g: -rltHX, so an unchanged file still matches its previous copy and is hard-linked);
+    without POSIX metadata times only (FAT keeps them to 2 s), symlinks skipped."""
+    if posix and owners:
+        return ["-aHX", "--numeric-ids"]
+    if posix:
+        return ["-rltHX", "--modify-window=1"]
+    return ["-rt", "--modify-window=2", "--no-links"]
+
+
 def rsync_args(options: Options, *, posix: bool, hardlinks: bool,
-               last_good: str | None) -> list[str]:
-    # Without POSIX metadata: times only (FAT keeps them to 2 s), symlinks skipped.
-    args = ["-aHX", "--numeric-ids"] if posix else ["-rt", "--modify-window=2", "--no-links"]
+               last_good: str | None, owners: bool = True) -> list[str]:
+    args = metadata_args(posix=posix, owners=owners)
     args += ["--delete", "--delete-excluded", f"--partial-dir={PARTIAL_DIR}",
              "--info=progress2", "--no-human-readable", "--exclude=/#snapshot",
              "--exclude=/#trash"]

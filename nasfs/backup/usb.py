@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 NO_HARDLINKS = frozenset({"vfat", "exfat", "msdos", "fat"})
 # Filesystems that cannot hold POSIX owners, modes, symlinks or xattrs.
 NOT_POSIX = NO_HARDLINKS
+# Filesystems that hold hard links, symlinks, times and xattrs but not owners and modes:
+# ntfs-3g without a user mapping shows every file as root's, mode 0777, and accepts chown
+# and chmod without keeping them — rsync would then see every file as changed and never
+# hard-link an unchanged one to the previous generation.
+NO_OWNERS = frozenset({"ntfs", "ntfs3", "fuseblk"})
 
 
 @dataclass(frozen=True)
