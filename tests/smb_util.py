@@ -105,10 +105,15 @@ class SmbNas(PolicyMount):
                       if line.startswith("Disk|"))
 
     @contextlib.contextmanager
-    def session(self, user: str, password: str) -> Iterator[Session]:
-        """An authenticated smbprotocol session (closed afterwards)."""
+    def session(self, user: str, password: str, *, signing: bool = True) -> Iterator[Session]:
+        """An authenticated smbprotocol session (closed afterwards). `signing=False` for a
+        guest: a guest session has no key to sign with, and Samba exempts it from the
+        signing it requires of everyone else (smbprotocol, seeing the server require
+        signing, would refuse the guest session itself)."""
         conn = Connection(uuid.uuid4(), HOST, self.port)
         conn.connect(timeout=30)
+        if not signing:
+            conn.require_signing = False
         try:
             session = Session(conn, user, password, require_encryption=False)
             session.connect()
@@ -120,7 +125,8 @@ class SmbNas(PolicyMount):
         """'OK' if the tree connect works, else the NT status name smbprotocol raised."""
         tree = TreeConnect(session, rf"\\{HOST}\{share}")
         try:
-            tree.connect()
+            # A guest session has no key to verify the negotiation with.
+            tree.connect(require_secure_negotiate=session.signing_key is not None)
         except SMBResponseException as exc:
             return type(exc).__name__
         tree.disconnect()

@@ -106,6 +106,22 @@ def test_unknown_uid_is_guest_and_uid0_is_admin(service: PolicyService) -> None:
     assert root.is_admin and root.name == "root"
 
 
+def test_guests_read_a_guest_share_and_nothing_else(service: PolicyService) -> None:
+    call = service.admin.call
+    call("share.create", {"name": "public", "guest": True}, ROOT)
+    call("share.create", {"name": "docs"}, ROOT)
+    call("share.acl", {"name": "docs", "kind": "everyone", "access": "rw"}, ROOT)
+    guest = service.identity_for(65534, 65534)
+    snapshot = service.snapshot
+    public, docs = snapshot.share("public"), snapshot.share("docs")
+    assert public is not None and docs is not None and public.guest and not docs.guest
+    assert snapshot.decide(guest, public).access.word == "ro"
+    assert snapshot.decide(guest, docs).access.word == "none"  # not even through everyone
+    assert call("share.edit", {"name": "public", "guest": False}, ROOT)["guest"] is False
+    assert service.snapshot.decide(guest, service.snapshot.shares["public"]).access.word \
+        == "none"
+
+
 def test_share_options_and_validation(service: PolicyService) -> None:
     call = service.admin.call
     call("group.add", {"name": "eng", "gid": 3000}, ROOT)
@@ -114,7 +130,8 @@ def test_share_options_and_validation(service: PolicyService) -> None:
                                   "dir_mode": "2775", "keep_overwritten": False}, ROOT)
     assert share == {"name": "eng", "hidden": True, "trash_days": None, "homes": False,
                      "force_group": "eng", "create_mode": "0664", "dir_mode": "2775",
-                     "keep_overwritten": False, "time_machine_gib": None, "acl": []}
+                     "keep_overwritten": False, "time_machine_gib": None, "guest": False,
+                     "acl": []}
     edited = call("share.edit", {"name": "eng", "hidden": False, "trash_days": 7}, ROOT)
     assert edited["hidden"] is False and edited["trash_days"] == 7
     assert edited["force_group"] == "eng"
@@ -136,6 +153,9 @@ def test_share_options_and_validation(service: PolicyService) -> None:
         ({"name": "m", "dir_mode": 0o17777}, "not a permission mode"),
         ({"name": "t", "trash_days": 0}, "between 1 and"),
         ({"name": "g", "force_group": "nosuch"}, "no group 'nosuch'"),
+        ({"name": "g", "guest": True, "hidden": True}, "cannot allow guests: it is hidden"),
+        ({"name": "g", "guest": True, "homes": True}, "cannot allow guests: it is the homes"),
+        ({"name": "g", "guest": "yes"}, "wrong type"),
     ]:
         with pytest.raises(NasfsError, match=text):
             call("share.create", params, ROOT)

@@ -36,6 +36,9 @@ def _options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
     parser.add_argument("--time-machine", type=int, metavar="GIB", dest="time_machine",
                         help="offer the share to Macs as a Time Machine target of at most GIB "
                              "GiB over SMB (0: not a target)")
+    parser.add_argument("--guest", action=argparse.BooleanOptionalAction, default=None,
+                        help="let guests (no NAS account; over SMB, any unknown name) read "
+                             "the share (default off)")
 
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,6 +61,8 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
         options["keep_overwritten"] = args.keep_overwritten
     if args.time_machine is not None:
         options["time_machine_gib"] = args.time_machine or None
+    if args.guest is not None:
+        options["guest"] = args.guest
     return options
 
 
@@ -99,7 +104,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def describe(s: ShareInfo) -> str:
-    flags = [f for f, on in (("hidden", s.hidden), ("homes", s.homes)) if on]
+    flags = [f for f, on in (("hidden", s.hidden), ("homes", s.homes),
+                             ("guests may read", s.guest)) if on]
+    if s.time_machine_gib:
+        flags.append(f"Time Machine, {s.time_machine_gib} GiB")
     lines = [f"share {s.name}" + (f" ({', '.join(flags)})" if flags else ""),
              f"  trash: {f'{s.trash_days} days' if s.trash_days else 'off'}, keep overwritten: "
              f"{'yes' if s.keep_overwritten else 'no'}",

@@ -58,6 +58,7 @@ class ShareInfo:
     keep_overwritten: bool
     acl: list[AclEntryInfo] = field(default_factory=list)
     time_machine_gib: int | None = None
+    guest: bool = False  # guests may read it (absent from older daemons: off)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ShareInfo:

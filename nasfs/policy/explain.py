@@ -20,12 +20,14 @@ def _through(entry: AclEntry) -> str:
     return "everyone"
 
 
-def explain(entries: Iterable[AclEntry], who: Principal) -> str:
+def explain(entries: Iterable[AclEntry], who: Principal, *, guest_share: bool = False) -> str:
     """E.g. "rw through group sales; the user's own entry says ro; the highest grant wins"."""
     entries = list(entries)
     hits = [e for e in entries if applies(e, who)]
     granted = acl_access(entries, who)
-    if who.is_guest:
+    if who.is_guest and guest_share:
+        text = "ro: the share allows guests, who may read it (and match no entry)"
+    elif who.is_guest:
         text = "none: a guest (unknown uid) matches no entry of the access list"
     elif not hits:
         text = f"none: no entry of the access list applies to {who.name}"

@@ -47,6 +47,7 @@ class ShareRecord:
     keep_overwritten: bool = True
     created_ns: int = 0
     time_machine_gib: int | None = None  # a Time Machine target over SMB, of this size
+    guest: bool = False  # guests (callers who are no NAS user) may read it
     acl: tuple[AclEntry, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class ShareRecord:
             "homes": self.homes, "force_group": self.force_group,
             "create_mode": _octal(self.create_mode), "dir_mode": _octal(self.dir_mode),
             "keep_overwritten": self.keep_overwritten,
-            "time_machine_gib": self.time_machine_gib,
+            "time_machine_gib": self.time_machine_gib, "guest": self.guest,
             "acl": [{"kind": e.kind, "principal": e.principal or None, "access": e.access.word}
                     for e in self.acl],
         }

@@ -168,6 +168,12 @@ def m004_time_machine(db: Database) -> None:
     db.execute("ALTER TABLE share ADD COLUMN time_machine_gib INTEGER")
 
 
+@POLICY_MIGRATIONS()
+def m005_share_guest(db: Database) -> None:
+    """Shares guests may read (over SMB: sessions Samba maps to its guest account)."""
+    db.execute("ALTER TABLE share ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""

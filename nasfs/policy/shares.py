@@ -27,7 +27,7 @@ OPTIONS: dict[str, tuple[type, ...]] = {
     "hidden": (bool,), "trash_days": (int, type(None)), "homes": (bool,),
     "force_group": (str, type(None)), "create_mode": (str, int, type(None)),
     "dir_mode": (str, int, type(None)), "keep_overwritten": (bool,),
-    "time_machine_gib": (int, type(None)),
+    "time_machine_gib": (int, type(None)), "guest": (bool,),
 }
 MAX_TIME_MACHINE_GIB = 1 << 20  # 1 PiB: beyond any array's size
 
@@ -86,6 +86,11 @@ class Shares:
         if group is not None and self.repo.group(group) is None:
             raise NotFound(f"there is no group {group!r} to force on share {share.name!r}")
         updated = dataclasses.replace(share, **changes)
+        if updated.guest and (updated.hidden or updated.homes):
+            # A guest is anyone: a hidden share open to guests would be hidden from no one,
+            # and home folders belong to their owners.
+            raise InvalidValue(f"share {share.name!r} cannot allow guests: "
+                               f"{'it is hidden' if updated.hidden else 'it is the homes share'}")
         if updated.homes and not share.homes:
             other = next((s.name for s in self.repo.shares()
                           if s.homes and s.name != share.name), None)
@@ -179,5 +184,5 @@ class Shares:
             else:
                 raise NotFound(f"there is no user {user!r}")
         why = (explain_home(home_owner, who) if share.homes and home_owner is not None
-               else explain(share.acl, who))
+               else explain(share.acl, who, guest_share=share.guest))
         return snapshot.decide(who, share, home_owner), why

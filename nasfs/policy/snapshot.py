@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nasfs.policy.acl import Decision, Principal, evaluate, evaluate_home
+from nasfs.policy.acl import Access, Decision, Principal, evaluate, evaluate_home
 from nasfs.policy.records import GroupRecord, ShareRecord, UserRecord
 
 ADMIN_UID = 0
@@ -78,4 +78,6 @@ class PolicySnapshot:
         share."""
         if share.homes and home_owner is not None:
             return evaluate_home(home_owner, who)
+        if who.is_guest and share.guest and not share.homes:
+            return Decision(Access.RO, admin=False)  # guests read a guest share, no more
         return evaluate(share.acl, who)

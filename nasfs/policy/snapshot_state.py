@@ -28,7 +28,7 @@ def export(snapshot: PolicySnapshot) -> str:
         "users": [{"name": u.name, "uid": u.uid} for u in snapshot.users.values()],
         "groups": [g.to_json() for g in snapshot.groups.values()],
         "shares": [{
-            "name": s.name, "hidden": s.hidden, "homes": s.homes,
+            "name": s.name, "hidden": s.hidden, "homes": s.homes, "guest": s.guest,
             "acl": [[e.kind, e.principal, e.access.word] for e in s.acl],
         } for s in snapshot.shares.values()],
     }
@@ -42,6 +42,7 @@ def load(text: str) -> PolicySnapshot:
     groups = [GroupRecord(g["name"], int(g["gid"]), tuple(g["members"])) for g in body["groups"]]
     shares = [
         ShareRecord(s["name"], hidden=bool(s["hidden"]), homes=bool(s["homes"]),
+                    guest=bool(s.get("guest", False)),  # states recorded before the option
                     acl=tuple(AclEntry(k, p, Access.parse(a)) for k, p, a in s["acl"]))
         for s in body["shares"]
     ]

@@ -20,6 +20,7 @@ from pathlib import Path
 FAILED = frozenset({"NT_STATUS_WRONG_PASSWORD", "NT_STATUS_NO_SUCH_USER",
                     "NT_STATUS_LOGON_FAILURE"})
 OK = "NT_STATUS_OK"
+NO_SUCH_USER = "NT_STATUS_NO_SUCH_USER"  # with guests allowed: a guest session, not a failure
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Attempt:
     name: str
     address: str
     ok: bool
+    unknown_name: bool = False  # Samba knows no such account (with guests on: a guest)
 
 
 def parse_line(line: str) -> Attempt | None:
@@ -45,7 +47,8 @@ def parse_line(line: str) -> Attempt | None:
     status = auth.get("status")
     if not name or (status != OK and status not in FAILED):
         return None  # anonymous probes, or not a verdict on a password
-    return Attempt(name, address_of(str(auth.get("remoteAddress") or "")), status == OK)
+    return Attempt(name, address_of(str(auth.get("remoteAddress") or "")), status == OK,
+                   unknown_name=status == NO_SUCH_USER)
 
 
 def address_of(remote: str) -> str:

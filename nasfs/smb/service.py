@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nasfs.smb import passdb, previous
 from nasfs.smb.apply import apply_files
 from nasfs.smb.audit import AuditTail
-from nasfs.smb.config import Site, directories, render, samba_users
+from nasfs.smb.config import Site, directories, guests_welcome, render, samba_users
 from nasfs.smb.server import Smbd
 from nasfs.smb.site import site_from_settings
 
@@ -109,9 +109,11 @@ class SmbService:
             previous.sync(site.state_dir, site.mountpoint, shares,
                           previous.versions(self.snapshots))
 
-    def _install(self, snapshot: PolicySnapshot, site: Site) -> None:
+    def _install(self, snapshot: PolicySnapshot, site: Site,
+                 locked: set[str] | None = None) -> None:
         self._link_versions(site, snapshot.shares)  # before smb.conf points at them
-        apply_files(render(snapshot, site, self.denied), site.state_dir,
+        locked = self.locked_users if locked is None else locked
+        apply_files(render(snapshot, site, self.denied, frozenset(locked)), site.state_dir,
                     directories=tuple(directories(site)))
 
     def _start(self) -> None:
@@ -144,7 +146,11 @@ class SmbService:
                 with self._lock:
                     if stop.is_set():
                         return  # smbd was stopped while this waited for the lock
+                    guests = guests_welcome(self.policy.snapshot)
                     for attempt in tail.read():
+                        if guests and attempt.unknown_name:
+                            # Samba made it a guest session: no password was guessed.
+                            continue
                         self.policy.lockout.record(attempt.name, attempt.address, attempt.ok)
                     self._enforce_locks(smbd)
             except Exception:
@@ -159,11 +165,18 @@ class SmbService:
         users = {lock.subject for lock in self.policy.lockout.locks() if lock.kind == "user"}
         kept_aside = passdb.locked(site)  # a directory listing: cheap each round
         if users != self.locked_users or kept_aside - users:
-            for name in sorted(users - self.locked_users):
-                passdb.lock(site, name)
+            # A name leaves the passdb only after its hidden shares left the configuration,
+            # and gets them back only once it is in the passdb again: never is a locked
+            # name unknown to Samba (a guest, where guests are allowed) and has them.
+            newly = users - self.locked_users
+            if newly:
+                self._install(self.policy.snapshot, site, self.locked_users | newly)
+                for name in sorted(newly):
+                    passdb.lock(site, name)
             for name in sorted(kept_aside - users):
                 passdb.unlock(site, name)  # unlocked by hand, or the lock expired
             self.locked_users = users
+            self._install(self.policy.snapshot, site)
         denied = self._denied_addresses()
         if denied != self.denied:
             self.denied = denied
