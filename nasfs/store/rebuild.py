@@ -1,10 +1,12 @@
 """Rebuild: recreate a missing member's shards on a new, empty directory.
 
 Stripe by stripe, the survivors are read, the stripe is checked (chunk hashes and parity)
-and the missing shard is reconstructed and written to the new directory; files are fsynced
-and the cursor (next stripe id) is persisted every REBUILD_BATCH_BYTES, so an interrupted
-rebuild resumes where it stopped. `nasfs/rebuild.json` in the target marks it as the
-target in progress (same array, same slot, the member UUID it will get).
+and the missing shard is reconstructed and written to the new directory by a writer thread
+(nasfs.store.rebuild_writer, so reading, checking and writing overlap); files are fsynced
+and the cursor (next stripe id) is persisted every REBUILD_BATCH_BYTES, and when the
+rebuild fails or is stopped, after the stripes already checked are written, so an
+interrupted rebuild resumes where it stopped. `nasfs/rebuild.json` in the target marks it
+as the target in progress (same array, same slot, the member UUID it will get).
 
 Switch-over: the target joins the present members first (new writes go to it too), then
 the rebuild waits for writes that reserved stripes before that moment, finishes the stripes
@@ -15,18 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
-from nasfs.store.errors import RebuildError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
-from nasfs.store.member import SEGMENTS_DIR, MemberRoot, prepare_member
+from nasfs.store.member import MemberRoot, prepare_member
+from nasfs.store.rebuild_writer import ShardWrite, TargetWriter
 from nasfs.store.reports import RebuildReport
-from nasfs.store.segments import segment_name, write_all
 from nasfs.store.stripecheck import Shard
 from nasfs.store.stripestream import StripeStream
 
@@ -83,6 +83,7 @@ def rebuild(store: Upkeep, index: int, onto: Path, *,
             worker.flush(boundary)
             store.join_rebuilt(index, target, member_uuid, MARKER)
         except BaseException:
+            worker.keep_what_was_done()
             store.withdraw(index, onto)
             worker.close()
             target.close()
@@ -97,6 +98,10 @@ def rebuild(store: Upkeep, index: int, onto: Path, *,
 
 
 class _Rebuilder:
+    """Takes checked stripes off the stream and hands the target's shards to the writer
+    thread (nasfs.store.rebuild_writer), persisting the cursor as the thread reports
+    batches durable."""
+
     def __init__(self, store: Upkeep, index: int, target: MemberRoot, member_uuid: str,
                  meter: ProgressMeter):
         self.store = store
@@ -104,23 +109,16 @@ class _Rebuilder:
         self.target = target
         self.member_uuid = member_uuid
         self.meter = meter
-        self.fds: dict[int, int] = {}
-        self.unflushed = 0
+        self.writer = TargetWriter(target, REBUILD_BATCH_BYTES)
+        self._pending: list[ShardWrite] = []  # planned, not yet handed to the writer
+        self._handed_to: int | None = None  # the cursor after the last stripe handed over
+        self._saved_to: int | None = None  # the last cursor `flush` saved
         self.stripes = 0
         self.bytes_written = 0
         self.unrecoverable: list[str] = []
 
     def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds.clear()
-
-    def _fd(self, segment: int) -> int:
-        fd = self.fds.get(segment)
-        if fd is None:
-            fd = self.target.open(segment_name(segment), os.O_WRONLY | os.O_CREAT)
-            self.fds[segment] = fd
-        return fd
+        self.writer.close()
 
     def _shard_index(self, stripe: StripeRecord) -> int:
         """Which shard of `stripe` the member being rebuilt holds (-1: none, narrow)."""
@@ -135,7 +133,8 @@ class _Rebuilder:
         """Rebuild stripes with id >= cursor (and < stop if given); returns the next id.
 
         The survivors are streamed all at once and stripes checked in parallel
-        (nasfs.store.stripestream); shards are written to the target in id order."""
+        (nasfs.store.stripestream); shards are written to the target in id order by the
+        writer thread while the next stripes are read and checked."""
         store = self.store
         with StripeStream(store.member_count, store.nparity, store.stripes_with_chunks,
                           self._survivors) as stream:
@@ -143,44 +142,62 @@ class _Rebuilder:
                                         wanted=lambda s: self._shard_index(s) >= 0):
                 for item in batch:
                     if item.verdict is None:
-                        self._write(item.stripe, b"")  # holds no shard of this stripe
+                        shard: Shard | None = b""  # holds no shard of this stripe
                     elif item.verdict.shards is None:
-                        self._write(item.stripe, None)
+                        shard = None
                     else:
-                        self._write(item.stripe,
-                                    item.verdict.shards[self._shard_index(item.stripe)])
+                        shard = item.verdict.shards[self._shard_index(item.stripe)]
+                    self._plan(item.stripe, shard)
+                self._hand_over()
+                self._persist(self.writer.durable())
                 cursor = batch[-1].stripe.id + 1
         return cursor
 
-    def _write(self, stripe: StripeRecord, shard: Shard | None) -> None:
+    def _hand_over(self) -> None:
+        if self._pending:
+            self.writer.write(self._pending)
+            self._handed_to = self._pending[-1].stripe_id + 1
+            self._pending = []
+
+    def _plan(self, stripe: StripeRecord, shard: Shard | None) -> None:
+        self._pending.append(
+            ShardWrite(stripe.id, stripe.segment, stripe.offset, stripe.shard_size, shard))
         self.stripes += 1
         if shard is None:
             detail = f"stripe {stripe.id} (segment {stripe.segment}) cannot be rebuilt"
             self.unrecoverable.append(detail)
             self.store.emit(StoreEvent("unrecoverable", member=self.index,
                                        segment=stripe.segment, detail=detail))
-            # Leave a hole where the shard would be (reads as damage, like any lost shard),
-            # so the file still reaches the stripes it was given and the new member is not
-            # taken for one put back from an old copy (nasfs.store.currency).
-            fd = self._fd(stripe.segment)
-            if os.fstat(fd).st_size < stripe.offset + stripe.shard_size:
-                os.ftruncate(fd, stripe.offset + stripe.shard_size)
-        elif shard:
-            write_all(self._fd(stripe.segment), shard, stripe.offset)
-            self.unflushed += len(shard)
+            # The writer leaves a hole where the shard would be (reads as damage, like any
+            # lost shard), so the file still reaches the stripes it was given and the new
+            # member is not taken for one put back from an old copy (nasfs.store.currency).
+        else:
             self.bytes_written += len(shard)
-        if self.unflushed >= REBUILD_BATCH_BYTES:
-            self.flush(stripe.id + 1)  # stripes are written in id order
-        self.meter.advance(stripe.shard_size)
+        self.meter.advance(stripe.shard_size)  # may raise: the progress callback stops us
+
+    def _persist(self, cursor: int | None) -> None:
+        """Save `cursor` (every stripe below it is durable on the target) for a resume."""
+        if cursor is not None:
+            self.store.set_state(
+                "rebuild", {"index": self.index, "member_uuid": self.member_uuid,
+                            "next": cursor})
 
     def flush(self, cursor: int) -> None:
-        problem = self.target.problem()
-        if problem is not None:
-            raise RebuildError(f"the rebuild target is no longer usable: {problem}")
-        for fd in self.fds.values():
-            os.fsync(fd)
-        self.target.fsync_dir(SEGMENTS_DIR)
-        self.unflushed = 0
-        self.store.set_state(
-            "rebuild", {"index": self.index, "member_uuid": self.member_uuid, "next": cursor})
+        """Everything below `cursor` written and durable, and `cursor` saved."""
+        self._hand_over()
+        self.writer.finish(cursor)
+        self.writer.durable()  # taken: `cursor` is saved below instead
+        self._persist(cursor)
+        self._saved_to = cursor
 
+    def keep_what_was_done(self) -> None:
+        """On the way out of a failed or stopped rebuild: write and save the stripes
+        already checked, so the resume starts after them (as far as the target takes
+        them; a failing target keeps the last cursor that was saved)."""
+        self._hand_over()
+        if self._handed_to is None or self._handed_to == self._saved_to:
+            return
+        try:
+            self.flush(self._handed_to)
+        except Exception as exc:
+            log.warning("the rebuild's last stripes could not be saved: %s", exc)
