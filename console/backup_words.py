@@ -5,7 +5,13 @@ so they read the same wherever they are shown."""
 from __future__ import annotations
 
 from console import format as fmt
-from nasfs.client.backup import BackupRun, DestinationSpace, RunProgress
+from nasfs.client.backup import (
+    BackupJob,
+    BackupRun,
+    BackupStatus,
+    DestinationSpace,
+    RunProgress,
+)
 
 RESULTS = {
     "ok": "OK",
@@ -88,3 +94,18 @@ def progress_words(p: RunProgress) -> str:
     if p.eta_s is not None:
         parts.append(f"{fmt.duration(p.eta_s)} left")
     return f"{phase}: " + ", ".join(parts)
+
+
+def usb_note(job: BackupJob, status: BackupStatus | None) -> str:
+    """For a USB disk job: whether plugging the disk in starts it, and that it may be
+    pulled out (every run unmounts it at its end)."""
+    if job.destination.kind != "usb" or status is None:
+        return ""
+    note = ""
+    last = job.last_run
+    if not status.running and last is not None and last.finished_ns is not None \
+            and last.result != "interrupted":
+        note += " The disk was unmounted after the run and may be removed."
+    if status.one_touch:
+        note += " Plugging the disk in starts this backup."
+    return note

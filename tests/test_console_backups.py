@@ -18,11 +18,18 @@ import pytest
 from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
 from textual.widgets import DataTable, ProgressBar, Static
 
+from console import backup_words as words
 from console.app import NasConsole
 from console.backend import Backend
 from console.screens.backups import BackupsScreen, folder_entries
 from nasfs.client import Client
-from nasfs.client.backup import BackupClient, GenerationFile
+from nasfs.client.backup import (
+    BackupClient,
+    BackupRun,
+    DestinationSpace,
+    GenerationFile,
+    RunProgress,
+)
 from tests.backup_util import backup_nas, cli, make_tree, picture
 from tests.fuse_policy_util import PolicyMount
 
@@ -61,6 +68,30 @@ def test_a_generation_lists_its_folders_then_its_files() -> None:
                                                  ("q1.txt", "reports/q1.txt")]
 
 
+def test_results_space_and_progress_in_words() -> None:
+    done = BackupRun(1, "office", 10**18, 10**18 + 5 * 10**9, "destination_full",
+                     detail="no space left on the disk")
+    assert words.result_word(done).startswith("FAILED ")
+    assert words.result_sentence(done).endswith(
+        "FAILED: the destination is full. no space left on the disk")
+    assert words.result_word(None) == "never run"
+    assert words.space_words(DestinationSpace("j", False, detail="the USB disk with "
+                                              "filesystem UUID X is not plugged in")) \
+        == "not plugged in"
+    assert words.space_words(DestinationSpace("j", False, detail="host gone")) \
+        == "not reachable"
+    assert words.space_words(DestinationSpace("j", True, 1 << 30, 4 << 30)) \
+        == "1.0 GiB free of 4.0 GiB"
+    assert words.space_words(DestinationSpace("j", True, None, 4 << 30,
+                                              "plugged in: BACKUP 4.3 GB ext4")) == "plugged in"
+    copying = RunProgress("copy", bytes_done=3 << 20, total_bytes=12 << 20, files_checked=30,
+                          files_total=1030, rate_bytes_per_s=1 << 20, eta_s=9.0)
+    assert words.progress_words(copying) == (
+        "copying: 3.0 MiB of about 12.0 MiB, 30 of 1030 files, 1.0 MiB/s, 9 s left")
+    assert words.progress_words(RunProgress("manifest", elapsed_s=75)) == (
+        "listing what was copied (1 min 15 s so far)")
+
+
 def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
                                                             tmp_path: Path) -> None:
     docs = nas.mnt / "docs"
@@ -85,6 +116,11 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
             await wait_for_text(pilot, "free of")  # the folder's space
             await wait_for_text(pilot, "not plugged in")  # the USB disk's
             assert_on_screen(app, "office", "usb-copy", "by hand", "It has not run yet.")
+            await pilot.press("down")  # the USB job: where it goes, and why it cannot
+            await wait_for_text(pilot, "USB disk 0000-DEAD:/nasfs-backup (the USB disk with "
+                                       "filesystem UUID 0000-DEAD is not plugged in)")
+            await pilot.press("up")
+            await wait_for_text(pilot, "folder " + str(dest))
 
             await pilot.press("b")
             await wait_for_text(pilot, "Backup of office started.")

@@ -205,7 +205,8 @@ class BackupsScreen(PolicyScreen):
             where += f" ({space.detail})"
         status = self.view.status.get(job.name)
         detail.update(f"{job.name}: {job.source} → {where}; {job.retention_words}.\n"
-                      + words.result_sentence(job.last_run))
+                      + words.result_sentence(job.last_run)
+                      + words.usb_note(job, status))
         running = status if status is not None and status.running else next(
             (s for s in self.view.status.values() if s.running), None)
         self._show_progress(running, status)

@@ -206,8 +206,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_line(s: BackupStatus) -> str:
     if s.running and s.progress is not None:
         p = s.progress
-        state = (f"running ({p.phase}, {p.percent}%, {_size(p.bytes_done)}, "
-                 f"{p.files_done} files, {p.rate or '-'})")
+        done = _size(p.bytes_done) + (f" of about {_size(p.total_bytes)}" if p.total_bytes
+                                      else "")
+        left = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        state = (f"running ({p.phase}, {p.percent}%, {done}, "
+                 f"{p.files_done} files, {p.rate or '-'}{left})")
     elif s.running:
         state = "running"
     elif s.queued:
