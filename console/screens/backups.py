@@ -96,6 +96,8 @@ class BackupsScreen(PolicyScreen):
     SCREEN_NAME = "backups"
     DEFAULT_CSS = """
     BackupsScreen #jobs { max-height: 7; }
+    /* The generations or files take the lines left, and scroll in them (at 80x24 too). */
+    BackupsScreen #browse { height: 1fr; min-height: 4; max-height: 100%; }
     BackupsScreen #run-bar Bar { width: 1fr; }
     BackupsScreen #run-bar { width: 1fr; }
     """
