@@ -139,7 +139,7 @@ def _reserve(data: DataPath, ino: int, off: int, end: int) -> None:
     if fb is None:
         return
     for idx, reach in pads.items():  # charged above with the reservations
-        rec = fb.dirty[idx]
+        rec = fb.writable(idx)
         grown = reach - len(rec)
         rec.extend(bytes(grown))
         fb.nbytes += grown
@@ -180,7 +180,7 @@ async def _clear_locked(data: DataPath, ino: int, fb: FileBuffers, off: int,
             continue
         if hi >= data.reservations.held(ino, idx):
             data.reservations.shrink(ino, idx, lo)
-        rec = fb.dirty.get(idx)
+        rec = fb.writable(idx) if idx in fb.dirty else None
         if rec is None:
             ext = data.repo.get_extent(ino, idx)
             if ext is None or ext.length <= lo:

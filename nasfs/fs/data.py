@@ -67,14 +67,20 @@ class ChunkStore(Protocol):
     def space(self) -> Any: ...  # nasfs.store.space.SpaceAccount
 
 
+# A buffered record: a bytearray, or the `bytes` of a write that covered the whole record
+# (taken as it is, without a copy; `FileBuffers.writable` makes it a bytearray before any
+# change).
+Record = bytes | bytearray
+
+
 class FileBuffers:
     """Unflushed records of one file."""
 
     __slots__ = ("dirty", "flushing", "lock", "nbytes", "pins", "truncating")
 
     def __init__(self) -> None:
-        self.dirty: dict[int, bytearray] = {}
-        self.flushing: dict[int, bytearray] = {}  # being put to the store (under `lock`)
+        self.dirty: dict[int, Record] = {}
+        self.flushing: dict[int, Record] = {}  # being put to the store (under `lock`)
         self.lock = trio.Lock()
         self.nbytes = 0  # bytes in `dirty`
         self.pins = 0  # writers/truncations holding this object across an await
@@ -92,6 +98,15 @@ class FileBuffers:
     def idle(self) -> bool:
         """Nothing buffered and nobody using it: the object can be forgotten."""
         return not self.dirty and not self.flushing and not self.pins and not self.lock.locked()
+
+    def writable(self, idx: int) -> bytearray:
+        """Dirty record `idx` as a bytearray to change in place (a taken `bytes` is copied
+        once, here; its length, and so every byte count, stays the same)."""
+        rec = self.dirty[idx]
+        if isinstance(rec, bytearray):
+            return rec
+        copy = self.dirty[idx] = bytearray(rec)
+        return copy
 
 
 # A chunk's content: `bytes` from the store, or a read-only view of the record buffer a
@@ -168,7 +183,7 @@ class DataPath:
             except NasfsError as exc:
                 raise errors.NoSpace(str(exc)) from None
 
-    def _uncharge(self, records: Iterable[bytearray]) -> None:
+    def _uncharge(self, records: Iterable[Record]) -> None:
         cost = self.space.cost
         self.space.uncharge(sum(cost(len(r)) for r in records))
 
@@ -219,7 +234,7 @@ class DataPath:
             idx, roff = divmod(pos, rs)
             n = min(rs - roff, end - pos)
             fb = self.files.get(ino)
-            buf: Content | bytearray | None = None
+            buf: Content | Record | None = None
             if fb is not None:
                 buf = fb.dirty.get(idx)
                 if buf is None:
@@ -242,15 +257,13 @@ class DataPath:
         return fb
 
     async def _dirty_record(self, ino: int, fb: FileBuffers, idx: int) -> bytearray:
-        rec = fb.dirty.get(idx)
-        if rec is not None:
-            return rec
-        base: Content | bytearray | None = fb.flushing.get(idx)
+        if idx in fb.dirty:
+            return fb.writable(idx)
+        base: Content | Record | None = fb.flushing.get(idx)
         if base is None:
             base = await self._stored(ino, idx)
-            rec = fb.dirty.get(idx)  # a concurrent write may have created it meanwhile
-            if rec is not None:
-                return rec
+            if idx in fb.dirty:  # a concurrent write may have created it meanwhile
+                return fb.writable(idx)
         # An allocated record: its reservation becomes the record's charge, the buffer
         # padded to the reserved length, so writes within it need no new space.
         # Charge only what the record needs beyond its reservation (nothing when the
@@ -306,12 +319,15 @@ class DataPath:
                 full.done = done
                 raise
             if whole:
-                # A whole record: no need to read what it replaces.
-                rec = fb.dirty[idx] = bytearray(view[done : done + n])
+                # A whole record: no need to read what it replaces. A write that is exactly
+                # the record (a 1 MiB write(2) at a record boundary) is taken as it is: its
+                # `bytes` cannot change, and copying it cost the trio thread a memcpy per MiB.
+                fb.dirty[idx] = (data if done == 0 and n == total and type(data) is bytes
+                                 else bytearray(view[done : done + n]))
                 fb.nbytes += n
                 self.dirty_bytes += n
             else:
-                rec = fb.dirty[idx]
+                rec = fb.writable(idx)
                 before = len(rec)
                 if before < roff:
                     rec.extend(bytes(roff - before))
@@ -405,7 +421,7 @@ class DataPath:
         cut = new_size % rs
         if cut:
             idx = new_size // rs
-            rec = fb.dirty.get(idx)
+            rec = fb.writable(idx) if idx in fb.dirty else None
             if rec is None:
                 ext = self.repo.get_extent(ino, idx)
                 if ext is not None and ext.length > cut:
@@ -516,7 +532,7 @@ class DataPath:
             del self.files[ino]
 
     async def _flush_locked(self, files: list[tuple[int, FileBuffers]]) -> None:
-        batch: list[tuple[int, FileBuffers, int, bytearray]] = []
+        batch: list[tuple[int, FileBuffers, int, Record]] = []
         for ino, fb in files:
             if not fb.dirty:
                 continue
@@ -555,7 +571,8 @@ class DataPath:
                 else:
                     # Cached as it is (a copy per flushed MiB cost the trio thread 0.5 ms):
                     # from here on only the cache holds the record, and nothing writes it.
-                    self.cache.put(cid, memoryview(rec).toreadonly())
+                    self.cache.put(cid, rec if isinstance(rec, bytes)
+                                   else memoryview(rec).toreadonly())
                     old = self.repo.set_extent(ino, idx, cid, len(rec))
                     if old is not None:
                         self.release_after_commit.append(old)
@@ -569,7 +586,7 @@ class DataPath:
             # Never named by any row, committed or not: safe to release at once.
             await trio.to_thread.run_sync(self.store.release, orphaned)
 
-    def _restore(self, batch: list[tuple[int, FileBuffers, int, bytearray]]) -> None:
+    def _restore(self, batch: list[tuple[int, FileBuffers, int, Record]]) -> None:
         for _, fb, idx, rec in batch:
             if idx not in fb.dirty:
                 fb.dirty[idx] = rec  # keeps its charge
