@@ -242,10 +242,13 @@ class BackupsScreen(PolicyScreen):
         if job is None:
             return
         name = job.name
-        self.act(lambda r: f"Backup of {name} started." if not any(
-            s.running for s in self.view.status.values()) else
-            f"Backup of {name} will start after the one running now.",
-            lambda client: client.run(name, wait=False))
+        # Decided at the key press: a status read while the request is under way may
+        # already show this very backup running.
+        other = next((s.name for s in self.view.status.values()
+                      if s.running and s.name != name), None)
+        self.act(f"Backup of {name} started." if other is None else
+                 f"Backup of {name} will start after the backup of {other} running now.",
+                 lambda client: client.run(name, wait=False))
 
     def action_cancel_run(self) -> None:
         job = self._current()
