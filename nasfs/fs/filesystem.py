@@ -6,31 +6,24 @@ errno a native filesystem gives. Permission checks are the kernel's (`default_pe
 this layer keeps the rules the kernel leaves to filesystems: setgid directory inheritance,
 link counts, times, orphan lifetime, NAME_MAX, rename semantics.
 
-Split by job: the class keeps lifecycle, commits, lookups, creating and removing names,
-attributes, file I/O and xattrs; renames are nasfs.fs.rename, nameless inodes for the trash
-nasfs.fs.unnamed, fallocate and SEEK_DATA/SEEK_HOLE nasfs.fs.allocate, the values requests
-carry nasfs.fs.values (re-exported here). Its methods of those names call them.
+Split by job: the class keeps the state, lookups, creating and removing names,
+attributes, file I/O and xattrs; mounting, commits, the group commit, the fail-safe's way
+back and closing are nasfs.fs.commits; renames are nasfs.fs.rename, nameless inodes for the
+trash nasfs.fs.unnamed, fallocate and SEEK_DATA/SEEK_HOLE nasfs.fs.allocate, the values
+requests carry nasfs.fs.values (re-exported here). Its methods of those names call them.
 
-Why it is still about 800 lines: what is left shares one state that must change together —
-the open transaction, the generation, the kernel-reference counts and orphans, the
-fail-safe switch, and the data path's quiet moment. Every mutating method checks the
-fail-safe and touches the same transaction; splitting those out would hand that state
-around by reference, which is where the commit-ordering bugs of issue 10 came from.
+Why it is still over 600 lines: what is left is the POSIX namespace over one shared state
+(the open transaction, the generation, the kernel-reference counts and orphans, the
+fail-safe switch); every mutating method checks the fail-safe and touches the same
+transaction, so the namespace operations stay together as one class's methods.
 
-Durability: metadata changes accumulate in one open transaction; `commit()` (fsync, the
-group-commit task every `commit_interval` seconds, close) flushes dirty records to the store
-and commits durably, then releases chunks whose last reference went away.
-
-No change is acknowledged that will not persist: when the metadata cannot be written (no
-disk has room, or the last copy fails), the database rolls the open transaction back on
-every copy and this layer puts the rest of its state back to what is on disk
-(`_back_to_disk`); the commit's caller fails with ENOSPC or EIO (CommitFailed). Repeated
-failures turn the volume read-only (nasfs.fs.failsafe): changes answer EROFS, reads go on.
+Durability and failed commits: see nasfs.fs.commits. No change is acknowledged that will
+not persist; repeated failed commits turn the volume read-only (nasfs.fs.failsafe):
+changes answer EROFS, reads go on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -42,7 +35,7 @@ import trio
 from sqlite_utils.migrations import Migrations
 
 from nasfs.errors import NasfsError
-from nasfs.fs import allocate, errors, rename, unnamed
+from nasfs.fs import allocate, commits, errors, rename, unnamed
 from nasfs.fs.data import ChunkStore, DataPath
 from nasfs.fs.failsafe import FailSafe
 from nasfs.fs.rename import (
@@ -116,7 +109,7 @@ class Filesystem:
         self._recount_at_mount = False
         listeners = getattr(db, "abort_listeners", None)
         if listeners is not None:
-            listeners.append(self._metadata_aborted)
+            listeners.append(lambda exc: commits.metadata_aborted(self, exc))
         # Told (entries, inodes) after a failed commit undid changes the kernel may have
         # cached: the FUSE adapter makes it forget them (nasfs.fuse.serve).
         self.changes_undone: list[Callable[[set[tuple[int, bytes]], set[int]], None]] = []
@@ -163,213 +156,36 @@ class Filesystem:
         )
         try:
             fs = cls(db, store, tuning or Tuning())
-            fs._mount()
+            commits.mount(fs)
         except BaseException:
             db.close()
             raise
         return fs
 
-    def _mount(self) -> None:
-        repo = self.repo
-        if repo.get_inode(ROOT_INODE) is None:
-            now = time.time_ns()
-            repo.set_meta("generation", repo.generation)
-            repo.set_meta("record_size", self.data.record_size)
-            repo.set_meta("clean", 1)
-            repo.insert_inode(
-                Attributes(ROOT_INODE, stat.S_IFDIR | 0o755, 0, 0, 2, 0, 0, now, now, now, now)
-            )
-            log.info("created the root directory of a new filesystem")
-        clean = int(repo.get_meta("clean", 1)) == 1
-        released: list[bytes] = []
-        for ino in repo.orphans():
-            released += repo.delete_inode(ino)
-        repo.set_meta("clean", 0)
-        self.db.commit(durable=True)
-        if not clean:
-            counts = repo.chunk_refcounts()
-            log.warning("unclean shutdown: reconciling %d chunk references", len(counts))
-            self.store.reconcile(counts)
-        elif released:
-            self.store.release(released)
-
     async def commit(self) -> None:
         """Flush every dirty record and commit durably; then release freed chunks."""
-        await self._commit_durable()
-
-    async def _commit_when_quiet(self, durable: bool) -> list[bytes]:
-        """Put all buffered data in the store, then commit, so a commit never names data it
-        lacks; returns the chunks whose removal that commit made durable.
-
-        Sizes and mtimes reach the database when write() is called, before the data is
-        flushed; committing such rows without their data would leave zeros after a crash, in
-        unsynced files (the data=ordered promise ext4 makes) and in fsynced ones alike when
-        another task's flush of them is still in flight. So the commit waits for every dirty
-        and in-flight record (DataPath.at_quiet_moment; a write storm is held at the write
-        gate for the last round, so this ends).
-        """
-
-        def commit() -> list[bytes]:
-            self._commit_or_go_back(durable)
-            if not durable:
-                return []
-            # No await between the commit and taking the list: exactly the committed removals.
-            ids, self.data.release_after_commit = self.data.release_after_commit, []
-            return ids
-
-        return await self.data.at_quiet_moment(commit)
-
-    def _commit_or_go_back(self, durable: bool) -> None:
-        """Commit; when that fails, the namespace is back at the last commit and the caller
-        fails with CommitFailed (ENOSPC or EIO). In the read-only state nothing may be
-        pending: a change that slipped in is rolled back and refused (EROFS)."""
-        from nasfs.db import MetadataLostError, WriteFailed
-
-        if self.failsafe.read_only:
-            if self.db.in_transaction:
-                self.db.rollback()
-                self._back_to_disk()
-                self.failsafe.check_writable()
-            return
-        try:
-            self.db.commit(durable=durable)
-            self.repo.touched_names = set()
-            self.repo.touched_inodes = set()
-        except WriteFailed as exc:
-            # The database rolled back and told _metadata_aborted, which went back to disk.
-            raise errors.CommitFailed(f"the last changes could not be saved: {exc}",
-                                      no_space=exc.no_space) from exc
-        except (MetadataLostError, OSError) as exc:
-            self._metadata_aborted(exc)
-            raise errors.CommitFailed(f"the last changes could not be saved: {exc}",
-                                      no_space=False) from exc
-        self.failsafe.succeeded()
-
-    def _metadata_aborted(self, exc: Exception) -> None:
-        """The open transaction is gone (rolled back on every copy): the state kept beside
-        the database goes back to what is on disk, and the failure counts towards the
-        read-only fail-safe state (at once when the last copy is lost)."""
-        from nasfs.db import MetadataLostError, WriteFailed
-
-        log.error("metadata changes were rolled back: %s", exc)
-        self._back_to_disk()
-        # The last copy lost: no later commit can work, so no point in trying again.
-        lost = isinstance(exc, MetadataLostError) or (
-            isinstance(exc, WriteFailed) and not exc.no_space)
-        if self.failsafe.failed(str(exc), at_once=lost):
-            # Buffered data belongs to changes that can no longer be saved.
-            for ino in self.data.dirty_inodes():
-                self.data.discard(ino)
-
-    def _back_to_disk(self) -> None:
-        # Chunks whose removal the rolled-back transaction held must not be released (the
-        # rows on disk still name them); chunks its flushes stored are named by nothing,
-        # so the next mount recounts.
-        self.data.release_after_commit = []
-        self._recount_at_mount = True
-        self._inodes = None
-        # A snapshot taken in the transaction moved the live generation on: back with it.
-        self.repo.generation = int(self.repo.get_meta("generation", self.repo.generation))
-        self.snapshots.reload()
-        self._uncounted = {ino for ino in self._uncounted if self.repo.get_inode(ino)}
-        # Buffered data of files whose sizes went back would land beyond them or over
-        # older content: the files are as on disk, so are their buffers (none are at the
-        # quiet moment a commit runs in).
-        for ino in self.data.dirty_inodes():
-            if self.repo.get_inode(ino) is None:
-                self.data.discard(ino)
-        names, self.repo.touched_names = self.repo.touched_names, set()
-        inodes, self.repo.touched_inodes = self.repo.touched_inodes, set()
-        for listener in list(self.changes_undone):
-            try:
-                listener(names, inodes)
-            except Exception:
-                log.exception("a listener of undone changes failed")
+        await commits.commit_durable(self)
 
     async def retry_writes(self) -> None:
         """Leave the read-only state if a durable commit works again (the cause was fixed);
         CommitFailed if it still does not (the state stays)."""
-        if not self.failsafe.read_only:
-            return
-        from nasfs.db import MetadataLostError, WriteFailed
-
-        try:
-            self.repo.set_meta("clean", 0)
-            self.db.commit(durable=True)
-        except (WriteFailed, MetadataLostError, OSError) as exc:
-            self.db.rollback()
-            raise errors.CommitFailed(f"the metadata still cannot be saved: {exc}",
-                                      no_space=bool(getattr(exc, "no_space", False))) from exc
-        self.failsafe.cleared()
-
-    async def _commit_durable(self) -> None:
-        ids = await self._commit_when_quiet(durable=True)
-        if ids:
-            await trio.to_thread.run_sync(self.store.release, ids)
+        await commits.retry_writes(self)
 
     async def flush_all(self, durable: bool) -> None:
         if durable:
-            await self._commit_durable()
+            await commits.commit_durable(self)
         else:
-            await self._commit_when_quiet(durable=False)
+            await commits.commit_when_quiet(self, durable=False)
 
     async def run_group_commit(self) -> None:
-        """Commit unsynced changes every `commit_interval` seconds until cancelled.
-
-        While it runs, writes that fill a flush batch hand it to a background task here
-        (DataPath.flush_behind) instead of waiting for the put; on cancellation the puts in
-        flight finish first (they are shielded), then this returns.
-        """
-        async with trio.open_nursery() as nursery:
-            self._background = nursery
-            try:
-                while True:
-                    await trio.sleep(self.tuning.commit_interval)
-                    try:
-                        await self.commit()
-                    except errors.CommitFailed as exc:
-                        log.error("group commit failed (%s); will retry", exc)
-                    except errors.ReadOnly:
-                        pass  # nothing may be committed; the state was told when it began
-                    except Exception:
-                        log.exception("group commit failed; will retry")
-            finally:
-                self._background = None
+        """Commit unsynced changes every `commit_interval` seconds until cancelled; while it
+        runs, full flush batches are put in the background (nasfs.fs.commits)."""
+        await commits.run_group_commit(self)
 
     async def close(self) -> None:
-        """Flush everything, mark the volume clean, and close the database.
-
-        Always closes the database, even when the last flush fails (a member full or lost
-        beyond parity): then the rows naming data that could not be stored are rolled back
-        rather than committed (they would read back as zeros), the volume stays marked
-        unclean so that the next mount recounts references, and CloseFailed says so. What
-        the last commit made durable is kept; nothing is half-written.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        if self.failsafe.read_only:
-            # Nothing is pending (changes were refused); what is on disk stays unclean so
-            # that the next mount recounts references.
-            log.warning("closing the read-only (fail-safe) volume as it was at its last "
-                        "commit: %s", self.failsafe.reason)
-            self.db.rollback()
-            self.db.close()
-            return
-        try:
-            await self.commit()
-            if not self._recount_at_mount:
-                self.repo.set_meta("clean", 1)
-            self.db.commit(durable=True)
-        except Exception as exc:
-            self.db.rollback()
-            with contextlib.suppress(Exception):
-                self.db.close()  # its own failure says less than the first one
-            raise errors.CloseFailed(
-                f"the last changes could not be saved ({exc}); the filesystem was closed as "
-                "it was at its last successful commit (changes since then are lost) and is "
-                "checked at the next mount") from exc
-        self.db.close()
+        """Flush everything, mark the volume clean, and close the database; CloseFailed when
+        the last changes could not be saved (nasfs.fs.commits.close says what is kept)."""
+        await commits.close(self)
 
     def statfs(self) -> FsStats:
         """df's figures: usable space after parity and the space reserve (nasfs.store.space),
@@ -749,9 +565,9 @@ class Filesystem:
 
     async def fsync(self, ino: int, datasync: bool) -> None:
         # One transaction holds every file's metadata, so committing this file's commits the
-        # others' too: _commit_durable waits for all buffered and in-flight data first
+        # others' too: commit_durable waits for all buffered and in-flight data first
         # (ordered mode), this file's included, whoever started flushing it.
-        await self._commit_durable()
+        await commits.commit_durable(self)
 
     async def release(self, ino: int) -> None:
         left = self._open.get(ino, 0) - 1
@@ -777,7 +593,7 @@ class Filesystem:
         return self.repo.list_entries(ino, after, limit)
 
     async def fsyncdir(self, ino: int) -> None:
-        await self._commit_durable()
+        await commits.commit_durable(self)
 
     # ---------------------------------------------------------------- xattrs
 
