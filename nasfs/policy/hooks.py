@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # (settings, user name, new password or None when it is removed or the user is): called after
-# the NAS side is committed, in the thread that made the change; may raise a PolicyError
+# the NAS side is committed, in the thread that made the change; may raise a NasfsError
 # that says what did not happen (the NAS password stands).
 PasswordChanged = Callable[[dict[str, Any], str, str | None], None]
 # (caller pid, process name) -> the network client's address, or None: called for every
