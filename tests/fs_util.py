@@ -1,17 +1,20 @@
-"""The array the filesystem tests run on: four member directories with single parity and
-the store opened on them (closed at teardown), and what a file's committed rows say.
+"""The array the filesystem tests run on: four member directories with single parity, the
+store opened on them and a filesystem on that store (each closed at teardown), and what a
+file's committed rows say.
 
 pytest finds fixtures among a module's names, so a test module binds them by name:
-`members, store = fs_util.members, fs_util.store` (an import would read as unused)."""
+`members, store = fs_util.members, fs_util.store` (an import would read as unused), and
+`fs` with both of those, which it is built on."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from nasfs.fs import Filesystem
 from nasfs.store import Store
 
 
@@ -29,6 +32,15 @@ def store(members: list[Path]) -> Iterator[Store]:
     s = Store.open(members)
     yield s
     s.close()
+
+
+@pytest.fixture
+async def fs(store: Store) -> AsyncIterator[Filesystem]:
+    f = Filesystem.open(store)
+    try:
+        yield f
+    finally:
+        await f.close()
 
 
 def committed(members: list[Path], ino: int) -> tuple[int, int]:

@@ -4,30 +4,14 @@ reference, so an unlinked file is purged at once afterwards, as if nobody had lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, errors
-from nasfs.store import Store
+from tests import fs_util
 
 R = ROOT_CALLER
-
-
-@pytest.fixture
-async def fs(tmp_path: Path) -> AsyncIterator[Filesystem]:
-    dirs = [tmp_path / f"m{i}" for i in range(3)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    store = Store.open(dirs)
-    f = Filesystem.open(store)
-    try:
-        yield f
-    finally:
-        await f.close()
-        store.close()
+# The four-member array, its store and a filesystem on it, by name (tests/fs_util.py).
+members, store, fs = fs_util.members, fs_util.store, fs_util.fs
 
 
 async def test_resolve_and_peek_find_entries_without_a_kernel_reference(fs: Filesystem) -> None:
