@@ -35,6 +35,7 @@ from console.screens.login import LoginScreen
 from console.screens.logs import LogsScreen
 from console.screens.settings import SettingsScreen
 from console.screens.shares import SharesScreen
+from console.screens.sharing import SharingScreen
 from console.screens.snapshots import SnapshotsScreen
 from console.screens.trash import TrashScreen
 from console.screens.users import UsersScreen
@@ -75,6 +76,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("f8", "Snapshots", "snapshots", frozenset({"snapshot.list", "snapshot.diff"})),
     # F9 and F10 lock and quit: the screens after F8 have a digit only.
     ScreenEntry("9", "Backups", "backups", frozenset({"backup.list", "backup.space"})),
+    ScreenEntry("0", "Sharing", "sharing", frozenset({"smb.status", "smb.sessions"})),
 )
 
 
@@ -94,6 +96,7 @@ class NasConsole(App[None]):
         "trash": TrashScreen,
         "snapshots": SnapshotsScreen,
         "backups": BackupsScreen,
+        "sharing": SharingScreen,
     }
     DEFAULT_MODE = "dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [

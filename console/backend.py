@@ -31,6 +31,7 @@ from nasfs.client import (
 )
 from nasfs.client.backup import BackupClient
 from nasfs.client.policy import PolicyClient
+from nasfs.client.smb import SmbClient
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.client.trash import TrashClient
 
@@ -116,6 +117,11 @@ class Backend:
         """Run `action` with the typed backup calls of one connection."""
         with self.client() as client:
             return action(BackupClient(client))
+
+    def smb(self, action: Callable[[SmbClient], T]) -> T:
+        """Run `action` with the typed SMB calls of one connection."""
+        with self.client() as client:
+            return action(SmbClient(client))
 
     def auth_check(self, name: str, password: str) -> AuthAnswer:
         """The daemon's verdict; a success counts only for an administrator (uid 0)."""

@@ -1,5 +1,5 @@
 """Shares: create, edit (hidden, trash on/off and days, keep overwritten, force group, modes
-of new files and folders, homes), delete; the ACL
+of new files and folders, homes; over SMB: guests, Time Machine), delete; the ACL
 editor (principals × rw/ro/none) with the effective access of a chosen user shown live.
 
 Methods: share.list/create/edit/del/acl/effective (nasfs.client.policy.PolicyClient).
@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from console import wording
 from console.screens.form_dialog import Field, FormDialog
 from console.screens.policy_base import PolicyScreen
+from console.screens.sharing import smb_fields, smb_options
 from nasfs.client import NasfsError
 from nasfs.client.policy import AclEntryInfo, EffectiveAccess, PolicyClient, ShareInfo
 
@@ -63,7 +64,7 @@ def share_fields(share: ShareInfo | None) -> list[Field]:
     if new:  # a homes share is chosen when it is made (each user gets a folder in it)
         fields.append(Field("homes", "Personal folders (homes)", "choice", "no",
                             choices=("no", "yes")))
-    return fields
+    return fields + smb_fields(share)
 
 
 def share_options(values: dict[str, str]) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def share_options(values: dict[str, str]) -> dict[str, Any]:
         options["trash_days"] = int(values["trash_days"])
     if "homes" in values:
         options["homes"] = values["homes"] == "yes"
-    return options
+    return options | smb_options(values)
 
 
 class SharesScreen(PolicyScreen):

@@ -1,8 +1,9 @@
-"""`nasfs smb enable|disable|status`: the SMB (Samba) side of the array.
+"""`nasfs smb enable|disable|status|sessions|share`: the SMB (Samba) side of the array.
 
 enable/disable are the setting `smb.enabled` (through the daemon, which starts or stops
 smbd at once, or offline: smbd then starts with the next mount); status asks the daemon
-for smbd's state and the connected sessions.
+for smbd's state and the connected sessions, sessions lists only those; share shows or
+changes a share's SMB options (guests, Time Machine).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from nasfs.cli.session import array_arguments, running_daemon, session_config
 from nasfs.cli.users import emit, policy_session
+from nasfs.client.smb import smb_options
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -23,7 +25,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     off.set_defaults(func=cmd_disable)
     status = actions.add_parser("status", help="smbd's state and the connected sessions")
     status.set_defaults(func=cmd_status)
-    for p in (on, off, status):
+    sessions = actions.add_parser("sessions", help="the connected SMB sessions: user, client "
+                                  "address, protocol, open files")
+    sessions.set_defaults(func=cmd_sessions)
+    share = actions.add_parser("share", help="show or change a share's SMB options")
+    share.add_argument("name", metavar="SHARE")
+    share.add_argument("--guest", action=argparse.BooleanOptionalAction, default=None,
+                       help="let guests (any name Samba does not know) read the share")
+    share.add_argument("--time-machine", type=int, metavar="GIB", dest="time_machine",
+                       help="a Time Machine target of at most GIB GiB (0: not a target)")
+    share.set_defaults(func=cmd_share)
+    for p in (on, off, status, sessions, share):
         array_arguments(p)
 
 
@@ -78,4 +90,43 @@ def cmd_disable(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     status = _status(args)
     emit(args, status, describe(status))
+    return 0
+
+
+def describe_sessions(sessions: list[dict[str, Any]]) -> str:
+    if not sessions:
+        return "no SMB sessions"
+    lines = [f"{'user':<16} {'client':<40} {'protocol':<9} {'encrypted':<11} open files"]
+    for s in sessions:
+        lines.append(f"{s['user'] or '(guest)':<16} {s['client'] or '-':<40} "
+                     f"{s['protocol'] or '-':<9} {s.get('encryption') or 'no':<11} "
+                     f"{s['open_files']}")
+    return "\n".join(lines)
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    sessions = list(_status(args)["sessions"])
+    emit(args, {"sessions": sessions}, describe_sessions(sessions))
+    return 0
+
+
+def describe_share(options: dict[str, Any]) -> str:
+    tm = options["time_machine_gib"]
+    return "\n".join([
+        f"share {options['name']}" + (" (hidden)" if options["hidden"] else ""),
+        f"  guests: {'may read it' if options['guest'] else 'no'}",
+        f"  Time Machine: {f'a target of at most {tm} GiB' if tm else 'no'}"])
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    if args.guest is not None:
+        changes["guest"] = args.guest
+    if args.time_machine is not None:
+        changes["time_machine_gib"] = args.time_machine or None
+    with policy_session(args, "nasfs smb share") as policy:
+        share = (policy.share_edit(args.name, **changes) if changes
+                 else policy.share_show(args.name))
+    options = smb_options(share)
+    emit(args, options, describe_share(options))
     return 0

@@ -198,6 +198,11 @@ class SmbService:
 
     # -- status ----------------------------------------------------------------------------
 
+    def sessions(self) -> list[dict[str, Any]]:
+        """The connected sessions (none while smbd is not running)."""
+        running = self.smbd is not None and self.smbd.running()
+        return smbstatus_sessions(self.site().conf) if running else []
+
     def status(self) -> dict[str, Any]:
         settings = self.policy.settings()
         site = self.site()

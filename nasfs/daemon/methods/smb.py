@@ -1,4 +1,4 @@
-"""Control method `smb.status`, and the wiring of the daemon's Samba service
+"""Control methods `smb.status` and `smb.sessions`, and the wiring of the daemon's Samba service
 (nasfs.smb.service): smbd runs over the mount while the setting `smb.enabled` is on.
 `nasfs smb enable|disable` are `settings.set smb.enabled yes|no`."""
 
@@ -30,4 +30,8 @@ def register(table: MethodTable, daemon: DaemonHost) -> None:
     async def status(request: Request) -> Any:
         return await trio.to_thread.run_sync(smb.status)
 
+    async def sessions(request: Request) -> Any:
+        return {"sessions": await trio.to_thread.run_sync(smb.sessions)}
+
     table.add("smb.status", status)
+    table.add("smb.sessions", sessions)
