@@ -1,8 +1,12 @@
 """A running backup's progress read from rsync's and rclone's own progress lines
 (nasfs.backup.progress): bytes, files, the estimated total, the average rate and the time
-left, from lines as the tools print them."""
+left, from lines as the tools print them; the tools run for real (nasfs.backup.tools)."""
 
 from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
 
 from nasfs.backup.progress import Progress, read_line
 
@@ -49,3 +53,29 @@ def test_other_lines_change_nothing() -> None:
                  b"Transferred: 0 B / 0 B, -, 0 B/s, ETA -"):
         read_line(line, p)
     assert (p.bytes_done, p.total_bytes, p.copy_started) == (0, None, None)
+
+
+def test_a_real_rsync_is_read_and_cancelled(tmp_path: Path) -> None:
+    """tools.run with rsync itself: the progress of the whole copy arrives although the
+    output is looked at only every POLL_S, stderr and the exit code come back, and a
+    cancelled copy is killed (with what it started) and says so in its exit code."""
+    from nasfs.backup import tools
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):
+        (src / f"f{i:03}").write_bytes(os.urandom(1000))
+    progress = tools.Progress()
+    code, err = tools.run(["rsync", "-a", "--info=progress2", "--no-human-readable",
+                           f"{src}/", f"{tmp_path / 'dst'}/"], progress, lambda: False)
+    assert (code, err) == (0, "")
+    assert progress.bytes_done == 300_000 and progress.files_done == 300
+    code, err = tools.run(["rsync", "-a", f"{tmp_path / 'missing'}/", f"{tmp_path}/x/"],
+                          tools.Progress(), lambda: False)
+    assert code == 23 and "No such file or directory" in err
+    (src / "big").write_bytes(os.urandom(8 << 20))
+    started = time.monotonic()
+    code, _ = tools.run(["rsync", "-a", "--bwlimit=64", f"{src}/", f"{tmp_path / 'slow'}/"],
+                        tools.Progress(), lambda: time.monotonic() - started > 0.5)
+    assert code != 0  # at 64 KiB/s the 8 MiB file takes two minutes: it was killed
+    assert not (tmp_path / "slow" / "big").exists()
