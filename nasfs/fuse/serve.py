@@ -15,6 +15,7 @@ import trio
 from nasfs.errors import NasfsError
 from nasfs.fs import Filesystem
 from nasfs.fuse.operations import Operations
+from nasfs.fuse.policy_changes import ForgetOnPolicyChange
 from nasfs.policy.gate import Gate
 from nasfs.wire import codes
 
@@ -128,6 +129,8 @@ async def serve(
     except RuntimeError as exc:
         raise MountError(f"could not mount {mountpoint}: {exc}") from exc
     fs.changes_undone.append(_forget_undone)
+    forget = ForgetOnPolicyChange(ops.gate)
+    forget.attach()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(fs.run_group_commit)
@@ -137,5 +140,6 @@ async def serve(
             nursery.cancel_scope.cancel()
         log.info("%s was unmounted", mountpoint)
     finally:
+        forget.detach()
         fs.changes_undone.remove(_forget_undone)
         pyfuse3.close(unmount=True)

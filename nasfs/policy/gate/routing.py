@@ -321,6 +321,12 @@ class Gate:
 
     # ------------------------------------------------------- behind the kernel
 
+    def kernel_inodes(self) -> list[int]:
+        """The inodes below the root the kernel may hold cached attributes of: the live
+        tree's and the snapshots' (the virtual folders' attributes live 1 s at most).
+        Copied at once, so another thread may walk the list while this one serves."""
+        return [*self.nodes, *self.snapshots.nodes]
+
     def invalidate(self, parent: int, name: bytes) -> None:
         """Drop the kernel's cached entry (e.g. a negative one) for a name changed behind
         its back, such as a file restored through the control socket."""
