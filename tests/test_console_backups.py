@@ -151,6 +151,15 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
             assert_on_screen(app, "to docs/notes.txt")
             assert picture(docs)["notes.txt"] == want  # bytes, mode, owner, times, xattrs
 
+            # A folder, elsewhere: typed under "Restore as".
+            await pilot.press("up")  # reports/
+            await pilot.press("r")
+            await wait_for_text(pilot, "Restore from the backup office")
+            await pilot.press("tab", "tab", *"docs/old-reports", "ctrl+s")
+            await wait_for_text(pilot, "Restored 2 file(s)")
+            assert_on_screen(app, "to docs/old-reports")
+            assert picture(docs / "old-reports") == picture(docs / "reports")
+
             await pilot.press("backspace")
             await wait_for_text(pilot, "Generations of office: 1")
             await pilot.press("v")
