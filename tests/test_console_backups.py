@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_console_helpers import assert_on_screen, run, wait_for, wait_for_text
+from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, Static
 
 from console import backup_words as words
@@ -138,28 +140,34 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
             await wait_for_text(pilot, "Generations of office: 1")
             gen = backups(nas).generations("office")[0].name
             assert_on_screen(app, gen)
+            await wait_for_focus(pilot, "browse")
             await pilot.press("enter")
             await wait_for_text(pilot, "reports/")
             # reports/, notes.txt, q1-again.txt, zz-big.bin
+            await wait_for_focus(pilot, "browse")
             await pilot.press("down")
             want = picture(docs)["notes.txt"]
             os.unlink(docs / "notes.txt")
             await pilot.press("r")
-            await wait_for_text(pilot, "Restore from the backup office")
+            await wait_for_focus(pilot, "field-path")
             await pilot.press("ctrl+s")
             await wait_for_text(pilot, "Restored 1 file(s)")
             assert_on_screen(app, "to docs/notes.txt")
             assert picture(docs)["notes.txt"] == want  # bytes, mode, owner, times, xattrs
 
             # A folder, elsewhere: typed under "Restore as".
+            await wait_for_focus(pilot, "browse")  # back from the dialog
             await pilot.press("up")  # reports/
             await pilot.press("r")
-            await wait_for_text(pilot, "Restore from the backup office")
-            await pilot.press("tab", "tab", *"docs/old-reports", "ctrl+s")
+            await wait_for_focus(pilot, "field-path")
+            await pilot.press("tab", "tab")
+            await wait_for_focus(pilot, "field-to")
+            await pilot.press(*"docs/old-reports", "ctrl+s")
             await wait_for_text(pilot, "Restored 2 file(s)")
             assert_on_screen(app, "to docs/old-reports")
             assert picture(docs / "old-reports") == picture(docs / "reports")
 
+            await wait_for_focus(pilot, "browse")
             await pilot.press("backspace")
             await wait_for_text(pilot, "Generations of office: 1")
             await pilot.press("v")
@@ -171,6 +179,13 @@ def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,
 def _job_row(app: NasConsole, job: str) -> str:
     table = app.screen.query_one("#jobs", DataTable)
     return " ".join(str(c) for c in table.get_row(job))
+
+
+async def wait_for_focus(pilot: Pilot[Any], widget_id: str) -> None:
+    """Keys go to the focused widget: wait until it is `widget_id` (a dialog's first field,
+    a table just filled) before pressing them."""
+    await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == widget_id,
+                   f"the focus on #{widget_id}")
 
 
 def _numbers(app: NasConsole) -> str:

@@ -190,6 +190,10 @@ class BackupsScreen(PolicyScreen):
                      "guide), then manage it here.")
         self._show_job()
 
+    @on(DataTable.RowSelected, "#jobs")
+    def _job_selected(self) -> None:
+        self.action_generations()
+
     @on(DataTable.RowHighlighted, "#jobs")
     def _job_highlighted(self) -> None:
         self._show_job()
