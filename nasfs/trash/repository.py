@@ -48,15 +48,17 @@ class TrashRepository:
         self.db = db
 
     def insert(self, share: str, path: bytes, ino: int, user: str | None, uid: int,
-               deleted_ns: int, size: int, reason: str) -> int:
+               deleted_ns: int, size: int, reason: str) -> TrashItem:
+        """Add an item; returns it as `get` would read it back (without reading it)."""
         # An explicit id: the statement runs on every copy, which must all agree on it.
         row = self.db.query_one("SELECT max(id) FROM trash_item")
-        item_id = int(row[0] or 0) + 1
+        item = TrashItem(int(row[0] or 0) + 1, share, bytes(path), ino, user, uid, deleted_ns,
+                         size, reason)
         self.db.execute(
             "INSERT INTO trash_item (id, share, path, ino, user, uid, deleted_ns, size, reason)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            (item_id, share, path, ino, user, uid, deleted_ns, size, reason))
-        return item_id
+            (item.id, share, item.path, ino, user, uid, deleted_ns, size, reason))
+        return item
 
     def get(self, item_id: int) -> TrashItem | None:
         row = self.db.query_one(f"SELECT {_COLS} FROM trash_item WHERE id = ?", (item_id,))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from nasfs.clock import Clock
 from nasfs.errors import NasfsError
-from nasfs.fs import ROOT_CALLER, ROOT_INODE, Caller, Filesystem
+from nasfs.fs import ROOT_CALLER, ROOT_INODE, Attributes, Caller, Filesystem
 from nasfs.trash.repository import TrashItem, TrashRepository
 from nasfs.trash.schema import TRASH_DIR_KEY
 from nasfs.wire import codes
@@ -68,17 +68,16 @@ class Trash:
     # -- putting things in -----------------------------------------------------------------
 
     def move_in(self, parent: int, name: bytes, share: str, path: bytes, who: Deleter,
-                reason: str) -> TrashItem:
-        """Move the entry `name` of `parent` into the trash (its inode keeps its data)."""
-        a = self.fs.peek(parent, name)
+                reason: str, entry: Attributes | None = None) -> TrashItem:
+        """Move the entry `name` of `parent` into the trash (its inode keeps its data).
+        `entry`: its attributes, if the caller has just looked them up (no await since)."""
+        a = entry if entry is not None else self.fs.peek(parent, name)
         if a is None:
             raise TrashError(f"{name!r} does not exist")
         now = self.clock.now_ns()
-        item_id = self.repo.insert(share, path, a.ino, who.user, who.uid, now, a.size, reason)
-        self.fs.rename(parent, name, self.dir, entry_name(item_id), 0, ROOT_CALLER)
-        item = self.repo.get(item_id)
-        assert item is not None
-        log.debug("trashed %s:%r as item %d (%s)", share, path, item_id, reason)
+        item = self.repo.insert(share, path, a.ino, who.user, who.uid, now, a.size, reason)
+        self.fs.rename(parent, name, self.dir, entry_name(item.id), 0, ROOT_CALLER)
+        log.debug("trashed %s:%r as item %d (%s)", share, path, item.id, reason)
         return item
 
     async def keep_content(self, ino: int, share: str, path: bytes, who: Deleter) -> TrashItem:
@@ -86,11 +85,9 @@ class Trash:
         moved = await self.fs.detach_content(ino)
         # No await from here: the unnamed inode gets its name in the same transaction.
         now = self.clock.now_ns()
-        item_id = self.repo.insert(share, path, moved.ino, who.user, who.uid, now, moved.size,
-                                   "truncated")
-        self.fs.link_orphan(moved.ino, self.dir, entry_name(item_id))
-        item = self.repo.get(item_id)
-        assert item is not None
+        item = self.repo.insert(share, path, moved.ino, who.user, who.uid, now, moved.size,
+                                "truncated")
+        self.fs.link_orphan(moved.ino, self.dir, entry_name(item.id))
         return item
 
     # -- reading ---------------------------------------------------------------------------

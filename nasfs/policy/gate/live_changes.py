@@ -137,7 +137,7 @@ class LiveChanges:
                                      AccessDenied, "only administrators change the top level")
         a = self.fs.peek(parent, name)
         if self.moves.keeps(place.share) and a is not None and last_name(a):
-            item = self.moves.move_in(parent, name, share, path, who, "unlink")
+            item = self.moves.move_in(parent, name, share, path, who, "unlink", a)
             await self.judge.log(who, caller, "delete", (share, path),
                                  admin=place.decision.admin, nbytes=a.size,
                                  detail=f"to trash #{item.id}")

@@ -51,12 +51,12 @@ class TrashMoves:
         return self.trash.repo.get(item_id) if self.trash is not None else None
 
     def move_in(self, parent: int, name: bytes, share: str | None, path: bytes,
-                who: Principal, reason: str) -> TrashItem:
+                who: Principal, reason: str, entry: Attributes | None = None) -> TrashItem:
         from nasfs.trash.service import Deleter
 
         assert self.trash is not None and share is not None
         item = self.trash.move_in(parent, name, share, path, Deleter(who.name, who.uid),
-                                  reason)
+                                  reason, entry)
         node = self.nodes.get(item.ino)
         if node is not None:
             node.parent, node.name, node.trash = self.folders.number(share), display(item), \

@@ -1,0 +1,50 @@
+"""A deletion into the trash reads what it needs once: the gate's look at the entry is
+handed to the trash (no second lookup), and the new item is not read back after its insert;
+what the move returns is exactly what the trash then reads back. In-process on a real store
+and fs.db, counting SQL statements on the primary copy (independent of the machine's load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem
+from nasfs.policy import ManualClock
+from nasfs.store import Store
+from nasfs.trash import TRASH_MIGRATIONS, Trash
+from nasfs.trash.service import Deleter
+
+WHO = Deleter("alice", 2001)
+ENTRY_LOOKUP = "FROM dentry d JOIN inode i"
+
+
+async def test_a_move_to_the_trash_reads_the_entry_once(tmp_path: Path) -> None:
+    members = [tmp_path / f"m{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1)
+    store = Store.open(members)
+    fs = Filesystem.open(store, extra_migrations=[TRASH_MIGRATIONS])
+    try:
+        trash = Trash(fs, ManualClock())
+        share = fs.mkdir(ROOT_INODE, b"docs", 0o777, ROOT_CALLER)
+        f = fs.create(share.ino, b"f", 0o644, ROOT_CALLER)
+        await fs.write(f.ino, 0, b"data")
+        await fs.release(f.ino)
+        seen = fs.peek(share.ino, b"f")  # as the gate looks at it before deciding
+        assert seen is not None
+        ran: list[str] = []
+        conn = fs.db.conn  # type: ignore[attr-defined]
+        conn.set_trace_callback(ran.append)
+        try:
+            item = trash.move_in(share.ino, b"f", "docs", b"/f", WHO, "unlink", seen)
+        finally:
+            conn.set_trace_callback(None)
+        # The rename's own look at the source and at the new name, nothing more.
+        assert sum(ENTRY_LOOKUP in s for s in ran) == 2
+        assert not any("FROM trash_item WHERE id" in s for s in ran)
+        assert trash.get(item.id) == item
+        assert (item.ino, item.size, item.path, item.user) == (f.ino, 4, b"/f", "alice")
+        assert fs.peek(share.ino, b"f") is None
+    finally:
+        await fs.close()
+        store.close()
