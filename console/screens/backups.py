@@ -145,7 +145,7 @@ class BackupsScreen(PolicyScreen):
             self.load()
 
     def on_screen_resume(self) -> None:
-        self.space_read_at = 0.0
+        self.space_read_at = 0.0  # read the space again when the screen is shown
         super().on_screen_resume()
 
     def with_client(self, action: Any) -> Any:
@@ -154,10 +154,12 @@ class BackupsScreen(PolicyScreen):
     def fetch(self, client: BackupClient) -> Any:
         jobs = client.jobs()
         status = {s.name: s for s in client.status()}
-        ended = any(self.seen_runs.get(j.name, -1) != (j.last_run.id if j.last_run else None)
-                    for j in jobs)
+        runs = {j.name: j.last_run.id if j.last_run else None for j in jobs}
         space: dict[str, DestinationSpace] = {}
-        if ended or time.monotonic() - self.space_read_at >= SPACE_EVERY_S:
+        if runs != self.seen_runs or time.monotonic() - self.space_read_at >= SPACE_EVERY_S:
+            # Noted before asking: a destination slow to answer (a box that is off) must
+            # not be asked again by every poll that starts meanwhile.
+            self.seen_runs, self.space_read_at = runs, time.monotonic()
             space = {j.name: client.space(j.name) for j in jobs}
         return BackupView(jobs, status, space)
 
@@ -167,9 +169,6 @@ class BackupsScreen(PolicyScreen):
         self.view = data
         if self.view.space:
             self.spaces = self.view.space
-            self.space_read_at = time.monotonic()
-        self.seen_runs = {j.name: j.last_run.id if j.last_run else None
-                          for j in self.view.jobs}
         table = self.query_one("#jobs", DataTable)
         row = table.cursor_row
         table.clear()
