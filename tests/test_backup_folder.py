@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,79 @@ def test_generations_hard_links_verify_and_restore(nas: PolicyMount, tmp_path: P
     assert status["last_success"]["generation"] == third["generation"]
     rows = nas.admin.log_query("system", limit=100).rows
     assert sum(1 for r in rows if r["operation"] == "backup.finished") == 3
+
+
+def test_a_renamed_job_keeps_its_generations_and_history(nas: PolicyMount,
+                                                        tmp_path: Path) -> None:
+    """`backup edit OLD --name NEW`: the history, the generations at the destination (kept
+    in OLD's folder) and the next run's hard links all stay the job's own."""
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
+               str(dest)).returncode == 0
+    assert cli(nas, "backup", "add", "other", "--source", "docs", "--folder",
+               str(dest)).returncode == 0
+    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
+    assert first["result"] == "ok", first
+    taken = cli(nas, "backup", "edit", "office", "--name", "other")
+    assert taken.returncode == 1 and "exists already" in taken.stderr
+    bad = cli(nas, "backup", "edit", "office", "--name", "no/slash")
+    assert bad.returncode == 2 and "job name" in bad.stderr
+    out = cli(nas, "--json", "backup", "edit", "office", "--name", "office-nightly",
+              "--keep-last", "5")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["retention"]["keep_last"] == 5
+    names = [j["name"] for j in json.loads(cli(nas, "--json", "backup", "list").stdout)]
+    assert names == ["office-nightly", "other"]
+    status = json.loads(cli(nas, "--json", "backup", "status", "office-nightly").stdout)[0]
+    assert status["last_success"]["generation"] == first["generation"]
+    gens = json.loads(cli(nas, "--json", "backup", "generations", "office-nightly").stdout)
+    assert [g["name"] for g in gens] == [first["generation"]]
+    second = json.loads(cli(nas, "--json", "backup", "run", "office-nightly").stdout)
+    assert second["result"] == "ok", second
+    assert sorted(os.listdir(dest)) == ["office"]  # no second folder for the new name
+    g1, g2 = dest / "office" / first["generation"], dest / "office" / second["generation"]
+    assert os.stat(g1 / "notes.txt").st_ino == os.stat(g2 / "notes.txt").st_ino
+    assert cli(nas, "backup", "verify", "office-nightly").returncode == 0
+    # Kept across a restart, and renamed back it is simply "office" again.
+    nas.stop()
+    nas.start()
+    assert cli(nas, "backup", "edit", "office-nightly", "--name", "office").returncode == 0
+    job = json.loads(cli(nas, "--json", "backup", "list").stdout)[0]
+    assert job["name"] == "office" and "job_folder" not in job["destination"]
+    runs = json.loads(cli(nas, "--json", "backup", "generations", "office").stdout)
+    assert [g["name"] for g in runs] == [first["generation"], second["generation"]]
+
+
+def test_a_scheduled_verify_finds_rot_and_says_so(nas: PolicyMount, tmp_path: Path) -> None:
+    """`--verify-schedule CRON`: the newest generation is re-read at each fire time (here
+    every minute) and a mismatch goes to the system log and the daemon's notices."""
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
+               str(dest)).returncode == 0
+    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
+    assert first["result"] == "ok", first
+    bad = cli(nas, "backup", "edit", "office", "--verify-schedule", "every minute")
+    assert bad.returncode == 2
+    out = cli(nas, "--json", "backup", "edit", "office", "--verify-schedule", "* * * * *")
+    assert json.loads(out.stdout)["options"]["verify_schedule"] == "* * * * *"
+    (dest / "office" / first["generation"] / "notes.txt").write_text("rotten\n")
+    deadline = time.monotonic() + 240  # the next minute, then the next 30 s check
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        rows = [r for r in nas.admin.log_query("system", limit=100).rows
+                if r["operation"] == "backup.verify"]
+        if rows:
+            break
+        time.sleep(1)
+    assert rows, "no scheduled verify ran"
+    assert rows[0]["result"] == "mismatch" and first["generation"] in str(rows[0]["detail"])
+    kinds = [e.get("kind") for e in nas.call("status").get("events", [])]
+    assert "backup-verify-failed" in kinds, kinds
+    off = cli(nas, "--json", "backup", "edit", "office", "--verify-schedule", "off")
+    assert "verify_schedule" not in json.loads(off.stdout)["options"]

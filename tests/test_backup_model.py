@@ -148,3 +148,37 @@ def test_a_disk_gone_under_a_run_is_plugged_again_on_its_next_appearance() -> No
     watch.forget("u1")  # ... whose run found the disk gone
     watch.seen("change", "/dev/loop3", "U1", "12")  # the disk plugged in for real
     assert plugged == ["U1", "U1", "U1"]
+
+
+def test_scheduled_verify_fires_once_per_fire_time_and_never_for_the_past() -> None:
+    from nasfs.backup.verify_schedule import due
+
+    fired: dict[str, float] = {}
+    hourly = {"a": "0 * * * *", "b": None}
+    t0 = 1_796_000_400.0  # 2026-11-30T01:00:00Z, on the hour
+    assert due(hourly, fired, t0 + 10) == []  # first look: not for the past
+    assert due(hourly, fired, t0 + 1800) == []
+    assert due(hourly, fired, t0 + 3600 + 5) == ["a"]
+    assert due(hourly, fired, t0 + 3600 + 50) == []  # once per fire time
+    assert due(hourly, fired, t0 + 5 * 3600 + 1) == ["a"]  # missed ones: once, not four
+    assert due({"a": None}, fired, t0 + 6 * 3600 + 1) == [] and "a" not in fired
+    assert due(hourly, fired, t0 + 7 * 3600 + 1) == []  # set again: starts afresh
+
+
+def test_a_verify_schedule_and_a_renamed_folder_round_trip() -> None:
+    from nasfs.backup.model import InvalidJob, job_from_json
+
+    body = {"name": "n", "source": "docs", "destination": {
+        "kind": "folder", "path": "/b", "job_folder": "old"},
+        "options": {"verify_schedule": "0 3 * * 0"}}
+    job = job_from_json(body)
+    assert job.key == "old" and job.options.verify_schedule == "0 3 * * 0"
+    assert job_from_json(job.to_json()) == job
+    plain = job_from_json({"name": "n", "source": "docs",
+                           "destination": {"kind": "folder", "path": "/b"}})
+    assert plain.key == "n" and "verify_schedule" not in plain.to_json()["options"]
+    with pytest.raises(InvalidJob):
+        job_from_json({**body, "options": {"verify_schedule": "soon"}})
+    with pytest.raises(InvalidJob):
+        job_from_json({**body, "destination": {"kind": "folder", "path": "/b",
+                                               "job_folder": "../x"}})

@@ -99,9 +99,16 @@ class Destination:
     host_key: str | None = None
     remote: str | None = None
     crypt: bool = False
+    # The name the job's things are kept under (its folder at the destination, its rclone
+    # remotes, its known-hosts file, its snapshots) when that is not the job's name: the
+    # name the job had when it was first added, kept when it is renamed, so the
+    # generations already made stay its own.
+    job_folder: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": self.kind, "path": self.path}
+        if self.job_folder is not None:
+            body["job_folder"] = self.job_folder
         if self.kind == "usb":
             body["uuid"] = self.uuid
         elif self.kind == "ssh":
@@ -121,8 +128,16 @@ class Destination:
 
 
 def destination_from_json(body: Any) -> Destination:
+    import dataclasses
+
     if not isinstance(body, dict):
         raise InvalidJob("the destination must be an object with a 'kind'")
+    folder = body.get("job_folder")
+    dest = _destination(body)
+    return dest if folder is None else dataclasses.replace(dest, job_folder=check_name(folder))
+
+
+def _destination(body: dict[str, Any]) -> Destination:
     kind = body.get("kind")
     if kind not in KINDS:
         raise InvalidJob(f"a destination kind is one of {', '.join(KINDS)}, not {kind!r}")
@@ -213,10 +228,16 @@ class Options:
     bwlimit_kib: int | None = None  # KiB/s; None = no limit
     verify: bool = False  # re-read the new generation and compare with its manifest
     eject: bool = False  # USB: power the disk down after unmounting it
+    # Five-field cron (UTC): re-read the newest generation and compare it with its manifest.
+    verify_schedule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"include": list(self.include), "exclude": list(self.exclude),
-                "bwlimit_kib": self.bwlimit_kib, "verify": self.verify, "eject": self.eject}
+        body: dict[str, Any] = {
+            "include": list(self.include), "exclude": list(self.exclude),
+            "bwlimit_kib": self.bwlimit_kib, "verify": self.verify, "eject": self.eject}
+        if self.verify_schedule is not None:  # absent = none (older readers know no other)
+            body["verify_schedule"] = self.verify_schedule
+        return body
 
 
 def _patterns(value: Any, what: str) -> tuple[str, ...]:
@@ -234,7 +255,8 @@ def options_from_json(body: Any) -> Options:
     body = body or {}
     if not isinstance(body, dict):
         raise InvalidJob("the options must be an object")
-    unknown = set(body) - {"include", "exclude", "bwlimit_kib", "verify", "eject"}
+    unknown = set(body) - {"include", "exclude", "bwlimit_kib", "verify", "eject",
+                           "verify_schedule"}
     if unknown:
         raise InvalidJob(f"unknown backup option(s): {', '.join(sorted(unknown))}")
     bw = body.get("bwlimit_kib")
@@ -245,7 +267,8 @@ def options_from_json(body: Any) -> Options:
             raise InvalidJob(f"{flag} is yes or no")
     return Options(_patterns(body.get("include"), "include"),
                    _patterns(body.get("exclude"), "exclude"), bw,
-                   bool(body.get("verify", False)), bool(body.get("eject", False)))
+                   bool(body.get("verify", False)), bool(body.get("eject", False)),
+                   check_schedule(body.get("verify_schedule")))
 
 
 @dataclass(frozen=True)
@@ -257,6 +280,12 @@ class Job:
     retention: Retention = field(default_factory=lambda: Retention(keep_last=30))
     options: Options = field(default_factory=Options)
     created_ns: int = 0
+
+    @property
+    def key(self) -> str:
+        """The name its folder at the destination, remotes and snapshots are kept under
+        (its first name; see Destination.job_folder)."""
+        return self.destination.job_folder or self.name
 
     @property
     def share(self) -> str:

@@ -58,9 +58,13 @@ class JobRepository:
             raise JobNotFound(f"there is no backup job named {name!r}")
         return self._job(r)
 
+    @staticmethod
+    def _values(job: Job) -> tuple[Any, ...]:
+        return (json.dumps(job.destination.to_json()), job.source, job.schedule,
+                json.dumps(job.retention.to_json()), json.dumps(job.options.to_json()))
+
     def put(self, job: Job, *, new: bool) -> None:
-        values = (json.dumps(job.destination.to_json()), job.source, job.schedule,
-                  json.dumps(job.retention.to_json()), json.dumps(job.options.to_json()))
+        values = self._values(job)
         with self.policy.policy_lock, self.db.transaction(durable=True):
             exists = self.db.query_one("SELECT 1 FROM backup_job WHERE name = ?", (job.name,))
             if new and exists:
@@ -78,6 +82,22 @@ class JobRepository:
                                 "ELSE NULL END, schedule = ?, retention = ?, options = ? "
                                 "WHERE name = ?",
                                 (values[0], values[1], values[2], *values[2:], job.name))
+
+    def rename(self, old: str, job: Job) -> None:
+        """Rename job `old` to `job.name` and store `job` (its other changes) with it; its
+        run history and scheduler state go with it."""
+        with self.policy.policy_lock, self.db.transaction(durable=True):
+            if self.db.query_one("SELECT 1 FROM backup_job WHERE name = ?", (job.name,)):
+                raise JobExists(f"a backup job named {job.name!r} exists already")
+            cur = self.db.execute("UPDATE backup_job SET name = ?, destination = ?, "
+                                  "source = ?, last_fire_s = CASE WHEN schedule IS ? "
+                                  "THEN last_fire_s ELSE NULL END, schedule = ?, "
+                                  "retention = ?, options = ? WHERE name = ?",
+                                  (job.name, *self._values(job)[:3], *self._values(job)[2:],
+                                   old))
+            if cur.rowcount == 0:
+                raise JobNotFound(f"there is no backup job named {old!r}")
+            self.db.execute("UPDATE backup_run SET job = ? WHERE job = ?", (job.name, old))
 
     def delete(self, name: str) -> None:
         with self.policy.policy_lock, self.db.transaction(durable=True):

@@ -100,7 +100,7 @@ def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place
 
             raise DestinationMissing(f"the destination folder {root} does not exist")
         fstype = _fstype(root)
-        yield places.LocalPlace(root / job.name, hardlinks=fstype not in NO_HARDLINKS,
+        yield places.LocalPlace(root / job.key, hardlinks=fstype not in NO_HARDLINKS,
                                 posix=fstype not in NO_HARDLINKS)
     elif dest.kind == "usb":
         from nasfs.backup import usb
@@ -109,7 +109,7 @@ def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place
         with usb.mounted(ctx.run_dir, dest.uuid, eject=eject) as (where, disk):
             fstype = disk.fstype or _fstype(where)
             uuid = dest.uuid
-            yield places.LocalPlace(where / dest.path / job.name,
+            yield places.LocalPlace(where / dest.path / job.key,
                                     hardlinks=fstype not in usb.NO_HARDLINKS,
                                     posix=fstype not in usb.NOT_POSIX,
                                     owners=fstype not in usb.NO_OWNERS,
@@ -118,12 +118,12 @@ def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place
         from nasfs.backup.sshkeys import ssh_command
 
         assert dest.host is not None
-        yield places.SshPlace(dest.user, dest.host, dest.port, f"{dest.path}/{job.name}",
-                              ssh_command(dest, job.name))
+        yield places.SshPlace(dest.user, dest.host, dest.port, f"{dest.path}/{job.key}",
+                              ssh_command(dest, job.key))
     else:
         from nasfs.backup.cloud import CloudPlace
 
-        yield CloudPlace(job.name, dest)  # type: ignore[misc]
+        yield CloudPlace(job.key, dest)  # type: ignore[misc]
 
 
 def _fstype(path: Path) -> str:
@@ -150,11 +150,11 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
     state.progress.phase = "snapshot"
     # Snapshots a run left behind (killed daemon) hold space: drop them first.
     for name in ctx.snapshot_names():
-        if name.startswith(snapshot_prefix(job.name)):
+        if name.startswith(snapshot_prefix(job.key)):
             with contextlib.suppress(Exception):
                 await ctx.drop_snapshot(name)
     try:
-        snapshot = await ctx.take_snapshot(snapshot_prefix(job.name) + gen)
+        snapshot = await ctx.take_snapshot(snapshot_prefix(job.key) + gen)
     except Exception as exc:
         return RunResult("failed", f"could not take the snapshot to copy from: {exc}")
     try:

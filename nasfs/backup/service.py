@@ -33,11 +33,12 @@ from typing import Any
 
 import trio
 
-from nasfs.backup import runner
+from nasfs.backup import runner, verify_schedule
 from nasfs.backup.model import (
     InvalidJob,
     Job,
     JobNotFound,
+    check_name,
     job_from_json,
 )
 from nasfs.backup.onetouch import udev_running
@@ -84,6 +85,8 @@ class BackupService:
         self.disk_gone: list[Callable[[str], None]] = []
         self.poke: Callable[[], None] = lambda: None
         self.told_overdue: set[str] = set()  # jobs whose overdue notice went out
+        # Newest verify fire time handled, per job (nasfs.backup.verify_schedule).
+        self.verify_fired: dict[str, float] = {}
         self._abandoned = False
 
     # -- jobs ------------------------------------------------------------------------------
@@ -119,9 +122,9 @@ class BackupService:
                 if dest.crypt and password is None:
                     raise InvalidJob("an encrypted cloud destination needs --crypt-password")
                 assert dest.remote is not None
-                cloud.configure(job.name, dest.remote, settings,
+                cloud.configure(job.key, dest.remote, settings,
                                 password if dest.crypt else None)
-            elif not cloud.configured(job.name):
+            elif not cloud.configured(job.key):
                 raise InvalidJob("a cloud destination needs its rclone settings "
                                  "(--cloud-option KEY=VALUE ...)")
         return job
@@ -129,6 +132,9 @@ class BackupService:
     async def add(self, params: dict[str, Any]) -> dict[str, Any]:
         body = dict(_param(params, "job", dict))
         body["created_ns"] = time.time_ns()
+        if isinstance(body.get("destination"), dict):  # set by a rename only
+            body["destination"] = {k: v for k, v in body["destination"].items()
+                                   if k != "job_folder"}
         job = job_from_json(body)
         job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
         self._checked(job)
@@ -139,9 +145,12 @@ class BackupService:
         name = _param(params, "name", str)
         old = await trio.to_thread.run_sync(self.repo.get, name)
         body = old.to_json()
-        changes = _param(params, "changes", dict, {})
+        changes = dict(_param(params, "changes", dict, {}))
+        new_name = name
         if "name" in changes and changes["name"] != name:
-            raise InvalidJob("a job cannot be renamed (delete it and add it again)")
+            new_name = check_name(changes["name"])
+            if name in self.running or name in self.queue:
+                raise BackupError(f"backup job {name} is running or queued; rename it after")
         if "destination" in changes:
             new_dest = dict(changes["destination"])
             if (new_dest.get("kind") == "ssh" and "host_key" not in new_dest
@@ -153,10 +162,22 @@ class BackupService:
             if key in changes and isinstance(changes[key], dict):
                 changes[key] = {**body[key], **changes[key]}
         body.update(changes)
+        # Its generations, remotes and snapshots keep the name they were first made under,
+        # whatever it is called now (and whatever destination it is given).
+        body["destination"] = {k: v for k, v in dict(body["destination"]).items()
+                               if k != "job_folder"}
+        if old.key != new_name:
+            body["destination"]["job_folder"] = old.key
         job = job_from_json(body)
         job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
         self._checked(job)
-        await trio.to_thread.run_sync(lambda: self.repo.put(job, new=False))
+        if new_name != name:
+            await trio.to_thread.run_sync(self.repo.rename, name, job)
+            if name in self.told_overdue:
+                self.told_overdue.discard(name)
+                self.told_overdue.add(new_name)
+        else:
+            await trio.to_thread.run_sync(lambda: self.repo.put(job, new=False))
         return self._describe(job)
 
     async def delete(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +189,7 @@ class BackupService:
         if job.destination.kind == "cloud":
             from nasfs.backup import cloud
 
-            await trio.to_thread.run_sync(cloud.remove, name)
+            await trio.to_thread.run_sync(cloud.remove, job.key)
         return {"name": name}
 
     def _next_run(self, job: Job) -> float | None:
@@ -285,6 +306,25 @@ class BackupService:
         await self._check_overdue(jobs, now)
         while self.queue and not self.ctx.stopping():
             await self.run_now(self.queue.popleft())
+        by_name = {job.name: job for job in jobs}
+        for name in verify_schedule.due({j.name: j.options.verify_schedule for j in jobs},
+                                        self.verify_fired, now):
+            if self.ctx.stopping():
+                break
+            await self._scheduled_verify(by_name[name])
+
+    async def _scheduled_verify(self, job: Job) -> None:
+        """The job's scheduled verify of its newest generation: told like a verify by hand
+        (system log; a mismatch or an unreachable destination is a notice)."""
+        if job.name in self.running:
+            return  # it is being written; the next fire time verifies it
+        try:
+            await self._verify(job, None)
+        except BackupError as exc:
+            detail = f"{job.name} ({job.destination.describe()}): {exc}"
+            await self.log_system("backup.verify", exc.result, detail)
+            self.notify("backup-verify-failed", job.name,
+                        f"scheduled verify could not run: {detail}")
 
     async def _check_overdue(self, jobs: list[Job], now: float) -> None:
         from nasfs.backup.overdue import overdue
@@ -361,8 +401,11 @@ class BackupService:
         job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
         if job.name in self.running:
             raise BackupError(f"backup job {job.name} is running; verify after it")
+        return await self._verify(job, _param(params, "generation", str, None))
+
+    async def _verify(self, job: Job, generation: str | None) -> dict[str, Any]:
         report: dict[str, Any] = await trio.to_thread.run_sync(
-            runner.verify, job, self.ctx, _param(params, "generation", str, None))
+            runner.verify, job, self.ctx, generation)
         if not report["ok"]:
             self.notify("backup-verify-failed", job.name,
                         f"{job.name} generation {report['generation']}: "

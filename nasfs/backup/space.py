@@ -84,7 +84,7 @@ def _ssh(job: Job) -> Space:
 
     dest = job.destination
     assert dest.host is not None
-    place = SshPlace(dest.user, dest.host, dest.port, dest.path, ssh_command(dest, job.name))
+    place = SshPlace(dest.user, dest.host, dest.port, dest.path, ssh_command(dest, job.key))
     out = place.run(f"df -B1 --output=size,avail {shlex.quote(dest.path)} | tail -n1",
                     check=False).split()
     if len(out) == 2 and all(w.isdigit() for w in out):
@@ -97,7 +97,7 @@ def _cloud(job: Job) -> Space:
 
     from nasfs.backup.cloud import CloudPlace, _rclone
 
-    place = CloudPlace(job.name, job.destination)
+    place = CloudPlace(job.key, job.destination)
     done = _rclone("about", "--json", place.at())
     if done.returncode != 0:
         if not place.still_there():

@@ -111,6 +111,11 @@ def _changes(args: argparse.Namespace, *, adding: bool) -> dict[str, Any]:
     for flag in ("verify", "eject"):
         if getattr(args, flag) is not None:
             options[flag] = getattr(args, flag)
+    if args.verify_schedule is not None:
+        options["verify_schedule"] = None if args.verify_schedule in ("", "off") \
+            else args.verify_schedule
+    if getattr(args, "new_name", None) is not None:
+        body["name"] = args.new_name
     if options:
         body["options"] = options
     if adding and ("source" not in body or "destination" not in body):
@@ -317,6 +322,9 @@ def _job_options(p: argparse.ArgumentParser) -> None:
                    help="re-read each new generation and compare with its manifest")
     p.add_argument("--eject", action=argparse.BooleanOptionalAction, default=None,
                    help="eject the USB disk when done")
+    p.add_argument("--verify-schedule", metavar="CRON",
+                   help="re-read the newest generation on this schedule (five fields, UTC; "
+                        "'off' = never)")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -329,6 +337,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add.set_defaults(func=cmd_add)
     edit = cmds.add_parser("edit", help="change a backup job (only what is given)")
     edit.add_argument("name", metavar="JOB")
+    edit.add_argument("--name", dest="new_name", metavar="NEW_NAME",
+                      help="rename the job (its generations stay its own)")
     _job_options(edit)
     edit.set_defaults(func=cmd_edit)
     delete = cmds.add_parser("del", help="delete a job (its generations stay)")

@@ -41,6 +41,7 @@ class BackupDestination:
     host_key: str | None = None
     remote: str | None = None
     crypt: bool = False
+    job_folder: str | None = None  # the name its files are kept under, when renamed
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class BackupOptions:
     bwlimit_kib: int | None = None
     verify: bool = False
     eject: bool = False
+    verify_schedule: str | None = None  # cron (UTC) of the scheduled verify
 
 
 @dataclass(frozen=True)
