@@ -15,7 +15,10 @@ Needs root (smbd, FUSE) and libnss-extrausers (scripts/setup): the benchmark use
 published to the system for the run and the machine's extrausers files are restored after.
 
     .venv/bin/python scripts/bench_smb.py [--size-mib 1024] [--files 2000] [--reps 3]
-        [--dir /var/tmp]
+        [--dir /var/tmp] [--case-sensitive]
+
+--case-sensitive runs both shares with `case sensitive = yes` (the nasfs share through its
+option `case_sensitive`): smbd then no longer lists the whole folder before each create.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def make_data(folder: Path, size_mib: int, files: int) -> tuple[Path, Path]:
 class NativeSmbd:
     """smbd with nasfs's global settings over a plain directory of the same disk."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, case_sensitive: bool = False) -> None:
+        self.case_sensitive = case_sensitive
         self.root = base / "native-share"
         self.root.mkdir()
         os.chown(self.root, UID, osaccounts.PRIMARY_GID)
@@ -82,7 +86,8 @@ class NativeSmbd:
             d.mkdir(parents=True, exist_ok=True)
         self.site.conf.write_text("\n".join([
             *global_section(self.site), "", f"[{SHARE}]", f"   path = {self.root}",
-            "   read only = no", f"   valid users = {USER}"]) + "\n")
+            "   read only = no", f"   valid users = {USER}",
+            *(["   case sensitive = yes"] if self.case_sensitive else [])]) + "\n")
         passdb.set_password(self.site, USER, PASSWORD)
         self.smbd.start()
 
@@ -134,6 +139,8 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path("/var/tmp"))
+    parser.add_argument("--case-sensitive", action="store_true",
+                        help="both shares look names up in their exact case")
     args = parser.parse_args()
     # The system's extrausers files are shared with the tests: take their lock, as they do.
     lock = open(osaccounts.EXTRAUSERS_DIR / ".nasfs-tests.lock", "w")  # noqa: SIM115
@@ -143,7 +150,7 @@ def main() -> int:
     saved = {n: (osaccounts.EXTRAUSERS_DIR / n).read_bytes()
              for n in ("passwd", "group", "shadow") if (osaccounts.EXTRAUSERS_DIR / n).exists()}
     nasfs = NasfsTarget(base, members=4, nparity=1)
-    native = NativeSmbd(base)
+    native = NativeSmbd(base, case_sensitive=args.case_sensitive)
     try:
         nasfs.start()
         with Client.connect(nasfs.socket) as client:
@@ -154,6 +161,8 @@ def main() -> int:
                                ("smb.state_dir", str(base / "nasfs-smb"))):
                 admin.settings_set(key, value)
             admin.user_add(USER, UID, password=PASSWORD)
+            if args.case_sensitive:
+                admin.share_edit(SHARE, case_sensitive=True)
             admin.settings_set("smb.enabled", True)
             native.start()
             work = base / "work"
@@ -167,7 +176,8 @@ def main() -> int:
                         results[name].setdefault(row, []).append(rate)
             admin.settings_set("smb.enabled", False)
         print(f"{'row':<14} {'native':>15} {'nasfs':>15} {'ratio':>7}   "
-              f"({args.size_mib} MiB, {args.files} x 4 KiB, median of {args.reps})")
+              f"({args.size_mib} MiB, {args.files} x 4 KiB, median of {args.reps}"
+              f"{', case-sensitive names' if args.case_sensitive else ''})")
         for row in results["native"]:
             unit = "MB/s" if "1 file" in row else "files/s"
             n = statistics.median(results["native"][row])

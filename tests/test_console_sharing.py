@@ -1,8 +1,8 @@
 """The console's Sharing screen and `nasfs smb sessions|share`, against a real daemon running
 a real smbd: the screen shows SMB on, a connected session (user, client address,
-protocol), each share's SMB options; E edits a share's options (guests, Time Machine), S
-switches SMB off (after a yes) and on again. The CLI lists the same sessions and sets the
-same options, with --json."""
+protocol), each share's SMB options; E edits a share's options (guests, Time Machine,
+exact-case names), S switches SMB off (after a yes) and on again. The CLI lists the same
+sessions and sets the same options, with --json."""
 
 from __future__ import annotations
 
@@ -60,11 +60,12 @@ def test_the_sharing_screen_shows_sessions_and_edits_share_options(nas: SmbNas) 
             await wait_for_text(pilot, "SMB options of docs")
             app.screen.query_one("#field-guest", Select).value = "yes"
             app.screen.query_one("#field-time_machine", Input).value = "100"
+            app.screen.query_one("#field-case_sensitive", Select).value = "exact case"
             await pilot.press("ctrl+s")
             await wait_for_text(pilot, "Share docs changed.")
             await wait_for_text(pilot, "100 GiB")
             share = nas.admin.share_show("docs")
-            assert share.guest and share.time_machine_gib == 100
+            assert share.guest and share.time_machine_gib == 100 and share.case_sensitive
             assert "fruit:time machine max size = 100G" in nas.conf.read_text()
             # S: off, after a yes; then on again.
             await pilot.press("s")
@@ -77,7 +78,7 @@ def test_the_sharing_screen_shows_sessions_and_edits_share_options(nas: SmbNas) 
             await wait_for_text(pilot, "SMB is on: smbd")
 
     run(scenario())
-    nas.admin.share_edit("docs", guest=False, time_machine_gib=None)
+    nas.admin.share_edit("docs", guest=False, time_machine_gib=None, case_sensitive=False)
 
 
 def test_the_cli_lists_sessions_and_sets_share_options(nas: SmbNas) -> None:
@@ -93,7 +94,7 @@ def test_the_cli_lists_sessions_and_sets_share_options(nas: SmbNas) -> None:
     done = _cli(nas, "smb", "share", "docs", "--guest", "--time-machine", "50", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"name": "docs", "hidden": False, "guest": True,
-                                       "time_machine_gib": 50}
+                                       "time_machine_gib": 50, "case_sensitive": False}
     shown = _cli(nas, "smb", "share", "docs")
     assert "guests: may read it" in shown.stdout and "at most 50 GiB" in shown.stdout
     done = _cli(nas, "smb", "share", "docs", "--no-guest", "--time-machine", "0", "--json")

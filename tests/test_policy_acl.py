@@ -131,7 +131,7 @@ def test_share_options_and_validation(service: PolicyService) -> None:
     assert share == {"name": "eng", "hidden": True, "trash_days": None, "homes": False,
                      "force_group": "eng", "create_mode": "0664", "dir_mode": "2775",
                      "keep_overwritten": False, "time_machine_gib": None, "guest": False,
-                     "acl": []}
+                     "case_sensitive": False, "acl": []}
     edited = call("share.edit", {"name": "eng", "hidden": False, "trash_days": 7}, ROOT)
     assert edited["hidden"] is False and edited["trash_days"] == 7
     assert edited["force_group"] == "eng"

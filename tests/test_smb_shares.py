@@ -265,3 +265,20 @@ def test_a_time_machine_share_keeps_streams_in_the_mount(nas: SmbNas) -> None:
     assert any("com.apple.note" in n for n in names), names
     nas.admin.share_edit("backups", time_machine_gib=None)
     assert "fruit" not in nas.conf.read_text().split("[backups]")[1]
+
+
+def test_names_are_found_in_any_case_unless_the_share_wants_the_exact_case(nas: SmbNas) -> None:
+    put(nas, "Report.txt", "any case\n")
+    assert get(nas, "REPORT.TXT") == "any case\n"  # the default: as Windows expects
+    nas.admin.share_create("scans", case_sensitive=True)
+    nas.admin.share_acl("scans", "user", "alice", "rw")
+    assert "case sensitive = yes" in nas.conf.read_text().split("[scans]")[1]
+    assert "case sensitive" not in nas.conf.read_text().split("[docs]")[1].split("[")[0]
+    local = nas.outer / "upload"
+    local.write_text("exact\n")
+    done = nas.smbclient("scans", "alice", "alice-pw", f"put {local} Scan.txt")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wrong = nas.smbclient("scans", "alice", "alice-pw", f"get SCAN.TXT {nas.outer / 'x'}")
+    assert "NT_STATUS_OBJECT_NAME_NOT_FOUND" in wrong.stdout, wrong.stdout
+    right = nas.smbclient("scans", "alice", "alice-pw", f"get Scan.txt {nas.outer / 'x'}")
+    assert right.returncode == 0 and (nas.outer / "x").read_text() == "exact\n"

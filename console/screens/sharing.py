@@ -30,6 +30,9 @@ def smb_fields(share: ShareInfo | None) -> list[Field]:
               "yes" if share is not None and share.guest else "no", choices=("no", "yes")),
         Field("time_machine", "Time Machine size (GiB)", "integer", str(tm or ""),
               required=False, placeholder="empty: not a Time Machine target"),
+        Field("case_sensitive", "Names over SMB", "choice",
+              "exact case" if share is not None and share.case_sensitive else "any case",
+              choices=("any case", "exact case")),
     ]
 
 
@@ -37,7 +40,8 @@ def smb_options(values: dict[str, str]) -> dict[str, Any]:
     """What the SMB fields set: `guest` and `time_machine_gib` (None: not a target)."""
     size = values.get("time_machine", "")
     return {"guest": values.get("guest") == "yes",
-            "time_machine_gib": int(size) if size and int(size) > 0 else None}
+            "time_machine_gib": int(size) if size and int(size) > 0 else None,
+            "case_sensitive": values.get("case_sensitive") == "exact case"}
 
 
 def session_row(s: SmbSession) -> tuple[str, ...]:
@@ -48,7 +52,8 @@ def session_row(s: SmbSession) -> tuple[str, ...]:
 def share_row(s: ShareInfo) -> tuple[str, ...]:
     guests = "read" if s.guest else "no"
     tm = f"{s.time_machine_gib} GiB" if s.time_machine_gib else "no"
-    return (s.name, "no" if s.hidden else "yes", guests, tm)
+    names = "exact case" if s.case_sensitive else "any case"
+    return (s.name, "no" if s.hidden else "yes", guests, tm, names)
 
 
 @dataclass
@@ -82,7 +87,7 @@ class SharingScreen(PolicyScreen):
         self.query_one("#sessions", DataTable).add_columns(
             "User", "Client", "Protocol", "Encrypted", "Open files")
         self.query_one("#smb-shares", DataTable).add_columns(
-            "Share", "Listed", "Guests", "Time Machine")
+            "Share", "Listed", "Guests", "Time Machine", "Names")
         super().on_mount()
         self.query_one("#smb-shares", DataTable).focus()
 

@@ -39,6 +39,10 @@ def _options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
     parser.add_argument("--guest", action=argparse.BooleanOptionalAction, default=None,
                         help="let guests (no NAS account; over SMB, any unknown name) read "
                              "the share (default off)")
+    parser.add_argument("--case-sensitive", action=argparse.BooleanOptionalAction,
+                        default=None, help="over SMB, look names up in their exact case: "
+                        "faster creates in big folders; clients must use the exact case "
+                        "(default off)")
 
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,6 +67,8 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
         options["time_machine_gib"] = args.time_machine or None
     if args.guest is not None:
         options["guest"] = args.guest
+    if args.case_sensitive is not None:
+        options["case_sensitive"] = args.case_sensitive
     return options
 
 

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                        help="let guests (any name Samba does not know) read the share")
     share.add_argument("--time-machine", type=int, metavar="GIB", dest="time_machine",
                        help="a Time Machine target of at most GIB GiB (0: not a target)")
+    share.add_argument("--case-sensitive", action=argparse.BooleanOptionalAction,
+                       default=None, help="look names up in their exact case (faster "
+                       "creates in big folders; clients must use the exact case)")
     share.set_defaults(func=cmd_share)
     for p in (on, off, status, sessions, share):
         array_arguments(p)
@@ -115,7 +118,8 @@ def describe_share(options: dict[str, Any]) -> str:
     return "\n".join([
         f"share {options['name']}" + (" (hidden)" if options["hidden"] else ""),
         f"  guests: {'may read it' if options['guest'] else 'no'}",
-        f"  Time Machine: {f'a target of at most {tm} GiB' if tm else 'no'}"])
+        f"  Time Machine: {f'a target of at most {tm} GiB' if tm else 'no'}",
+        f"  names: {'exact case' if options['case_sensitive'] else 'any case'}"])
 
 
 def cmd_share(args: argparse.Namespace) -> int:
@@ -124,6 +128,8 @@ def cmd_share(args: argparse.Namespace) -> int:
         changes["guest"] = args.guest
     if args.time_machine is not None:
         changes["time_machine_gib"] = args.time_machine or None
+    if args.case_sensitive is not None:
+        changes["case_sensitive"] = args.case_sensitive
     with policy_session(args, "nasfs smb share") as policy:
         share = (policy.share_edit(args.name, **changes) if changes
                  else policy.share_show(args.name))

@@ -59,6 +59,7 @@ class ShareInfo:
     acl: list[AclEntryInfo] = field(default_factory=list)
     time_machine_gib: int | None = None
     guest: bool = False  # guests may read it (absent from older daemons: off)
+    case_sensitive: bool = False  # SMB looks names up exactly (absent: off)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ShareInfo:

@@ -61,7 +61,7 @@ class SmbStatus:
 def smb_options(share: ShareInfo) -> dict[str, Any]:
     """A share's SMB options, as `nasfs smb share --json` shows them."""
     return {"name": share.name, "hidden": share.hidden, "guest": share.guest,
-            "time_machine_gib": share.time_machine_gib}
+            "time_machine_gib": share.time_machine_gib, "case_sensitive": share.case_sensitive}
 
 
 class SmbClient:
@@ -81,9 +81,10 @@ class SmbClient:
         """Switch SMB on or off (the setting `smb.enabled`; the daemon starts or stops smbd)."""
         self.caller.call("settings.set", {"key": "smb.enabled", "value": on})
 
-    def set_share_options(self, share: str, *, guest: bool,
-                          time_machine_gib: int | None) -> ShareInfo:
+    def set_share_options(self, share: str, *, guest: bool, time_machine_gib: int | None,
+                          case_sensitive: bool) -> ShareInfo:
         """Set a share's SMB options: guests may read it or not; a Time Machine target of
-        `time_machine_gib` GiB, or none."""
+        `time_machine_gib` GiB, or none; names looked up exactly or in any case."""
         return ShareInfo.from_json(self.caller.call("share.edit", {
-            "name": share, "guest": guest, "time_machine_gib": time_machine_gib}))
+            "name": share, "guest": guest, "time_machine_gib": time_machine_gib,
+            "case_sensitive": case_sensitive}))

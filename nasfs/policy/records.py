@@ -48,6 +48,7 @@ class ShareRecord:
     created_ns: int = 0
     time_machine_gib: int | None = None  # a Time Machine target over SMB, of this size
     guest: bool = False  # guests (callers who are no NAS user) may read it
+    case_sensitive: bool = False  # SMB looks names up exactly (no case-insensitive scan)
     acl: tuple[AclEntry, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
@@ -57,6 +58,7 @@ class ShareRecord:
             "create_mode": _octal(self.create_mode), "dir_mode": _octal(self.dir_mode),
             "keep_overwritten": self.keep_overwritten,
             "time_machine_gib": self.time_machine_gib, "guest": self.guest,
+            "case_sensitive": self.case_sensitive,
             "acl": [{"kind": e.kind, "principal": e.principal or None, "access": e.access.word}
                     for e in self.acl],
         }

@@ -16,7 +16,8 @@ from nasfs.policy.records import GroupRecord, LockRecord, ShareRecord, UserRecor
 log = logging.getLogger(__name__)
 
 _SHARE_COLUMNS = ("name", "hidden", "trash_days", "homes", "force_group", "create_mode",
-                  "dir_mode", "keep_overwritten", "created_ns", "time_machine_gib", "guest")
+                  "dir_mode", "keep_overwritten", "created_ns", "time_machine_gib", "guest",
+                  "case_sensitive")
 
 
 class PolicyRepository:
@@ -121,14 +122,14 @@ class PolicyRepository:
             homes=bool(r["homes"]), force_group=r["force_group"], create_mode=r["create_mode"],
             dir_mode=r["dir_mode"], keep_overwritten=bool(r["keep_overwritten"]),
             created_ns=r["created_ns"], time_machine_gib=r["time_machine_gib"],
-            guest=bool(r["guest"]),
+            guest=bool(r["guest"]), case_sensitive=bool(r["case_sensitive"]),
             acl=tuple(acl))
 
     def put_share(self, share: ShareRecord, *, new: bool) -> None:
         values = (share.name, int(share.hidden), share.trash_days, int(share.homes),
                   share.force_group, share.create_mode, share.dir_mode,
                   int(share.keep_overwritten), share.created_ns, share.time_machine_gib,
-                  int(share.guest))
+                  int(share.guest), int(share.case_sensitive))
         if new:
             self.db.execute(f"INSERT INTO share ({', '.join(_SHARE_COLUMNS)}) VALUES "
                             f"({', '.join('?' * len(_SHARE_COLUMNS))})", values)

@@ -174,6 +174,12 @@ def m005_share_guest(db: Database) -> None:
     db.execute("ALTER TABLE share ADD COLUMN guest INTEGER NOT NULL DEFAULT 0")
 
 
+@POLICY_MIGRATIONS()
+def m006_share_case_sensitive(db: Database) -> None:
+    """Shares whose names SMB looks up exactly (faster creates in big folders)."""
+    db.execute("ALTER TABLE share ADD COLUMN case_sensitive INTEGER NOT NULL DEFAULT 0")
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""

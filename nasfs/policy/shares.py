@@ -28,6 +28,7 @@ OPTIONS: dict[str, tuple[type, ...]] = {
     "force_group": (str, type(None)), "create_mode": (str, int, type(None)),
     "dir_mode": (str, int, type(None)), "keep_overwritten": (bool,),
     "time_machine_gib": (int, type(None)), "guest": (bool,),
+    "case_sensitive": (bool,),
 }
 MAX_TIME_MACHINE_GIB = 1 << 20  # 1 PiB: beyond any array's size
 

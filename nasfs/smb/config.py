@@ -166,6 +166,10 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site) -> list[str
         # Nobody listed: an impossible name, so the share refuses every session.
         f"   valid users = {' '.join(users) if users else NOBODY}",
         f"   guest ok = {'yes' if guest else 'no'}",
+        # Names as given, looked up exactly: a create no longer makes smbd list the whole
+        # folder for a name differing only in case (Windows clients then must use the
+        # names' exact case). The default: case-insensitive, as Windows expects.
+        *(["   case sensitive = yes"] if share.case_sensitive else []),
     ]
 
 
