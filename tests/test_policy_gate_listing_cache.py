@@ -109,3 +109,38 @@ async def test_top_level_and_home_folders_stay_volatile_when_listed(gate: Gate) 
     assert docs is not None
     in_docs = await listing(ops, docs.ino, ALICE)
     assert in_docs[b"#trash"] == VOLATILE
+
+
+async def test_listed_blocks_are_the_entries_own_in_one_query(gate: Gate) -> None:
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    sub = await gate.mkdir(docs.ino, b"blocks", 0o755, ALICE)
+    await gate.mkdir(sub.ino, b"folder", 0o755, ALICE)
+    rs = gate.fs.data.record_size
+    for name, writes in ((b"empty", []), (b"small", [(0, 100)]),
+                         (b"sparse", [(0, 10), (3 * rs, rs)]), (b"buffered", [(rs, 5000)])):
+        fh, a = await gate.create(sub.ino, name, 0o644, os.O_WRONLY, ALICE)
+        for off, n in writes:
+            await gate.write(fh, off, os.urandom(n))
+        if name != b"buffered":
+            await gate.fs.data.flush([a.ino])  # stored; "buffered" keeps a dirty record
+        await gate.release(fh)
+    fh = await gate.opendir(sub.ino, ALICE)
+    ran: list[str] = []
+    conn = gate.fs.db.conn  # type: ignore[attr-defined]
+    conn.set_trace_callback(ran.append)
+    try:
+        batch = gate.readdir(fh, 0)
+    finally:
+        conn.set_trace_callback(None)
+    gate.releasedir(fh)
+    assert {item.name for item in batch} == {b"folder", b"empty", b"small", b"sparse",
+                                             b"buffered"}
+    # One query for the stored records of all files, none per file (the buffered file's
+    # dirty record still checks what it replaces, as for any reply).
+    assert sum("AND ino IN (" in s for s in ran) == 1
+    assert not any("coalesce(sum((length" in s for s in ran)
+    for item in batch:
+        assert item.blocks == gate.blocks(item.attrs), item.name
+    by_name = {item.name: item.blocks for item in batch}
+    assert by_name[b"empty"] == 0 and by_name[b"sparse"] == (10 + 511) // 512 + rs // 512

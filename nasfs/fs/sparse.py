@@ -15,11 +15,12 @@ def _blocks(nbytes: int) -> int:
     return (nbytes + 511) // 512
 
 
-def allocated_blocks(data: DataPath, ino: int) -> int:
+def allocated_blocks(data: DataPath, ino: int, stored: int | None = None) -> int:
     """512-byte blocks file `ino` holds: stored records, corrected by buffered ones (a
     buffered record counts as written, as delayed allocation does on ext4) and by reserved
-    ones (fallocated and not yet written, as ext4 counts its unwritten extents)."""
-    blocks = data.repo.allocated_blocks(ino)
+    ones (fallocated and not yet written, as ext4 counts its unwritten extents).
+    `stored`: the stored records' blocks, if the caller read them already (a listing)."""
+    blocks = data.repo.allocated_blocks(ino) if stored is None else stored
     fb = data.files.get(ino)
     for idx, length in data.reservations.of(ino).items():
         if fb is not None and idx in fb.flushing:  # counted below, up to its own length

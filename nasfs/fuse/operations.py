@@ -89,10 +89,11 @@ class Operations(pyfuse3.Operations):
         self.enable_writeback_cache = writeback_cache
         self.block_size = self.gate.fs.data.record_size
 
-    def _entry(self, a: Attributes,
-               timeouts: tuple[float, float] | None = None) -> EntryAttributes:
+    def _entry(self, a: Attributes, timeouts: tuple[float, float] | None = None,
+               blocks: int | None = None) -> EntryAttributes:
         entry_timeout, attr_timeout = timeouts or self.gate.timeouts(a.ino)
-        return entry(a, self.block_size, entry_timeout, attr_timeout, self.gate.blocks(a))
+        return entry(a, self.block_size, entry_timeout, attr_timeout,
+                     self.gate.blocks(a) if blocks is None else blocks)
 
     # -- names ----------------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class Operations(pyfuse3.Operations):
                 for item in batch:
                     if not pyfuse3.readdir_reply(
                         token, cast(pyfuse3.FileNameT, item.name),
-                        self._entry(item.attrs, item.timeouts), item.offset,
+                        self._entry(item.attrs, item.timeouts, item.blocks), item.offset,
                     ):
                         return
                     self.gate.listed(fh, item)  # readdirplus hands the kernel a reference

@@ -93,11 +93,12 @@ Handle = (FileHandle | DirHandle | TrashFolderHandle | SnapshotFolderHandle
 
 @dataclass(slots=True)
 class Listed:
-    """One readdir entry: its offset (for resuming), name and attributes, and the
-    (entry, attribute) cache timeouts its namespace gives it when the namespace decided them
-    with the listing (None: `Gate.timeouts` of the inode, as for a lookup)."""
+    """One readdir entry: its offset (for resuming), name and attributes, and what its
+    namespace decided with the listing: the (entry, attribute) cache timeouts (None:
+    `Gate.timeouts` of the inode, as for a lookup) and st_blocks (None: `Gate.blocks`)."""
 
     offset: int
     name: bytes
     attrs: Attributes
     timeouts: tuple[float, float] | None = None
+    blocks: int | None = None
