@@ -118,10 +118,11 @@ def test_previous_versions_name_every_snapshot_by_its_moment(tmp_path: Path) -> 
                       own: "before-holidays"}  # one entry per second: the older one
     mnt = tmp_path / "mnt"
     assert previous.sync(tmp_path, mnt, ["docs"], wanted)
-    link = tmp_path / "previous" / "docs" / own
+    link = previous.share_dir(tmp_path, "docs") / own
     assert os.readlink(link) == str(mnt / "docs" / "#snapshot" / "before-holidays")
     assert not previous.sync(tmp_path, mnt, ["docs"], wanted)  # nothing to change
     previous.sync(tmp_path, mnt, ["docs", "sales"], {own: "before-holidays"})
-    assert sorted(p.name for p in (tmp_path / "previous" / "docs").iterdir()) == [own]
+    assert sorted(p.name for p in previous.share_dir(tmp_path, "docs").iterdir()) == [own]
     previous.sync(tmp_path, mnt, ["sales"], {})
-    assert [p.name for p in (tmp_path / "previous").iterdir()] == ["sales"]
+    assert [p.name for p in (tmp_path / "previous").iterdir()] == [
+        previous.dir_name(tmp_path, "sales")]

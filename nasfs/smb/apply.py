@@ -67,16 +67,25 @@ def apply(text: str, path: Path, *, directories: tuple[Path, ...] = ()) -> bool:
     return changed
 
 
+def make_private(state_dir: Path, directories: tuple[Path, ...]) -> None:
+    """The state directory 0711 (smbd's users reach `previous/` through it, and list
+    nothing), `directories` 0700: files there name hidden shares (config.directories)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o711)
+    for d in directories:
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        d.chmod(0o700)
+
+
 def apply_files(files: dict[str, str], state_dir: Path, *,
                 directories: tuple[Path, ...] = ()) -> bool:
     """Install a whole rendered configuration (`config.render`) below `state_dir`; reload a
     running smbd if anything changed. The per-user files go first: the main file that
     includes them is validated, and only then replaced."""
-    for d in directories:
-        d.mkdir(parents=True, exist_ok=True)
+    make_private(state_dir, directories)
     changed = False
     users = state_dir / USERS_DIR
-    users.mkdir(parents=True, exist_ok=True)
+    users.mkdir(mode=0o700, parents=True, exist_ok=True)
     for rel, text in files.items():
         if rel != MAIN:
             changed |= write_file(state_dir / rel, text)

@@ -50,8 +50,13 @@ class Site:
         return self.state_dir / MAIN
 
     @property
+    def log_dir(self) -> Path:
+        """smbd's log and output: they name shares, hidden ones too (mode 0700)."""
+        return self.state_dir / "log"
+
+    @property
     def log_file(self) -> Path:
-        return self.state_dir / "log.smbd"
+        return self.log_dir / "log.smbd"
 
     @property
     def users_dir(self) -> Path:
@@ -59,9 +64,13 @@ class Site:
 
 
 def directories(site: Site) -> list[Path]:
-    """The directories smbd needs below `site.state_dir` (the applier creates them)."""
+    """The directories smbd needs below `site.state_dir` (the applier creates them, mode
+    0700: their files name hidden shares — the per-user files, the lock and state
+    databases, the log — and only smbd, as root, reads them). The state directory itself
+    is 0711 and `previous/` is the one place below it sessions' users read."""
     return [site.state_dir / name
-            for name in ("private", "lock", "state", "cache", "pid", "ncalrpc", USERS_DIR)]
+            for name in ("private", "lock", "state", "cache", "pid", "ncalrpc", USERS_DIR,
+                         "log")]
 
 
 def samba_users(snapshot: PolicySnapshot) -> list[str]:

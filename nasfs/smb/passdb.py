@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from nasfs.errors import NasfsError
-from nasfs.smb.apply import write_file
+from nasfs.smb.apply import make_private, write_file
 from nasfs.smb.config import Site, directories, passdb_config
 from nasfs.wire import codes
 
@@ -29,9 +29,7 @@ class SambaPasswordError(NasfsError):
 
 
 def _conf(site: Site) -> Path:
-    for d in directories(site):
-        d.mkdir(parents=True, exist_ok=True)
-    (site.state_dir / "private").chmod(0o700)  # password hashes live here
+    make_private(site.state_dir, tuple(directories(site)))  # password hashes live here
     path = site.state_dir / PASSDB_CONF
     write_file(path, passdb_config(site))
     return path

@@ -54,7 +54,8 @@ class Smbd:
         if self.running():
             return
         stop_leftovers(self.site)
-        out = open(self.site.state_dir / "smbd.out", "ab")  # noqa: SIM115 - the child's
+        self.site.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = open(self.site.log_dir / "smbd.out", "ab")  # noqa: SIM115 - the child's
         try:
             self.proc = subprocess.Popen(
                 ["smbd", "--foreground", "--no-process-group", "-s", str(self.site.conf)],
@@ -152,7 +153,7 @@ def _listening(host: str, port: int) -> bool:
 
 def _tail(site: Site) -> str:
     lines: list[str] = []
-    for path in (site.state_dir / "smbd.out", site.log_file):
+    for path in (site.log_dir / "smbd.out", site.log_file):
         with contextlib.suppress(OSError):
             lines += path.read_text(errors="replace").strip().splitlines()[-5:]
     return " | ".join(line.strip() for line in lines) or "no message"

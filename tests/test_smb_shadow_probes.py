@@ -1,0 +1,128 @@
+"""Adversarial probes of hidden shares over SMB, through a real smbd on a real mount, right
+after a user with access used them: for bob (no access) and for guests, a hidden share must
+answer exactly as a share name nobody has — share lists, tree connects (also under names
+Samba folds into another user's), Previous Versions and `@GMT-…` paths — and the files
+smbd reads its configuration from must not name it to local users either."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+
+import pytest
+from smbprotocol.tree import TreeConnect
+
+from nasfs.client.snapshots import SnapshotClient
+from nasfs.smb import previous
+from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.test_smb_shares import _open, enumerate_snapshots
+from tests.user_process import UserProcess
+
+ALICE, BOB = 46171, 46172
+USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw")}
+
+
+@pytest.fixture(scope="module")
+def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
+    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
+    nas = next(served)
+    nas.admin.share_create("docs")
+    nas.admin.share_acl("docs", "everyone", None, "rw")
+    nas.admin.share_create("lobby", guest=True)
+    nas.admin.share_acl("lobby", "user", "alice", "rw")
+    nas.admin.share_create("secret", hidden=True)
+    nas.admin.share_acl("secret", "user", "alice", "rw")
+    nas.admin.share_create("homes", homes=True)
+    nas.admin.share_acl("homes", "everyone", None, "rw")
+    (nas.mnt / "docs" / "plan.txt").write_text("plan\n")
+    (nas.mnt / "secret" / "inside.txt").write_text("secret\n")
+    SnapshotClient(nas.client).create()  # type: ignore[arg-type]
+    # alice uses her hidden share over SMB first (smbd caches, the kernel's caches).
+    done = nas.smbclient("secret", "alice", "alice-pw", "ls", "get inside.txt /dev/null")
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield nas
+    next(served, None)
+
+
+def tree(nas: SmbNas, user: str, password: str, share: str) -> str:
+    guest = user not in USERS or USERS[user][1] != password
+    with nas.session(user, password, signing=not guest) as session:
+        return nas.tree_status(session, share)
+
+
+def test_share_lists_name_no_hidden_share(nas: SmbNas) -> None:
+    assert "secret" not in nas.share_list("bob", "bob-pw")
+    # Even its user does not see it listed (browseable = no), but reaches it by name.
+    assert "secret" not in nas.share_list("alice", "alice-pw")
+    assert tree(nas, "alice", "alice-pw", "secret") == "OK"
+
+
+@pytest.mark.parametrize("share", ["secret", "SECRET", "Secret", "secret ", "alice"])
+def test_tree_connects_to_hidden_names_answer_as_absent_ones(nas: SmbNas, share: str) -> None:
+    absent = tree(nas, "bob", "bob-pw", "no-such-share")
+    assert absent == "BadNetworkName"
+    assert tree(nas, "bob", "bob-pw", share) == absent
+    assert tree(nas, "visitor", "x", share) == tree(nas, "visitor", "x", "no-such-share")
+
+
+@pytest.mark.parametrize("name", ["alice ", " alice", "ALICE ", "alice\t", "alice.x"])
+def test_a_guest_under_a_name_samba_folds_into_alices_finds_nothing(
+        nas: SmbNas, name: str) -> None:
+    """smbd takes the per-user file by the session's name as Samba sanitizes it (trimmed,
+    lowercased): a guest who picks a name that folds into alice's must not get her shares."""
+    assert tree(nas, name, "x", "lobby") == "OK"  # a guest session
+    assert tree(nas, name, "x", "secret") == tree(nas, name, "x", "no-such-share") \
+        == "BadNetworkName"
+
+
+def test_previous_versions_of_a_visible_share_hold_only_that_share(nas: SmbNas) -> None:
+    with nas.session("bob", "bob-pw") as session:
+        t = TreeConnect(session, rf"\\{HOST}\docs")
+        t.connect()
+        folder = _open(t, "", directory=True)
+        names = enumerate_snapshots(t, folder)
+        folder.close()
+        t.disconnect()
+    assert names, "the snapshot is a Previous Version of docs"
+    gmt = names[0]
+    listing = nas.smbclient("docs", "bob", "bob-pw", f'ls "{gmt}\\*"')
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert "plan.txt" in listing.stdout and "secret" not in listing.stdout
+    # Walks out of the version into the hidden share answer as into an absent one.
+    for escape in (f"{gmt}\\..\\..\\secret\\*", f"{gmt}\\..\\secret\\*", "..\\secret\\*",
+                   f"{gmt}\\#snapshot\\*"):
+        hidden = nas.smbclient("docs", "bob", "bob-pw", f'ls "{escape}"')
+        absent = nas.smbclient("docs", "bob", "bob-pw",
+                               f'ls "{escape.replace("secret", "nosuch")}"')
+        assert "inside.txt" not in hidden.stdout
+        assert hidden.stdout.replace("secret", "nosuch") == absent.stdout, escape
+
+
+def test_gmt_paths_into_a_hidden_share(nas: SmbNas) -> None:
+    gmt = sorted(os.listdir(previous.share_dir(nas.state_dir, "docs")))[0]
+    for user, password in (("bob", "bob-pw"), ("visitor", "x")):
+        for share in ("secret", f"secret\\{gmt}", f"{gmt}"):
+            assert tree(nas, user, password, share) == \
+                tree(nas, user, password, share.replace("secret", "nosuch"))
+    done = nas.smbclient("secret", "alice", "alice-pw", f'ls "{gmt}\\*"')
+    assert "inside.txt" in done.stdout, done.stdout + done.stderr
+
+
+def test_local_users_cannot_read_hidden_share_names_from_smbs_files(nas: SmbNas) -> None:
+    """smb.conf and the per-user files, the Previous Versions directories: what a local
+    process of bob's may read there names no hidden share."""
+    with UserProcess(BOB) as bob:
+        for path in sorted(nas.state_dir.rglob("*")):
+            if path.is_symlink() or not path.exists():
+                continue
+            if path.is_dir():
+                names = bob.run(f"os.listdir({str(path)!r})")
+                assert isinstance(names, str) or not any("secret" in n for n in names), path
+            elif stat.S_ISREG(path.stat().st_mode):
+                text = bob.run(f"open({str(path)!r}, 'rb').read().decode('utf-8', 'replace')")
+                assert text in ("EACCES", "ENOENT") or "secret" not in text, path
+        folder = nas.state_dir / "previous"
+        assert bob.run(f"os.listdir({str(folder)!r})") == "EACCES"
+        for guess in ("secret", "docs"):  # the names are no share names
+            assert bob.run(f"os.stat({str(folder / guess)!r}).st_mode") == "ENOENT"
