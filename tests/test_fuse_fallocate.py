@@ -99,6 +99,7 @@ def _punch(d: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     data = os.urandom(3 * MIB + 100)
     fd = os.open(d / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    out["created"] = os.fstat(fd).st_blocks  # as the CREATE reply gave it
     os.write(fd, data)
     os.fsync(fd)
     before = os.fstat(fd).st_blocks
@@ -125,6 +126,7 @@ def _punch(d: Path) -> dict[str, object]:
 @pytest.mark.parametrize("uid", USERS)
 def test_punch_hole_reads_zeros_and_frees_blocks(nas: PolicyMount, uid: int) -> None:
     got = as_user(uid, _punch, home(nas, uid))
+    assert got["created"] == 0  # a new file holds nothing (the adapter answers it alone)
     assert got["no-keep"] == errno.EOPNOTSUPP  # PUNCH_HOLE needs KEEP_SIZE, as on Linux
     assert got["content"] is True
     assert got["size"] == 3 * MIB + 100
