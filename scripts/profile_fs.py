@@ -14,6 +14,8 @@ per hot function, which shows the store's worker threads too.
     .venv/bin/python scripts/profile_fs.py write [--mib 256]
     .venv/bin/python scripts/profile_fs.py create [--files 2000]
     .venv/bin/python scripts/profile_fs.py stat [--files 2000]   # one cold walk, one warm
+    .venv/bin/python scripts/profile_fs.py list [--files 2000]   # 10 listings of the folder
+        (what smbd does before every create of a new name in a case-insensitive share)
     options: --nparity 2, --py-spy, --top 25, --dir /var/tmp
 """
 
@@ -36,6 +38,7 @@ from bench_fs import BLOCK, create_files, seq_write, stat_walk
 from bench_fs_targets import NasfsTarget, drop_caches
 
 REPO = Path(__file__).resolve().parent.parent
+LISTINGS = 10  # the `list` load: full listings of one folder of --files entries
 
 
 class ProfiledNasfs(NasfsTarget):
@@ -87,7 +90,7 @@ def py_spy_summary(raw: Path, top: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("load", choices=["write", "create", "stat"])
+    parser.add_argument("load", choices=["write", "create", "stat", "list"])
     parser.add_argument("--mib", type=int, default=256, help="size of the written file")
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--nparity", type=int, default=1, choices=[1, 2])
@@ -108,7 +111,7 @@ def main() -> int:
         target.start()
         folder = target.root / "load"
         folder.mkdir()
-        if args.load == "stat":
+        if args.load in ("stat", "list"):
             create_files(folder / "small", args.files, 4096)
             target.stop()  # profile only the walks: a fresh daemon, empty caches
             target.serve()
@@ -130,6 +133,14 @@ def main() -> int:
         elif args.load == "create":
             create_files(folder / "small", args.files, 4096)
             ops, what = args.files, "files created"
+        elif args.load == "list":
+            for _ in range(LISTINGS):
+                fd = os.open(folder / "small", os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.listdir(fd)
+                finally:
+                    os.close(fd)
+            ops, what = LISTINGS * args.files, f"entries listed ({LISTINGS} listings)"
         else:
             stat_walk(folder / "small")
             cold = time.perf_counter() - start
