@@ -66,6 +66,7 @@ def test_user_and_group_crud(service: PolicyService) -> None:
     ("user.add", {"name": "", "uid": 5}, "cannot be empty"),
     ("user.add", {"name": "x" * 33, "uid": 5}, "is not valid"),
     ("user.add", {"name": "alice", "uid": 7}, "exists already"),
+    ("user.add", {"name": "Alice", "uid": 7}, "differ only in case are one name over SMB"),
     ("user.add", {"name": "carol", "uid": 1001}, "uid 1001 belongs to user 'alice'"),
     ("user.add", {"name": "root", "uid": 7}, "reserved for the administrator"),
     ("user.add", {"name": "admin", "uid": 0}, "must be called 'root'"),

@@ -126,3 +126,21 @@ def test_previous_versions_name_every_snapshot_by_its_moment(tmp_path: Path) -> 
     previous.sync(tmp_path, mnt, ["sales"], {})
     assert [p.name for p in (tmp_path / "previous").iterdir()] == [
         previous.dir_name(tmp_path, "sales")]
+
+
+def test_names_folding_into_one_share_a_file_of_the_hidden_shares_all_may_use(
+        tmp_path: Path) -> None:
+    """smbd includes users/%U.conf with %U lowercased: Dana's file is dana.conf, and when an
+    array holds both dana and Dana (user add refuses that now), the file lists only the
+    hidden shares both may read."""
+    users = [UserRecord("Dana", 46111, "h", 0), UserRecord("dana", 46112, "h", 0),
+             UserRecord("Eve", 46113, "h", 0)]
+    shares = [ShareRecord("danas", hidden=True, acl=(AclEntry("user", "Dana", Access.RW),)),
+              ShareRecord("both", hidden=True, acl=(AclEntry("user", "Dana", Access.RW),
+                                                   AclEntry("user", "dana", Access.RO))),
+              ShareRecord("eves", hidden=True, acl=(AclEntry("user", "Eve", Access.RW),))]
+    files = render(PolicySnapshot.build(1, users, [], shares),
+                   Site(Path("/srv/nas"), tmp_path / "smb"))
+    assert sorted(files) == [MAIN, "users/dana.conf", "users/eve.conf"]
+    assert "[both]" in files["users/dana.conf"] and "[danas]" not in files["users/dana.conf"]
+    assert "[eves]" in files["users/eve.conf"]

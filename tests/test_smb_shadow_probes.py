@@ -20,7 +20,8 @@ from tests.test_smb_shares import _open, enumerate_snapshots
 from tests.user_process import UserProcess
 
 ALICE, BOB = 46171, 46172
-USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw")}
+# A name with capitals: smbd picks the per-user file by the lowercased session name.
+USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw"), "Carol": (46174, "Carol-pw")}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,8 @@ def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
     nas.admin.share_acl("lobby", "user", "alice", "rw")
     nas.admin.share_create("secret", hidden=True)
     nas.admin.share_acl("secret", "user", "alice", "rw")
+    nas.admin.share_create("carols", hidden=True)
+    nas.admin.share_acl("carols", "user", "Carol", "rw")
     nas.admin.share_create("homes", homes=True)
     nas.admin.share_acl("homes", "everyone", None, "rw")
     (nas.mnt / "docs" / "plan.txt").write_text("plan\n")
@@ -74,6 +77,16 @@ def test_a_guest_under_a_name_samba_folds_into_alices_finds_nothing(
     assert tree(nas, name, "x", "lobby") == "OK"  # a guest session
     assert tree(nas, name, "x", "secret") == tree(nas, name, "x", "no-such-share") \
         == "BadNetworkName"
+
+
+def test_names_with_capitals_reach_their_hidden_shares_and_cannot_fold(nas: SmbNas) -> None:
+    assert tree(nas, "Carol", "Carol-pw", "carols") == "OK"
+    assert tree(nas, "bob", "bob-pw", "carols") == "BadNetworkName"
+    # A second name Samba would take for Carol's (one login, one file of hidden shares).
+    from nasfs.errors import NasfsError
+
+    with pytest.raises(NasfsError, match="differ only in case"):
+        nas.admin.user_add("carol", 46175, password="x")
 
 
 def test_previous_versions_of_a_visible_share_hold_only_that_share(nas: SmbNas) -> None:

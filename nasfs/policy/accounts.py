@@ -60,6 +60,13 @@ class Accounts:
         with self.service.policy_lock:
             if self.repo.user(name) is not None:
                 raise AlreadyExists(f"user {name!r} exists already")
+            # SMB and Windows take user names case-insensitively (Samba's passdb, and the
+            # per-user configuration file chosen by the lowercased session name): two such
+            # names would share one login and one file of hidden shares.
+            folded = [u.name for u in self.repo.users() if u.name.lower() == name.lower()]
+            if folded:
+                raise AlreadyExists(f"user {folded[0]!r} exists already, and user names that "
+                                    "differ only in case are one name over SMB")
             clash = self.repo.user_by_uid(uid)
             if clash is not None:
                 raise AlreadyExists(f"uid {uid} belongs to user {clash.name!r} already")
