@@ -14,6 +14,9 @@ import pytest
 
 from tests.backup_util import backup_nas, cli, make_tree, picture
 from tests.fuse_policy_util import PolicyMount
+from tests.mail_util import Inbox, smtp
+
+__all__ = ["smtp"]  # fixture
 
 
 @pytest.fixture
@@ -203,3 +206,60 @@ def test_a_scheduled_verify_finds_rot_and_says_so(nas: PolicyMount, tmp_path: Pa
     assert "backup-verify-failed" in kinds, kinds
     off = cli(nas, "--json", "backup", "edit", "office", "--verify-schedule", "off")
     assert "verify_schedule" not in json.loads(off.stdout)["options"]
+
+
+def test_space_and_digest_notices_are_mailed(nas: PolicyMount, tmp_path: Path,
+                                             smtp: tuple[Inbox, int]) -> None:
+    """A destination fuller than backup.space_warn_percent after a run is mailed (and
+    logged); with backup.digest_schedule a summary of the runs arrives at its fire time."""
+    inbox, port = smtp
+    for key, value in {"mail.host": "127.0.0.1", "mail.port": port, "mail.starttls": False,
+                       "mail.from": "nas@example.com", "mail.to": "admin@example.com",
+                       "mail.enabled": True}.items():
+        nas.admin.settings_set(key, value)
+    bad = cli(nas, "settings", "set", "backup.space_warn_percent", "120")
+    assert bad.returncode != 0 and "0 (off) to 100" in bad.stderr
+    docs = nas.mnt / "docs"
+    make_tree(docs)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
+               str(dest)).returncode == 0
+    st = os.statvfs(dest)
+    used = 100 * (st.f_blocks - st.f_bavail) / st.f_blocks
+    # Above what is used now: no notice.
+    nas.admin.settings_set("backup.space_warn_percent", min(100, int(used) + 5))
+    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
+    assert first["result"] == "ok", first
+    assert not [r for r in nas.admin.log_query("system", limit=100).rows
+                if r["operation"] == "backup.space"]
+    # Below it: the run says the destination is that full.
+    nas.admin.settings_set("backup.space_warn_percent", max(1, int(used) - 1))
+    second = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
+    assert second["result"] == "ok", second
+    rows = [r for r in nas.admin.log_query("system", limit=100).rows
+            if r["operation"] == "backup.space"]
+    assert len(rows) == 1 and "% full" in str(rows[0]["detail"])
+    assert second["generation"] in str(rows[0]["detail"])
+    deadline = time.monotonic() + 60
+    while inbox.find("nearly full") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mail = inbox.find("A backup destination is nearly full")
+    assert mail is not None, inbox.subjects()
+    assert "office" in mail.get_content() and "% full" in mail.get_content()
+    # The digest, every minute here: the next fire time (then the next 30 s check).
+    assert cli(nas, "backup", "add", "broken", "--source", "docs", "--folder",
+               str(tmp_path / "nowhere")).returncode == 0
+    assert cli(nas, "backup", "run", "broken").returncode == 1
+    nas.admin.settings_set("backup.digest_schedule", "* * * * *")
+    deadline = time.monotonic() + 240
+    while inbox.find("Backup summary") is None and time.monotonic() < deadline:
+        time.sleep(1)
+    digest = inbox.find("Backup summary")
+    assert digest is not None, inbox.subjects()
+    assert "2 backups succeeded, 1 did not" in str(digest["Subject"])
+    body = digest.get_content()
+    assert "- office: 2 of 2 runs good, newest generation " + second["generation"] in body
+    assert "- broken: 0 of 1 runs good; last failure: destination_missing" in body
+    assert [r for r in nas.admin.log_query("system", limit=100).rows
+            if r["operation"] == "backup.digest"]

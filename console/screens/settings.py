@@ -52,6 +52,8 @@ MEANINGS: dict[str, str] = {
     "trash.default_days": "days deleted items stay in a new share's trash",
     "system.timezone": "time zone for times on this console and in exported logs",
     "scrub.schedule": "when the whole array is checked: cron, UTC (e.g. 0 3 1 * *); off",
+    "backup.space_warn_percent": "a backup destination this full after a run is mailed; 0 off",
+    "backup.digest_schedule": "when a summary of the backups is mailed: cron, UTC; off",
 }
 YES_NO = ("yes", "no")
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -116,13 +116,16 @@ class CloudPlace:
         else:
             self.run("purge", self.at(name))
 
-    def free_bytes(self) -> int | None:
+    def space(self) -> tuple[int, int] | None:
         done = _rclone("about", "--json", self.at())
         try:
-            free = json.loads(done.stdout).get("free")
+            about = json.loads(done.stdout)
         except ValueError:
-            return None
-        return int(free) if isinstance(free, int) else None
+            return None  # the backend does not tell (many do not)
+        free, total = about.get("free"), about.get("total")
+        if isinstance(free, int) and isinstance(total, int) and total > 0:
+            return free, total
+        return None
 
     def read_text(self, name: str) -> str | None:
         done = _rclone("cat", self.at(name))

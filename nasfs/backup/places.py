@@ -41,7 +41,7 @@ class Place(Protocol):
     def names(self) -> list[str]: ...
     def rename(self, old: str, new: str) -> None: ...
     def remove(self, name: str) -> None: ...
-    def free_bytes(self) -> int | None: ...
+    def space(self) -> tuple[int, int] | None: ...  # (free, total) bytes, if known
     def read_text(self, name: str) -> str | None: ...
     def write_text(self, name: str, text: str) -> None: ...
     def files(self, name: str) -> Iterator[tuple[str, int]]: ...
@@ -106,12 +106,12 @@ class LocalPlace:
         elif target.exists() or target.is_symlink():
             target.unlink()
 
-    def free_bytes(self) -> int | None:
+    def space(self) -> tuple[int, int] | None:
         try:
             st = os.statvfs(self.root)
         except OSError:
             return None
-        return st.f_bavail * st.f_frsize
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
 
     def read_text(self, name: str) -> str | None:
         try:
@@ -195,9 +195,12 @@ class SshPlace:
     def remove(self, name: str) -> None:
         self.run(f"rm -rf -- {self._q(name)}")
 
-    def free_bytes(self) -> int | None:
-        out = self.run(f"df -B1 --output=avail {self._q()} | tail -n1", check=False)
-        return int(out.strip()) if out.strip().isdigit() else None
+    def space(self) -> tuple[int, int] | None:
+        out = self.run(f"df -B1 --output=avail,size {self._q()} | tail -n1", check=False)
+        words = out.split()
+        if len(words) != 2 or not all(w.isdigit() for w in words):
+            return None
+        return int(words[0]), int(words[1])
 
     def read_text(self, name: str) -> str | None:
         out = self.run(f"cat {self._q(name)} 2>/dev/null || echo __nasfs_missing__")

@@ -68,9 +68,14 @@ class RunResult:
     sent_bytes: int | None = None
     removed: tuple[str, ...] = ()
     removable: str | None = None  # USB: "may be removed" message when the disk was let go
+    # (free, total) bytes at the destination after the run, for the space notice; not in
+    # the answer (run results keep their shape).
+    space: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "removed": list(self.removed)}
+        body = {**self.__dict__, "removed": list(self.removed)}
+        body.pop("space")
+        return body
 
 
 def stamp(at_s: float) -> str:
@@ -265,7 +270,8 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         place.remove(f"{old}.manifest")
     return RunResult(outcome.result, outcome.detail, generation=gen, files=len(entries),
                      bytes=sum(e.size for e in entries),
-                     sent_bytes=state.progress.bytes_done, removed=tuple(removed))
+                     sent_bytes=state.progress.bytes_done, removed=tuple(removed),
+                     space=place.space())
 
 
 def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None,

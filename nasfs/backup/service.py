@@ -42,11 +42,12 @@ from nasfs.backup.model import (
     job_from_json,
 )
 from nasfs.backup.onetouch import udev_running
-from nasfs.backup.repository import JobRepository
+from nasfs.backup.repository import JobRepository, RunRecord
 from nasfs.backup.results import GOOD, BackupError
 from nasfs.cron import next_fire, previous_fire
 from nasfs.errors import BadParams
 from nasfs.params import REQUIRED, param
+from nasfs.units import size
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ class _Waiter:
 class BackupService:
     def __init__(self, repo: JobRepository, ctx: runner.Context,
                  share_exists: Callable[[str], bool], notify: Notify,
-                 log_system: Callable[[str, str, str], Awaitable[None]]) -> None:
+                 log_system: Callable[[str, str, str], Awaitable[None]],
+                 setting: Callable[[str], Any]) -> None:
         self.repo = repo
+        self.setting = setting  # a policy setting's value (blocking: worker thread)
         self.ctx = ctx
         self.share_exists = share_exists
         self.notify = notify
@@ -87,6 +90,8 @@ class BackupService:
         self.told_overdue: set[str] = set()  # jobs whose overdue notice went out
         # Newest verify fire time handled, per job (nasfs.backup.verify_schedule).
         self.verify_fired: dict[str, float] = {}
+        self.digest_fired: dict[str, float] = {}  # the same for the success digest
+        self.digest_since: float | None = None  # end of the last digest's period
         self._abandoned = False
 
     # -- jobs ------------------------------------------------------------------------------
@@ -312,6 +317,20 @@ class BackupService:
             if self.ctx.stopping():
                 break
             await self._scheduled_verify(by_name[name])
+        await self._digest(now)
+
+    async def _digest(self, now: float) -> None:
+        """The summary of the runs since the last one (the first: of the last day), at the
+        fire times of the setting backup.digest_schedule."""
+        schedule = await trio.to_thread.run_sync(self.setting, "backup.digest_schedule")
+        if not verify_schedule.due({"digest": schedule or None}, self.digest_fired, now):
+            return
+        since = self.digest_since if self.digest_since is not None else now - 86400
+        self.digest_since = now
+        runs = await trio.to_thread.run_sync(lambda: self.repo.runs(None, limit=10_000))
+        text = digest_text(runs, since, now)
+        await self.log_system("backup.digest", "OK", text.partition("\n")[0])
+        self.notify("backup-digest", "", text)
 
     async def _scheduled_verify(self, job: Job) -> None:
         """The job's scheduled verify of its newest generation: told like a verify by hand
@@ -380,12 +399,29 @@ class BackupService:
                 detail += f"; removed {', '.join(result.removed)}"
             await self.log_system("backup.finished", "OK", detail)
             self.notify("backup-finished", job.name, detail)
+            await self._check_space(job, result)
             if result.removable:
                 self.notify("backup-disk-removable", job.name, result.removable)
         else:
             detail = f"{job.name} ({job.destination.describe()}): {result.detail}"
             await self.log_system("backup.failed", result.result, detail)
             self.notify("backup-failed", job.name, f"{result.result}: {detail}")
+
+    async def _check_space(self, job: Job, result: runner.RunResult) -> None:
+        """After a good run: a destination fuller than backup.space_warn_percent is a
+        notice (and a system-log row), each run while it stays so."""
+        if result.space is None:
+            return
+        free, total = result.space
+        limit = await trio.to_thread.run_sync(self.setting, "backup.space_warn_percent")
+        used = 100.0 * (total - free) / total if total else 0.0
+        if not limit or used < float(limit):
+            return
+        detail = (f"{job.name}: the destination {job.destination.describe()} is "
+                  f"{used:.0f}% full ({size(free)} free of {size(total)}) after generation "
+                  f"{result.generation}")
+        await self.log_system("backup.space", "warning", detail)
+        self.notify("backup-space-low", job.name, detail)
 
     # -- destination reads -----------------------------------------------------------------
 
@@ -450,3 +486,28 @@ class BackupService:
                 "backup.generations": self.generations, "backup.verify": self.verify,
                 "backup.restore": self.restore, "backup.key": self.key,
                 "backup.disks": self.disks, "backup.space": self.space}
+
+
+def digest_text(runs: list[RunRecord], since: float, now: float) -> str:
+    """The digest's words: a first line that sums up, then one line per job."""
+    def when(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+    done = sorted((r for r in runs if r.finished_ns is not None
+                   and since * 1e9 <= r.finished_ns < now * 1e9), key=lambda r: r.id)
+    good = [r for r in done if r.result in GOOD]
+    head = (f"{len(good)} backup{'s' if len(good) != 1 else ''} succeeded, "
+            f"{len(done) - len(good)} did not, from {when(since)} to {when(now)}")
+    lines = []
+    for job in sorted({r.job for r in done}):
+        mine = [r for r in done if r.job == job]
+        ok = [r for r in mine if r.result in GOOD]
+        newest = max(ok, key=lambda r: r.finished_ns or 0) if ok else None
+        line = f"- {job}: {len(ok)} of {len(mine)} runs good"
+        if newest is not None:
+            line += f", newest generation {newest.generation}"
+        bad = [r for r in mine if r.result not in GOOD]
+        if bad:
+            line += f"; last failure: {bad[-1].result} ({bad[-1].detail})"
+        lines.append(line)
+    return head + "\n" + ("\n".join(lines) if lines else "No backup ran.")

@@ -112,6 +112,18 @@ def for_daemon_note(kind: str, detail: str) -> Notice | None:
                       f"Verifying a backup generation found differences: {detail}.\n\nThe "
                       "destination may be failing; run `nasfs backup verify` again and "
                       "consider a new destination.")
+    if kind == "backup-space-low":
+        return Notice(kind, f"{kind}:{detail.partition(':')[0]}",
+                      "A backup destination is nearly full",
+                      f"{detail}.\n\nA full destination makes the next runs fail (the "
+                      "generations already there stay): free space on it, keep fewer "
+                      "generations (`nasfs backup edit JOB --keep-last N`) or use a bigger "
+                      "one. The threshold is the setting backup.space_warn_percent.")
+    if kind == "backup-digest":
+        head, _, rest = detail.partition("\n")
+        return Notice(kind, f"{kind}:{head}", f"Backup summary: {head}",
+                      f"{head}\n\n{rest}\n\nDetails: `nasfs backup status`. The summary's "
+                      "schedule is the setting backup.digest_schedule.")
     if kind == "backup-disk-removable":
         return Notice(kind, f"{kind}:{detail}", "Backup done: the USB disk may be removed",
                       f"The backup finished and {detail.partition('; ')[0]}.\n\n{detail}")

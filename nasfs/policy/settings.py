@@ -137,6 +137,20 @@ def _percents(key: str) -> Callable[[Any], Any]:
     return parse
 
 
+def _percent_or_off(key: str) -> Callable[[Any], Any]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidValue(f"setting {key} must be a percentage (0 = off), "
+                               f"not {value!r}") from None
+        if isinstance(value, bool) or not 0 <= number <= 100 \
+                or str(number) != str(value).strip():
+            raise InvalidValue(f"setting {key} must be 0 (off) to 100, not {value!r}")
+        return number
+    return parse
+
+
 def _schedule(key: str) -> Callable[[Any], Any]:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
@@ -185,6 +199,13 @@ SETTINGS.update({s.key: s for s in (
             _positive_int("mail.repeat_s")),
     Setting("mail.attempts", 3, "tries per mail before it is given up (and logged)",
             _positive_int("mail.attempts")),
+    Setting("backup.space_warn_percent", 90,
+            "a backup destination fuller than this (percent) after a run is a notice "
+            "(0 = never)", _percent_or_off("backup.space_warn_percent")),
+    Setting("backup.digest_schedule", "",
+            "when a summary of the backups since the last one is sent (five-field cron, "
+            "UTC, e.g. '0 7 * * *' for every morning); 'off' for none",
+            _schedule("backup.digest_schedule")),
 )})
 
 def _timezone(key: str) -> Callable[[Any], Any]:

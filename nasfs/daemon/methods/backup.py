@@ -117,4 +117,5 @@ def build(daemon: DaemonHost) -> BackupService:
 
     policy = array.policy
     return BackupService(JobRepository(policy), ctx,
-                         lambda share: policy.share(share) is not None, notify, log_row)
+                         lambda share: policy.share(share) is not None, notify, log_row,
+                         policy.setting)
