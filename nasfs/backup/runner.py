@@ -271,7 +271,17 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
     return RunResult(outcome.result, outcome.detail, generation=gen, files=len(entries),
                      bytes=sum(e.size for e in entries),
                      sent_bytes=state.progress.bytes_done, removed=tuple(removed),
-                     space=place.space())
+                     space=_space(place))
+
+
+def _space(place: Place) -> tuple[int, int] | None:
+    """The destination's (free, total) bytes for the space notice; never fails the run
+    that already made its generation (a box gone, a backend that does not tell)."""
+    try:
+        return place.space()
+    except (BackupError, OSError, ValueError):
+        log.warning("could not measure the space at %s", place.describe(), exc_info=True)
+        return None
 
 
 def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None,
