@@ -66,7 +66,7 @@ def test_console_shows_the_target_and_opens_a_row_in_full(env: Env) -> None:
     async def scenario() -> None:
         app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for_text(pilot, "F5 Logs")
+            await wait_for_text(pilot, "5Logs")  # F5, or 5 when the list is long
             await pilot.press("f5")
             await wait_for_text(pilot, "Access log, page 1")
             await pilot.press("k")

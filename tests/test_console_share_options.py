@@ -35,7 +35,7 @@ def test_add_a_share_with_every_option(env: Env) -> None:
     async def scenario() -> None:
         app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for_text(pilot, "F4 Shares")
+            await wait_for_text(pilot, "4Shares")  # F4, or 4 when the list is long
             await pilot.press("f4")
             await pilot.press("a")
             await wait_for_text(pilot, "Add a share")

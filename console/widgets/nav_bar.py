@@ -26,7 +26,8 @@ class NavBar(Static):
     def show(self, entries: list[NavEntry], current: str) -> None:
         width = self.size.width or 80
         # The key in reverse video and no space after it: eight screens fit in 80 columns.
-        # More do when the keys are shown as their digits (1 for F1: both work).
+        # Ten do when the keys are shown as their digits (1 for F1: both work) with no space
+        # between entries (the reverse-video digit is the separator): 75 columns.
         line = _line(entries, current, digits=False)
         if line.cell_len > width:
             line = _line(entries, current, digits=True)
@@ -40,5 +41,6 @@ def _line(entries: list[NavEntry], current: str, *, digits: bool) -> Text:
         style = "bold underline" if entry.screen == current else ""
         line.append(entry.key.removeprefix("F") if digits else entry.key, "reverse")
         line.append(entry.title, style)
-        line.append(" ")
+        if not digits:
+            line.append(" ")
     return line
