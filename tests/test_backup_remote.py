@@ -1,12 +1,15 @@
 """Backups off the box: to a second array over ssh (sshd started by the test on 127.0.0.1
 with its own host key and authorized_keys; rsync over it into the second array's share),
-and to the cloud (rclone against `rclone serve webdav` on 127.0.0.1, wrapped in crypt)."""
+and to the cloud (rclone against `rclone serve webdav` on 127.0.0.1, wrapped in crypt);
+the connection cut mid-run (the sshd session killed) and rclone killed mid-run, each
+resumed by the next run to a complete, verified generation."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -17,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_util import backup_nas, cli, make_tree, picture
+from tests.backup_util import (
+    backup_nas,
+    cli,
+    make_tree,
+    picture,
+    wait_finished,
+    wait_running,
+)
 from tests.fuse_policy_util import PolicyMount
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -198,3 +208,104 @@ def test_to_the_cloud_through_rclone_crypt(nas: PolicyMount, tmp_path: Path) -> 
     # The server gone: a clear failure, the generations stay.
     gone = json.loads(cli(nas, "--json", "backup", "run", "cloud").stdout)
     assert gone["result"] == "destination_missing", gone
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat_line = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def command(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def big_tree(docs: Path, files: int) -> None:
+    make_tree(docs)
+    for i in range(files):
+        (docs / f"big{i}.bin").write_bytes(os.urandom(2 << 20))
+
+
+def test_the_network_cut_mid_run_over_ssh_then_resumed(nas: PolicyMount, second: PolicyMount,
+                                                       sshd: tuple[int, Path]) -> None:
+    """The sshd session serving the run is killed (what a cut cable looks like to both
+    ends): a clear `destination_missing`, and the next run continues to a whole generation."""
+    port, sshd_dir = sshd
+    docs = nas.mnt / "docs"
+    big_tree(docs, 6)
+    (sshd_dir / "authorized_keys").write_text(cli(nas, "backup", "key").stdout)
+    target = f"root@127.0.0.1:{second.mnt / 'vault'}"
+    assert cli(nas, "backup", "add", "lan", "--source", "docs", "--ssh", target,
+               "--ssh-port", str(port), "--ssh-fingerprint",
+               fingerprint(sshd_dir / "host.pub"), "--bwlimit", "3000").returncode == 0
+    nas.call("backup.run", {"name": "lan", "wait": False})
+    wait_running(nas, "lan", min_bytes=3 << 20)
+    listener = int((sshd_dir / "sshd.pid").read_text())
+    sessions = children(listener)  # one sshd per connection: the run's
+    assert sessions
+    for pid in sessions:
+        os.kill(pid, signal.SIGKILL)
+    last = wait_finished(nas, "lan")
+    assert last["result"] == "destination_missing", last
+    folder = second.mnt / "vault" / "lan"
+    pending = [n for n in os.listdir(folder) if n.startswith(".incomplete-")]
+    assert len(pending) == 1 and not [n for n in os.listdir(folder) if not n.startswith(".")]
+    assert cli(nas, "backup", "edit", "lan", "--bwlimit", "0").returncode == 0
+    done = json.loads(cli(nas, "--json", "backup", "run", "lan").stdout)
+    assert done["result"] == "ok", done
+    assert sorted(os.listdir(folder)) == [done["generation"], done["generation"] + ".manifest"]
+    assert picture(folder / done["generation"]) == picture(docs)
+    assert done["sent_bytes"] < done["bytes"]  # what was there already was not sent again
+    assert cli(nas, "backup", "verify", "lan").returncode == 0
+
+
+def test_rclone_killed_mid_run_then_resumed(nas: PolicyMount, tmp_path: Path) -> None:
+    docs = nas.mnt / "docs"
+    big_tree(docs, 6)
+    served = tmp_path / "webdav"
+    served.mkdir()
+    port = free_port()
+    server = subprocess.Popen(["rclone", "serve", "webdav", str(served), "--addr",
+                               f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, server)
+        assert cli(nas, "backup", "add", "cloud", "--source", "docs", "--cloud", "webdav",
+                   "--cloud-option", f"url=http://127.0.0.1:{port}", "--cloud-option",
+                   "vendor=other", "--bwlimit", "3000").returncode == 0
+        nas.call("backup.run", {"name": "cloud", "wait": False})
+        wait_running(nas, "cloud", min_bytes=3 << 20)
+        assert nas.proc is not None
+        tools = [p for p in children(nas.proc.pid) if command(p)[:1] == [b"rclone"]]
+        assert tools, "no rclone started by the daemon"
+        for pid in tools:
+            os.kill(pid, signal.SIGKILL)
+        last = wait_finished(nas, "cloud")
+        assert last["result"] == "failed" and "killed" in str(last["detail"]), last
+        folder = served / "cloud"
+        pending = [n for n in os.listdir(folder) if n.startswith(".incomplete-")]
+        assert len(pending) == 1
+        assert not [n for n in os.listdir(folder) if not n.startswith(".")]
+        assert cli(nas, "backup", "edit", "cloud", "--bwlimit", "0").returncode == 0
+        done = json.loads(cli(nas, "--json", "backup", "run", "cloud").stdout)
+        assert done["result"] == "ok", done
+        assert sorted(os.listdir(folder)) == [done["generation"],
+                                              done["generation"] + ".manifest"]
+        got = folder / done["generation"]
+        assert {p.relative_to(got) for p in got.rglob("*") if p.is_file()} >= {
+            Path(f"big{i}.bin") for i in range(6)}
+        assert done["sent_bytes"] < done["bytes"]  # the files already uploaded stayed
+        assert cli(nas, "backup", "verify", "cloud").returncode == 0
+    finally:
+        server.terminate()
+        server.wait()
