@@ -7,31 +7,16 @@ never what the cache (and so other readers) holds."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem
-from nasfs.store import Store
+from tests import fs_util
 
 R = ROOT_CALLER
 PUNCH = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
 
 
-@pytest.fixture
-async def fs(tmp_path: Path) -> AsyncIterator[Filesystem]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    store = Store.open(dirs)
-    f = Filesystem.open(store)
-    try:
-        yield f
-    finally:
-        await f.close()
-        store.close()
+# The four-member array, its store and a filesystem on it, by name (tests/fs_util.py).
+members, store, fs = fs_util.members, fs_util.store, fs_util.fs
 
 
 async def test_flushed_records_are_cached_without_a_copy(fs: Filesystem) -> None:

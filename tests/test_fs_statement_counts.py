@@ -5,32 +5,20 @@ the errors the skipped reads gave (an unknown parent or inode) are still given."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, errors
-from nasfs.store import Store
+from tests import fs_util
 
 R = ROOT_CALLER
 CAPABILITY = b"security.capability"
 
 
-@pytest.fixture
-async def fs(tmp_path: Path) -> AsyncIterator[Filesystem]:
-    dirs = [tmp_path / f"m{i}" for i in range(3)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    store = Store.open(dirs)
-    f = Filesystem.open(store)
-    try:
-        yield f
-    finally:
-        await f.close()
-        store.close()
+# The four-member array, its store and a filesystem on it, by name (tests/fs_util.py).
+members, store, fs = fs_util.members, fs_util.store, fs_util.fs
 
 
 @contextmanager

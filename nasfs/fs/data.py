@@ -1,6 +1,6 @@
 """File data: records buffered in memory, flushed in batches to the store, read through a cache.
 
-(About 570 lines, on purpose: the dirty map, the in-flight copies, the per-file flush locks,
+(About 600 lines, on purpose: the dirty map, the in-flight copies, the per-file flush locks,
 flush-behind and the quiet moment are one concurrency protocol; the invariants below hold
 only if one module owns all of it.)
 
