@@ -16,7 +16,8 @@ from tests.smb_util import HOST, SmbNas, serve_smb
 
 # carol logs in only in the lock test: a success of hers counted late (the audit is read
 # every half second) would reset the failures that test makes.
-USERS = {"alice": (46141, "alice-pw"), "bob": (46142, "bob-pw"), "carol": (46143, "carol-pw")}
+USERS = {"alice": (46141, "alice-pw"), "bob": (46142, "bob-pw"), "carol": (46143, "carol-pw"),
+         "dave": (46144, "dave-pw")}
 MAX_FAILURES = 3
 
 
@@ -31,6 +32,8 @@ def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
     nas.admin.share_acl("secret", "user", "bob", "rw")
     nas.admin.share_create("carols", hidden=True)
     nas.admin.share_acl("carols", "user", "carol", "rw")
+    nas.admin.share_create("daves", hidden=True)
+    nas.admin.share_acl("daves", "user", "dave", "rw")
     nas.admin.share_create("public")
     nas.admin.share_acl("public", "user", "alice", "rw")
     yield nas
@@ -129,6 +132,24 @@ def test_a_guest_under_a_locked_name_finds_none_of_its_shares(nas: SmbNas) -> No
         assert time.monotonic() < deadline, nas.status()
         time.sleep(0.1)
     assert probe(nas, "carols", "carol", "carol-pw", guest=False) == "OK"
+
+
+def test_a_guest_under_a_name_samba_lacks_finds_none_of_its_shares(nas: SmbNas) -> None:
+    nas.admin.share_edit("public", guest=True)
+    # dave's NAS password never reached Samba (as when it was set with os.accounts off).
+    done = subprocess.run(["pdbedit", "-s", str(nas.conf), "-x", "-u", "dave"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    nas.admin.share_edit("daves", trash_days=7)  # any policy change renders again
+    assert "dave" in nas.status()["users_without_samba_password"]
+    assert probe(nas, "public", "dave", "dave-pw") == "OK"  # a guest now
+    assert probe(nas, "daves", "dave", "x") == probe(nas, "nosuch", "dave", "x") \
+        == "BadNetworkName"
+    nas.admin.user_passwd("dave", "dave-pw")  # Samba learns it: dave is dave again
+    deadline = time.monotonic() + 60  # his shares come back as the watcher sees the passdb
+    while probe(nas, "daves", "dave", "dave-pw", guest=False) != "OK":
+        assert time.monotonic() < deadline, "dave's hidden share did not come back"
+        time.sleep(0.2)
 
 
 def test_guests_cannot_be_allowed_on_hidden_shares(nas: SmbNas) -> None:

@@ -58,6 +58,9 @@ class SmbService:
         # over whenever they change (`snapshots_changed`), from the file-system thread.
         self.snapshots: tuple[tuple[str, int], ...] = ()
         self._links_lock = threading.Lock()  # never the policy lock: see snapshots_changed
+        # With guests on, the passdb's mtime at the last install: a password Samba learnt
+        # since (after the policy reload that rendered it) renders the user's hidden shares.
+        self._passdb_seen: float | None = None
         # The policy's own lock: settings and policy changes call in holding it, so one lock
         # (not two in either order) guards smbd's life.
         self._lock = policy.policy_lock
@@ -112,9 +115,20 @@ class SmbService:
     def _install(self, snapshot: PolicySnapshot, site: Site,
                  locked: set[str] | None = None) -> None:
         self._link_versions(site, snapshot.shares)  # before smb.conf points at them
-        locked = self.locked_users if locked is None else locked
-        apply_files(render(snapshot, site, self.denied, frozenset(locked)), site.state_dir,
+        unknown = set(self.locked_users if locked is None else locked)
+        if guests_welcome(snapshot):
+            self._passdb_seen = _mtime(_passdb_file(site))
+            unknown |= self._without_samba_password(snapshot, site)
+        apply_files(render(snapshot, site, self.denied, frozenset(unknown)), site.state_dir,
                     directories=tuple(directories(site)))
+
+    @staticmethod
+    def _without_samba_password(snapshot: PolicySnapshot, site: Site) -> set[str]:
+        """SMB users the passdb lacks (a password set while `os.accounts` was off)."""
+        wanted = set(samba_users(snapshot))
+        if not _passdb_file(site).exists():
+            return wanted
+        return wanted - set(passdb.users(site))
 
     def _start(self) -> None:
         if self.mountpoint is None:
@@ -153,6 +167,8 @@ class SmbService:
                             continue
                         self.policy.lockout.record(attempt.name, attempt.address, attempt.ok)
                     self._enforce_locks(smbd)
+                    if guests and _mtime(_passdb_file(smbd.site)) != self._passdb_seen:
+                        self._install(self.policy.snapshot, smbd.site)
             except Exception:
                 log.exception("reading Samba's authentication audit failed")
 
@@ -228,6 +244,17 @@ class SmbService:
             "locked_users": sorted(self.locked_users) if running else [],
             "denied_addresses": list(self.denied) if running else [],
         }
+
+
+def _passdb_file(site: Site) -> Path:
+    return site.state_dir / "private" / "passdb.tdb"
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 def _is_address(text: str) -> bool:
