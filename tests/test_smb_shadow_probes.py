@@ -139,3 +139,20 @@ def test_local_users_cannot_read_hidden_share_names_from_smbs_files(nas: SmbNas)
         assert bob.run(f"os.listdir({str(folder)!r})") == "EACCES"
         for guess in ("secret", "docs"):  # the names are no share names
             assert bob.run(f"os.stat({str(folder / guess)!r}).st_mode") == "ENOENT"
+
+
+def test_other_users_homes_over_smb_look_absent(nas: SmbNas) -> None:
+    local = nas.outer / "hers.txt"
+    local.write_text("hers\n")
+    done = nas.smbclient("homes", "alice", "alice-pw", f"put {local} alice\\hers.txt",
+                         "ls alice\\*")
+    assert done.returncode == 0 and "hers.txt" in done.stdout, done.stdout + done.stderr
+    listing = nas.smbclient("homes", "bob", "bob-pw", "ls")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert " bob " in listing.stdout and "alice" not in listing.stdout
+    for command in ("ls alice\\*", "get alice\\hers.txt /dev/null", "cd alice",
+                    "allinfo alice", "mkdir alice\\x"):
+        hidden = nas.smbclient("homes", "bob", "bob-pw", command)
+        absent = nas.smbclient("homes", "bob", "bob-pw", command.replace("alice", "nosuch"))
+        assert hidden.stdout.replace("alice", "nosuch") == absent.stdout, command
+        assert hidden.returncode == absent.returncode, command

@@ -46,7 +46,7 @@ def render(users: Iterable[UserRecord], groups: Iterable[GroupRecord],
     # The administrator is root (uid 0), which the system has already.
     people = sorted((u for u in users if u.uid != ADMIN_UID), key=lambda u: u.uid)
     published = {u.name for u in people}
-    passwd = "".join(f"{u.name}:x:{u.uid}:{PRIMARY_GID}:{comment(identity)}::"
+    passwd = "".join(f"{u.name}:x:{u.uid}:{PRIMARY_GID}:{comment(identity)}:/nonexistent:"
                      f"/usr/sbin/nologin\n" for u in people)
     # '!': no OS password; NAS passwords are checked by nasfs (and Samba keeps its own hash).
     shadow = "".join(f"{u.name}:!:::::::\n" for u in people)
