@@ -61,7 +61,7 @@ def test_share_lists_name_no_hidden_share(nas: SmbNas) -> None:
     assert tree(nas, "alice", "alice-pw", "secret") == "OK"
 
 
-@pytest.mark.parametrize("share", ["secret", "SECRET", "Secret", "secret ", "alice"])
+@pytest.mark.parametrize("share", ["secret", "SECRET", "Secret", "secret "])
 def test_tree_connects_to_hidden_names_answer_as_absent_ones(nas: SmbNas, share: str) -> None:
     absent = tree(nas, "bob", "bob-pw", "no-such-share")
     assert absent == "BadNetworkName"
@@ -156,3 +156,15 @@ def test_other_users_homes_over_smb_look_absent(nas: SmbNas) -> None:
         absent = nas.smbclient("homes", "bob", "bob-pw", command.replace("alice", "nosuch"))
         assert hidden.stdout.replace("alice", "nosuch") == absent.stdout, command
         assert hidden.returncode == absent.returncode, command
+
+
+def test_another_users_name_as_a_share_shows_only_ones_own_home(nas: SmbNas) -> None:
+    """Samba makes a share of any user's name when a section [homes] exists (its auto-home:
+    the user's home from the system's account), so bob connecting to `alice` gets a tree —
+    which tells him alice is a user, as a failed login under her name does when guests are
+    allowed. Its folder is the homes share's: the gate shows bob his own folder only."""
+    assert tree(nas, "bob", "bob-pw", "alice") == "OK"
+    listing = nas.smbclient("alice", "bob", "bob-pw", "ls")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert " bob " in listing.stdout and "alice" not in listing.stdout
+    assert "hers.txt" not in nas.smbclient("alice", "bob", "bob-pw", "ls alice\\*").stdout
