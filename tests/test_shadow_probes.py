@@ -281,3 +281,22 @@ def test_a_share_switched_hidden_under_open_descriptors(nas: PolicyMount) -> Non
         # are checked at the open); it cannot reach anything else.
         assert bob.run("os.pwrite(fds['f'], b'team', 0)") == 4
     assert (nas.mnt / "team" / "f").read_bytes() == b"team"
+
+
+def test_revoke_reaches_a_working_directory_inside_a_snapshot(nas: PolicyMount) -> None:
+    """Snapshot content is cached five minutes (it never changes); a revoke still ends what
+    a process inside a snapshot of the share may see."""
+    nas.admin.share_create("secret", hidden=True)
+    nas.admin.share_acl("secret", "user", "bob", "ro")
+    (nas.mnt / "secret" / "d").mkdir()
+    (nas.mnt / "secret" / "d" / "f").write_bytes(b"then")
+    nas.call("snapshot.create", {"name": "then"})
+    inside = nas.mnt / "secret" / "#snapshot" / "then" / "d"
+    with UserProcess(BOB) as bob:
+        assert bob.run(f"cd({str(inside)!r})") == "ok"
+        assert bob.run("os.stat('f').st_size") == 4
+        assert bob.run("sorted(os.listdir('.'))") == ["f"]
+        nas.admin.share_acl("secret", "user", "bob", "remove")
+        for source in ("os.stat('f').st_size", "os.listdir('.')", "open('f', 'rb').read()",
+                       "os.access('f', os.R_OK)", "os.stat('..').st_mode"):
+            assert bob.run(source) in ("ENOENT", False), source
