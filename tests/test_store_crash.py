@@ -78,6 +78,29 @@ def _expected(log: Path) -> dict[bytes, bytes]:
     return out
 
 
+MIN_PUTS = 8
+PUTS_LIMIT_S = 120.0  # only for a child that hangs; a healthy one needs a second or two
+
+
+def _puts(log: Path, seed: int | None = None) -> int:
+    """Puts logged in all, or by the child of `seed` (its batches are seed * 100000 + i)."""
+    lines = [line.split() for line in log.read_text().splitlines()]
+    return sum(1 for kind, s in lines
+               if kind == "P" and (seed is None or int(s) // 100000 == seed))
+
+
+def _wait_for_puts(log: Path, child: subprocess.Popen[bytes], seed: int, count: int) -> None:
+    deadline = time.monotonic() + PUTS_LIMIT_S
+    while _puts(log, seed) < count:
+        if child.poll() is not None:
+            raise AssertionError("the child died: "
+                                 + (child.stderr.read().decode() if child.stderr else ""))
+        if time.monotonic() > deadline:
+            child.kill()
+            raise AssertionError(f"the child made fewer than {count} puts in {PUTS_LIMIT_S} s")
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("mode", ["put", "compact"])
 def test_sigkill_never_loses_a_returned_put(tmp_path: Path, mode: str) -> None:
     members = new_array(tmp_path / "array", 4, 1)
@@ -91,7 +114,11 @@ def test_sigkill_never_loses_a_returned_put(tmp_path: Path, mode: str) -> None:
              mode, str(round_ + 1)],
             env=env, stderr=subprocess.PIPE,
         )
-        time.sleep(rng.uniform(0.6, 2.5))
+        # The kill comes at a random moment after the child has made MIN_PUTS puts of its
+        # own: a fixed delay measured the machine's load instead (under load a child needed
+        # most of it to import, made 7 puts in all, and failed the count below).
+        _wait_for_puts(log, child, round_ + 1, MIN_PUTS)
+        time.sleep(rng.uniform(0.0, 1.0))
         assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -102,6 +129,6 @@ def test_sigkill_never_loses_a_returned_put(tmp_path: Path, mode: str) -> None:
             report = store.scrub()
             assert not report.unrecoverable and report.repaired_shards == 0
             segments = [seg.id for seg in store.catalog.segments()]
-    assert len(expected) > 20
+    assert _puts(log) >= 4 * MIN_PUTS and len(expected) > 20
     if mode == "compact":
         assert len(segments) < max(segments)  # compaction did drop segments
