@@ -9,6 +9,7 @@ and when the daemon comes back.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,18 +36,24 @@ class PolicyScreen(ConsoleScreen):
 
         data: Any
         error: str | None = None
+        read_no: int = 0  # which read this is: an older read never replaces a newer one
 
     @dataclass
     class Acted(Message):
-        """A change finished: `done` says what happened, `error` why it did not."""
+        """A change finished: `done` says what happened, `error` why it did not; `data` is
+        what `fetch` read after it (None: the read failed and is tried again)."""
 
         done: str | Callable[[Any], str]  # or the sentence made from the action's result
         error: str | None = None
         result: Any = None
+        data: Any = None
+        read_no: int = 0
 
     def __init__(self) -> None:
         super().__init__()
         self._was_running = False
+        self._reads = itertools.count(1)  # next() is atomic under the GIL: workers share it
+        self._shown_read = 0
 
     def fetch(self, client: Any) -> Any:
         """Read the screen's data (runs in a worker thread; override)."""
@@ -79,18 +86,27 @@ class PolicyScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
+        read_no = next(self._reads)
         try:
             data = self.with_client(self.fetch)
         except NasfsError as exc:
-            self.post_message(self.Loaded(None, wording.explain(exc)))
+            self.post_message(self.Loaded(None, wording.explain(exc), read_no))
             return
-        self.post_message(self.Loaded(data))
+        self.post_message(self.Loaded(data, None, read_no))
 
     def on_policy_screen_loaded(self, message: Loaded) -> None:
         if message.error is not None:
             self.say(message.error, error=True)
             return
-        self.show_data(message.data)
+        self._show_read(message.data, message.read_no)
+
+    def _show_read(self, data: Any, read_no: int) -> None:
+        # A read that started before a change may arrive after the change's own read:
+        # drawing it would show (and let keys act on) the state before the change.
+        if read_no < self._shown_read:
+            return
+        self._shown_read = read_no
+        self.show_data(data)
 
     def confirm_then_act(self, question: str, consequence: str, done: str,
                          action: Callable[[Any], Any]) -> None:
@@ -139,12 +155,23 @@ class PolicyScreen(ConsoleScreen):
         except NasfsError as exc:
             self.post_message(self.Acted(done, wording.explain(exc)))
             return
-        self.post_message(self.Acted(done, None, result))
+        # Read again in the same worker, so the sentence and the new state are drawn
+        # together: a key pressed after "done" shows acts on the state after the change.
+        read_no = next(self._reads)
+        try:
+            data = self.with_client(self.fetch)
+        except NasfsError:
+            data = None
+        self.post_message(self.Acted(done, None, result, data, read_no))
 
     def on_policy_screen_acted(self, message: Acted) -> None:
         if message.error is not None:
             self.say(message.error, error=True)
-        else:
-            self.say(message.done(message.result) if callable(message.done) else message.done)
-            self.after_action(message.result)
-        self.load()
+            self.load()
+            return
+        if message.data is not None:
+            self._show_read(message.data, message.read_no)
+        self.say(message.done(message.result) if callable(message.done) else message.done)
+        self.after_action(message.result)
+        if message.data is None:
+            self.load()
