@@ -23,17 +23,15 @@ import pytest
 import trio
 
 from nasfs.errors import NasfsError
-from nasfs.fs import ROOT_INODE, Caller, Filesystem
+from nasfs.fs import ROOT_INODE, Filesystem
 from nasfs.policy.auditstore import LogFilter
 from nasfs.policy.gate import Gate
 from nasfs.policy.gate.denials import DENIALS
 from nasfs.policy.service import PolicyService
 from nasfs.policy.snapshot_state import export
-from nasfs.store import Store
-from nasfs.trash import TRASH_MIGRATIONS, Trash
-from tests.policy_util import ROOT, open_policy
+from tests.gate_util import ALICE, add_user, open_gate
+from tests.policy_util import ROOT
 
-ALICE = Caller(2001, 2001, pid=os.getpid())
 REPO = Path(__file__).parent.parent
 
 
@@ -66,30 +64,21 @@ class Nas:
         return a.ino
 
 
+def _alice_and_docs(policy: PolicyService) -> None:
+    add_user(policy, "alice", 2001)
+    policy.admin.call("share.create", {"name": "docs"}, ROOT)
+
+
 @pytest.fixture
 async def nas(tmp_path: Path) -> AsyncIterator[Nas]:
-    members = [tmp_path / f"m{i}" for i in range(3)]
-    for m in members:
-        m.mkdir()
-    Store.create(members, 1)
-    store = Store.open(members)
-    policy = open_policy(tmp_path / "policy")
-    fs = Filesystem.open(store, extra_migrations=[TRASH_MIGRATIONS])
-    try:
-        policy.admin.call("user.add", {"name": "alice", "uid": 2001}, ROOT)
-        policy.admin.call("share.create", {"name": "docs"}, ROOT)
-        gate = Gate(fs, policy, Trash(fs, policy.clock))
-        gate.ensure_all_share_folders()
-        nas = Nas(gate, policy, fs)
+    async with open_gate(tmp_path, _alice_and_docs, trash=True) as gate:
+        assert gate.policy is not None
+        nas = Nas(gate, gate.policy, gate.fs)
         nas.acl("docs", "rw")
         async with trio.open_nursery() as nursery:
-            await nursery.start(policy.run)
+            await nursery.start(gate.policy.run)
             yield nas
             nursery.cancel_scope.cancel()
-    finally:
-        await fs.close()
-        store.close()
-        policy.close()
 
 
 async def refused(code: int, request: Any) -> None:

@@ -13,40 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.fs import ROOT_INODE, Caller, Filesystem
+from nasfs.fs import ROOT_INODE, Caller
 from nasfs.fuse.operations import Operations
 from nasfs.policy.gate import Gate
 from nasfs.policy.gate.timeouts import ORDINARY, VOLATILE
-from nasfs.store import Store
-from tests.policy_util import ROOT, open_policy
+from nasfs.policy.service import PolicyService
+from tests.gate_util import ALICE, add_user, open_gate, share_for_everyone
 
-ALICE = Caller(2001, 2001, pid=os.getpid())
 ADMIN = Caller(0, 0, pid=os.getpid())
+
+
+def _office(policy: PolicyService) -> None:
+    add_user(policy, "alice", 2001)
+    share_for_everyone(policy, "docs")
+    share_for_everyone(policy, "homes", homes=True)
 
 
 @pytest.fixture
 async def gate(tmp_path: Path) -> AsyncIterator[Gate]:
-    members = [tmp_path / f"m{i}" for i in range(3)]
-    for m in members:
-        m.mkdir()
-    Store.create(members, 1)
-    store = Store.open(members)
-    policy = open_policy(tmp_path / "policy")
-    fs = Filesystem.open(store)
-    try:
-        policy.admin.call("user.add", {"name": "alice", "uid": 2001}, ROOT)
-        policy.admin.call("share.create", {"name": "docs"}, ROOT)
-        policy.admin.call("share.acl", {"name": "docs", "kind": "everyone", "access": "rw"},
-                          ROOT)
-        policy.admin.call("share.create", {"name": "homes", "homes": True}, ROOT)
-        policy.admin.call("share.acl", {"name": "homes", "kind": "everyone", "access": "rw"},
-                          ROOT)
-        g = Gate(fs, policy)
-        g.ensure_all_share_folders()
+    async with open_gate(tmp_path, _office) as g:
         yield g
-    finally:
-        await fs.close()
-        store.close()
 
 
 async def listing(ops: Operations, ino: int, caller: Caller) -> dict[bytes, tuple[float, float]]:

@@ -13,36 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.fs import ROOT_INODE, Caller, Filesystem
+from nasfs.fs import ROOT_INODE, Caller
 from nasfs.policy.gate import Gate
-from nasfs.store import Store
-from tests.policy_util import ROOT, open_policy
+from nasfs.policy.service import PolicyService
+from tests.gate_util import ALICE, add_user, open_gate, share_for_everyone
+from tests.policy_util import ROOT
 
-ALICE = Caller(2001, 2001, pid=os.getpid())
 BOB = Caller(2002, 2002, pid=os.getpid())
+
+
+def _office(policy: PolicyService) -> None:
+    add_user(policy, "alice", 2001)
+    add_user(policy, "bob", 2002)
+    share_for_everyone(policy, "docs")
 
 
 @pytest.fixture
 async def gate(tmp_path: Path) -> AsyncIterator[Gate]:
-    members = [tmp_path / f"m{i}" for i in range(3)]
-    for m in members:
-        m.mkdir()
-    Store.create(members, 1)
-    store = Store.open(members)
-    policy = open_policy(tmp_path / "policy")
-    fs = Filesystem.open(store)
-    try:
-        policy.admin.call("user.add", {"name": "alice", "uid": 2001}, ROOT)
-        policy.admin.call("user.add", {"name": "bob", "uid": 2002}, ROOT)
-        policy.admin.call("share.create", {"name": "docs"}, ROOT)
-        policy.admin.call("share.acl", {"name": "docs", "kind": "everyone", "access": "rw"},
-                          ROOT)
-        g = Gate(fs, policy)
-        g.ensure_all_share_folders()
+    async with open_gate(tmp_path, _office) as g:
         yield g
-    finally:
-        await fs.close()
-        store.close()
 
 
 @contextmanager
