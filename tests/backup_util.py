@@ -4,6 +4,7 @@ filesystems, a tree with modes/times/xattrs, and the `nasfs backup` command."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -155,6 +156,19 @@ def slow_job(nas: PolicyMount, dest: Path, big_files: int, bwlimit_kib: int) -> 
     make_tree(docs)
     for i in range(big_files):
         (docs / f"big{i}.bin").write_bytes(os.urandom(2 << 20))
-    dest.mkdir()
-    assert cli(nas, "backup", "add", "docs", "--source", "docs", "--folder", str(dest),
-               "--bwlimit", str(bwlimit_kib)).returncode == 0
+    add_folder_job(nas, "docs", dest, "--bwlimit", str(bwlimit_kib))
+
+
+def add_folder_job(nas: PolicyMount, job: str, dest: Path, *options: str) -> None:
+    """`nasfs backup add JOB --source docs --folder DEST OPTIONS...` (DEST made if need be),
+    which must succeed."""
+    dest.mkdir(exist_ok=True)
+    added = cli(nas, "backup", "add", job, "--source", "docs", "--folder", str(dest), *options)
+    assert added.returncode == 0, added.stderr
+
+
+def run_job(nas: PolicyMount, job: str) -> dict[str, Any]:
+    """`nasfs --json backup run JOB`, which must succeed: the run's answer."""
+    done = json.loads(cli(nas, "--json", "backup", "run", job).stdout)
+    assert done["result"] == "ok", done
+    return dict(done)

@@ -33,6 +33,9 @@ from tests.fuse_policy_util import PolicyMount
 from tests.os_accounts_util import preserved_extrausers
 
 HOST = "127.0.0.1"
+# An ACL entry as `share.acl` takes it: (kind, principal, access).
+Grant = tuple[str, str | None, str]
+EVERYONE_RW: Grant = ("everyone", None, "rw")
 
 
 def free_port() -> int:
@@ -68,6 +71,12 @@ class SmbNas(PolicyMount):
     @property
     def conf(self) -> Path:
         return self.state_dir / "smb.conf"
+
+    def share(self, name: str, *grants: Grant, **options: Any) -> None:
+        """Create the share `name` (with share.create's `options`) and give it `grants`."""
+        self.admin.share_create(name, **options)
+        for kind, principal, access in grants:
+            self.admin.share_acl(name, kind, principal, access)
 
     def status(self) -> dict[str, Any]:
         return dict(self.call("smb.status"))
@@ -133,8 +142,10 @@ class SmbNas(PolicyMount):
         return "OK"
 
 
-def serve_smb(base: Path, users: dict[str, tuple[int, str]]) -> Iterator[SmbNas]:
-    """A fixture body: `yield from serve_smb(tmp, {"alice": (uid, password)})`."""
+def serve_smb(base: Path, users: dict[str, tuple[int, str]], *,
+              max_failures: int | None = None) -> Iterator[SmbNas]:
+    """A fixture body: `yield from serve_smb(tmp, {"alice": (uid, password)})`. With
+    `max_failures`, the lock-out's `auth.max_failures` is set once smbd runs."""
     with preserved_extrausers():
         nas = SmbNas(base)
         try:
@@ -143,6 +154,8 @@ def serve_smb(base: Path, users: dict[str, tuple[int, str]]) -> Iterator[SmbNas]
             for name, (uid, password) in users.items():
                 nas.admin.user_add(name, uid, password=password)
             nas.admin.settings_set("smb.enabled", True)
+            if max_failures is not None:
+                nas.admin.settings_set("auth.max_failures", max_failures)
             yield nas
             nas.admin.settings_set("smb.enabled", False)
             assert nas.leftovers() == []
@@ -150,3 +163,8 @@ def serve_smb(base: Path, users: dict[str, tuple[int, str]]) -> Iterator[SmbNas]
             assert nas.leftovers() == [], "smbd outlived its daemon"
         finally:
             nas.cleanup()
+
+
+# The module fixtures' form: `with smb_nas(tmp, users) as nas: nas.share(...); yield nas`
+# (the with block ends smbd and the daemon also when the set-up after it fails).
+smb_nas = contextlib.contextmanager(serve_smb)

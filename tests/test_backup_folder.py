@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backup_util import backup_nas, cli, make_tree, picture
+from tests.backup_util import add_folder_job, backup_nas, cli, make_tree, picture, run_job
 from tests.fuse_policy_util import PolicyMount
 from tests.mail_util import Inbox, smtp
 
@@ -61,11 +61,8 @@ def test_generations_hard_links_verify_and_restore(nas: PolicyMount, tmp_path: P
     docs = nas.mnt / "docs"
     make_tree(docs)
     dest = tmp_path / "dest"
-    dest.mkdir()
-    assert cli(nas, "backup", "add", "docs", "--source", "docs", "--folder", str(dest),
-               "--keep-last", "2", "--verify").returncode == 0
-    first = json.loads(cli(nas, "--json", "backup", "run", "docs").stdout)
-    assert first["result"] == "ok", first
+    add_folder_job(nas, "docs", dest, "--keep-last", "2", "--verify")
+    first = run_job(nas, "docs")
     gen1 = dest / "docs" / first["generation"]
     assert picture(gen1) == picture(docs)
     assert first["files"] == 4  # q1.txt and its hard link q1-again.txt, plan.bin, notes.txt
@@ -76,8 +73,7 @@ def test_generations_hard_links_verify_and_restore(nas: PolicyMount, tmp_path: P
 
     (docs / "reports" / "q1.txt").write_bytes(b"changed\n")
     (docs / "new.txt").write_bytes(b"new file\n")
-    second = json.loads(cli(nas, "--json", "backup", "run", "docs").stdout)
-    assert second["result"] == "ok", second
+    second = run_job(nas, "docs")
     gen2 = dest / "docs" / second["generation"]
     assert picture(gen2) == picture(docs)
     # Unchanged files are hard links into the first generation; changed ones are not.
@@ -123,8 +119,8 @@ def test_generations_hard_links_verify_and_restore(nas: PolicyMount, tmp_path: P
     assert taken.returncode == 1 and "exists already" in taken.stderr
 
     # keep-last 2: a third run removes the first generation and its manifest.
-    third = json.loads(cli(nas, "--json", "backup", "run", "docs").stdout)
-    assert third["result"] == "ok" and third["removed"] == [first["generation"]]
+    third = run_job(nas, "docs")
+    assert third["removed"] == [first["generation"]]
     assert not gen1.exists() and not (dest / "docs" / f"{first['generation']}.manifest").exists()
     status = json.loads(cli(nas, "--json", "backup", "status", "docs").stdout)[0]
     assert status["last_success"]["generation"] == third["generation"]
@@ -136,16 +132,11 @@ def test_a_renamed_job_keeps_its_generations_and_history(nas: PolicyMount,
                                                         tmp_path: Path) -> None:
     """`backup edit OLD --name NEW`: the history, the generations at the destination (kept
     in OLD's folder) and the next run's hard links all stay the job's own."""
-    docs = nas.mnt / "docs"
-    make_tree(docs)
+    make_tree(nas.mnt / "docs")
     dest = tmp_path / "dest"
-    dest.mkdir()
-    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
-               str(dest)).returncode == 0
-    assert cli(nas, "backup", "add", "other", "--source", "docs", "--folder",
-               str(dest)).returncode == 0
-    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
-    assert first["result"] == "ok", first
+    add_folder_job(nas, "office", dest)
+    add_folder_job(nas, "other", dest)
+    first = run_job(nas, "office")
     taken = cli(nas, "backup", "edit", "office", "--name", "other")
     assert taken.returncode == 1 and "exists already" in taken.stderr
     bad = cli(nas, "backup", "edit", "office", "--name", "no/slash")
@@ -160,8 +151,7 @@ def test_a_renamed_job_keeps_its_generations_and_history(nas: PolicyMount,
     assert status["last_success"]["generation"] == first["generation"]
     gens = json.loads(cli(nas, "--json", "backup", "generations", "office-nightly").stdout)
     assert [g["name"] for g in gens] == [first["generation"]]
-    second = json.loads(cli(nas, "--json", "backup", "run", "office-nightly").stdout)
-    assert second["result"] == "ok", second
+    second = run_job(nas, "office-nightly")
     assert sorted(os.listdir(dest)) == ["office"]  # no second folder for the new name
     g1, g2 = dest / "office" / first["generation"], dest / "office" / second["generation"]
     assert os.stat(g1 / "notes.txt").st_ino == os.stat(g2 / "notes.txt").st_ino
@@ -179,14 +169,10 @@ def test_a_renamed_job_keeps_its_generations_and_history(nas: PolicyMount,
 def test_a_scheduled_verify_finds_rot_and_says_so(nas: PolicyMount, tmp_path: Path) -> None:
     """`--verify-schedule CRON`: the newest generation is re-read at each fire time (here
     every minute) and a mismatch goes to the system log and the daemon's notices."""
-    docs = nas.mnt / "docs"
-    make_tree(docs)
+    make_tree(nas.mnt / "docs")
     dest = tmp_path / "dest"
-    dest.mkdir()
-    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
-               str(dest)).returncode == 0
-    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
-    assert first["result"] == "ok", first
+    add_folder_job(nas, "office", dest)
+    first = run_job(nas, "office")
     bad = cli(nas, "backup", "edit", "office", "--verify-schedule", "every minute")
     assert bad.returncode == 2
     out = cli(nas, "--json", "backup", "edit", "office", "--verify-schedule", "* * * * *")
@@ -219,24 +205,19 @@ def test_space_and_digest_notices_are_mailed(nas: PolicyMount, tmp_path: Path,
         nas.admin.settings_set(key, value)
     bad = cli(nas, "settings", "set", "backup.space_warn_percent", "120")
     assert bad.returncode != 0 and "0 (off) to 100" in bad.stderr
-    docs = nas.mnt / "docs"
-    make_tree(docs)
+    make_tree(nas.mnt / "docs")
     dest = tmp_path / "dest"
-    dest.mkdir()
-    assert cli(nas, "backup", "add", "office", "--source", "docs", "--folder",
-               str(dest)).returncode == 0
+    add_folder_job(nas, "office", dest)
     st = os.statvfs(dest)
     used = 100 * (st.f_blocks - st.f_bavail) / st.f_blocks
     # Above what is used now: no notice.
     nas.admin.settings_set("backup.space_warn_percent", min(100, int(used) + 5))
-    first = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
-    assert first["result"] == "ok", first
+    run_job(nas, "office")
     assert not [r for r in nas.admin.log_query("system", limit=100).rows
                 if r["operation"] == "backup.space"]
     # Below it: the run says the destination is that full.
     nas.admin.settings_set("backup.space_warn_percent", max(1, int(used) - 1))
-    second = json.loads(cli(nas, "--json", "backup", "run", "office").stdout)
-    assert second["result"] == "ok", second
+    second = run_job(nas, "office")
     rows = [r for r in nas.admin.log_query("system", limit=100).rows
             if r["operation"] == "backup.space"]
     assert len(rows) == 1 and "% full" in str(rows[0]["detail"])

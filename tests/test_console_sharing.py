@@ -19,7 +19,7 @@ from textual.widgets import Input, Select
 
 from console.app import NasConsole
 from console.backend import Backend
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import HOST, SmbNas, smb_nas
 
 USERS = {"alice": (46151, "alice-pw")}
 SIZE = (100, 30)
@@ -27,12 +27,9 @@ SIZE = (100, 30)
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "user", "alice", "rw")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS) as nas:
+        nas.share("docs", ("user", "alice", "rw"))
+        yield nas
 
 
 def _cli(nas: SmbNas, *args: str) -> subprocess.CompletedProcess[str]:

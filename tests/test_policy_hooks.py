@@ -18,7 +18,7 @@ from nasfs.policy.hooks import NO_HOOKS
 from nasfs.smb import passdb
 from nasfs.smb.config import Site
 from nasfs.smb.hooks import samba_hooks
-from tests.smb_util import SmbNas, serve_smb
+from tests.smb_util import EVERYONE_RW, SmbNas, smb_nas
 from tests.test_daemon_service import Running, config, members, run_dir, running  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,12 +39,9 @@ async def test_the_daemon_opens_the_policy_with_the_samba_hooks(
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path, {"bob": (BOB, "bob-pw")})
-    nas = next(served)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "everyone", None, "rw")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path, {"bob": (BOB, "bob-pw")}) as nas:
+        nas.share("docs", EVERYONE_RW)
+        yield nas
 
 
 def passdb_users(nas: SmbNas) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import EVERYONE_RW, HOST, SmbNas, smb_nas
 
 # carol logs in only in the lock test: a success of hers counted late (the audit is read
 # every half second) would reset the failures that test makes.
@@ -23,21 +23,13 @@ MAX_FAILURES = 3
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    nas.admin.settings_set("auth.max_failures", MAX_FAILURES)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "everyone", None, "rw")
-    nas.admin.share_create("secret", hidden=True)
-    nas.admin.share_acl("secret", "user", "bob", "rw")
-    nas.admin.share_create("carols", hidden=True)
-    nas.admin.share_acl("carols", "user", "carol", "rw")
-    nas.admin.share_create("daves", hidden=True)
-    nas.admin.share_acl("daves", "user", "dave", "rw")
-    nas.admin.share_create("public")
-    nas.admin.share_acl("public", "user", "alice", "rw")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS, max_failures=MAX_FAILURES) as nas:
+        nas.share("docs", EVERYONE_RW)
+        nas.share("secret", ("user", "bob", "rw"), hidden=True)
+        nas.share("carols", ("user", "carol", "rw"), hidden=True)
+        nas.share("daves", ("user", "dave", "rw"), hidden=True)
+        nas.share("public", ("user", "alice", "rw"))
+        yield nas
 
 
 def probe(nas: SmbNas, share: str, user: str, password: str, *, guest: bool = True) -> str:

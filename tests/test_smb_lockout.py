@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import EVERYONE_RW, HOST, SmbNas, smb_nas
 
 USERS = {"alice": (46131, "alice-pw"), "bob": (46132, "bob-pw"), "carol": (46133, "carol-pw")}
 MAX_FAILURES = 3
@@ -19,13 +19,9 @@ MAX_FAILURES = 3
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    nas.admin.settings_set("auth.max_failures", MAX_FAILURES)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "everyone", None, "rw")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS, max_failures=MAX_FAILURES) as nas:
+        nas.share("docs", EVERYONE_RW)
+        yield nas
 
 
 def wait_for(nas: SmbNas, what: str, test: Callable[[dict[str, Any]], bool]) -> None:

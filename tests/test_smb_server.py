@@ -27,7 +27,7 @@ from smbprotocol.tree import TreeConnect
 from nasfs.client.connection import DaemonError
 from nasfs.smb import passdb
 from nasfs.smb.config import Site
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import HOST, SmbNas, smb_nas
 
 ALICE, BOB, CAROL = 46111, 46112, 46113
 USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw"), "carol": (CAROL, "carol-pw")}
@@ -35,14 +35,9 @@ USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw"), "carol": (CAROL, 
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    a = nas.admin
-    a.share_create("docs")
-    a.share_acl("docs", "user", "alice", "rw")
-    a.share_acl("docs", "user", "bob", "ro")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS) as nas:
+        nas.share("docs", ("user", "alice", "rw"), ("user", "bob", "ro"))
+        yield nas
 
 
 def passdb_users(nas: SmbNas) -> list[str]:

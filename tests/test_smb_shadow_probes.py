@@ -15,7 +15,7 @@ from smbprotocol.tree import TreeConnect
 
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.smb import previous
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import EVERYONE_RW, HOST, SmbNas, smb_nas
 from tests.test_smb_shares import _open, enumerate_snapshots
 from tests.user_process import UserProcess
 
@@ -26,26 +26,19 @@ USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw"), "Carol": (46174, 
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "everyone", None, "rw")
-    nas.admin.share_create("lobby", guest=True)
-    nas.admin.share_acl("lobby", "user", "alice", "rw")
-    nas.admin.share_create("secret", hidden=True)
-    nas.admin.share_acl("secret", "user", "alice", "rw")
-    nas.admin.share_create("carols", hidden=True)
-    nas.admin.share_acl("carols", "user", "Carol", "rw")
-    nas.admin.share_create("homes", homes=True)
-    nas.admin.share_acl("homes", "everyone", None, "rw")
-    (nas.mnt / "docs" / "plan.txt").write_text("plan\n")
-    (nas.mnt / "secret" / "inside.txt").write_text("secret\n")
-    SnapshotClient(nas.client).create()  # type: ignore[arg-type]
-    # alice uses her hidden share over SMB first (smbd caches, the kernel's caches).
-    done = nas.smbclient("secret", "alice", "alice-pw", "ls", "get inside.txt /dev/null")
-    assert done.returncode == 0, done.stdout + done.stderr
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS) as nas:
+        nas.share("docs", EVERYONE_RW)
+        nas.share("lobby", ("user", "alice", "rw"), guest=True)
+        nas.share("secret", ("user", "alice", "rw"), hidden=True)
+        nas.share("carols", ("user", "Carol", "rw"), hidden=True)
+        nas.share("homes", EVERYONE_RW, homes=True)
+        (nas.mnt / "docs" / "plan.txt").write_text("plan\n")
+        (nas.mnt / "secret" / "inside.txt").write_text("secret\n")
+        SnapshotClient(nas.client).create()  # type: ignore[arg-type]
+        # alice uses her hidden share over SMB first (smbd caches, the kernel's caches).
+        done = nas.smbclient("secret", "alice", "alice-pw", "ls", "get inside.txt /dev/null")
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield nas
 
 
 def tree(nas: SmbNas, user: str, password: str, share: str) -> str:

@@ -37,7 +37,7 @@ from smbprotocol.tree import TreeConnect
 
 from nasfs.client.snapshots import SnapshotClient
 from nasfs.client.trash import TrashClient
-from tests.smb_util import HOST, SmbNas, serve_smb
+from tests.smb_util import HOST, SmbNas, smb_nas
 
 ALICE, BOB = 46121, 46122
 USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw")}
@@ -45,13 +45,9 @@ USERS = {"alice": (ALICE, "alice-pw"), "bob": (BOB, "bob-pw")}
 
 @pytest.fixture(scope="module")
 def nas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbNas]:
-    served = serve_smb(tmp_path_factory.mktemp("smb"), USERS)
-    nas = next(served)
-    nas.admin.share_create("docs")
-    nas.admin.share_acl("docs", "user", "alice", "rw")
-    nas.admin.share_acl("docs", "user", "bob", "ro")
-    yield nas
-    next(served, None)
+    with smb_nas(tmp_path_factory.mktemp("smb"), USERS) as nas:
+        nas.share("docs", ("user", "alice", "rw"), ("user", "bob", "ro"))
+        yield nas
 
 
 def trash(nas: SmbNas) -> TrashClient:
