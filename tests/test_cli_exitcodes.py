@@ -69,6 +69,21 @@ def test_status_exit_codes(env: Env) -> None:
     assert env.run("status", nothing, check=False).returncode == exitcodes.NOT_REACHABLE
 
 
+def test_a_reader_that_went_away_is_no_traceback(env: Env) -> None:
+    """`nasfs status | head -1`: the reader closes the pipe; nasfs ends as a SIGPIPE'd
+    command would (141), without a traceback."""
+    members = env.members()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before nasfs writes its first line
+    try:
+        done = subprocess.run([*test_cli_mount.NASFS, "status", "--array", *map(str, members)],
+                              env=env.environ, cwd=test_cli_mount.REPO, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+
+
 # -- scrub ------------------------------------------------------------------------------
 
 def test_scrub_with_unrecoverable_data_exits_1_offline_and_through_the_daemon(env: Env) -> None:

@@ -1,6 +1,7 @@
-"""docs/user-guide.md's commands are commands nasfs has: every `nasfs ...` line in its code
-blocks and every `nasfs ...` in its text parses with the real command line (the walk
-itself was run as written on a sandbox array when the guide was written)."""
+"""docs/user-guide.md's and README.md's commands are commands nasfs has: every `nasfs ...`
+line in their code blocks and every `nasfs ...` in their text parses with the real command
+line (the walks themselves were run as written on a sandbox array, and the README's in a
+fresh clone, when they were written)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 
 from nasfs.cli.main import build_parser
 
-GUIDE = Path(__file__).parent.parent / "docs" / "user-guide.md"
+REPO = Path(__file__).parent.parent
+GUIDE = REPO / "docs" / "user-guide.md"
+README = REPO / "README.md"
 
 
-def guide_commands() -> list[str]:
-    text = GUIDE.read_text()
+def guide_commands(path: Path = GUIDE) -> list[str]:
+    text = path.read_text()
     found: list[str] = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
@@ -30,9 +33,11 @@ def guide_commands() -> list[str]:
 
 
 # Placeholders the text uses, and a value each stands for.
-EXAMPLES = {"N": "3", "NAME": "alice", "SHARE": "sales", "ITEM-ID": "1", "KEY": "auth.lock_s",
-            "VALUE": "600", "MOUNTPOINT": "/srv/nas", "FILE": "/etc/nasfs/nasfs.toml"}
+EXAMPLES = {"COMMAND": "status", "N": "3", "NAME": "alice", "SHARE": "sales", "ITEM-ID": "1",
+            "KEY": "auth.lock_s", "VALUE": "600", "MOUNTPOINT": "/srv/nas",
+            "FILE": "/etc/nasfs/nasfs.toml"}
 COMMANDS = guide_commands()
+README_COMMANDS = guide_commands(README)
 
 
 def test_the_guide_has_the_first_hour() -> None:
@@ -43,7 +48,12 @@ def test_the_guide_has_the_first_hour() -> None:
         assert step in text
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def test_the_readme_says_how_to_try_the_demo_as_alice() -> None:
+    assert "nasfs settings set os.accounts yes" in README_COMMANDS
+    assert "nasfs settings set os.accounts no" in README_COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS + README_COMMANDS)
 def test_guide_command_parses(command: str) -> None:
     words = [EXAMPLES.get(w, w) for w in shlex.split(command)[1:]]
     try:

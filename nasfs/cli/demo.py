@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,8 +135,17 @@ def run_demo(data: Path, *, as_json: bool = False) -> int:
         return 0
     _report(status, as_json)
     _say(f"the demo array stays mounted at {mountpoint}; unmount it with: "
-         f"nasfs umount {mountpoint}", as_json)
+         f"{_nasfs_command()} umount {mountpoint}", as_json)
     return 0
+
+
+def _nasfs_command() -> str:
+    """How to type nasfs again from anywhere: `scripts/demo` runs `.venv/bin/nasfs`, which
+    is not on PATH, so a plain `nasfs` in its advice would be "command not found"."""
+    started = sys.argv[0]
+    if Path(started).name != "nasfs" or shutil.which("nasfs") == os.path.abspath(started):
+        return "nasfs"
+    return os.path.abspath(started)
 
 
 def _mount(config: Config, mountpoint: Path, as_json: bool) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import select
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -86,7 +89,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nasfs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        # `nasfs status | head -1`: the reader has all it wanted. Nothing more can be said
+        # on stdout, and Python's own flush at exit must not fail on it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     return int(result or 0)
+
+
+# What a shell reports for a command killed by SIGPIPE, as `cat` or `ls` would be.
+SIGPIPE_EXIT = 128 + signal.SIGPIPE
+
+
+def _stdout_reader_gone() -> bool:
+    """stdout is a pipe whose reading end is closed (so the BrokenPipeError was stdout's and
+    not some other pipe's, which stays an error worth its traceback)."""
+    try:
+        fd = sys.stdout.fileno()
+        events = select.poll()
+        events.register(fd, select.POLLOUT)
+        return any(e & select.POLLERR for _, e in events.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":
