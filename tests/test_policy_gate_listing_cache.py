@@ -16,6 +16,8 @@ import pytest
 from nasfs.fs import ROOT_INODE, Caller
 from nasfs.fuse.operations import Operations
 from nasfs.policy.gate import Gate
+from nasfs.policy.gate.handles import Listed
+from nasfs.policy.gate.nodemap import Node
 from nasfs.policy.gate.timeouts import ORDINARY, VOLATILE
 from nasfs.policy.service import PolicyService
 from tests.gate_util import ALICE, add_user, open_gate, share_for_everyone
@@ -122,11 +124,80 @@ async def test_listed_blocks_are_the_entries_own_in_one_query(gate: Gate) -> Non
     gate.releasedir(fh)
     assert {item.name for item in batch} == {b"folder", b"empty", b"small", b"sparse",
                                              b"buffered"}
-    # One query for the stored records of all files, none per file (the buffered file's
-    # dirty record still checks what it replaces, as for any reply).
-    assert sum("AND ino IN (" in s for s in ran) == 1
+    # One statement for the batch's entries, attributes and stored records, none per file
+    # (the buffered file's dirty record still checks what it replaces, as for any reply).
+    listings = [s for s in ran if "FROM dentry d JOIN inode i" in s]
+    assert len(listings) == 1 and "FROM extent e" in listings[0]
     assert not any("coalesce(sum((length" in s for s in ran)
+    assert [s for s in ran if s not in listings] == [
+        s for s in ran if s.startswith("SELECT idx, chunk, length FROM extent")]
     for item in batch:
         assert item.blocks == gate.blocks(item.attrs), item.name
     by_name = {item.name: item.blocks for item in batch}
     assert by_name[b"empty"] == 0 and by_name[b"sparse"] == (10 + 511) // 512 + rs // 512
+
+
+async def take_listing(gate: Gate, ino: int, caller: Caller) -> tuple[list[Listed], int]:
+    """A whole listing of `ino` as the adapter takes it (every batch handed to the kernel),
+    and how many entries were still pending a node when their batch was built."""
+    fh = await gate.opendir(ino, caller)
+    out: list[Listed] = []
+    pending = 0
+    after = 0
+    while batch := gate.readdir(fh, after):
+        pending += len(gate.handles[fh].pending)  # type: ignore[union-attr]
+        gate.listed_batch(fh, batch)
+        out += batch
+        after = batch[-1].offset
+    gate.releasedir(fh)
+    return out, pending
+
+
+async def test_a_folder_listed_again_maps_its_entries_once(gate: Gate) -> None:
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    sub = await gate.mkdir(docs.ino, b"many", 0o755, ALICE)
+    names = [b"f%03d" % i for i in range(300)]  # more than one batch of 256
+    for name in names:
+        fh, a = await gate.create(sub.ino, name, 0o644, os.O_WRONLY, ALICE)
+        await gate.write(fh, 0, b"x" * 100)
+        await gate.release(fh)
+        gate.forget([(a.ino, 1)])
+    await gate.fs.data.flush(list(gate.fs.data.files))
+    ran: list[str] = []
+    conn = gate.fs.db.conn  # type: ignore[attr-defined]
+    conn.set_trace_callback(ran.append)
+    try:
+        first, pending_first = await take_listing(gate, sub.ino, ALICE)
+    finally:
+        conn.set_trace_callback(None)
+    assert [item.name for item in first] == names
+    # Two batches, one statement each (the offset past the end asks once more).
+    assert sum("FROM dentry d JOIN inode i" in s for s in ran) == 3
+    assert pending_first == len(names)  # none was mapped: each got its node
+    for item in first:
+        assert item.attrs == gate.fs.getattr(item.attrs.ino)
+        assert item.timeouts == ORDINARY and item.blocks == 1
+        assert gate.nodes[item.attrs.ino] == Node(sub.ino, item.name, "docs", None)
+        assert gate.fs.lookup_count(item.attrs.ino) == 1
+    again, pending_again = await take_listing(gate, sub.ino, ALICE)
+    assert again == first
+    assert pending_again == 0  # all mapped at that very place: nothing to keep pending
+    assert all(gate.fs.lookup_count(item.attrs.ino) == 2 for item in again)
+
+
+async def test_a_home_folder_listing_maps_its_entries_into_the_home(gate: Gate) -> None:
+    homes = await gate.lookup(ROOT_INODE, b"homes", ALICE)
+    assert homes is not None
+    mine = await gate.lookup(homes.ino, b"alice", ALICE)
+    assert mine is not None
+    sub = await gate.mkdir(mine.ino, b"notes", 0o755, ALICE)
+    fh, a = await gate.create(sub.ino, b"todo", 0o644, os.O_WRONLY, ALICE)
+    await gate.release(fh)
+    gate.forget([(a.ino, 1)])
+    for folder in (mine, sub):
+        listed, _ = await take_listing(gate, folder.ino, ALICE)
+        assert listed and all(item.timeouts == ORDINARY for item in listed)
+        for item in listed:
+            node = gate.nodes[item.attrs.ino]
+            assert (node.parent, node.share, node.home) == (folder.ino, "homes", "alice")

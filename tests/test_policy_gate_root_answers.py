@@ -20,6 +20,7 @@ from tests.gate_util import ALICE, add_user, open_gate, share_for_everyone
 from tests.policy_util import ROOT
 
 BOB = Caller(2002, 2002, pid=os.getpid())
+ADMIN = Caller(0, 0, pid=os.getpid())
 
 
 def _office(policy: PolicyService) -> None:
@@ -88,3 +89,45 @@ async def test_a_share_made_hidden_is_never_answered_from_memory(gate: Gate) -> 
                                     "access": "rw"}, ROOT)
     assert await gate.lookup(ROOT_INODE, b"docs", ALICE) is None
     assert await gate.lookup(ROOT_INODE, b"docs", BOB) is not None
+
+
+async def test_changes_below_the_share_folder_keep_the_answer(gate: Gate) -> None:
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    sub = await gate.mkdir(docs.ino, b"work", 0o755, ALICE)  # changes the folder's row
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    # A create and an unlink in a subfolder (the create and unlink loads): the share
+    # folder's row stays as it was, so its lookup is still answered from memory.
+    fh, a = await gate.create(sub.ino, b"file", 0o644, os.O_WRONLY, ALICE)
+    await gate.release(fh)
+    await gate.unlink(sub.ino, b"file", ALICE)
+    await gate.fs.commit()
+    with statements(gate) as ran:
+        again = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert ran == [] and again == docs
+    assert again == gate.live.rules.shown(gate.judge.principal(ALICE),
+                                         gate.fs.getattr(docs.ino))
+
+
+async def test_a_new_root_entry_or_a_rollback_drops_the_answers(gate: Gate) -> None:
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    policy = gate.policy
+    assert policy is not None
+    gate.fs.mkdir(ROOT_INODE, b"loose", 0o755, ADMIN)  # an entry of the root changed
+    with statements(gate) as ran:
+        assert await gate.lookup(ROOT_INODE, b"docs", ALICE) == docs
+    assert ran != []
+    # A change of the folder's row that a rollback undoes: the answer given inside the
+    # transaction is not kept past it.
+    await gate.fs.commit()
+    fh, _ = await gate.create(docs.ino, b"top-file", 0o644, os.O_WRONLY, ALICE)
+    await gate.release(fh)
+    inside = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert inside is not None and inside.mtime_ns >= docs.mtime_ns
+    gate.fs.db.rollback()
+    with statements(gate) as ran:
+        after = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert ran != [] and after is not None
+    assert after.mtime_ns == docs.mtime_ns and after.nlink == docs.nlink

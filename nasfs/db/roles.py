@@ -79,6 +79,9 @@ class CopyRoles:
         # Counts every write statement and rollback: while it stays the same, nothing read
         # from the database has changed, so readers may keep what they derived from it.
         self.changes = 0
+        # Counts rollbacks alone: readers that follow the writes they depend on themselves
+        # still need to know when all of them were undone at once.
+        self.rollbacks = 0
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -220,6 +220,12 @@ class Filesystem:
         """The kernel got a reference to `ino` (e.g. through readdirplus)."""
         self._remember(ino)
 
+    def remember_many(self, inos: Sequence[int]) -> None:
+        """`remember` of each of `inos` (a readdirplus reply's entries)."""
+        lookups = self._lookups
+        for ino in inos:
+            lookups[ino] = lookups.get(ino, 0) + 1
+
     def forget(self, ino: int, nlookup: int) -> None:
         left = self._lookups.get(ino, 0) - nlookup
         if left > 0:
@@ -295,6 +301,18 @@ class Filesystem:
         rollback): while it stays the same, every lookup answers as it did."""
         return self.db.changes
 
+    @property
+    def top_changes(self) -> tuple[int, int]:
+        """A stamp that moves with every change of an entry of the root, of the inode rows
+        `watch_top` named, and with every rollback: while it stays the same, a lookup in
+        the root of a name whose inode is watched answers as it did."""
+        return (self.repo.top_changes, self.db.rollbacks)
+
+    def watch_top(self, ino: int) -> None:
+        """Let changes of inode `ino`'s row move `top_changes` (a share folder whose
+        lookup is answered from memory); not undone, as the root holds few entries."""
+        self.repo.top_inodes.add(ino)
+
     def lookup_count(self, ino: int) -> int:
         """How many references the kernel holds on `ino` (0: it forgot the inode)."""
         return self._lookups.get(ino, 0)
@@ -305,16 +323,6 @@ class Filesystem:
         if stat.S_ISREG(a.mode):
             return allocated_blocks(self.data, a.ino)
         return (a.size + 511) // 512
-
-    def blocks_of(self, attrs: Sequence[Attributes]) -> dict[int, int]:
-        """`blocks` of every live inode in `attrs` (a listing's batch), by inode, with one
-        query for the stored records of all the regular files among them."""
-        files = [a.ino for a in attrs if stat.S_ISREG(a.mode)]
-        stored = self.repo.allocated_blocks_of(files)
-        out = {a.ino: (a.size + 511) // 512 for a in attrs if not stat.S_ISREG(a.mode)}
-        for ino in files:
-            out[ino] = allocated_blocks(self.data, ino, stored.get(ino, 0))
-        return out
 
     def getattr(self, ino: int) -> Attributes:
         a = self.repo.get_inode(ino)
@@ -601,6 +609,24 @@ class Filesystem:
     ) -> list[tuple[int, bytes, Attributes]]:
         """Up to `limit` entries with ids greater than `after`, in id order."""
         return self.repo.list_entries(ino, after, limit)
+
+    def readdir_plus(
+        self, ino: int, after: int, limit: int = 256
+    ) -> list[tuple[int, bytes, Attributes, int]]:
+        """`readdir` with each entry's st_blocks (`blocks`), the rows and the stored
+        records' blocks in one statement for the whole batch."""
+        data = self.data
+        buffered = data.files
+        reserved = data.reservations
+        out = []
+        for row in self.repo.list_entries_plus(ino, after, limit):
+            a = Attributes(*row[2:13])
+            blocks = row[13]
+            if a.ino in buffered or reserved.of(a.ino):
+                # Records not stored yet count as written (nasfs.fs.sparse).
+                blocks = allocated_blocks(data, a.ino, blocks)
+            out.append((row[0], row[1], a, blocks))
+        return out
 
     async def fsyncdir(self, ino: int) -> None:
         await commits.commit_durable(self)

@@ -31,6 +31,7 @@ class MetadataDB(Protocol):
     def executemany(self, sql: str, seq: Any) -> Any: ...
     def query(self, sql: str, params: Any = ()) -> list[Any]: ...
     def query_one(self, sql: str, params: Any = ()) -> Any: ...
+    def query_tuples(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
     def commit(self, *, durable: bool = False) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
@@ -38,6 +39,8 @@ class MetadataDB(Protocol):
     def in_transaction(self) -> bool: ...
     # Bumped by every write statement and rollback (see nasfs.db.roles.CopyRoles).
     changes: int
+    # Bumped by every rollback.
+    rollbacks: int
 
 
 @dataclass(slots=True)
@@ -84,6 +87,12 @@ class Repository:
         # to forget what it cached of them (nasfs.fs.filesystem, `changes_undone`).
         self.touched_names: set[tuple[int, bytes]] = set()
         self.touched_inodes: set[int] = set()
+        # What an answer about an entry of the root depends on (nasfs.policy.gate.
+        # root_answers): bumped by every change of an entry in the root and of the inode
+        # rows of `top_inodes` (the inodes such answers name; a rollback undoes any of
+        # them, so readers pair this with the database's rollback count).
+        self.top_changes = 0
+        self.top_inodes: set[int] = set()
 
     # -------------------------------------------------------------------- meta
 
@@ -180,6 +189,8 @@ class Repository:
     def update_inode(self, a: Attributes) -> None:
         """Write every attribute of `a` to its live inode row."""
         self.touched_inodes.add(a.ino)
+        if a.ino in self.top_inodes:
+            self.top_changes += 1
         values = (a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
                   a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns, a.ino)
         sql = (
@@ -196,6 +207,8 @@ class Repository:
         Returns the chunk ids whose store references must be released once the removal is
         durable (rows closed for a snapshot keep their reference and are not returned).
         """
+        if ino in self.top_inodes:
+            self.top_changes += 1
         released = self.delete_extents_from(ino, 0)
         self._remove("symlink", "ino = ?", (ino,))
         self._remove("xattr", "ino = ?", (ino,))
@@ -224,6 +237,8 @@ class Repository:
 
     def insert_dentry(self, parent: int, name: bytes, ino: int) -> None:
         self.touched_names.add((parent, name))
+        if parent == ROOT_INODE:
+            self.top_changes += 1
         self.db.execute(
             "INSERT INTO dentry (parent, name, ino, born, died) VALUES (?, ?, ?, ?, NULL)",
             (parent, name, ino, self.generation),
@@ -231,11 +246,15 @@ class Repository:
 
     def delete_dentry(self, parent: int, name: bytes) -> None:
         self.touched_names.add((parent, name))
+        if parent == ROOT_INODE:
+            self.top_changes += 1
         self._remove("dentry", "parent = ? AND name = ?", (parent, name))
 
     def retarget_dentry(self, parent: int, name: bytes, ino: int) -> None:
         """Point an existing entry at another inode (rename over, exchange)."""
         self.touched_names.add((parent, name))
+        if parent == ROOT_INODE:
+            self.top_changes += 1
         # A new row rather than an update: the entry's readdir offset changes, which POSIX
         # allows for entries changed during a listing, and old generations stay intact.
         self.delete_dentry(parent, name)
@@ -272,6 +291,24 @@ class Repository:
             (parent, after_id, limit),
         )
         return [(int(r[0]), bytes(r[1]), _attrs(tuple(r)[2:])) for r in rows]
+
+    def list_entries_plus(
+        self, parent: int, after_id: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """`list_entries` for readdirplus, in one statement: rows of (entry id, name, the
+        inode's `_ATTR_COLS`..., stored blocks), the last being `allocated_blocks` for
+        regular files and the size in 512-byte units for the rest. Plain tuples, not
+        `Attributes`: a listing builds no object per entry that it does not hand on."""
+        return self.db.query_tuples(
+            "SELECT d.id, d.name, i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev,"
+            " i.atime_ns, i.mtime_ns, i.ctime_ns, i.crtime_ns,"
+            " CASE WHEN i.mode & 61440 = 32768 THEN (SELECT ifnull(sum((e.length + 511)"
+            " / 512), 0) FROM extent e WHERE e.ino = i.id AND e.died IS NULL)"
+            " ELSE (i.size + 511) / 512 END"
+            " FROM dentry d JOIN inode i ON i.id = d.ino AND i.died IS NULL"
+            " WHERE d.parent = ? AND d.died IS NULL AND d.id > ? ORDER BY d.id LIMIT ?",
+            (parent, after_id, limit),
+        )
 
     # ----------------------------------------------------------------- extents
 
@@ -484,16 +521,6 @@ class Repository:
             (ino,),
         )
         return int(row[0])
-
-    def allocated_blocks_of(self, inos: Sequence[int]) -> dict[int, int]:
-        """`allocated_blocks` of several inodes in one query (those holding none: absent)."""
-        out: dict[int, int] = {}
-        for start in range(0, len(inos), 500):  # far below SQLite's bound on parameters
-            part = inos[start:start + 500]
-            out.update((int(r[0]), int(r[1])) for r in self.db.query(
-                "SELECT ino, sum((length + 511) / 512) FROM extent WHERE died IS NULL"
-                f" AND ino IN ({','.join('?' * len(part))}) GROUP BY ino", tuple(part)))
-        return out
 
     def allocated_blocks_at(self, ino: int, generation: int) -> int:
         row = self.db.query_one(

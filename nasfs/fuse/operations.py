@@ -51,8 +51,17 @@ def entry(
 ) -> EntryAttributes:
     """`a` for the kernel; `blocks` is st_blocks (default: from the size, as if dense)."""
     e = EntryAttributes()
-    e.st_ino = cast(pyfuse3.InodeT, a.ino)
     e.generation = 0
+    e.st_blksize = block_size
+    fill_entry(e, a, timeout, attr_timeout,
+               (a.size + 511) // 512 if blocks is None else blocks)
+    return e
+
+
+def fill_entry(e: EntryAttributes, a: Attributes, timeout: float, attr_timeout: float,
+               blocks: int) -> None:
+    """Set every field of `e` that differs between entries (a listing reuses one `e`)."""
+    e.st_ino = cast(pyfuse3.InodeT, a.ino)
     e.entry_timeout = timeout
     e.attr_timeout = attr_timeout
     e.st_mode = cast(pyfuse3.ModeT, a.mode)
@@ -61,13 +70,11 @@ def entry(
     e.st_gid = a.gid
     e.st_rdev = a.rdev
     e.st_size = a.size
-    e.st_blksize = block_size
-    e.st_blocks = (a.size + 511) // 512 if blocks is None else blocks
+    e.st_blocks = blocks
     e.st_atime_ns = a.atime_ns
     e.st_mtime_ns = a.mtime_ns
     e.st_ctime_ns = a.ctime_ns
     e.st_birthtime_ns = a.crtime_ns
-    return e
 
 
 def _negative_entry(timeout: float) -> EntryAttributes:
@@ -281,20 +288,33 @@ class Operations(pyfuse3.Operations):
     ) -> None:
         # Offsets come from the gate (dentry ids, shifted behind virtual entries), so entries
         # added or removed during a listing never make it skip or repeat the others.
+        gate = self.gate
+        reply = pyfuse3.readdir_reply
+        # One EntryAttributes for the whole listing: readdir_reply copies it into the reply
+        # buffer, so each entry only sets its own fields (no object per entry).
+        e = EntryAttributes()
+        e.generation = 0
+        e.st_blksize = self.block_size
         with _replying():
             after = start_id
             while True:
-                batch = self.gate.readdir(fh, after)
+                batch = gate.readdir(fh, after)
                 if not batch:
                     return
+                taken = 0
                 for item in batch:
-                    if not pyfuse3.readdir_reply(
-                        token, cast(pyfuse3.FileNameT, item.name),
-                        self._entry(item.attrs, item.timeouts, item.blocks), item.offset,
-                    ):
-                        return
-                    self.gate.listed(fh, item)  # readdirplus hands the kernel a reference
-                    after = item.offset
+                    a = item.attrs
+                    entry_timeout, attr_timeout = item.timeouts or gate.timeouts(a.ino)
+                    fill_entry(e, a, entry_timeout, attr_timeout,
+                               gate.blocks(a) if item.blocks is None else item.blocks)
+                    if not reply(token, cast(pyfuse3.FileNameT, item.name), e, item.offset):
+                        break
+                    taken += 1
+                # readdirplus hands the kernel a reference on each entry it took.
+                gate.listed_batch(fh, batch[:taken])
+                if taken < len(batch):
+                    return
+                after = batch[-1].offset
 
     async def releasedir(self, fh: pyfuse3.FileHandleT) -> None:
         self.gate.releasedir(fh)

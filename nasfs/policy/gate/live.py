@@ -18,8 +18,9 @@ from nasfs.policy.gate.homes import ensure_home
 from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live_rules import LiveRules
 from nasfs.policy.gate.logpaths import LivePaths
-from nasfs.policy.gate.nodemap import NodeMap
+from nasfs.policy.gate.nodemap import Node, NodeMap
 from nasfs.policy.gate.root_answers import RootAnswers
+from nasfs.policy.gate.timeouts import ORDINARY
 from nasfs.policy.gate.trash_moves import TrashMoves
 
 if TYPE_CHECKING:
@@ -79,10 +80,10 @@ class LiveTree:
                 if self.nodes.get(known.ino) is None:
                     self.nodes.remember(parent, name, known)
                 return known
-            stamp = self.root_answers.stamp()
+            began = self.root_answers.begin()
             shown = await self._lookup(parent, name, who, caller)
             if shown is not None:
-                self.root_answers.put(who, name, shown, stamp)
+                self.root_answers.put(who, name, shown, began)
             return shown
         return await self._lookup(parent, name, who, caller)
 
@@ -186,6 +187,11 @@ class LiveTree:
     def readdir(self, h: Handle, after: int) -> list[Listed]:
         """The next entries after offset `after` that the handle's owner may see."""
         assert isinstance(h, DirHandle)
+        # The kernel resumes after the last entry it took, so untaken ones are listed again.
+        h.pending.clear()
+        node = self.nodes.get(h.ino)
+        if node is not None and h.ino != ROOT_INODE and node.parent != ROOT_INODE:
+            return self._readdir_inside(h, after, node)
         share_root = self.restrict and self.nodes.is_share_root(h.ino)
         out: list[Listed] = []
         shift = 0
@@ -200,14 +206,11 @@ class LiveTree:
         place = self.rules.place(h.who, h.ino)
         homes_root = share_root and place.share is not None and place.share.homes
         cursor = max(after - shift, 0)
-        # The kernel resumes after the last entry it took, so untaken ones are listed again.
-        h.pending.clear()
-        listed: list[Listed] = []  # of them, the volume's own entries
         while True:
-            batch = self.fs.readdir(h.ino, cursor)
+            batch = self.fs.readdir_plus(h.ino, cursor)
             if not batch:
                 return out
-            for entry_id, name, a in batch:
+            for entry_id, name, a, blocks in batch:
                 cursor = entry_id
                 if self.restrict and not h.who.is_admin:
                     if h.ino == ROOT_INODE and not self._root_visible(h.who, name):
@@ -215,16 +218,40 @@ class LiveTree:
                     if homes_root and name != (h.who.name or "").encode():
                         continue
                 self.nodes.list_node(h.pending, h.ino, name, a)
-                listed.append(Listed(entry_id + shift, name, self.rules.shown(h.who, a),
-                                     self.rules.listing_timeouts(h.pending.get(a.ino))))
-            if listed:
-                # st_blocks of the batch's files in one query, not one per entry.
-                blocks = self.fs.blocks_of([item.attrs for item in listed])
-                for item in listed:
-                    item.blocks = blocks[item.attrs.ino]
-                out += listed
+                out.append(Listed(entry_id + shift, name, self.rules.shown(h.who, a),
+                                  self.rules.listing_timeouts(h.pending.get(a.ino)), blocks))
             if out:
                 return out
+
+    def _readdir_inside(self, h: DirHandle, after: int, folder: Node) -> list[Listed]:
+        """`readdir` of a folder below a share folder (not a share or home folder itself,
+        whose entries are per caller): every caller who may open it sees every entry, each
+        entry's node is the folder's with the entry's name, its timeouts are the ordinary
+        ones and its attributes are shown as stored. So nothing is decided per entry, and
+        an entry whose inode the map already holds at that very place (a folder listed
+        again, as smbd does before every create) needs no pending node either."""
+        nodes = self.nodes.nodes
+        pending = h.pending
+        parent = h.ino
+        share, home = folder.share, folder.home
+        out: list[Listed] = []
+        cursor = after
+        while not out:
+            batch = self.fs.readdir_plus(parent, cursor)
+            if not batch:
+                break
+            cursor = batch[-1][0]
+            for entry_id, name, a, blocks in batch:
+                known = nodes.get(a.ino)
+                if (known is None or known.parent != parent or known.name != name
+                        or known.share != share or known.home != home or known.trash
+                        or known.via_trash):
+                    pending[a.ino] = Node(parent, name, share, home)
+                    if known is not None:
+                        # Mapped elsewhere too (another name of it): shown as from there.
+                        a = self.rules.shown(h.who, a)
+                out.append(Listed(entry_id, name, a, ORDINARY, blocks))
+        return out
 
     def _root_visible(self, who: Principal, name: bytes) -> bool:
         share = self.judge.share_named(name)
@@ -237,3 +264,12 @@ class LiveTree:
         pending = getattr(h, "pending", None)
         if pending:
             self.nodes.take(pending, ino)
+
+    def listed_many(self, h: Handle | None, inos: Sequence[int]) -> None:
+        """`listed` of each of `inos`, in one pass over the filesystem's reference counts."""
+        self.fs.remember_many(inos)
+        pending = getattr(h, "pending", None)
+        if pending:
+            take = self.nodes.take
+            for ino in inos:
+                take(pending, ino)

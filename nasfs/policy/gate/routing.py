@@ -27,13 +27,19 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem, check_rename_flags, errors
 from nasfs.policy.gate.denials import AclsNotSupported, SnapshotReadOnly
 from nasfs.policy.gate.handles import FileHandle, Handle, Listed, SnapshotFileHandle
-from nasfs.policy.gate.inodes import RANGE_STARTS, SNAPSHOT_FOLDERS, TRASH_FOLDERS, FolderNumbers
+from nasfs.policy.gate.inodes import (
+    RANGE_STARTS,
+    SNAPSHOT_FOLDERS,
+    TRASH_FOLDERS,
+    VIRTUAL_BASE,
+    FolderNumbers,
+)
 from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live import LiveTree
 from nasfs.policy.gate.live_changes import LiveChanges
@@ -310,6 +316,19 @@ class Gate:
         """The kernel took `entry` from a readdirplus reply: it holds a reference now."""
         ino = entry.attrs.ino
         self._space(ino).listed(self.handles.get(fh), ino)
+
+    def listed_batch(self, fh: int, entries: Sequence[Listed]) -> None:
+        """`listed` of every entry of `entries`, the volume's own in one go."""
+        h = self.handles.get(fh)
+        live: list[int] = []
+        for entry in entries:
+            ino = entry.attrs.ino
+            if ino < VIRTUAL_BASE:
+                live.append(ino)
+            else:
+                self._space(ino).listed(h, ino)
+        if live:
+            self.live.listed_many(h, live)
 
     def releasedir(self, fh: int) -> None:
         self.handles.pop(fh, None)
