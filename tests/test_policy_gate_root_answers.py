@@ -99,7 +99,7 @@ async def test_changes_below_the_share_folder_keep_the_answer(gate: Gate) -> Non
     assert docs is not None
     # A create and an unlink in a subfolder (the create and unlink loads): the share
     # folder's row stays as it was, so its lookup is still answered from memory.
-    fh, a = await gate.create(sub.ino, b"file", 0o644, os.O_WRONLY, ALICE)
+    fh, _ = await gate.create(sub.ino, b"file", 0o644, os.O_WRONLY, ALICE)
     await gate.release(fh)
     await gate.unlink(sub.ino, b"file", ALICE)
     await gate.fs.commit()
