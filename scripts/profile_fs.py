@@ -88,6 +88,17 @@ def py_spy_summary(raw: Path, top: int) -> None:
         print(f"  {count / total:6.1%}  {name}")
 
 
+def py_spy_command() -> str:
+    """py-spy from the environment, else from PATH (installed elsewhere with pip --target)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("py-spy")
+    if found is None:
+        sys.exit("py-spy is not installed (.venv/bin/pip install py-spy)")
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("load", choices=["write", "create", "stat", "list"])
@@ -121,7 +132,7 @@ def main() -> int:
         assert target.proc is not None
         if args.py_spy:
             spy = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                [py_spy_command(), "record", "--pid",
                  str(target.proc.pid), "--threads", "--idle", "--nonblocking", "--rate", "250",
                  "--format", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL)

@@ -76,11 +76,17 @@ Record = bytes | bytearray
 class FileBuffers:
     """Unflushed records of one file."""
 
-    __slots__ = ("dirty", "flushing", "lock", "nbytes", "pins", "truncating")
+    __slots__ = ("batches", "dirty", "flushing", "lock", "nbytes", "pins", "pipeline",
+                 "truncating")
 
     def __init__(self) -> None:
         self.dirty: dict[int, Record] = {}
-        self.flushing: dict[int, Record] = {}  # being put to the store (under `lock`)
+        # Being put to the store (under `lock`): every in-flight batch's records, the newest
+        # batch's copy of a record winning, as readers need it.
+        self.flushing: dict[int, Record] = {}
+        self.batches: list[dict[int, Record]] = []  # the in-flight batches, oldest first
+        # The background flush holding `lock` while it may take one more batch.
+        self.pipeline: Pipeline | None = None
         self.lock = trio.Lock()
         self.nbytes = 0  # bytes in `dirty`
         self.pins = 0  # writers/truncations holding this object across an await
@@ -98,6 +104,33 @@ class FileBuffers:
     def idle(self) -> bool:
         """Nothing buffered and nobody using it: the object can be forgotten."""
         return not self.dirty and not self.flushing and not self.pins and not self.lock.locked()
+
+    def take(self) -> dict[int, Record]:
+        """Move the dirty records into a new in-flight batch (the caller holds `lock`)."""
+        batch, self.dirty = self.dirty, {}
+        self.batches.append(batch)
+        self.flushing = batch if len(self.batches) == 1 else {**self.flushing, **batch}
+        self.nbytes = 0
+        return batch
+
+    def settle(self, batch: dict[int, Record]) -> None:
+        """`batch` is no longer in flight (stored and named by extents, or given up)."""
+        self.batches = [b for b in self.batches if b is not batch]
+        merged: dict[int, Record] = {}
+        for b in self.batches:
+            merged.update(b)
+        self.flushing = self.batches[0] if len(self.batches) == 1 else merged
+
+    def superseded(self, batch: dict[int, Record], idx: int) -> bool:
+        """A newer copy of record `idx` than `batch`'s is dirty or in a later batch."""
+        if idx in self.dirty:
+            return True
+        later = False
+        for b in self.batches:
+            if later and idx in b:
+                return True
+            later = later or b is batch
+        return False
 
     def writable(self, idx: int) -> bytearray:
         """Dirty record `idx` as a bytearray to change in place (a taken `bytes` is copied
@@ -137,6 +170,44 @@ class RecordCache:
         while self.nbytes > self.max_bytes:
             _, old = self._items.popitem(last=False)
             self.nbytes -= len(old)
+
+
+# Batches of one file a background flush keeps in flight at once: while the store makes one
+# durable (its fsyncs, its catalog commit), it hashes, encodes and writes the next.
+MAX_BEHIND = 2
+
+# A record being flushed: (inode, its buffers, record index, content).
+Item = tuple[int, "FileBuffers", int, Record]
+
+
+class BehindPut:
+    """One batch of a background flush: its records and, once done, the store's answer."""
+
+    __slots__ = ("done", "error", "ids", "items", "records", "to_store")
+
+    def __init__(self, records: dict[int, Record], items: list[Item], to_store: list[Item]):
+        self.records = records  # the batch as `FileBuffers.take` made it
+        self.items = items
+        self.to_store = to_store  # the items not all zeros
+        self.ids: list[ChunkId] = []
+        self.error: Exception | None = None
+        self.done = trio.Event()
+
+
+class Pipeline:
+    """The batches a background flush of one file has in flight, oldest first.
+
+    Their puts run at once in `nursery`; their extents are written strictly in this order,
+    so a record in two batches ends up named by the newer one's chunk.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.nursery = nursery
+        self.queue: list[BehindPut] = []
+        self.settled = trio.Event()  # set (and replaced) whenever the oldest batch settles
+
+    def room(self) -> bool:
+        return len(self.queue) < MAX_BEHIND
 
 
 class DataPath:
@@ -350,15 +421,29 @@ class DataPath:
         """Start putting this file's dirty batch to the store in `nursery` and return once
         it is taken, so the writer fills the next batch while the store writes this one.
 
-        At most one batch per file is in flight: if one already is, this waits for it to
-        end first (back-pressure; memory stays bounded by two batches a file). The put runs
-        shielded from cancellation, so an unmount never abandons a put half-recorded. Its
-        failure is logged and its records stay dirty (`_flush_locked` puts them back), so
-        the next flush, fsync or commit retries and reports it; nothing is lost.
+        Up to MAX_BEHIND batches of a file are in flight (their puts overlap: one's fsyncs
+        and catalog commit run while the next is hashed and written); past that this waits
+        until the oldest settles (back-pressure; memory stays bounded by MAX_BEHIND + 1
+        batches a file). A task waiting for the file's lock (an fsync, a commit, a
+        truncation) stops new batches from joining, so it gets the lock once those in
+        flight settle. The puts run shielded from cancellation, so an unmount never
+        abandons a put half-recorded. A failure is logged and the batch's records stay
+        dirty (unless a newer copy exists), so the next flush, fsync or commit retries
+        and reports it; nothing is lost.
         """
         fb = self.files.get(ino)
         if fb is None:
             return
+        while (pipe := fb.pipeline) is not None and not fb.lock.statistics().tasks_waiting:
+            if pipe.room():
+                if fb.nbytes >= self.flush_batch:
+                    self._start_put(ino, fb, pipe)
+                return
+            fb.pins += 1
+            try:
+                await pipe.settled.wait()
+            finally:
+                fb.pins -= 1
         if fb.lock.locked():
             fb.pins += 1  # forgetting it while we wait would lose track of the records
             try:
@@ -372,20 +457,64 @@ class DataPath:
 
     async def _flush_task(self, ino: int, task_status: trio.TaskStatus[None]) -> None:
         fb = self.files.get(ino)
-        if fb is None or not fb.unsettled() or fb.lock.locked():
+        if fb is None or not fb.dirty or fb.lock.locked():
             task_status.started()  # someone else flushes it, or nothing is left
             return
         fb.lock.acquire_nowait()
         try:
-            task_status.started()
             with trio.CancelScope(shield=True):
-                await self._flush_locked([(ino, fb)])
-        except Exception:
-            log.warning("background flush of inode %d failed; its records stay buffered "
-                        "and the next flush retries", ino, exc_info=True)
+                async with trio.open_nursery() as nursery:
+                    pipe = fb.pipeline = Pipeline(nursery)
+                    try:
+                        self._start_put(ino, fb, pipe)
+                        task_status.started()
+                        await self._drain(ino, fb, pipe)
+                    finally:
+                        # No await since the queue was last seen empty: no batch is left.
+                        fb.pipeline = None
         finally:
             fb.lock.release()
         self._forget_if_idle(ino, fb)
+
+    def _start_put(self, ino: int, fb: FileBuffers, pipe: Pipeline) -> None:
+        self.dirty_bytes -= fb.nbytes
+        records = fb.take()
+        items = [(ino, fb, idx, rec) for idx, rec in records.items()]
+        put = BehindPut(records, items, self._worth_storing(items))
+        pipe.queue.append(put)
+        pipe.nursery.start_soon(self._run_put, put)
+
+    async def _run_put(self, put: BehindPut) -> None:
+        try:
+            put.ids = await trio.to_thread.run_sync(self.store.put,
+                                                    [item[3] for item in put.to_store])
+        except Exception as exc:
+            put.error = exc
+        finally:
+            put.done.set()
+
+    async def _drain(self, ino: int, fb: FileBuffers, pipe: Pipeline) -> None:
+        """Settle the pipeline's batches in order until none is left."""
+        while pipe.queue:
+            put = pipe.queue[0]
+            await put.done.wait()
+            del pipe.queue[0]
+            try:
+                if put.error is not None:
+                    self._restore([(fb, put.records)])
+                    raise put.error
+                try:
+                    orphaned = self._name_stored(put.items, put.to_store, put.ids)
+                finally:
+                    fb.settle(put.records)
+                if orphaned:
+                    await trio.to_thread.run_sync(self.store.release, orphaned)
+            except Exception:
+                log.warning("background flush of inode %d failed; its records stay buffered "
+                            "and the next flush retries", ino, exc_info=True)
+            finally:
+                pipe.settled.set()
+                pipe.settled = trio.Event()
 
     def over_memory_bound(self) -> bool:
         return self.dirty_bytes > self.max_dirty
@@ -532,69 +661,79 @@ class DataPath:
             del self.files[ino]
 
     async def _flush_locked(self, files: list[tuple[int, FileBuffers]]) -> None:
-        batch: list[tuple[int, FileBuffers, int, Record]] = []
+        batch: list[Item] = []
+        taken: list[tuple[FileBuffers, dict[int, Record]]] = []
         for ino, fb in files:
             if not fb.dirty:
                 continue
-            for idx, rec in fb.dirty.items():
-                batch.append((ino, fb, idx, rec))
-            fb.flushing = fb.dirty
-            fb.dirty = {}
             self.dirty_bytes -= fb.nbytes
-            fb.nbytes = 0
+            records = fb.take()
+            taken.append((fb, records))
+            batch += [(ino, fb, idx, rec) for idx, rec in records.items()]
         if not batch:
             return
-        zeros = self._zeros
-        to_store = [item for item in batch if len(item[3]) and item[3] != zeros[: len(item[3])]]
+        to_store = self._worth_storing(batch)
         try:
             ids = await trio.to_thread.run_sync(self.store.put, [item[3] for item in to_store])
         except BaseException:
-            self._restore(batch)
+            self._restore(taken)
             raise
+        try:
+            orphaned = self._name_stored(batch, to_store, ids)
+        finally:
+            # Also when writing the rows failed (the metadata had no room: the transaction
+            # was rolled back and the files are as on disk, nasfs.fs.filesystem): nothing
+            # of this batch is in flight any more, or every later commit would wait for it.
+            for fb, records in taken:
+                fb.settle(records)
+        if orphaned:
+            # Never named by any row, committed or not: safe to release at once.
+            await trio.to_thread.run_sync(self.store.release, orphaned)
+
+    def _worth_storing(self, batch: list[Item]) -> list[Item]:
+        zeros = self._zeros
+        return [item for item in batch if len(item[3]) and item[3] != zeros[: len(item[3])]]
+
+    def _name_stored(self, batch: list[Item], to_store: list[Item],
+                     ids: list[ChunkId]) -> list[ChunkId]:
+        """Extent rows for a stored batch; returns the chunks no live file takes."""
         # The store holds them now (its free space shows them): their charges go.
         self._uncharge(item[3] for item in batch)
         stored = {(item[0], item[2]): cid for item, cid in zip(to_store, ids, strict=True)}
         orphaned: list[ChunkId] = []
         live: dict[int, bool] = {}
-        try:
-            for ino, fb, idx, rec in batch:
-                if ino not in live:
-                    live[ino] = (self.repo.get_inode(ino) is not None
-                                 and self.files.get(ino) is fb)
-                cid = stored.get((ino, idx))
-                if not live[ino]:
-                    if cid is not None:
-                        orphaned.append(cid)
-                    continue
-                if cid is None:
-                    self.release_after_commit += self.repo.delete_extent(ino, idx)
-                else:
-                    # Cached as it is (a copy per flushed MiB cost the trio thread 0.5 ms):
-                    # from here on only the cache holds the record, and nothing writes it.
-                    self.cache.put(cid, rec if isinstance(rec, bytes)
-                                   else memoryview(rec).toreadonly())
-                    old = self.repo.set_extent(ino, idx, cid, len(rec))
-                    if old is not None:
-                        self.release_after_commit.append(old)
-        finally:
-            # Also when writing the rows failed (the metadata had no room: the transaction
-            # was rolled back and the files are as on disk, nasfs.fs.filesystem): nothing
-            # of this batch is in flight any more, or every later commit would wait for it.
-            for _, fb in files:
-                fb.flushing = {}
-        if orphaned:
-            # Never named by any row, committed or not: safe to release at once.
-            await trio.to_thread.run_sync(self.store.release, orphaned)
-
-    def _restore(self, batch: list[tuple[int, FileBuffers, int, Record]]) -> None:
-        for _, fb, idx, rec in batch:
-            if idx not in fb.dirty:
-                fb.dirty[idx] = rec  # keeps its charge
-                fb.nbytes += len(rec)
-                self.dirty_bytes += len(rec)
+        for ino, fb, idx, rec in batch:
+            if ino not in live:
+                live[ino] = (self.repo.get_inode(ino) is not None
+                             and self.files.get(ino) is fb)
+            cid = stored.get((ino, idx))
+            if not live[ino]:
+                if cid is not None:
+                    orphaned.append(cid)
+                continue
+            if cid is None:
+                self.release_after_commit += self.repo.delete_extent(ino, idx)
             else:
-                self._uncharge([rec])  # superseded by a newer write, charged on its own
-            fb.flushing = {}
+                # Cached as it is (a copy per flushed MiB cost the trio thread 0.5 ms):
+                # from here on only the cache holds the record, and nothing writes it.
+                self.cache.put(cid, rec if isinstance(rec, bytes)
+                               else memoryview(rec).toreadonly())
+                old = self.repo.set_extent(ino, idx, cid, len(rec))
+                if old is not None:
+                    self.release_after_commit.append(old)
+        return orphaned
+
+    def _restore(self, taken: list[tuple[FileBuffers, dict[int, Record]]]) -> None:
+        """Put a failed batch's records back as dirty, unless a newer copy exists."""
+        for fb, records in taken:
+            for idx, rec in records.items():
+                if not fb.superseded(records, idx):
+                    fb.dirty[idx] = rec  # keeps its charge
+                    fb.nbytes += len(rec)
+                    self.dirty_bytes += len(rec)
+                else:
+                    self._uncharge([rec])  # superseded by a newer write, charged on its own
+            fb.settle(records)
 
     async def release_committed(self) -> None:
         """Release chunks whose removal is now durable (call right after a durable commit)."""

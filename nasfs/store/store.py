@@ -353,6 +353,9 @@ class Store:
                                    for s in stripes))
         if not errors:
             return
+        # Never write into a file whose write or fsync failed again: its fsync errors are
+        # sticky (nasfs.store.member_sync), so every later put there would fail too.
+        self.seal_segment()
         for member, exc in errors.items():
             if is_no_space(exc):
                 raise StoreFullError(

@@ -2,9 +2,10 @@
 
 The writer owns no catalog state: the Store reserves stripe ids and segment space under
 its lock, then hands the planned stripes here to be filled and made durable without any
-lock held, so several puts can be in flight. Each member slot has one I/O thread, so the
+lock held, so several puts can be in flight. Each member slot has one write thread, so the
 writes to one member stay in order while members proceed in parallel and the caller's
-thread computes the next stripe's parity.
+thread computes the next stripe's parity, and one sync thread (nasfs.store.member_sync), so
+one put's fsync never holds up the next put's writes and concurrent puts share fsyncs.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from functools import partial
 from nasfs.store import code as parity
 from nasfs.store.catalog import StripeRecord
 from nasfs.store.geometry import shard_member
-from nasfs.store.member import SEGMENTS_DIR, MemberRoot
+from nasfs.store.member import MemberRoot
+from nasfs.store.member_sync import MemberSync, SyncRequest
 from nasfs.store.segments import segment_name, write_all
 
 log = logging.getLogger(__name__)
 
 # At most this many stripes' buffers are queued to the member threads at once.
 MAX_IN_FLIGHT = 6
+
+# A put's registration with a member's sync thread: its request and the round covering it.
+Registered = tuple[SyncRequest | None, "Future[None] | None"]
 
 
 @dataclass
@@ -66,24 +71,23 @@ class _MemberBatch:
         except OSError as exc:
             self.error = exc
 
-    def finish(self) -> None:
-        """fsync every file written (and the directory of new files), then close them."""
-        try:
-            if self.error is None:
-                for fd in self.fds.values():
-                    os.fsync(fd)
-                if self.created:
-                    self.root.fsync_dir(SEGMENTS_DIR)
-        except OSError as exc:
-            self.error = exc
-        finally:
-            for fd in self.fds.values():
-                try:
-                    os.close(fd)
-                except OSError as exc:
-                    # close can report a deferred write error (NFS, some FUSE backends).
-                    self.error = self.error or exc
-            self.fds.clear()
+    def sync_request(self) -> SyncRequest | None:
+        """What the member's sync thread must make durable (None after a write error)."""
+        if self.error is not None or not self.fds:
+            return None
+        return SyncRequest(self.root, dict(self.fds), self.created)
+
+    def close(self, synced: SyncRequest | None) -> None:
+        """Take the sync's outcome, then close every file (their fsync is done or moot)."""
+        if synced is not None and synced.error is not None:
+            self.error = self.error or synced.error
+        for fd in self.fds.values():
+            try:
+                os.close(fd)
+            except OSError as exc:
+                # close can report a deferred write error (NFS, some FUSE backends).
+                self.error = self.error or exc
+        self.fds.clear()
 
 
 def build_shards(stripe: PlannedStripe, nparity: int) -> list[parity.Shard]:
@@ -124,19 +128,38 @@ def _assemble(stripe: PlannedStripe, whole: dict[int, memoryview]) -> bytearray:
 
 
 class MemberWriters:
-    """One single-thread executor per member slot (created lazily, shut down at close)."""
+    """Per member slot: a write thread and a sync thread (shut down at close)."""
 
     def __init__(self, member_count: int):
         self._pools = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nasfs-member{i}")
             for i in range(member_count)
         ]
+        self._sync_pools = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nasfs-sync{i}")
+            for i in range(member_count)
+        ]
+        self.syncs = [MemberSync() for _ in range(member_count)]
 
     def submit(self, member: int, fn: Callable[[], None]) -> Future[None]:
         return self._pools[member].submit(fn)
 
+    def register_sync(self, member: int, batch: _MemberBatch) -> Future[Registered]:
+        """Queue, behind the member's pending writes of `batch`, the registration of what
+        it wrote and a sync round on the sync thread; the future gives the request and
+        that round (None, None after a write error). The write thread never waits for a
+        round, so the next put's writes go on while this one's fsync runs."""
+        def ready() -> Registered:
+            req = batch.sync_request()
+            if req is None:
+                return None, None
+            self.syncs[member].request(req)
+            return req, self._sync_pools[member].submit(self.syncs[member].run)
+
+        return self._pools[member].submit(ready)
+
     def close(self) -> None:
-        for pool in self._pools:
+        for pool in (*self._pools, *self._sync_pools):
             pool.shutdown(wait=True)
 
 
@@ -168,12 +191,15 @@ def write_stripes(
         if len(pending) > MAX_IN_FLIGHT:
             for f in pending.pop(0):
                 f.result()
-    finish = [writers.submit(m, b.finish) for m, b in batches.items()]
+    synced = {m: writers.register_sync(m, b) for m, b in batches.items()}
     for futures in pending:
         for f in futures:
             f.result()
-    for f in finish:
-        f.result()
+    for m, b in batches.items():
+        req, round_done = synced[m].result()
+        if round_done is not None:
+            round_done.result()
+        b.close(req)
     return {m: b.error for m, b in batches.items() if b.error is not None}
 
 
