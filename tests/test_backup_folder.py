@@ -166,6 +166,50 @@ def test_a_renamed_job_keeps_its_generations_and_history(nas: PolicyMount,
     assert [g["name"] for g in runs] == [first["generation"], second["generation"]]
 
 
+def _header(dest: Path, gen: str) -> dict[str, object]:
+    head: dict[str, object] = json.loads((dest / f"{gen}.manifest").read_text()
+                                         .split("\n", 1)[0])
+    return head
+
+
+def test_xattrs_are_kept_added_and_removed_whether_or_not_rsync_asks_for_them(
+        nas: PolicyMount, tmp_path: Path) -> None:
+    """A volume without extended attributes is copied without asking for them file by file
+    (its manifest says so); one added later is in the next generation, and one removed
+    again is gone from the generation after it, though the source then has none."""
+    docs = nas.mnt / "docs"
+    (docs / "sub").mkdir()
+    (docs / "sub" / "a.txt").write_bytes(b"a" * 5000)
+    (docs / "b.txt").write_bytes(b"b\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    jobs = dest / "docs"
+    assert cli(nas, "backup", "add", "docs", "--source", "docs", "--folder",
+               str(dest)).returncode == 0
+
+    def run() -> Path:
+        out = json.loads(cli(nas, "--json", "backup", "run", "docs").stdout)
+        assert out["result"] == "ok", out
+        assert picture(jobs / out["generation"]) == picture(docs)
+        assert cli(nas, "backup", "verify", "docs").returncode == 0
+        return jobs / out["generation"]
+
+    plain = run()
+    assert _header(jobs, plain.name)["xattrs"] is False
+    os.setxattr(docs / "sub" / "a.txt", "user.tag", b"red")
+    tagged = run()
+    assert os.getxattr(tagged / "sub" / "a.txt", "user.tag") == b"red"
+    assert _header(jobs, tagged.name)["xattrs"] is True
+    # Untouched files still cost nothing.
+    assert os.stat(tagged / "b.txt").st_ino == os.stat(plain / "b.txt").st_ino
+    os.removexattr(docs / "sub" / "a.txt", "user.tag")
+    untagged = run()
+    assert os.listxattr(untagged / "sub" / "a.txt") == []
+    assert _header(jobs, untagged.name)["xattrs"] is False
+    again = run()
+    assert os.stat(again / "sub" / "a.txt").st_ino == os.stat(untagged / "sub" / "a.txt").st_ino
+
+
 def test_a_scheduled_verify_finds_rot_and_says_so(nas: PolicyMount, tmp_path: Path) -> None:
     """`--verify-schedule CRON`: the newest generation is re-read at each fire time (here
     every minute) and a mismatch goes to the system log and the daemon's notices."""

@@ -18,8 +18,9 @@ from nasfs.fuse.operations import Operations
 from nasfs.policy.gate import Gate
 from nasfs.policy.gate.handles import Listed
 from nasfs.policy.gate.nodemap import Node
-from nasfs.policy.gate.timeouts import ORDINARY, VOLATILE
+from nasfs.policy.gate.timeouts import CONTENT, ORDINARY, VOLATILE
 from nasfs.policy.service import PolicyService
+from nasfs.policy.snapshot_state import export
 from tests.gate_util import ALICE, add_user, open_gate, share_for_everyone
 
 ADMIN = Caller(0, 0, pid=os.getpid())
@@ -201,3 +202,40 @@ async def test_a_home_folder_listing_maps_its_entries_into_the_home(gate: Gate) 
         for item in listed:
             node = gate.nodes[item.attrs.ino]
             assert (node.parent, node.share, node.home) == (folder.ino, "homes", "alice")
+
+
+async def test_listed_snapshot_content_is_cached_like_looked_up_content(gate: Gate) -> None:
+    """Inside `#snapshot/<name>/` a listed entry gets the content timeouts a lookup gives
+    (zero ones made the kernel look every listed file up again: one request per file of a
+    backup's rsync); the snapshots themselves and home folders stay volatile."""
+    ops = Operations(gate)
+    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
+    assert docs is not None
+    sub = await gate.mkdir(docs.ino, b"sub", 0o755, ALICE)
+    for i in range(3):
+        fh, _ = await gate.create(sub.ino, b"f%d" % i, 0o644, os.O_WRONLY, ALICE)
+        await gate.release(fh)
+    homes = await gate.lookup(ROOT_INODE, b"homes", ALICE)
+    assert homes is not None
+    assert await gate.lookup(homes.ino, b"alice", ALICE) is not None
+    assert gate.policy is not None
+    await gate.fs.snapshots.create("s", export(gate.policy.snapshot))
+    folder = await gate.lookup(docs.ino, b"#snapshot", ALICE)
+    assert folder is not None
+    assert (await listing(ops, folder.ino, ALICE))[b"s"] == VOLATILE
+    top = await gate.lookup(folder.ino, b"s", ALICE)
+    assert top is not None
+    assert (await listing(ops, top.ino, ALICE))[b"sub"] == CONTENT
+    old_sub = await gate.lookup(top.ino, b"sub", ALICE)
+    assert old_sub is not None
+    in_sub = await listing(ops, old_sub.ino, ALICE)
+    assert in_sub == {b"f%d" % i: CONTENT for i in range(3)}
+    for name, timeouts in in_sub.items():
+        found = await gate.lookup(old_sub.ino, name, ALICE)
+        assert found is not None
+        assert gate.timeouts(found.ino) == timeouts
+    homes_then = await gate.lookup(homes.ino, b"#snapshot", ALICE)
+    assert homes_then is not None
+    homes_top = await gate.lookup(homes_then.ino, b"s", ALICE)
+    assert homes_top is not None
+    assert (await listing(ops, homes_top.ino, ALICE))[b"alice"] == VOLATILE

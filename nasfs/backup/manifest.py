@@ -13,7 +13,8 @@ digest (the quick check rsync itself uses), so an unchanged run reads nothing. `
 re-reads the destination and compares with the manifest: it finds later rot.
 
 Format: one JSON object per line, `{"path", "size", "mtime_ns", "blake3"}`, sorted by path;
-the first line is `{"nasfs_manifest": 1, "generation": STAMP}`.
+the first line is `{"nasfs_manifest": 1, "generation": STAMP, "xattrs": BOOL}` ("xattrs":
+whether the source had extended attributes; absent in older manifests).
 """
 
 from __future__ import annotations
@@ -68,19 +69,21 @@ def build(source: Path, files: Iterable[tuple[str, int]], previous: dict[str, En
     return entries
 
 
-def build_local(folder: Path, files: Iterable[tuple[str, int]], previous: dict[str, Entry],
+def build_local(folder: Path, files: Iterable[tuple[str, int, int]],
+                previous: dict[str, Entry],
                 cancelled: Callable[[], bool] = lambda: False) -> list[Entry]:
-    """Entries for `files`, digests from the generation's own copies in `folder`."""
+    """Entries for `files` ((path, size, mtime_ns) as listed in `folder`, one lstat each),
+    digests from the generation's own copies in `folder`."""
     entries = []
-    for path, _ in sorted(files):
+    for path, size, mtime_ns in sorted(files):
         if cancelled():
             raise InterruptedError("cancelled")
-        st = os.stat(folder / path, follow_symlinks=False)
         old = previous.get(path)
-        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+        if old is not None and old.size == size and old.mtime_ns == mtime_ns:
             entries.append(old)
             continue
         with open(folder / path, "rb") as f:
+            st = os.fstat(f.fileno())
             hexdigest, _ = digest(f)
         entries.append(Entry(path, st.st_size, st.st_mtime_ns, hexdigest))
     return entries
@@ -97,11 +100,25 @@ def differences(copied: Iterable[Entry], source: Path, previous: dict[str, Entry
             or want[e.path].size != e.size]
 
 
-def dumps(generation: str, entries: Iterable[Entry]) -> str:
-    lines = [json.dumps({"nasfs_manifest": 1, "generation": generation})]
+def dumps(generation: str, entries: Iterable[Entry], *, xattrs: bool | None = None) -> str:
+    """The manifest's text; `xattrs` says whether the generation was copied from a source
+    with extended attributes (None: not known, as in manifests before it was recorded)."""
+    head: dict[str, object] = {"nasfs_manifest": 1, "generation": generation}
+    if xattrs is not None:
+        head["xattrs"] = xattrs
+    lines = [json.dumps(head)]
     lines += [json.dumps(e.__dict__, ensure_ascii=False, separators=(",", ":"))
               for e in entries]
     return "\n".join(lines) + "\n"
+
+
+def had_xattrs(text: str | None) -> bool | None:
+    """What the manifest's first line says of extended attributes (None: not recorded)."""
+    if not text:
+        return None
+    head = json.loads(text.split("\n", 1)[0])
+    value = head.get("xattrs") if isinstance(head, dict) else None
+    return value if isinstance(value, bool) else None
 
 
 def loads(text: str | None) -> dict[str, Entry]:

@@ -131,15 +131,24 @@ class LocalPlace:
             raise _os_error(exc, f"cannot write {name} in {self.root}") from None
 
     def files(self, name: str) -> Iterator[tuple[str, int]]:
-        base = self.root / name
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if d != PARTIAL_DIR]
-            rel = os.path.relpath(dirpath, base)
-            for f in filenames:
-                p = os.path.join(dirpath, f)
-                st = os.lstat(p)
-                if os.path.isfile(p) and not os.path.islink(p):
-                    yield (f if rel == "." else f"{rel}/{f}"), st.st_size
+        for path, size, _ in self.stats(name):
+            yield path, size
+
+    def stats(self, name: str) -> Iterator[tuple[str, int, int]]:
+        """(path, size, mtime_ns) of every regular file of `name`: one lstat per file
+        (the entry types come with the listing), the partial-dir left out."""
+        stack = [(self.root / name, "")]
+        while stack:
+            folder, rel = stack.pop()
+            with os.scandir(folder) as listing:
+                for e in listing:
+                    path = f"{rel}{e.name}"
+                    if e.is_dir(follow_symlinks=False):
+                        if e.name != PARTIAL_DIR:
+                            stack.append((Path(e.path), path + "/"))
+                    elif e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        yield path, st.st_size, st.st_mtime_ns
 
     def open_file(self, name: str, path: str) -> IO[bytes]:
         return open(self.root / name / path, "rb")

@@ -43,6 +43,21 @@ class Progress:
     total_bytes: int | None = None  # estimated from the percent; None before 1 %
     started: float = field(default_factory=time.time)
     copy_started: float | None = None  # when the first progress line came
+    # Seconds each finished phase took, in order (logged after the run: where a run's
+    # time goes, e.g. the unchanged second run of a many-files tree).
+    phase_s: dict[str, float] = field(default_factory=dict)
+    _phase_at: float = field(default_factory=time.monotonic, repr=False)
+
+    def enter(self, phase: str) -> None:
+        """Start `phase`, booking the time since the last one to that one."""
+        now = time.monotonic()
+        self.phase_s[self.phase] = self.phase_s.get(self.phase, 0.0) + now - self._phase_at
+        self.phase, self._phase_at = phase, now
+
+    def timings(self) -> str:
+        """'snapshot 0.12 s, copy 3.40 s, …' up to now (the current phase included)."""
+        self.enter(self.phase)
+        return ", ".join(f"{k} {v:.2f} s" for k, v in self.phase_s.items())
 
     def rate_bytes_per_s(self, now: float | None = None) -> float | None:
         """The average rate since the copy started (None before it has a second of it)."""

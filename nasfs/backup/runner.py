@@ -46,6 +46,9 @@ class Context:
     snapshot_names: Callable[[], list[str]]
     now: Callable[[], float] = time.time
     stopping: Callable[[], bool] = lambda: False
+    # Whether anything of the volume had extended attributes at the snapshot (called on
+    # the trio thread); True keeps rsync's -X whatever the source.
+    snapshot_has_xattrs: Callable[[str], bool] = lambda name: True
 
 
 @dataclass
@@ -152,7 +155,7 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
     now = ctx.now()
     gen = stamp(now)
     state.generation = gen
-    state.progress.phase = "snapshot"
+    state.progress.enter("snapshot")
     # Snapshots a run left behind (killed daemon) hold space: drop them first.
     for name in ctx.snapshot_names():
         if name.startswith(snapshot_prefix(job.key)):
@@ -163,18 +166,25 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
     except Exception as exc:
         return RunResult("failed", f"could not take the snapshot to copy from: {exc}")
     try:
+        try:
+            xattrs = ctx.snapshot_has_xattrs(snapshot)
+        except Exception:  # not known: copy them as always
+            log.warning("could not tell whether %s has xattrs", snapshot, exc_info=True)
+            xattrs = True
         return await trio.to_thread.run_sync(_copy_phase, job, ctx, state, snapshot, gen,
-                                             now)
+                                             now, xattrs)
     finally:
         with trio.CancelScope(shield=True):
+            state.progress.enter("drop snapshot")
             try:
                 await ctx.drop_snapshot(snapshot)
             except Exception:
                 log.exception("could not delete the backup snapshot %s", snapshot)
+            log.info("backup run of %s: %s", job.name, state.progress.timings())
 
 
 def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str,
-                now: float) -> RunResult:
+                now: float, xattrs: bool = True) -> RunResult:
     source = source_dir(ctx, job, snapshot)
 
     def cancelled() -> bool:
@@ -185,8 +195,10 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
                                    "(does the share or folder exist?)")
     removable = None
     try:
+        state.progress.enter("open")
         with open_place(job, ctx, eject=job.options.eject) as place:
-            result = _copy_into(job, place, source, gen, now, state, cancelled)
+            result = _copy_into(job, place, source, gen, now, state, cancelled, xattrs)
+            state.progress.enter("close")
         if job.destination.kind == "usb":
             from nasfs.backup.usb import in_use
 
@@ -212,13 +224,14 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
 
 
 def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state: RunState,
-               cancelled: Callable[[], bool]) -> RunResult:
+               cancelled: Callable[[], bool], xattrs: bool = True) -> RunResult:
     place.prepare()
     done = places.generations(place)
     while gen in done:  # two runs within one second: the next free second
         gen = stamp(stamp_time(gen) + 1)
     state.generation = gen
     last_good = done[-1] if done else None
+    previous_text = place.read_text(f"{last_good}.manifest") if last_good else None
     work = INCOMPLETE + gen
     leftovers = places.incomplete(place)
     if leftovers:
@@ -226,8 +239,13 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         place.rename(leftovers[-1], work)
         for old in leftovers[:-1]:
             place.remove(old)
-    state.progress.phase = "copy"
-    outcome = _copy(job, place, source, work, last_good, state, cancelled)
+    # rsync may leave -X out only when nothing it compares with can hold an attribute the
+    # source lacks: not the previous generation (unless its manifest says it had none),
+    # not an interrupted run's files (copied from an older snapshot).
+    copy_xattrs = (xattrs or bool(leftovers)
+                   or (last_good is not None and manifest.had_xattrs(previous_text) is not False))
+    state.progress.enter("copy")
+    outcome = _copy(job, place, source, work, last_good, state, cancelled, copy_xattrs)
     if outcome.result not in GOOD:
         if cancelled() and outcome.result != "destination_full":
             return RunResult("cancelled", "the run was cancelled; the next run continues it"
@@ -238,17 +256,16 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         return RunResult("destination_missing", "the destination went away during the run "
                                                 "(disk removed or unmounted); the earlier "
                                                 "generations are as they were")
-    state.progress.phase = "manifest"
-    previous = manifest.loads(place.read_text(f"{last_good}.manifest")) if last_good else {}
-    files = list(place.files(work))
+    state.progress.enter("manifest")
+    previous = manifest.loads(previous_text)
     local = isinstance(place, places.LocalPlace)
-    if local:
-        assert isinstance(place, places.LocalPlace)
-        entries = manifest.build_local(place.root / work, files, previous, cancelled)
+    if isinstance(place, places.LocalPlace):
+        entries = manifest.build_local(place.root / work, place.stats(work), previous,
+                                       cancelled)
     else:
-        entries = manifest.build(source, files, previous, cancelled)
+        entries = manifest.build(source, list(place.files(work)), previous, cancelled)
     if job.options.verify:
-        state.progress.phase = "verify"
+        state.progress.enter("verify")
         if local:
             bad = manifest.differences(entries, source, previous, cancelled)
         else:
@@ -258,11 +275,11 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         if bad:
             return RunResult("failed", f"verification after the copy failed: {len(bad)} "
                                        f"files differ from the snapshot ({', '.join(bad[:5])})")
-    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries))
+    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries, xattrs=xattrs))
     if not place.still_there():
         return RunResult("destination_missing", "the destination went away during the run")
     place.rename(work, gen)
-    state.progress.phase = "rotate"
+    state.progress.enter("rotate")
     complete = places.generations(place)
     removed = to_remove([(g, stamp_time(g)) for g in complete], job.retention, now)
     for old in removed:
@@ -285,7 +302,7 @@ def _space(place: Place) -> tuple[int, int] | None:
 
 
 def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None,
-          state: RunState, cancelled: Callable[[], bool]) -> Outcome:
+          state: RunState, cancelled: Callable[[], bool], xattrs: bool = True) -> Outcome:
     from nasfs.backup.cloud import CloudPlace
 
     if isinstance(place, CloudPlace):
@@ -293,7 +310,8 @@ def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None
         code, err = tools.run(argv, state.progress, cancelled)
         return from_rclone(code, err)
     argv = ["rsync", *tools.rsync_args(job.options, posix=place.posix, owners=place.owners,
-                                       hardlinks=place.hardlinks, last_good=last_good),
+                                       hardlinks=place.hardlinks, last_good=last_good,
+                                       xattrs=xattrs),
             *place.rsync_shell(), str(source) + "/", place.rsync_target(work)]
     code, err = tools.run(argv, state.progress, cancelled)
     outcome = from_rsync(code, err)

@@ -581,6 +581,13 @@ class Repository:
         )
         return None if row is None else bytes(row[0])
 
+    def any_xattr_at(self, generation: int) -> bool:
+        """Whether any inode of the volume carried an extended attribute at `generation`."""
+        return self.db.query_one(
+            "SELECT 1 FROM xattr WHERE born <= ? AND (died IS NULL OR died > ?) LIMIT 1",
+            (generation, generation),
+        ) is not None
+
     def xattrs_at(self, ino: int, generation: int) -> list[tuple[bytes, bytes]]:
         rows = self.db.query(
             "SELECT name, value FROM xattr WHERE ino = ? AND born <= ?"

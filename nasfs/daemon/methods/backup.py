@@ -105,9 +105,14 @@ def build(daemon: DaemonHost) -> BackupService:
     def names() -> list[str]:
         return [s.name for s in snapshots().list(sizes=False)]
 
+    def has_xattrs(name: str) -> bool:
+        snaps = snapshots()
+        return snaps.view(snaps.find(name)).has_xattrs()
+
     ctx = Context(mountpoint=daemon.mountpoint, run_dir=daemon.config.run_dir,
                   take_snapshot=take, drop_snapshot=drop, snapshot_names=names,
-                  now=array.policy.clock.now, stopping=lambda: daemon.stopping)
+                  now=array.policy.clock.now, stopping=lambda: daemon.stopping,
+                  snapshot_has_xattrs=has_xattrs)
 
     def notify(kind: str, job: str, detail: str) -> None:
         daemon.note("backup", kind, detail)

@@ -78,7 +78,13 @@ class SnapshotFolders:
         """(entry, attribute) timeouts for the kernel."""
         if ino in self.numbers:
             return VOLATILE
-        node = self.nodes.get(ino)
+        return self._node_timeouts(self.nodes.get(ino))
+
+    def _node_timeouts(self, node: SnapNode | None) -> tuple[float, float]:
+        """Timeouts of `node`, mapped or still pending with a listing: a listed entry gets
+        what a lookup of it would (asked of the map, a pending one would get zero timeouts,
+        and the kernel looked every file of a readdirplus listing up again: one LOOKUP per
+        file of a backup's rsync through `#snapshot`)."""
         if node is None or node.top or self._is_home_folder(node):
             return VOLATILE
         return CONTENT
@@ -348,8 +354,10 @@ class SnapshotFolders:
                 ino = encode(node.snapshot, a.ino)
                 # Kept with the listing until the kernel takes a reference (`listed`); a
                 # plain readdir gives none, and the handle's release then forgets it.
-                h.pending[ino] = SnapNode(h.ino, name, node.share, node.snapshot, home, False)
-                out.append(Listed(offset, name, self._shown(a, _READABLE, ino)))
+                listed = SnapNode(h.ino, name, node.share, node.snapshot, home, False)
+                h.pending[ino] = listed
+                out.append(Listed(offset, name, self._shown(a, _READABLE, ino),
+                                  self._node_timeouts(listed)))
             if out:
                 return out
 
