@@ -117,15 +117,57 @@ def test_previous_versions_name_every_snapshot_by_its_moment(tmp_path: Path) -> 
     assert wanted == {"@GMT-2026.11.30-10.00.00": "@GMT-2026.11.30-10.00.00",
                       own: "before-holidays"}  # one entry per second: the older one
     mnt = tmp_path / "mnt"
-    assert previous.sync(tmp_path, mnt, ["docs"], wanted)
-    link = previous.share_dir(tmp_path, "docs") / own
+    assert previous.sync(tmp_path, mnt, {("docs", "alice"): wanted, ("docs", None): {}})
+    link = previous.share_dir(tmp_path, "docs", "alice") / own
     assert os.readlink(link) == str(mnt / "docs" / "#snapshot" / "before-holidays")
-    assert not previous.sync(tmp_path, mnt, ["docs"], wanted)  # nothing to change
-    previous.sync(tmp_path, mnt, ["docs", "sales"], {own: "before-holidays"})
-    assert sorted(p.name for p in previous.share_dir(tmp_path, "docs").iterdir()) == [own]
-    previous.sync(tmp_path, mnt, ["sales"], {})
+    assert list(previous.share_dir(tmp_path, "docs").iterdir()) == []
+    # nothing to change
+    assert not previous.sync(tmp_path, mnt, {("docs", "alice"): wanted, ("docs", None): {}})
+    # A link removed behind nasfs's back is made again (the directory's mtime changed).
+    link.unlink()
+    assert previous.sync(tmp_path, mnt, {("docs", "alice"): wanted, ("docs", None): {}})
+    assert link.is_symlink()
+    previous.sync(tmp_path, mnt, {("docs", "alice"): {own: "before-holidays"},
+                                  ("sales", "alice"): {}})
+    assert sorted(p.name for p in previous.share_dir(tmp_path, "docs", "alice").iterdir()) \
+        == [own]
+    previous.sync(tmp_path, mnt, {("sales", "alice"): {}})
     assert [p.name for p in (tmp_path / "previous").iterdir()] == [
-        previous.dir_name(tmp_path, "sales")]
+        previous.dir_name(tmp_path, "sales", "alice")]
+    # Each share and user has a directory of their own, none named after either.
+    names = {previous.dir_name(tmp_path, s, v) for s in ("docs", "sales")
+             for v in ("alice", "bob", None)}
+    assert len(names) == 6 and not any("docs" in n or "alice" in n for n in names)
+
+
+def test_each_users_file_points_the_shares_they_may_read_at_their_own_versions(
+        tmp_path: Path) -> None:
+    """The per-user file names again the visible shares its user may read, with the user's
+    own Previous Versions folder: the real testparm, reading the main file and alice's file
+    as smbd does for her session, sees her folder and every other option in the share's
+    section (a section named again drops the `module:option` lines of the first, which is
+    why the file repeats them all), and the main file alone the share's own folder."""
+    site = Site(Path("/srv/nas"), tmp_path / "smb")
+    files = render(_policy(), site)
+    alice = files["users/alice.conf"]
+    assert "[public]" in alice and "[sales]" in alice and "[secret]" in alice
+    assert "[sales]" not in files["users/bob.conf"]  # bob may not read sales
+    (tmp_path / "alice.conf").write_text(alice)
+    main = tmp_path / "smb.conf"
+    main.write_text(files[MAIN].replace(f"{site.users_dir}/%U.conf",
+                                        str(tmp_path / "alice.conf")))
+    for share in ("public", "sales"):
+        section = _testparm(main, share)
+        assert f"shadow:snapdir = {previous.share_dir(site.state_dir, share, 'alice')}\n" \
+            in section, section
+        for kept in (f"path = /srv/nas/{share}", f"shadow:basedir = /srv/nas/{share}",
+                     "shadow:format = @GMT-%Y.%m.%d-%H.%M.%S", "valid users = alice"):
+            assert kept in section, (kept, section)  # the rest of the section is there
+    assert f"shadow:snapdir = {previous.share_dir(site.state_dir, 'secret', 'alice')}\n" \
+        in _testparm(main, "secret")
+    main.write_text(files[MAIN])
+    assert f"shadow:snapdir = {previous.share_dir(site.state_dir, 'public')}\n" \
+        in _testparm(main, "public")
 
 
 def test_names_folding_into_one_share_a_file_of_the_hidden_shares_all_may_use(

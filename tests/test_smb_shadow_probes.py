@@ -106,7 +106,7 @@ def test_previous_versions_of_a_visible_share_hold_only_that_share(nas: SmbNas) 
 
 
 def test_gmt_paths_into_a_hidden_share(nas: SmbNas) -> None:
-    gmt = sorted(os.listdir(previous.share_dir(nas.state_dir, "docs")))[0]
+    gmt = sorted(os.listdir(previous.share_dir(nas.state_dir, "docs", "bob")))[0]
     for user, password in (("bob", "bob-pw"), ("visitor", "x")):
         for share in ("secret", f"secret\\{gmt}", f"{gmt}"):
             assert tree(nas, user, password, share) == \

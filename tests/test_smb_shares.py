@@ -231,6 +231,49 @@ def test_snapshots_are_previous_versions(nas: SmbNas) -> None:
         tree.disconnect()
 
 
+def _versions(nas: SmbNas, user: str, share: str) -> list[str]:
+    with nas.session(user, USERS[user][1]) as session:
+        tree = TreeConnect(session, rf"\\{HOST}\{share}")
+        tree.connect()
+        folder = _open(tree, "", directory=True)
+        try:
+            return enumerate_snapshots(tree, folder)
+        finally:
+            folder.close()
+            tree.disconnect()
+
+
+def test_previous_versions_list_only_the_snapshots_the_user_may_open(nas: SmbNas) -> None:
+    """The now-and-then rule of #snapshot decides the list too: bob, given the share after
+    the first snapshot, finds only the second among its Previous Versions; alice both."""
+    assert nas.client is not None
+    snapshots = SnapshotClient(nas.client)
+    nas.admin.share_create("projects")
+    nas.admin.share_acl("projects", "user", "alice", "rw")
+    (nas.mnt / "projects" / "plan.txt").write_text("before bob\n")
+    before = snapshots.create("before-bob")
+    nas.admin.share_acl("projects", "user", "bob", "ro")
+    time.sleep(1.1)  # another second: the two snapshots must have different @GMT times
+    later = snapshots.create("with-bob")
+    try:
+        gmt = {s.name: datetime.datetime.fromtimestamp(
+            s.created_ns // 1_000_000_000, tz=datetime.UTC).strftime("@GMT-%Y.%m.%d-%H.%M.%S")
+            for s in (before, later)}
+        alice = _versions(nas, "alice", "projects")
+        assert gmt["before-bob"] in alice and gmt["with-bob"] in alice
+        bob = _versions(nas, "bob", "projects")
+        assert gmt["with-bob"] in bob and gmt["before-bob"] not in bob
+        # In docs, which bob could read then, the same moment is listed.
+        assert gmt["before-bob"] in _versions(nas, "bob", "docs")
+        # Taking bob's access away and giving it back changes nothing for the old moment.
+        nas.admin.share_acl("projects", "user", "bob", "none")
+        nas.admin.share_acl("projects", "user", "bob", "ro")
+        assert gmt["before-bob"] not in _versions(nas, "bob", "projects")
+    finally:
+        snapshots.delete(before.id)
+        snapshots.delete(later.id)
+
+
 def test_a_time_machine_share_keeps_streams_in_the_mount(nas: SmbNas) -> None:
     nas.admin.share_create("backups", time_machine_gib=500)
     nas.admin.share_acl("backups", "user", "alice", "rw")

@@ -1,27 +1,32 @@
-"""Previous Versions for snapshots of any name.
+"""Previous Versions for snapshots of any name, each user seeing the snapshots they may browse.
 
 Windows lists a share's earlier versions by moment (`@GMT-YYYY.MM.DD-HH.MM.SS`, UTC), and
 vfs_shadow_copy2 finds them by reading one directory whose entries carry such names. A
 snapshot keeps the name it was given (`before-holidays`), so smbd does not read `#snapshot`
-itself: each share gets a directory of its own below `smb.state_dir/previous/`, holding one
+itself: each share gets directories of its own below `smb.state_dir/previous/`, holding one
 symbolic link per snapshot, named by the snapshot's moment and pointing at that snapshot's
 folder in the share's `#snapshot`:
 
-    previous/docs/@GMT-2026.12.01-09.00.00 -> /srv/nas/docs/#snapshot/before-holidays
+    previous/<docs, alice>/@GMT-2026.12.01-09.00.00 -> /srv/nas/docs/#snapshot/before-holidays
 
-A snapshot named by its moment (the default names) links under its own name. Opening a
-previous version follows the link into the mount, as the session's user: the gate decides
-as for any `#snapshot` read (who may see which snapshot, and the ACL of that moment).
-Two snapshots of the same second get one entry (the one named by that moment, else the
-older one): Windows cannot tell them apart either.
+There is one directory per share and SMB user (`views`): it links only the snapshots the
+gate lets that user open (the now-and-then rule of `#snapshot`: nasfs.smb.version_views),
+so Previous Versions list no moment the user could not open. Each user's own configuration
+file points the share's `shadow:snapdir` at that user's directory; the share's own section
+points at the directory of nobody in particular, which holds what a guest may open of a
+guest share, and nothing otherwise. A snapshot named by its moment (the default names)
+links under its own name. Opening a previous version follows the link into the mount, as
+the session's user: the gate still decides, as for any `#snapshot` read. Two snapshots of
+the same second get one entry (the one named by that moment, else the older one): Windows
+cannot tell them apart either.
 
 smbd reads these directories as the session's user, so every local user can reach them;
-a directory named after its share would tell anyone who tries a name (or lists
+a directory named after its share or user would tell anyone who tries a name (or lists
 `previous/`) that a hidden share of that name exists. So `previous/` is mode 0711 (not
-listable) and each share's directory is named by a keyed hash of the share's name, with a
-random key kept in `private/previous.key` (0600 in a 0700 directory): the names appear only
-in the share's own section of the configuration, and hidden shares' sections only in the
-per-user files of the users who may use them (0700 directory).
+listable) and each directory is named by a keyed hash of the share's name and the user's,
+with a random key kept in `private/previous.key` (0600 in a 0700 directory): the names
+appear only in the share's own section of the configuration, and hidden shares' sections
+only in the per-user files of the users who may use them (0700 directory).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 GMT_FORMAT = "@GMT-%Y.%m.%d-%H.%M.%S"
@@ -98,50 +103,74 @@ def _key(state_dir: Path) -> bytes:
     return key
 
 
-def dir_name(state_dir: Path, share: str) -> str:
-    """The name of `share`'s directory below `previous/` (see the module docstring)."""
-    return hashlib.blake2b(share.encode(), key=_key(state_dir), digest_size=16).hexdigest()
+# (share, the name of the user's configuration file, or None: the share's own section)
+View = tuple[str, str | None]
 
 
-def share_dir(state_dir: Path, share: str) -> Path:
-    return state_dir / PREVIOUS_DIR / dir_name(state_dir, share)
+def dir_name(state_dir: Path, share: str, viewer: str | None = None) -> str:
+    """The name of the directory below `previous/` of `share` as `viewer` sees it (the
+    key of a user's configuration file; None: the share's own section)."""
+    text = share if viewer is None else f"{share}\0{viewer}"
+    return hashlib.blake2b(text.encode(), key=_key(state_dir), digest_size=16).hexdigest()
 
 
-def sync(state_dir: Path, mountpoint: Path, shares: Iterable[str],
-         wanted: dict[str, str]) -> bool:
-    """Make `previous/SHARE/` hold exactly the links `wanted` for every share (and no
-    directory of a share that is gone). True if anything changed."""
+def share_dir(state_dir: Path, share: str, viewer: str | None = None) -> Path:
+    return state_dir / PREVIOUS_DIR / dir_name(state_dir, share, viewer)
+
+
+# What the last sync left in each directory, with the directory's mtime then: a directory
+# whose links and mtime are unchanged is not read again (with a folder per share and user,
+# re-reading every link on each snapshot would cost a readlink per user, share and snapshot).
+_synced: dict[Path, tuple[dict[str, str], int]] = {}
+
+
+def sync(state_dir: Path, mountpoint: Path, views: Mapping[View, Mapping[str, str]]) -> bool:
+    """Make `previous/` hold exactly one directory per view, each with the links its
+    {@GMT name: snapshot name} asks for (and no directory of a view that is gone). True if
+    anything changed."""
     root = state_dir / PREVIOUS_DIR
     root.mkdir(mode=0o711, parents=True, exist_ok=True)
     root.chmod(0o711)  # reachable by the sessions' users, listable by none
-    shares = set(shares)
-    names = {dir_name(state_dir, share) for share in shares}
+    names = {dir_name(state_dir, share, viewer): (share, viewer) for share, viewer in views}
     changed = False
     for stale in root.iterdir():
         if stale.name not in names:
             shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()
+            _synced.pop(stale, None)
             changed = True
-    for share in sorted(shares):
-        folder = share_dir(state_dir, share)
-        folder.mkdir(mode=0o755, exist_ok=True)  # smbd lists it as the session's user
-        targets = {gmt: str(mountpoint / share / SNAPSHOT_FOLDER / name)
-                   for gmt, name in wanted.items()}
-        for entry in folder.iterdir():
-            try:
-                keep = targets.get(entry.name) == os.readlink(entry)
-            except OSError:
-                keep = False
-            if not keep:
-                entry.unlink()
-                changed = True
-        for gmt, target in targets.items():
-            link = folder / gmt
-            if link.is_symlink():
-                continue
-            tmp = folder / f".{gmt}.new"
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.symlink(target, tmp)
-            os.rename(tmp, link)
+    for name, (share, viewer) in sorted(names.items()):
+        folder = root / name
+        targets = {gmt: str(mountpoint / share / SNAPSHOT_FOLDER / snapshot)
+                   for gmt, snapshot in views[share, viewer].items()}
+        if _link(folder, targets):
             changed = True
+    return changed
+
+
+def _link(folder: Path, targets: dict[str, str]) -> bool:
+    """Make `folder` hold exactly the links `targets` ({name: target}). True if changed."""
+    folder.mkdir(mode=0o755, exist_ok=True)  # smbd lists it as the session's user
+    last = _synced.get(folder)
+    if last is not None and last[0] == targets and last[1] == folder.stat().st_mtime_ns:
+        return False
+    changed = False
+    for entry in folder.iterdir():
+        try:
+            keep = targets.get(entry.name) == os.readlink(entry)
+        except OSError:
+            keep = False
+        if not keep:
+            entry.unlink()
+            changed = True
+    for gmt, target in targets.items():
+        link = folder / gmt
+        if link.is_symlink():
+            continue
+        tmp = folder / f".{gmt}.new"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(target, tmp)
+        os.rename(tmp, link)
+        changed = True
+    _synced[folder] = (dict(targets), folder.stat().st_mtime_ns)
     return changed

@@ -23,16 +23,23 @@ import json
 import logging
 import subprocess
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasfs.smb import passdb, previous
 from nasfs.smb.apply import apply_files
 from nasfs.smb.audit import AuditTail
-from nasfs.smb.config import Site, directories, guests_welcome, render, samba_users
+from nasfs.smb.config import (
+    Site,
+    directories,
+    guests_welcome,
+    render,
+    samba_users,
+    user_files,
+)
 from nasfs.smb.server import Smbd
 from nasfs.smb.site import site_from_settings
+from nasfs.smb.version_views import Moment, VersionViews
 
 if TYPE_CHECKING:
     from nasfs.policy.service import PolicyService
@@ -54,9 +61,10 @@ class SmbService:
         self.locked_users: set[str] = set()
         self.denied: tuple[str, ...] = ()
         self._watch_stop: threading.Event | None = None
-        # The volume's snapshots as (name, created_ns), oldest first: the daemon hands them
-        # over whenever they change (`snapshots_changed`), from the file-system thread.
-        self.snapshots: tuple[tuple[str, int], ...] = ()
+        # The volume's snapshots, oldest first: the daemon hands them over whenever they
+        # change (`snapshots_changed`), from the file-system thread.
+        self.snapshots: tuple[Moment, ...] = ()
+        self._views = VersionViews(policy)  # who finds which of them in Previous Versions
         self._links_lock = threading.Lock()  # never the policy lock: see snapshots_changed
         # With guests on, the passdb's mtime at the last install: a password Samba learnt
         # since (after the policy reload that rendered it) renders the user's hidden shares.
@@ -99,22 +107,22 @@ class SmbService:
             if self.mounted and self.policy.setting("smb.enabled"):
                 self._start()
 
-    def snapshots_changed(self, snapshots: list[tuple[str, int]]) -> None:
+    def snapshots_changed(self, snapshots: list[Moment]) -> None:
         """A snapshot came or went: relink the Previous Versions of every share. Called on
         the file-system thread, so it takes only its own short lock: the policy lock may be
         held by a thread waiting for smbd, whose processes may wait for the file system."""
         self.snapshots = tuple(snapshots)
         if self.smbd is not None and self.mountpoint is not None:
-            self._link_versions(self.smbd.site, self.policy.snapshot.shares)
+            self._link_versions(self.smbd.site, self.policy.snapshot)
 
-    def _link_versions(self, site: Site, shares: Iterable[str]) -> None:
+    def _link_versions(self, site: Site, snapshot: PolicySnapshot) -> None:
         with self._links_lock:
-            previous.sync(site.state_dir, site.mountpoint, shares,
-                          previous.versions(self.snapshots))
+            views = self._views.views(snapshot, user_files(snapshot), self.snapshots)
+            previous.sync(site.state_dir, site.mountpoint, views)
 
     def _install(self, snapshot: PolicySnapshot, site: Site,
                  locked: set[str] | None = None) -> None:
-        self._link_versions(site, snapshot.shares)  # before smb.conf points at them
+        self._link_versions(site, snapshot)  # before smb.conf points at them
         unknown = set(self.locked_users if locked is None else locked)
         if guests_welcome(snapshot):
             self._passdb_seen = _mtime(_passdb_file(site))

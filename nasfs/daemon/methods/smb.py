@@ -11,6 +11,7 @@ import trio
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.fs.snapshots import SnapshotInfo
 from nasfs.smb.service import SmbService
+from nasfs.smb.version_views import Moment
 
 if TYPE_CHECKING:
     from nasfs.daemon.host import DaemonHost
@@ -22,7 +23,8 @@ def register(table: MethodTable, daemon: DaemonHost) -> None:
     volume = daemon.array.volume
     if volume is not None:  # Previous Versions follow the snapshots
         def changed(snapshots: list[SnapshotInfo]) -> None:
-            smb.snapshots_changed([(s.name, s.created_ns) for s in snapshots])
+            smb.snapshots_changed([Moment(s.id, s.name, s.created_ns, s.policy_state)
+                                   for s in snapshots])
 
         volume.snapshots.on_changed.append(changed)
         changed(volume.snapshots.list(sizes=False))
