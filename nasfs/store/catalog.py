@@ -7,6 +7,9 @@ Tables (every size in bytes):
 - state: small key/value records (scrub cursor, rebuild progress).
 
 Not thread-safe by itself: the Store calls it under its catalog lock.
+
+(Just over 500 lines: every statement on these tables is here, so the transaction rules
+of puts, references, compaction and the cursors can be read in one place.)
 """
 
 from __future__ import annotations
@@ -86,6 +89,15 @@ class ChunkRecord:
     offset: int
     length: int
     refs: int
+
+
+@dataclass(frozen=True)
+class PutRows:
+    """What one put adds to the catalog: its stripes, its new chunks, references to others."""
+
+    stripes: Sequence[StripeRecord]
+    new_chunks: Sequence[ChunkRecord]
+    more_refs: Mapping[bytes, int]
 
 
 @dataclass(frozen=True)
@@ -307,30 +319,52 @@ class Catalog:
         more_refs: Mapping[bytes, int],
     ) -> None:
         """Insert new stripes and chunks and add references to existing ones, durably."""
+        if not self.record_puts([PutRows(stripes, new_chunks, more_refs)], nparity)[0]:
+            raise ChunkVanished()
+
+    def record_puts(self, puts: Sequence[PutRows], nparity: int) -> list[bool]:
+        """Record several puts in one durable commit (one WAL fsync per copy for all).
+
+        Returns, per put, whether it was recorded: False for a put that meant to add
+        references to a chunk compaction has dropped meanwhile (nothing of that put is
+        written; it stores the chunk anew). Any error rolls back every put of the call.
+        """
+        recorded: list[bool] = []
         try:
-            self._insert_stripes(stripes, nparity)
-            by_stripe = {s.id: s.segment for s in stripes}
-            self.db.executemany(
-                "INSERT INTO chunks (id, stripe, offset, length, refs) VALUES (?, ?, ?, ?, ?)",
-                [(c.id, c.stripe, c.offset, c.length, c.refs) for c in new_chunks],
-            )
-            per_segment: dict[int, int] = {}
-            for c in new_chunks:
-                seg = by_stripe[c.stripe]
-                per_segment[seg] = per_segment.get(seg, 0) + c.length
-            for seg, n in per_segment.items():
-                self.db.execute(
-                    "UPDATE segments SET data_bytes = data_bytes + ?,"
-                    " live_bytes = live_bytes + ? WHERE id = ?",
-                    (n, n, seg),
-                )
-            if self._adjust_refs(more_refs):
-                # Compaction dropped a dead chunk this put meant to revive: store it anew.
-                raise ChunkVanished()
+            for put in puts:
+                gone = self._unknown([c for c, n in put.more_refs.items() if n])
+                recorded.append(not gone)
+                if not gone:
+                    self._record(put, nparity)
             self.db.commit(durable=True)
         except BaseException:
             self.db.rollback()
             raise
+        return recorded
+
+    def _unknown(self, ids: Sequence[bytes]) -> bool:
+        return any(self.db.query_one("SELECT 1 FROM chunks WHERE id = ?", (c,)) is None
+                   for c in ids)
+
+    def _record(self, put: PutRows, nparity: int) -> None:
+        self._insert_stripes(put.stripes, nparity)
+        by_stripe = {s.id: s.segment for s in put.stripes}
+        self.db.executemany(
+            "INSERT INTO chunks (id, stripe, offset, length, refs) VALUES (?, ?, ?, ?, ?)",
+            [(c.id, c.stripe, c.offset, c.length, c.refs) for c in put.new_chunks],
+        )
+        per_segment: dict[int, int] = {}
+        for c in put.new_chunks:
+            seg = by_stripe[c.stripe]
+            per_segment[seg] = per_segment.get(seg, 0) + c.length
+        for seg, n in per_segment.items():
+            self.db.execute(
+                "UPDATE segments SET data_bytes = data_bytes + ?,"
+                " live_bytes = live_bytes + ? WHERE id = ?",
+                (n, n, seg),
+            )
+        if self._adjust_refs(put.more_refs):
+            raise ChunkVanished()  # checked by _unknown in this transaction: cannot happen
 
     def _insert_stripes(self, stripes: Sequence[StripeRecord], nparity: int) -> None:
         self.db.executemany(

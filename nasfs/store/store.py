@@ -25,7 +25,7 @@ from nasfs.db import DBEvent, ReplicatedDB
 from nasfs.store import capacity as capacity_mod
 from nasfs.store import heal
 from nasfs.store.assembly import Assembly, assemble
-from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, StripeRecord
+from nasfs.store.catalog import Catalog, ChunkRecord, ChunkVanished, PutRows, StripeRecord
 from nasfs.store.currency import check_current
 from nasfs.store.disks import disk_name, disk_names
 from nasfs.store.errors import (
@@ -41,6 +41,7 @@ from nasfs.store.label import ArrayLabel
 from nasfs.store.member import MemberRoot
 from nasfs.store.membership import Membership
 from nasfs.store.mkfs import make_array
+from nasfs.store.put_commit import PutCommitter
 from nasfs.store.reader import ReadOutcome, chunk_hash, read_direct, read_reconstructing
 from nasfs.store.reports import CompactReport, RebuildReport, ScrubReport
 from nasfs.store.segments import delete_segment, list_segment_files
@@ -75,6 +76,8 @@ class Store:
         self._writers = MemberWriters(self.member_count)
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nasfs-hash")
         self.catalog = self._open_catalog()
+        self._committer = PutCommitter(self._lock, lambda: self.catalog, self._check_open,
+                                       self.nparity)
         self._next_stripe = self.catalog.next_stripe_id()
         # A new segment on every open: whatever a crash left at the old tail is dead space.
         self._segment: int | None = None
@@ -320,12 +323,11 @@ class Store:
             records = [
                 ChunkRecord(r.id, r.stripe, r.offset, r.length, counts[r.id]) for r in records
             ]
-            with self._lock:
-                self._check_open()
-                self.catalog.record_put(
-                    [s.record for s in stripes], self.nparity, records,
-                    {c: n for c, n in existing.items() if c not in new_set},
-                )
+            # Shared with the puts that finish at the same time (nasfs.store.put_commit).
+            self._committer.commit(PutRows(
+                [s.record for s in stripes], records,
+                {c: n for c, n in existing.items() if c not in new_set},
+            ))
         finally:
             with self._lock:
                 self.finish_stripes([s.record.id for s in stripes])
