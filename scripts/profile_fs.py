@@ -16,6 +16,8 @@ per hot function, which shows the store's worker threads too.
     .venv/bin/python scripts/profile_fs.py stat [--files 2000]   # one cold walk, one warm
     .venv/bin/python scripts/profile_fs.py list [--files 2000]   # 10 listings of the folder
         (what smbd does before every create of a new name in a case-insensitive share)
+    .venv/bin/python scripts/profile_fs.py put [--files 1000]    # list the folder, then
+        create + write 4 KiB + close, per file: smbd's put of small files into such a share
     options: --nparity 2, --py-spy, --top 25, --dir /var/tmp
 """
 
@@ -101,7 +103,7 @@ def py_spy_command() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("load", choices=["write", "create", "stat", "list"])
+    parser.add_argument("load", choices=["write", "create", "stat", "list", "put"])
     parser.add_argument("--mib", type=int, default=256, help="size of the written file")
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--nparity", type=int, default=1, choices=[1, 2])
@@ -144,6 +146,15 @@ def main() -> int:
         elif args.load == "create":
             create_files(folder / "small", args.files, 4096)
             ops, what = args.files, "files created"
+        elif args.load == "put":
+            small = folder / "small"
+            small.mkdir()
+            data = os.urandom(4096)
+            for i in range(args.files):
+                os.listdir(small)
+                with open(small / f"file-{i:06d}", "wb") as f:
+                    f.write(data)
+            ops, what = args.files, "files listed for, then created"
         elif args.load == "list":
             for _ in range(LISTINGS):
                 fd = os.open(folder / "small", os.O_RDONLY | os.O_DIRECTORY)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, errors
+from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem, errors
 from tests import fs_util
 
 R = ROOT_CALLER
@@ -59,3 +59,53 @@ async def test_unreferenced_parents_and_inodes_are_still_checked(fs: Filesystem)
     fs.unlink(ROOT_INODE, b"f", R)
     await fs.release(f.ino)
     assert fs.repo.get_inode(f.ino) is None
+
+
+async def test_rows_just_written_or_read_are_not_read_again(fs: Filesystem) -> None:
+    d = fs.mkdir(ROOT_INODE, b"rows", 0o755, R)
+    f = fs.create(d.ino, b"f", 0o644, R)
+    with statements(fs) as ran:
+        assert fs.getattr(d.ino) == fs.repo.get_inode(d.ino)  # the folder, just updated
+        got = fs.getattr(f.ino)  # the file, just inserted
+    assert ran == []
+    assert got.size == 0 and got.nlink == 1
+    got.size = 12345  # callers change what they get: the kept row must not follow
+    assert fs.getattr(f.ino).size == 0
+    await fs.write(f.ino, 0, b"x" * 100)
+    with statements(fs) as ran:
+        assert fs.getattr(f.ino).size == 100  # the write's own update, kept as written
+    assert ran == []
+    await fs.release(f.ino)
+    await fs.commit()
+    with statements(fs) as ran:
+        assert fs.getattr(f.ino).size == 100  # a commit changes no row
+    assert ran == []
+
+
+async def test_changes_the_repository_did_not_make_drop_the_kept_rows(fs: Filesystem) -> None:
+    d = fs.mkdir(ROOT_INODE, b"foreign", 0o755, R)
+    await fs.commit()
+    fs.getattr(d.ino)
+    # A statement of another module on fs.db (a migration, the trash's own tables).
+    fs.db.execute("UPDATE inode SET mode = ? WHERE id = ? AND died IS NULL",
+                  (0o40700, d.ino))
+    with statements(fs) as ran:
+        assert fs.getattr(d.ino).mode == 0o40700
+    assert len(ran) == 1
+    # A rollback undoes rows the repository wrote and kept.
+    fs.db.rollback()
+    await fs.setattr(d.ino, AttrChanges(mode=0o751), R)
+    with statements(fs) as ran:
+        assert fs.getattr(d.ino).mode & 0o7777 == 0o751
+    assert ran == []
+    fs.db.rollback()
+    with statements(fs) as ran:
+        assert fs.getattr(d.ino).mode == 0o40755
+    assert len(ran) == 1
+    # A removed inode is gone from memory too.
+    f = fs.create(d.ino, b"gone", 0o644, R)
+    fs.unlink(d.ino, b"gone", R)
+    fs.forget(f.ino, 1)
+    await fs.release(f.ino)
+    with pytest.raises(errors.NotFound):
+        fs.getattr(f.ino)

@@ -185,6 +185,7 @@ class ReplicatedDB(CopyRoles):
         if self._primary_damage is not None and not self._in_transaction and self._sync:
             self._drop(self._primary, self._primary_damage, damaged=True)
         if self._in_transaction:
+            self.commit_writes += 1
             self.execute("UPDATE _replica SET generation = generation + 1 WHERE id = 1")
             with self._aborting():
                 self._commit_copies()

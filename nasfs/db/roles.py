@@ -82,6 +82,9 @@ class CopyRoles:
         # Counts rollbacks alone: readers that follow the writes they depend on themselves
         # still need to know when all of them were undone at once.
         self.rollbacks = 0
+        # Of `changes`, the statements commits make themselves (the copies' generation):
+        # they change no row the callers read.
+        self.commit_writes = 0
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -30,6 +30,7 @@ import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import trio
 from sqlite_utils.migrations import Migrations
@@ -300,6 +301,12 @@ class Filesystem:
         """A stamp that moves with every change of the metadata (any write statement, any
         rollback): while it stays the same, every lookup answers as it did."""
         return self.db.changes
+
+    def side_write(self, sql: str, params: Any = ()) -> Any:
+        """A write statement of another module on its own table in fs.db (the trash's
+        items): it changes no row of the filesystem's tables, so the inode rows kept in
+        memory stay (nasfs.fs.inode_rows; other writes on fs.db empty them)."""
+        return self.repo.side_write(sql, params)
 
     @property
     def top_changes(self) -> tuple[int, int]:
@@ -617,12 +624,12 @@ class Filesystem:
         records' blocks in one statement for the whole batch."""
         data = self.data
         buffered = data.files
-        reserved = data.reservations
+        reserved = data.reservations.holders()
         out = []
         for row in self.repo.list_entries_plus(ino, after, limit):
             a = Attributes(*row[2:13])
             blocks = row[13]
-            if a.ino in buffered or reserved.of(a.ino):
+            if a.ino in buffered or a.ino in reserved:
                 # Records not stored yet count as written (nasfs.fs.sparse).
                 blocks = allocated_blocks(data, a.ino, blocks)
             out.append((row[0], row[1], a, blocks))

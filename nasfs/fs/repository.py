@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nasfs.fs.inode_rows import InodeRows
 from nasfs.fs.schema import ROOT_INODE
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class MetadataDB(Protocol):
     changes: int
     # Bumped by every rollback.
     rollbacks: int
+    # Of `changes`, the write statements commits make themselves.
+    commit_writes: int
 
 
 @dataclass(slots=True)
@@ -80,6 +83,7 @@ class Repository:
 
     def __init__(self, db: MetadataDB) -> None:
         self.db = db
+        self.inode_rows = InodeRows(db)
         self.generation = int(self._meta("generation", 1))
         row = db.query_one("SELECT max(id) FROM inode")
         self._next_ino = int(row[0] or ROOT_INODE) + 1
@@ -94,6 +98,21 @@ class Repository:
         self.top_changes = 0
         self.top_inodes: set[int] = set()
 
+    def _write(self, sql: str, params: Any = ()) -> Any:
+        """Every write statement of the repository: counted, so `InodeRows` can tell
+        them from changes it did not see."""
+        self.inode_rows.own_writes += 1
+        return self.db.execute(sql, params)
+
+    def side_write(self, sql: str, params: Any = ()) -> Any:
+        """`Filesystem.side_write`: counted as the repository's own (it changes none of the
+        rows the repository reads), so it keeps the inode rows."""
+        return self._write(sql, params)
+
+    def _write_many(self, sql: str, seq: Any) -> Any:
+        self.inode_rows.own_writes += 1
+        return self.db.executemany(sql, seq)
+
     # -------------------------------------------------------------------- meta
 
     def _meta(self, key: str, default: Any = None) -> Any:
@@ -104,7 +123,7 @@ class Repository:
         return self._meta(key, default)
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO meta (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
@@ -121,11 +140,11 @@ class Repository:
     def _close_and_copy(self, table: str, cols: str, where: str, params: Sequence[Any]) -> None:
         """Copy-on-write of a live row born before this generation (a snapshot keeps it)."""
         g = self.generation
-        self.db.execute(
+        self._write(
             f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL AND born < ?",
             (g, *params, g),
         )
-        self.db.execute(
+        self._write(
             f"INSERT INTO {table} ({cols}, born, died) SELECT {cols}, ?, NULL FROM {table}"
             f" WHERE {where} AND died = ? AND born < ?",
             (g, *params, g, g),
@@ -147,14 +166,14 @@ class Repository:
         n = 0
         if g in borns:
             n += int(
-                self.db.execute(
+                self._write(
                     f"DELETE FROM {table} WHERE {where} AND died IS NULL AND born = ?",
                     (*params, g),
                 ).rowcount
             )
         if any(b != g for b in borns):
             n += int(
-                self.db.execute(
+                self._write(
                     f"UPDATE {table} SET died = ? WHERE {where} AND died IS NULL", (g, *params)
                 ).rowcount
             )
@@ -173,18 +192,27 @@ class Repository:
         return ino
 
     def insert_inode(self, a: Attributes) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO inode (id, born, died, mode, uid, gid, nlink, size, rdev,"
             " atime_ns, mtime_ns, ctime_ns, crtime_ns) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?)",
             (a.ino, self.generation, a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
              a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns),
         )
+        self.inode_rows.keep(a)
 
     def get_inode(self, ino: int) -> Attributes | None:
+        """The live row of `ino` (a copy the caller may change), None if it has none."""
+        kept = self.inode_rows.get(ino)
+        if kept is not None:
+            return kept
         row = self.db.query_one(
             f"SELECT {_ATTR_COLS} FROM inode WHERE id = ? AND died IS NULL", (ino,)
         )
-        return None if row is None else _attrs(row)
+        if row is None:
+            return None
+        a = _attrs(row)
+        self.inode_rows.keep(a)
+        return a
 
     def update_inode(self, a: Attributes) -> None:
         """Write every attribute of `a` to its live inode row."""
@@ -197,9 +225,14 @@ class Repository:
             "UPDATE inode SET mode=?, uid=?, gid=?, nlink=?, size=?, rdev=?, atime_ns=?,"
             " mtime_ns=?, ctime_ns=?, crtime_ns=? WHERE id = ? AND died IS NULL AND born = ?"
         )
-        if self.db.execute(sql, (*values, self.generation)).rowcount == 0:
+        cur = self._write(sql, (*values, self.generation))
+        if cur.rowcount == 0:
             self._close_and_copy("inode", "id, " + _INODE_COPY, "id = ?", (a.ino,))
-            self.db.execute(sql, (*values, self.generation))
+            cur = self._write(sql, (*values, self.generation))
+        if cur.rowcount:
+            self.inode_rows.keep(a)
+        else:
+            self.inode_rows.drop(a.ino)  # no live row to update (nothing was written)
 
     def delete_inode(self, ino: int) -> list[ChunkId]:
         """Remove an inode with its extents, symlink and xattrs.
@@ -209,11 +242,12 @@ class Repository:
         """
         if ino in self.top_inodes:
             self.top_changes += 1
+        self.inode_rows.drop(ino)
         released = self.delete_extents_from(ino, 0)
         self._remove("symlink", "ino = ?", (ino,))
         self._remove("xattr", "ino = ?", (ino,))
         self._remove("inode", "id = ?", (ino,))
-        self.db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
+        self._write("DELETE FROM orphan WHERE ino = ?", (ino,))
         return released
 
     # ---------------------------------------------------------------- dentries
@@ -239,7 +273,7 @@ class Repository:
         self.touched_names.add((parent, name))
         if parent == ROOT_INODE:
             self.top_changes += 1
-        self.db.execute(
+        self._write(
             "INSERT INTO dentry (parent, name, ino, born, died) VALUES (?, ?, ?, ?, NULL)",
             (parent, name, ino, self.generation),
         )
@@ -330,15 +364,15 @@ class Repository:
         if old is not None:
             if int(old[1]) == g:
                 released = bytes(old[0])
-                self.db.execute(
+                self._write(
                     "DELETE FROM extent WHERE ino = ? AND idx = ? AND born = ?", (ino, idx, g)
                 )
             else:
-                self.db.execute(
+                self._write(
                     "UPDATE extent SET died = ? WHERE ino = ? AND idx = ? AND died IS NULL",
                     (g, ino, idx),
                 )
-        self.db.execute(
+        self._write(
             "INSERT INTO extent (ino, idx, chunk, length, born, died) VALUES (?,?,?,?,?,NULL)",
             (ino, idx, chunk, length, g),
         )
@@ -382,17 +416,17 @@ class Repository:
         chunks are named twice from now on and need one more store reference each.
         """
         g = self.generation
-        self.db.execute(
+        self._write(
             "UPDATE extent SET ino = ? WHERE ino = ? AND died IS NULL AND born = ?", (dst, src, g)
         )
         older = self.older_extent_chunks(src)
-        self.db.execute(
+        self._write(
             "INSERT INTO extent (ino, idx, chunk, length, born, died)"
             " SELECT ?, idx, chunk, length, ?, NULL FROM extent"
             " WHERE ino = ? AND died IS NULL AND born < ?",
             (dst, g, src, g),
         )
-        self.db.execute(
+        self._write(
             "UPDATE extent SET died = ? WHERE ino = ? AND died IS NULL AND born < ?",
             (g, src, g),
         )
@@ -406,7 +440,7 @@ class Repository:
     # ---------------------------------------------------------------- symlinks
 
     def insert_symlink(self, ino: int, target: bytes) -> None:
-        self.db.execute(
+        self._write(
             "INSERT INTO symlink (ino, target, born, died) VALUES (?, ?, ?, NULL)",
             (ino, target, self.generation),
         )
@@ -427,7 +461,7 @@ class Repository:
 
     def set_xattr(self, ino: int, name: bytes, value: bytes) -> None:
         self._remove("xattr", "ino = ? AND name = ?", (ino, name))
-        self.db.execute(
+        self._write(
             "INSERT INTO xattr (ino, name, value, born, died) VALUES (?, ?, ?, ?, NULL)",
             (ino, name, value, self.generation),
         )
@@ -444,10 +478,10 @@ class Repository:
     # ----------------------------------------------------------------- orphans
 
     def add_orphan(self, ino: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO orphan (ino) VALUES (?)", (ino,))
+        self._write("INSERT OR IGNORE INTO orphan (ino) VALUES (?)", (ino,))
 
     def delete_orphan(self, ino: int) -> None:
-        self.db.execute("DELETE FROM orphan WHERE ino = ?", (ino,))
+        self._write("DELETE FROM orphan WHERE ino = ?", (ino,))
 
     def orphans(self) -> Iterator[int]:
         return iter([int(r[0]) for r in self.db.query("SELECT ino FROM orphan")])
@@ -609,7 +643,7 @@ class Repository:
         self, name: str, generation: int, created_ns: int, schedule: int | None,
         policy_state: str | None,
     ) -> int:
-        cur = self.db.execute(
+        cur = self._write(
             "INSERT INTO snapshot (name, generation, created_ns, locked, schedule, policy_state)"
             " VALUES (?, ?, ?, 0, ?, ?)",
             (name, generation, created_ns, schedule, policy_state),
@@ -617,12 +651,12 @@ class Repository:
         return int(cur.lastrowid)
 
     def set_snapshot_locked(self, snapshot_id: int, locked: bool) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE snapshot SET locked = ? WHERE id = ?", (int(locked), snapshot_id)
         )
 
     def delete_snapshot_row(self, snapshot_id: int) -> None:
-        self.db.execute("DELETE FROM snapshot WHERE id = ?", (snapshot_id,))
+        self._write("DELETE FROM snapshot WHERE id = ?", (snapshot_id,))
 
     def purge_unseen(self, prev: int, generation: int, nxt: int | None) -> list[ChunkId]:
         """Physically delete the rows only the (deleted) snapshot at `generation` saw.
@@ -640,7 +674,7 @@ class Repository:
         chunks = [bytes(r[0]) for r in self.db.query(
             f"SELECT chunk FROM extent WHERE {cond}", params)]
         for table in ("extent", "inode", "dentry", "symlink", "xattr"):
-            self.db.execute(f"DELETE FROM {table} WHERE {cond}", params)
+            self._write(f"DELETE FROM {table} WHERE {cond}", params)
         return chunks
 
     def dead_extent_bytes(self) -> list[tuple[int, int, int]]:
@@ -663,7 +697,7 @@ class Repository:
     def upsert_schedule(self, name: str, cron: str, keep: Sequence[int | None]) -> None:
         """Add or replace schedule `name`; `keep` = last, within_s, hourly, daily, weekly,
         monthly."""
-        self.db.execute(
+        self._write(
             "INSERT INTO snapshot_schedule (name, cron, keep_last, keep_within_s, keep_hourly,"
             " keep_daily, keep_weekly, keep_monthly) VALUES (?,?,?,?,?,?,?,?)"
             " ON CONFLICT (name) DO UPDATE SET cron = excluded.cron,"
@@ -674,10 +708,10 @@ class Repository:
         )
 
     def delete_schedule(self, name: str) -> bool:
-        return int(self.db.execute(
+        return int(self._write(
             "DELETE FROM snapshot_schedule WHERE name = ?", (name,)).rowcount) > 0
 
     def set_schedule_run(self, schedule_id: int, run_ns: int) -> None:
-        self.db.execute(
+        self._write(
             "UPDATE snapshot_schedule SET last_run_ns = ? WHERE id = ?", (run_ns, schedule_id)
         )

@@ -20,7 +20,7 @@ again (it reads as zeros either way).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from nasfs.errors import NasfsError
@@ -37,6 +37,10 @@ class Reservations:
     def of(self, ino: int) -> Mapping[int, int]:
         """Reserved length by record index of file `ino` (empty if none)."""
         return self._files.get(ino, {})
+
+    def holders(self) -> Collection[int]:
+        """The files holding any reservation (a live view: read it, do not keep it)."""
+        return self._files.keys()
 
     def held(self, ino: int, idx: int) -> int:
         return self._files.get(ino, {}).get(idx, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,12 @@ def _item(row: Any) -> TrashItem:
 
 
 class TrashRepository:
-    def __init__(self, db: MetadataDB) -> None:
+    def __init__(self, db: MetadataDB,
+                 write: Callable[[str, Any], Any] | None = None) -> None:
         self.db = db
+        # How the trash's own rows are written: through the filesystem (`side_write`),
+        # which then knows they change none of its rows and keeps what it holds of them.
+        self._write = write or db.execute
 
     def insert(self, share: str, path: bytes, ino: int, user: str | None, uid: int,
                deleted_ns: int, size: int, reason: str) -> TrashItem:
@@ -54,7 +59,7 @@ class TrashRepository:
         row = self.db.query_one("SELECT max(id) FROM trash_item")
         item = TrashItem(int(row[0] or 0) + 1, share, bytes(path), ino, user, uid, deleted_ns,
                          size, reason)
-        self.db.execute(
+        self._write(
             "INSERT INTO trash_item (id, share, path, ino, user, uid, deleted_ns, size, reason)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (item.id, share, item.path, ino, user, uid, deleted_ns, size, reason))
@@ -65,7 +70,7 @@ class TrashRepository:
         return None if row is None else _item(row)
 
     def delete(self, item_id: int) -> None:
-        self.db.execute("DELETE FROM trash_item WHERE id = ?", (item_id,))
+        self._write("DELETE FROM trash_item WHERE id = ?", (item_id,))
 
     def list(self, share: str | None = None, uid: int | None = None,
              before_ns: int | None = None) -> list[TrashItem]:

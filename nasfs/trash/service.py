@@ -62,7 +62,7 @@ class Trash:
     def __init__(self, fs: Filesystem, clock: Clock) -> None:
         self.fs = fs
         self.clock = clock
-        self.repo = TrashRepository(fs.db)
+        self.repo = TrashRepository(fs.db, fs.side_write)
         self.dir = fs.make_unnamed_dir(TRASH_DIR_KEY)
 
     # -- putting things in -----------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""The live inode rows the repository read or wrote last, kept in memory: a create, the
+write that follows and its flush each read the rows just written (the new file, its
+folder), and every GETATTR of a folder reads it again after each create in it.
+
+Write-through, never write-back: every row here is what the database's live row holds,
+because the repository puts a row here only after writing it whole (`insert_inode`,
+`update_inode`) or reading it, and drops it when it removes the row. Writes the
+repository does not make itself (a rollback, a migration, another module's statements on
+fs.db, which all move `MetadataDB.changes` without passing through the repository) may
+change any row, so they empty the whole map: it holds rows only while every change of
+the database since they were read went through the repository.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nasfs.fs.repository import Attributes, MetadataDB
+
+# Rows kept at most; beyond it the map starts over (a bound on memory, never on correctness).
+_MOST = 8192
+
+
+def copy_of(a: Attributes) -> Attributes:
+    """A copy callers may change (they change what they get and write it back)."""
+    return type(a)(a.ino, a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev, a.atime_ns,
+                   a.mtime_ns, a.ctime_ns, a.crtime_ns)
+
+
+class InodeRows:
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
+        self.own_writes = 0  # write statements the repository made (bumped before each)
+        self._rows: dict[int, Attributes] = {}
+        self._foreign = self._foreign_now()
+
+    def _foreign_now(self) -> int:
+        """Changes of the database the repository did not make, its commits' own
+        statements apart (they change no row of fs's tables)."""
+        return self.db.changes - self.own_writes - self.db.commit_writes
+
+    def _valid(self) -> dict[int, Attributes]:
+        foreign = self._foreign_now()
+        if foreign != self._foreign:
+            self._rows.clear()
+            self._foreign = foreign
+        return self._rows
+
+    def get(self, ino: int) -> Attributes | None:
+        """A copy of live row `ino` as the database holds it, if kept."""
+        a = self._valid().get(ino)
+        return None if a is None else copy_of(a)
+
+    def keep(self, a: Attributes) -> None:
+        """`a` is live row `a.ino` as the database holds it now (just read or written)."""
+        rows = self._valid()
+        if len(rows) >= _MOST:
+            rows.clear()
+        rows[a.ino] = copy_of(a)
+
+    def drop(self, ino: int) -> None:
+        self._rows.pop(ino, None)
