@@ -105,6 +105,14 @@ def test_clashes_with_system_accounts_are_refused(nas: PolicyMount) -> None:
     assert getent("passwd", "carol") is None and getent("group", "office") is None
 
 
+def test_the_administrator_can_be_added_while_accounts_are_published(
+        nas: PolicyMount) -> None:
+    """uid 0 is the system's root, never published: no clash, whenever it is added."""
+    nas.admin.user_add("root", 0, password="an admin password")
+    assert "root" in [u.name for u in nas.admin.user_list()]
+    assert "root" not in (osaccounts.EXTRAUSERS_DIR / "passwd").read_text()
+
+
 def test_turning_the_setting_off_withdraws_the_accounts(nas: PolicyMount) -> None:
     nas.admin.settings_set("os.accounts", False)
     assert getent("passwd", "alice") is None and getent("group", "sales") is None

@@ -70,7 +70,9 @@ class Accounts:
             clash = self.repo.user_by_uid(uid)
             if clash is not None:
                 raise AlreadyExists(f"uid {uid} belongs to user {clash.name!r} already")
-            if self.service.os_accounts():
+            # The administrator (uid 0) is the system's root and is never published, so it
+            # clashes with nothing, as when the setting is switched on (admin.py).
+            if self.service.os_accounts() and uid != ADMIN_UID:
                 osaccounts.check_user(name, uid)
             with self.repo.db.transaction(durable=True):
                 self.repo.add_user(name, uid, pw_hash, self.service.clock.now_ns())
