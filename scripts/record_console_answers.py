@@ -7,10 +7,13 @@ Makes a small array in a temporary directory, mounts it with `nasfs mount` (a re
 its own process), puts the office of the console snapshots on it (users alice and bob, the
 group office, the shares docs and scans, two snapshots, a schedule, two items in the trash,
 mail settings, a backup job to a folder beside the mount point that has run once and one
-to a USB disk that is not plugged in), records the daemon's answers to what the console
-asks, stops it, mounts it again with a disk missing for the degraded status, and writes the
-answers with the values that change from run to run (uuid, pids, times, hashes, paths,
-generation names, a destination's space) replaced by fixed ones.
+to a USB disk that is not plugged in, and SMB on: a real smbd, the daemon's child, on
+127.0.0.1 at a free port with its state below the temporary directory, as
+tests/smb_util.py runs it), records the daemon's answers to what the console asks (smbd's
+status and sessions while alice is connected over SMB), switches SMB off, stops the daemon,
+mounts the array again with a disk missing for the degraded status, and writes the answers
+with the values that change from run to run (uuid, pids, times, hashes, paths, generation
+names, a destination's space, smbd's port) replaced by fixed ones.
 Sizes are the small array's: after regenerating, run
 `pytest tests/test_console_snapshots.py --snapshot-update` and look at the pictures.
 `--only backup. methods` records everything but writes only the answers whose keys start
@@ -20,6 +23,11 @@ and error counts were set by hand in the recording, not recorded from the small 
 
 tests/test_console_recorded_shape.py uses `set_up` and `record` below against a live
 daemon and fails when the daemon's answers no longer have the recording's shape.
+
+SMB needs the NAS accounts published to the system (libnss-extrausers, `scripts/setup`), so
+the machine's /var/lib/extrausers files are saved first and put back afterwards, under the
+lock the tests take (tests/os_accounts_util.py); the uids 1001 and 1002 and the gid 2000
+must be free on the machine. Needs root, as the tests do.
 """
 
 from __future__ import annotations
@@ -33,14 +41,19 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from smbprotocol.tree import TreeConnect  # noqa: E402
+
 from nasfs.client import Client  # noqa: E402
 from nasfs.store import Store  # noqa: E402
+from tests.os_accounts_util import preserved_extrausers  # noqa: E402
+from tests.smb_util import HOST, free_port, smb_session  # noqa: E402
 
 DEFAULT_OUT = REPO / "tests" / "test_console_recorded.json"
 ABOUT = ("Answers of a real nasfs daemon (tests/test_console_snapshots.py replays them); "
@@ -52,8 +65,25 @@ PASSWORD = "correct horse battery"
 Call = Callable[[str, dict[str, Any]], Any]
 
 
-def set_up(call: Call, mountpoint: Path) -> None:
-    """The office the console snapshots show, made through the daemon's methods."""
+@dataclass(frozen=True)
+class SmbPlace:
+    """Where the recording's smbd listens and keeps its state (configuration, passdb, log)."""
+
+    port: int
+    state_dir: Path
+
+    @classmethod
+    def beside(cls, mountpoint: Path) -> SmbPlace:
+        return cls(free_port(), mountpoint.parent / "smb")
+
+
+def set_up(call: Call, mountpoint: Path, smb: SmbPlace) -> None:
+    """The office the console snapshots show, made through the daemon's methods. SMB's
+    settings come first: Samba's passdb lives in its state directory, so the passwords set
+    below reach it only once that is where it will be."""
+    for key, value in (("os.accounts", True), ("smb.port", smb.port), ("smb.interfaces", HOST),
+                       ("smb.state_dir", str(smb.state_dir))):
+        call("settings.set", {"key": key, "value": value})
     call("user.add", {"name": "root", "uid": 0, "password": PASSWORD})
     for name, uid in (("alice", 1001), ("bob", 1002)):
         call("user.add", {"name": name, "uid": uid, "password": PASSWORD})
@@ -88,10 +118,22 @@ def set_up(call: Call, mountpoint: Path) -> None:
                        ("mail.to", ["admin@example.com"]), ("mail.password", "s3cret!"),
                        ("mail.enabled", True)):
         call("settings.set", {"key": key, "value": value})
+    call("settings.set", {"key": "smb.enabled", "value": True})
 
 
-def record(call: Call, client: Client) -> dict[str, Any]:
+def stop_smb(call: Call) -> None:
+    """SMB off (the daemon stops its smbd), before the daemon goes: no smbd outlives it."""
+    call("settings.set", {"key": "smb.enabled", "value": False})
+
+
+def record(call: Call, client: Client, smb: SmbPlace) -> dict[str, Any]:
     """The answers the console's screens are built from (keys as in the recording)."""
+    with smb_session(smb.port, "alice", PASSWORD) as session:
+        tree = TreeConnect(session, rf"\\{HOST}\docs")
+        tree.connect()
+        smb_answers = {"smb.status": call("smb.status", {}),
+                       "smb.sessions": call("smb.sessions", {})}
+        tree.disconnect()
     progress: list[dict[str, Any]] = []
     client.call("flush", {})
     client.call("scrub", {}, on_progress=progress.append)
@@ -118,12 +160,14 @@ def record(call: Call, client: Client) -> dict[str, Any]:
         "backup.generations.files": call("backup.generations", {"name": "office",
                                                                 "generation": None,
                                                                 "path": ""}),
+        **smb_answers,
     }
     return answers
 
 
 FIXED_UUID = "0123456789abcdef0123456789abcdef"
 FIXED_PID = 4242
+FIXED_SMB_PORT = 445
 FIXED_TIME_S = 1_790_000_000
 FIXED_STAMP = "2026-09-21T120000Z"  # a backup generation's name (its UTC time)
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d{6}Z")
@@ -144,6 +188,8 @@ def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = 
             return "python"
         if key == "uptime_s" and isinstance(v, int | float):
             return 5012.3
+        if key in ("port", "smb.port") and isinstance(v, int):
+            return FIXED_SMB_PORT  # smbd's own, where the recording's is a free one
         if key in FIXED_SPACE and isinstance(v, int):
             return FIXED_SPACE[key]
         if key in ("time", "created_ns", "deleted_ns", "time_ns", "last_run_ns", "started_ns",
@@ -185,6 +231,7 @@ def main() -> int:
                              "the rest of --out")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="nasfs-record-"))
+    os.chmod(base, 0o711)  # smbd serves alice as alice: she must reach the mount point
     env = dict(os.environ, NASFS_RUN_DIR=str(base / "run"), NASFS_LOG_DIR=str(base / "log"))
     env.pop("NASFS_SOCKET", None)
     members = [base / f"disk{i}" for i in range(3)]
@@ -193,16 +240,35 @@ def main() -> int:
     Store.create(members, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
     mnt = base / "mnt"
     mnt.mkdir()
-    paths = {str(base / "backup-dest"): "/srv/backup", str(mnt): "/srv/nas",
-             **{str(m): f"/srv/disk{i + 1}" for i, m in enumerate(members)}}
+    smb = SmbPlace.beside(mnt)
+    paths = {str(base / "backup-dest"): "/srv/backup", str(smb.state_dir): "/var/lib/nasfs/smb",
+             str(mnt): "/srv/nas", **{str(m): f"/srv/disk{i + 1}" for i, m in enumerate(members)}}
+    with preserved_extrausers():
+        answers = _record_live(env, base, members, mnt, smb)
+    recording = {"_about": ABOUT, **{k: normalize(v, paths) for k, v in sorted(answers.items())}}
+    if args.only:
+        kept = json.loads(args.out.read_text())
+        recording = {k: v for k, v in sorted({**kept, **{
+            k: v for k, v in recording.items() if k.startswith(tuple(args.only))}}.items())}
+    args.out.write_text(json.dumps(recording, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(base, ignore_errors=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _record_live(env: dict[str, str], base: Path, members: list[Path], mnt: Path,
+                 smb: SmbPlace) -> dict[str, Any]:
     try:
         _nasfs(env, "mount", mnt, "--array", *members)
         with Client.connect(mnt, run_dir=base / "run") as client:
             def call(method: str, params: dict[str, Any]) -> Any:
                 return client.call(method, params)
 
-            set_up(call, mnt)
-            answers = record(call, client)
+            try:
+                set_up(call, mnt, smb)
+                answers = record(call, client, smb)
+            finally:
+                stop_smb(call)
         _nasfs(env, "umount", mnt)
         # The second disk fails (disk 2 on the screen, member 1 on the wire), as the
         # pictures of the degraded array have always shown.
@@ -214,15 +280,7 @@ def main() -> int:
         _nasfs(env, "umount", mnt)
     finally:
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
-    recording = {"_about": ABOUT, **{k: normalize(v, paths) for k, v in sorted(answers.items())}}
-    if args.only:
-        kept = json.loads(args.out.read_text())
-        recording = {k: v for k, v in sorted({**kept, **{
-            k: v for k, v in recording.items() if k.startswith(tuple(args.only))}}.items())}
-    args.out.write_text(json.dumps(recording, indent=1, sort_keys=True) + "\n")
-    shutil.rmtree(base, ignore_errors=True)
-    print(f"wrote {args.out}")
-    return 0
+    return answers
 
 
 if __name__ == "__main__":

@@ -44,6 +44,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def smb_session(port: int, user: str, password: str, *,
+                signing: bool = True) -> Iterator[Session]:
+    """An authenticated smbprotocol session with the smbd on HOST:`port` (closed afterwards).
+    `signing=False` for a guest: a guest session has no key to sign with, and Samba exempts
+    it from the signing it requires of everyone else (smbprotocol, seeing the server require
+    signing, would refuse the guest session itself)."""
+    conn = Connection(uuid.uuid4(), HOST, port)
+    conn.connect(timeout=30)
+    if not signing:
+        conn.require_signing = False
+    try:
+        session = Session(conn, user, password, require_encryption=False)
+        session.connect()
+        yield session
+    finally:
+        conn.disconnect()
+
+
 class SmbNas(PolicyMount):
     """See the module docstring."""
 
@@ -113,22 +132,10 @@ class SmbNas(PolicyMount):
         return sorted(line.split("|")[1] for line in done.stdout.splitlines()
                       if line.startswith("Disk|"))
 
-    @contextlib.contextmanager
-    def session(self, user: str, password: str, *, signing: bool = True) -> Iterator[Session]:
-        """An authenticated smbprotocol session (closed afterwards). `signing=False` for a
-        guest: a guest session has no key to sign with, and Samba exempts it from the
-        signing it requires of everyone else (smbprotocol, seeing the server require
-        signing, would refuse the guest session itself)."""
-        conn = Connection(uuid.uuid4(), HOST, self.port)
-        conn.connect(timeout=30)
-        if not signing:
-            conn.require_signing = False
-        try:
-            session = Session(conn, user, password, require_encryption=False)
-            session.connect()
-            yield session
-        finally:
-            conn.disconnect()
+    def session(self, user: str, password: str, *,
+                signing: bool = True) -> contextlib.AbstractContextManager[Session]:
+        """See `smb_session`."""
+        return smb_session(self.port, user, password, signing=signing)
 
     def tree_status(self, session: Session, share: str) -> str:
         """'OK' if the tree connect works, else the NT status name smbprotocol raised."""

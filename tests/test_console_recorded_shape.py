@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import test_cli_mount
 from test_cli_mount import Env
 
 from nasfs.client import Client
+from tests.os_accounts_util import preserved_extrausers
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDED: dict[str, Any] = json.loads((REPO / "tests" / "test_console_recorded.json").read_text())
@@ -31,6 +37,7 @@ def _script() -> Any:
         "record_console_answers", REPO / "scripts" / "record_console_answers.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (its dataclass looks its module up by name)
     spec.loader.exec_module(module)
     return module
 
@@ -78,14 +85,30 @@ def test_shape_problems_are_found() -> None:
 
 def test_the_recording_has_the_shape_of_a_live_daemons_answers(env: Env) -> None:
     script = _script()
-    mnt = env.mountpoint()
-    env.mount(mnt, env.members())
-    with Client.connect(mnt, run_dir=env.run_dir) as client:
-        def call(method: str, params: dict[str, Any]) -> Any:
-            return client.call(method, params)
+    # smbd serves alice as alice, so she must reach the mount point: not below pytest's
+    # private tmp dirs (pytest makes them 0700 again whenever another run starts).
+    outer = Path(tempfile.mkdtemp(prefix="nasfs-shape-"))
+    os.chmod(outer, 0o755)
+    mnt = outer / "mnt"
+    mnt.mkdir()
+    smb = script.SmbPlace.beside(mnt)
+    try:
+        with preserved_extrausers():  # SMB publishes the office's accounts to the system
+            env.mount(mnt, env.members())
+            with Client.connect(mnt, run_dir=env.run_dir) as client:
+                def call(method: str, params: dict[str, Any]) -> Any:
+                    return client.call(method, params)
 
-        script.set_up(call, mnt)
-        live = script.record(call, client)
+                try:
+                    script.set_up(call, mnt, smb)
+                    live = script.record(call, client, smb)
+                finally:
+                    script.stop_smb(call)
+            env.run("umount", mnt)
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
+        shutil.rmtree(outer, ignore_errors=True)
+    assert live["smb.status"]["running"] and live["smb.sessions"]["sessions"], live
     live["degraded"] = live["healthy"]  # the same ArrayStatus shape (no second mount here)
     assert set(RECORDED) - {"_about"} == set(live)
     problems = [p for key in sorted(live) for p in shape_problems(live[key], RECORDED[key], key)]

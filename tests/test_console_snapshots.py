@@ -200,6 +200,10 @@ def test_backups_generation_files(snap_compare: SnapCompare) -> None:
         "9", "g", "enter", text="Enter opens a folder"))
 
 
+def test_sharing(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console(), run_before=steady("0", text="SMB3_11"))
+
+
 def test_login(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_for_text(pilot, "Log in to manage the NAS")
