@@ -3,27 +3,18 @@ account, and that every way a reservation ends gives its charge back exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from nasfs.fs import ROOT_CALLER, ROOT_INODE, AttrChanges, Filesystem, errors
 from nasfs.fs.allocate import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE
 from nasfs.store import Store
+from tests import fs_util
 
 MIB = 1 << 20
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    s = Store.open(dirs)
-    yield s
-    s.close()
+# The four-member array and its store, by name (tests/fs_util.py).
+members, store = fs_util.members, fs_util.store
 
 
 async def test_reservations_are_charged_and_every_end_gives_them_back(store: Store) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,21 +20,15 @@ from nasfs.snapshots.schedule import (
     to_keep,
 )
 from nasfs.store import Store
+from tests import fs_util
 
 START = calendar.timegm((2025, 1, 1, 0, 0, 0))  # a Wednesday
 HOUR = 3600
 DAY = 24 * HOUR
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    s = Store.open(dirs)
-    yield s
-    s.close()
+# The four-member array and its store, by name (tests/fs_util.py).
+members, store = fs_util.members, fs_util.store
 
 
 def test_gfs_thinning_of_hourly_snapshots_over_a_year() -> None:

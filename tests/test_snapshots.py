@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +16,15 @@ from nasfs.fs.snapshots import (
     parse_default_name,
 )
 from nasfs.store import Store
+from tests import fs_util
 from tests.snapshot_util import picture_of_live, picture_of_view, refs_agree
 
 R = ROOT_CALLER
 MiB = 1 << 20
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    dirs = [tmp_path / f"m{i}" for i in range(4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1)
-    s = Store.open(dirs)
-    yield s
-    s.close()
+# The four-member array and its store, by name (tests/fs_util.py).
+members, store = fs_util.members, fs_util.store
 
 
 async def write_file(fs: Filesystem, parent: int, name: bytes, data: bytes) -> int:
