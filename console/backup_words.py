@@ -4,6 +4,8 @@ so they read the same wherever they are shown."""
 
 from __future__ import annotations
 
+import time
+
 from console import format as fmt
 from nasfs.client.backup import (
     BackupJob,
@@ -58,20 +60,39 @@ def result_sentence(run: BackupRun | None) -> str:
     return f"Last run {at}: {said}. {run.detail or ''}".strip()
 
 
-def space_words(space: DestinationSpace | None) -> str:
+def space_words(space: DestinationSpace | None, now_s: float | None = None) -> str:
     if space is None:
         return "..."
     if not space.reachable:
         if "not plugged in" in space.detail:
-            return "not plugged in"
+            last = _last_space(space, "when last plugged in", now_s)
+            return f"not plugged in; {last}" if last else "not plugged in"
         return "not reachable"
     if space.free_bytes is not None and space.total_bytes:
         return f"{fmt.size(space.free_bytes)} free of {fmt.size(space.total_bytes)}"
     if space.free_bytes is not None:
         return f"{fmt.size(space.free_bytes)} free"
     if space.detail.startswith("plugged in"):
-        return "plugged in"
+        last = _last_space(space, "at the last run", now_s)
+        return f"plugged in; {last}" if last else "plugged in"
     return "free space unknown"
+
+
+def _last_space(space: DestinationSpace, when: str, now_s: float | None) -> str:
+    """"72.5 GiB free when last plugged in, 2 days ago" (empty: never measured)."""
+    if space.last_free_bytes is None or space.last_measured_s is None:
+        return ""
+    now = time.time() if now_s is None else now_s
+    return f"{fmt.size(space.last_free_bytes)} free {when}, {ago(now - space.last_measured_s)}"
+
+
+def ago(seconds: float) -> str:
+    """How long ago, in the largest whole unit: "just now", "5 minutes ago", "2 days ago"."""
+    for unit, size_s in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        n = int(max(seconds, 0) // size_s)
+        if n:
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
 
 
 def next_run_words(next_run_s: float | None) -> str:

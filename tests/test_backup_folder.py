@@ -196,6 +196,11 @@ def test_xattrs_are_kept_added_and_removed_whether_or_not_rsync_asks_for_them(
 
     plain = run()
     assert _header(jobs, plain.name)["xattrs"] is False
+    # The space measured at the end of the good run is kept with the job.
+    space = nas.call("backup.space", {"name": "docs"})
+    assert space["reachable"] and isinstance(space["last_free_bytes"], int)
+    assert space["last_total_bytes"] >= space["last_free_bytes"] > 0
+    assert isinstance(space["last_measured_s"], float)
     os.setxattr(docs / "sub" / "a.txt", "user.tag", b"red")
     tagged = run()
     assert os.getxattr(tagged / "sub" / "a.txt", "user.tag") == b"red"

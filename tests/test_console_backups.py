@@ -86,6 +86,17 @@ def test_results_space_and_progress_in_words() -> None:
         == "1.0 GiB free of 4.0 GiB"
     assert words.space_words(DestinationSpace("j", True, None, 4 << 30,
                                               "plugged in: BACKUP 4.3 GB ext4")) == "plugged in"
+    # What the last good run measured, when the disk cannot be measured now.
+    unplugged = DestinationSpace("j", False, detail="the USB disk with filesystem UUID X is "
+                                 "not plugged in", last_free_bytes=72 << 30,
+                                 last_total_bytes=250 << 30, last_measured_s=1_000_000.0)
+    assert words.space_words(unplugged, now_s=1_000_000.0 + 2 * 86400 + 5) == (
+        "not plugged in; 72.0 GiB free when last plugged in, 2 days ago")
+    plugged = DestinationSpace("j", True, None, 4 << 30, "plugged in: BACKUP 4.3 GB ext4",
+                               last_free_bytes=1 << 30, last_measured_s=500.0)
+    assert words.space_words(plugged, now_s=500.0 + 3600) == (
+        "plugged in; 1.0 GiB free at the last run, 1 hour ago")
+    assert words.ago(30) == "just now" and words.ago(130) == "2 minutes ago"
     copying = RunProgress("copy", bytes_done=3 << 20, total_bytes=12 << 20, files_checked=30,
                           files_total=1030, rate_bytes_per_s=1 << 20, eta_s=9.0)
     assert words.progress_words(copying) == (

@@ -33,6 +33,8 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+VERIFY = "verify/"  # backup_fire names of scheduled verifies: VERIFY + job name
+
 
 class JobRepository:
     def __init__(self, policy: PolicyService) -> None:
@@ -98,12 +100,15 @@ class JobRepository:
             if cur.rowcount == 0:
                 raise JobNotFound(f"there is no backup job named {old!r}")
             self.db.execute("UPDATE backup_run SET job = ? WHERE job = ?", (job.name, old))
+            self.db.execute("UPDATE backup_fire SET name = ? WHERE name = ?",
+                            (VERIFY + job.name, VERIFY + old))
 
     def delete(self, name: str) -> None:
         with self.policy.policy_lock, self.db.transaction(durable=True):
             cur = self.db.execute("DELETE FROM backup_job WHERE name = ?", (name,))
             if cur.rowcount == 0:
                 raise JobNotFound(f"there is no backup job named {name!r}")
+            self.db.execute("DELETE FROM backup_fire WHERE name = ?", (VERIFY + name,))
 
     def last_fire(self, name: str) -> float | None:
         with self.policy.policy_lock:
@@ -114,6 +119,41 @@ class JobRepository:
         with self.policy.policy_lock, self.db.transaction(durable=True):
             self.db.execute("UPDATE backup_job SET last_fire_s = ? WHERE name = ?",
                             (fire_s, name))
+
+    def fire_times(self) -> dict[str, tuple[str, float]]:
+        """name ('verify/JOB', 'digest') → (schedule, newest fire time handled)."""
+        with self.policy.policy_lock:
+            rows = self.db.query("SELECT name, schedule, fire_s FROM backup_fire")
+        return {r[0]: (r[1], float(r[2])) for r in rows}
+
+    def set_fire_times(self, fired: dict[str, tuple[str, float]], gone: set[str]) -> None:
+        """Store the fire times handled in `fired`, forget those of `gone`, in one commit."""
+        if not fired and not gone:
+            return
+        with self.policy.policy_lock, self.db.transaction(durable=True):
+            for name, (schedule, fire_s) in fired.items():
+                self.db.execute("INSERT INTO backup_fire (name, schedule, fire_s) "
+                                "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                                "schedule = excluded.schedule, fire_s = excluded.fire_s",
+                                (name, schedule, fire_s))
+            for name in gone:
+                self.db.execute("DELETE FROM backup_fire WHERE name = ?", (name,))
+
+    def set_last_space(self, name: str, free: int, total: int, at_s: float) -> None:
+        text = json.dumps({"free_bytes": free, "total_bytes": total, "at_s": at_s})
+        with self.policy.policy_lock, self.db.transaction(durable=True):
+            self.db.execute("UPDATE backup_job SET last_space = ? WHERE name = ?",
+                            (text, name))
+
+    def last_space(self, name: str) -> tuple[int, int, float] | None:
+        """(free, total, when) measured at the end of the job's last good run."""
+        with self.policy.policy_lock:
+            r = self.db.query_one("SELECT last_space FROM backup_job WHERE name = ?",
+                                  (name,))
+        if r is None or r[0] is None:
+            return None
+        d = json.loads(r[0])
+        return int(d["free_bytes"]), int(d["total_bytes"]), float(d["at_s"])
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@
 | backup.restore | name, path, generation?, to? | {generation, path, files, bytes} |
 | backup.key | — | {public_key} (for the other box's authorized_keys) |
 | backup.disks | — | [disk] (block devices with a filesystem UUID) |
-| backup.space | name | {name, reachable, free_bytes, total_bytes, detail} (nasfs.backup.space) |
+| backup.space | name | {name, reachable, free_bytes, total_bytes, detail, last_*} (space) |
+
+`last_free_bytes`, `last_total_bytes`, `last_measured_s`: measured at the end of the job's
+last good run (null if never), for a destination that cannot be measured now.
 
 Runs go one at a time through a queue served by the daemon's periodic job `backup`
 (every 30 s, poked by `backup.run`), which also starts scheduled runs: a cron fire time
@@ -33,7 +36,8 @@ from typing import Any
 
 import trio
 
-from nasfs.backup import runner, verify_schedule
+from nasfs.backup import fire_times, runner
+from nasfs.backup.fire_times import DIGEST, DIGEST_SENT
 from nasfs.backup.model import (
     InvalidJob,
     Job,
@@ -42,7 +46,7 @@ from nasfs.backup.model import (
     job_from_json,
 )
 from nasfs.backup.onetouch import udev_running
-from nasfs.backup.repository import JobRepository, RunRecord
+from nasfs.backup.repository import VERIFY, JobRepository, RunRecord
 from nasfs.backup.results import GOOD, BackupError
 from nasfs.cron import next_fire, previous_fire
 from nasfs.errors import BadParams
@@ -88,10 +92,6 @@ class BackupService:
         self.disk_gone: list[Callable[[str], None]] = []
         self.poke: Callable[[], None] = lambda: None
         self.told_overdue: set[str] = set()  # jobs whose overdue notice went out
-        # Newest verify fire time handled, per job (nasfs.backup.verify_schedule).
-        self.verify_fired: dict[str, float] = {}
-        self.digest_fired: dict[str, float] = {}  # the same for the success digest
-        self.digest_since: float | None = None  # end of the last digest's period
         self._abandoned = False
 
     # -- jobs ------------------------------------------------------------------------------
@@ -311,22 +311,29 @@ class BackupService:
         await self._check_overdue(jobs, now)
         while self.queue and not self.ctx.stopping():
             await self.run_now(self.queue.popleft())
-        by_name = {job.name: job for job in jobs}
-        for name in verify_schedule.due({j.name: j.options.verify_schedule for j in jobs},
-                                        self.verify_fired, now):
+        by_key = {VERIFY + job.name: job for job in jobs}
+        due, _ = await trio.to_thread.run_sync(
+            fire_times.due, self.repo, {k: j.options.verify_schedule for k, j in by_key.items()},
+            now, lambda n: n.startswith(VERIFY))
+        for key in due:
             if self.ctx.stopping():
                 break
-            await self._scheduled_verify(by_name[name])
+            await self._scheduled_verify(by_key[key])
         await self._digest(now)
 
     async def _digest(self, now: float) -> None:
         """The summary of the runs since the last one (the first: of the last day), at the
         fire times of the setting backup.digest_schedule."""
         schedule = await trio.to_thread.run_sync(self.setting, "backup.digest_schedule")
-        if not verify_schedule.due({"digest": schedule or None}, self.digest_fired, now):
+        due, _ = await trio.to_thread.run_sync(
+            fire_times.due, self.repo, {DIGEST: schedule or None}, now, lambda n: n == DIGEST)
+        if not due:
             return
-        since = self.digest_since if self.digest_since is not None else now - 86400
-        self.digest_since = now
+        # Since the last digest sent (kept in policy.db too: a restart does not lose it).
+        stored = await trio.to_thread.run_sync(self.repo.fire_times)
+        since = stored[DIGEST_SENT][1] if DIGEST_SENT in stored else now - 86400
+        await trio.to_thread.run_sync(self.repo.set_fire_times, {DIGEST_SENT: ("", now)},
+                                      set())
         runs = await trio.to_thread.run_sync(lambda: self.repo.runs(None, limit=10_000))
         text = digest_text(runs, since, now)
         await self.log_system("backup.digest", "OK", text.partition("\n")[0])
@@ -413,6 +420,10 @@ class BackupService:
         if result.space is None:
             return
         free, total = result.space
+        # Kept for `backup.space` while the destination cannot be measured (a USB disk
+        # not plugged in, or plugged in but not mounted).
+        await trio.to_thread.run_sync(self.repo.set_last_space, job.name, free, total,
+                                      self.ctx.now())
         limit = await trio.to_thread.run_sync(self.setting, "backup.space_warn_percent")
         used = 100.0 * (total - free) / total if total else 0.0
         if not limit or used < float(limit):
@@ -477,7 +488,10 @@ class BackupService:
 
         job = await trio.to_thread.run_sync(self.repo.get, _param(params, "name", str))
         found = await trio.to_thread.run_sync(destination_space, job)
-        return {"name": job.name, **found.to_json()}
+        last = await trio.to_thread.run_sync(self.repo.last_space, job.name)
+        free, total, at_s = last if last is not None else (None, None, None)
+        return {"name": job.name, **found.to_json(), "last_free_bytes": free,
+                "last_total_bytes": total, "last_measured_s": at_s}
 
     def methods(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
         return {"backup.add": self.add, "backup.edit": self.edit, "backup.del": self.delete,

@@ -248,6 +248,11 @@ class DestinationSpace:
     free_bytes: int | None = None
     total_bytes: int | None = None
     detail: str = ""
+    # Measured at the end of the job's last good run (None: never), for when the
+    # destination cannot be measured now (a USB disk not plugged in).
+    last_free_bytes: int | None = None
+    last_total_bytes: int | None = None
+    last_measured_s: float | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -180,6 +180,23 @@ def m006_share_case_sensitive(db: Database) -> None:
     db.execute("ALTER TABLE share ADD COLUMN case_sensitive INTEGER NOT NULL DEFAULT 0")
 
 
+@POLICY_MIGRATIONS()
+def m007_backup_fire_times(db: Database) -> None:
+    """Backup fire times that outlive the daemon (scheduled verifies, the digest), and each
+    job's destination space measured at the end of its last good run."""
+    db.execute(
+        """
+        CREATE TABLE backup_fire (
+            name     TEXT PRIMARY KEY,  -- 'verify/JOB' or 'digest'
+            schedule TEXT NOT NULL,     -- the cron it was handled for (another starts afresh)
+            fire_s   REAL NOT NULL      -- newest fire time handled (seconds, UTC)
+        )
+        """
+    )
+    # JSON {"free_bytes", "total_bytes", "at_s"}; NULL = never measured.
+    db.execute("ALTER TABLE backup_job ADD COLUMN last_space TEXT")
+
+
 @AUDIT_MIGRATIONS()
 def m001_logs(db: Database) -> None:
     """The access log and the system log (same shape) and their hash-chain anchors."""
