@@ -109,3 +109,21 @@ async def test_changes_the_repository_did_not_make_drop_the_kept_rows(fs: Filesy
     await fs.release(f.ino)
     with pytest.raises(errors.NotFound):
         fs.getattr(f.ino)
+
+
+async def test_a_files_blocks_are_read_once_until_its_records_change(fs: Filesystem) -> None:
+    f = fs.create(ROOT_INODE, b"blocks", 0o644, R)
+    rs = fs.data.record_size
+    await fs.write(f.ino, 0, b"x" * 1000)
+    await fs.release(f.ino)
+    await fs.commit()
+    assert fs.blocks(fs.getattr(f.ino)) == 2
+    with statements(fs) as ran:
+        assert fs.blocks(fs.getattr(f.ino)) == 2  # a GETATTR or LOOKUP reply again
+    assert ran == []
+    await fs.write(f.ino, rs, b"y" * rs)  # a second record, stored at the commit
+    await fs.commit()
+    assert fs.blocks(fs.getattr(f.ino)) == 2 + rs // 512
+    await fs.setattr(f.ino, AttrChanges(size=10), R)  # the second record goes, the first
+    await fs.commit()  # is cut to 10 bytes
+    assert fs.blocks(fs.getattr(f.ino)) == 1

@@ -1,6 +1,8 @@
 """The live inode rows the repository read or wrote last, kept in memory: a create, the
 write that follows and its flush each read the rows just written (the new file, its
-folder), and every GETATTR of a folder reads it again after each create in it.
+folder), and every GETATTR of a folder reads it again after each create in it. With them,
+the st_blocks of files' stored records (`Repository.allocated_blocks`), which every LOOKUP
+and GETATTR reply of a file asks: dropped by every write of the file's extent rows.
 
 Write-through, never write-back: every row here is what the database's live row holds,
 because the repository puts a row here only after writing it whole (`insert_inode`,
@@ -33,6 +35,7 @@ class InodeRows:
         self.db = db
         self.own_writes = 0  # write statements the repository made (bumped before each)
         self._rows: dict[int, Attributes] = {}
+        self._blocks: dict[int, int] = {}
         self._foreign = self._foreign_now()
 
     def _foreign_now(self) -> int:
@@ -44,8 +47,24 @@ class InodeRows:
         foreign = self._foreign_now()
         if foreign != self._foreign:
             self._rows.clear()
+            self._blocks.clear()
             self._foreign = foreign
         return self._rows
+
+    def blocks_of(self, ino: int) -> int | None:
+        """Blocks of file `ino`'s live extent rows, if kept."""
+        self._valid()
+        return self._blocks.get(ino)
+
+    def keep_blocks(self, ino: int, blocks: int) -> None:
+        self._valid()
+        if len(self._blocks) >= _MOST:
+            self._blocks.clear()
+        self._blocks[ino] = blocks
+
+    def drop_blocks(self, ino: int) -> None:
+        """Called before any write of `ino`'s extent rows."""
+        self._blocks.pop(ino, None)
 
     def get(self, ino: int) -> Attributes | None:
         """A copy of live row `ino` as the database holds it, if kept."""
@@ -61,3 +80,4 @@ class InodeRows:
 
     def drop(self, ino: int) -> None:
         self._rows.pop(ino, None)
+        self._blocks.pop(ino, None)

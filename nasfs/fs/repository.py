@@ -355,6 +355,7 @@ class Repository:
 
     def set_extent(self, ino: int, idx: int, chunk: ChunkId, length: int) -> ChunkId | None:
         """Make `chunk` the content of record `idx`; returns the chunk to release, if any."""
+        self.inode_rows.drop_blocks(ino)
         g = self.generation
         old = self.db.query_one(
             "SELECT chunk, born FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
@@ -380,6 +381,7 @@ class Repository:
 
     def delete_extents_from(self, ino: int, first_idx: int) -> list[ChunkId]:
         """Remove records `first_idx` and later; returns chunks to release when durable."""
+        self.inode_rows.drop_blocks(ino)
         g = self.generation
         rows = self.db.query(
             "SELECT chunk, born FROM extent WHERE ino = ? AND idx >= ? AND died IS NULL",
@@ -390,6 +392,7 @@ class Repository:
         return [bytes(r[0]) for r in rows if int(r[1]) == g]
 
     def delete_extent(self, ino: int, idx: int) -> list[ChunkId]:
+        self.inode_rows.drop_blocks(ino)
         g = self.generation
         rows = self.db.query(
             "SELECT chunk, born FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
@@ -415,6 +418,8 @@ class Repository:
         with them). Older rows are closed for `src` and copied for `dst`: the returned
         chunks are named twice from now on and need one more store reference each.
         """
+        self.inode_rows.drop_blocks(src)
+        self.inode_rows.drop_blocks(dst)
         g = self.generation
         self._write(
             "UPDATE extent SET ino = ? WHERE ino = ? AND died IS NULL AND born = ?", (dst, src, g)
@@ -549,12 +554,17 @@ class Repository:
     def allocated_blocks(self, ino: int) -> int:
         """512-byte blocks the stored records of `ino` hold (holes and all-zero records,
         which are never stored, hold none)."""
+        kept = self.inode_rows.blocks_of(ino)
+        if kept is not None:
+            return kept
         row = self.db.query_one(
             "SELECT coalesce(sum((length + 511) / 512), 0) FROM extent"
             " WHERE ino = ? AND died IS NULL",
             (ino,),
         )
-        return int(row[0])
+        blocks = int(row[0])
+        self.inode_rows.keep_blocks(ino, blocks)
+        return blocks
 
     def allocated_blocks_at(self, ino: int, generation: int) -> int:
         row = self.db.query_one(
