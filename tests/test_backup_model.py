@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,19 @@ def test_a_verify_schedule_and_a_renamed_folder_round_trip() -> None:
     with pytest.raises(InvalidJob):
         job_from_json({**body, "destination": {"kind": "folder", "path": "/b",
                                                "job_folder": "../x"}})
+
+
+def test_a_destinations_filesystem_type_is_the_mount_tables(tmp_path: Path) -> None:
+    """What decides hard links and POSIX metadata for a folder destination: read from
+    /proc/self/mounts, the same answer as findmnt gives (a folder deep inside a mount, the
+    mount point itself, the root)."""
+    import subprocess
+
+    from nasfs.backup.runner import _fstype
+
+    deep = tmp_path / "a b" / "c"
+    deep.mkdir(parents=True)
+    for path in (deep, Path("/proc/self"), Path("/")):
+        want = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
+                              capture_output=True, text=True, check=True).stdout.split()[0]
+        assert _fstype(path) == want, path

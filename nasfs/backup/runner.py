@@ -135,11 +135,33 @@ def open_place(job: Job, ctx: Context, *, eject: bool = False) -> Iterator[Place
 
 
 def _fstype(path: Path) -> str:
-    import subprocess
+    """The type of the filesystem holding `path`, from the kernel's mount table (read, not
+    asked of findmnt: a process start was a quarter of an unchanged small run's time)."""
+    mounts: dict[str, str] = {}
+    try:
+        with open("/proc/self/mounts") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) >= 3:  # the last mount at a place is the one seen
+                    mounts[_unescape(fields[1])] = fields[2]
+    except OSError:
+        return "unknown"
+    here = os.path.realpath(path)
+    while True:
+        if here in mounts:
+            return mounts[here]
+        parent = os.path.dirname(here)
+        if parent == here:
+            return "unknown"
+        here = parent
 
-    out = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
-                         capture_output=True, text=True, check=False)
-    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+def _unescape(field: str) -> str:
+    """A mount table field as the path it is (the kernel writes space, tab, newline and
+    backslash as octal escapes)."""
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def source_dir(ctx: Context, job: Job, snapshot: str) -> Path:
