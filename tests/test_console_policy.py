@@ -7,6 +7,8 @@ console's keys at 80×24.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,15 +34,22 @@ def mounted(env: Env) -> Path:
     members = env.members()
     mnt = env.mountpoint()
     env.mount(mnt, members)
-    with Client.connect(mnt, run_dir=env.run_dir) as client:
-        policy = PolicyClient(client)
+    with policy_of(env, mnt) as policy:
         policy.user_add("root", 0, password=ROOT_PASSWORD)
         policy.user_add("alice", 1001, password="alice's secret")
     return mnt
 
 
-def policy_of(env: Env, mnt: Path) -> PolicyClient:
-    return PolicyClient(Client.connect(mnt, run_dir=env.run_dir))
+@contextmanager
+def policy_of(env: Env, mnt: Path) -> Iterator[PolicyClient]:
+    """The typed policy calls of one connection to the daemon (closed afterwards)."""
+    with Client.connect(mnt, run_dir=env.run_dir) as client:
+        yield PolicyClient(client)
+
+
+def console_on(env: Env, mnt: Path) -> NasConsole:
+    """The console on the test's daemon, logged in already, polling every 0.3 s."""
+    return NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
 
 
 async def log_in(pilot: object, name: str, password: str) -> None:
@@ -76,8 +85,8 @@ def test_login_refuses_without_saying_which_part_was_wrong(env: Env) -> None:
 
 def test_locked_account_is_told_apart_only_once_locked(env: Env) -> None:
     mnt = mounted(env)
-    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-        PolicyClient(client).settings_set("auth.max_failures", 3)
+    with policy_of(env, mnt) as policy:
+        policy.settings_set("auth.max_failures", 3)
 
     async def scenario() -> None:
         app = NasConsole(Backend(mnt, run_dir=env.run_dir), poll_s=0.3)
@@ -92,9 +101,9 @@ def test_locked_account_is_told_apart_only_once_locked(env: Env) -> None:
             assert_on_screen(app, "the name root is locked for 30 more minutes",
                              "'nasfs user unlock root'", "'nasfs user unlock --source console'")
             assert app.locked
-            with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
+            with policy_of(env, mnt) as policy:
                 # Unlocking root frees the terminal too: only root's failures locked it.
-                report = PolicyClient(client).user_unlock_report("root")
+                report = policy.user_unlock_report("root")
                 assert report.sources_unlocked == ["console"]
             await log_in(pilot, "root", ROOT_PASSWORD)
             await wait_for(pilot, lambda: not app.locked, "the console unlocked")
@@ -120,7 +129,7 @@ def test_add_user_group_and_membership(env: Env) -> None:
     mnt = mounted(env)
 
     async def scenario() -> None:
-        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        app = console_on(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "3Users")  # F3, or 3 when the list is long
             await pilot.press("f3")
@@ -138,8 +147,7 @@ def test_add_user_group_and_membership(env: Env) -> None:
             await wait_for_text(pilot, "Add alice to a group")
             await pilot.press("ctrl+s")
             await wait_for_text(pilot, "alice is now in office.")
-        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-            policy = PolicyClient(client)
+        with policy_of(env, mnt) as policy:
             users = {u.name: u for u in policy.user_list()}
             assert users["bob"].uid == 1002 and users["bob"].has_password
             assert users["alice"].groups == ["office"]
@@ -152,7 +160,7 @@ def test_a_refused_dialog_keeps_what_was_typed(env: Env) -> None:
     mnt = mounted(env)
 
     async def scenario() -> None:
-        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        app = console_on(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "3Users")  # F3, or 3 when the list is long
             await pilot.press("f3")
@@ -173,8 +181,8 @@ def test_a_refused_dialog_keeps_what_was_typed(env: Env) -> None:
             app.screen.query_one("#field-name", Input).value = "carol"
             await pilot.press("enter")
             await wait_for_text(pilot, "User carol added.")
-        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-            assert "carol" in {u.name for u in PolicyClient(client).user_list()}
+        with policy_of(env, mnt) as policy:
+            assert "carol" in {u.name for u in policy.user_list()}
 
     run(scenario())
 
@@ -183,7 +191,7 @@ def test_share_with_acl_and_live_effective_access(env: Env) -> None:
     mnt = mounted(env)
 
     async def scenario() -> None:
-        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        app = console_on(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "4Shares")  # F4, or 4 when the list is long
             await pilot.press("f4")
@@ -205,8 +213,8 @@ def test_share_with_acl_and_live_effective_access(env: Env) -> None:
             await wait_for_text(pilot, "alice on docs: ro (read only)")
             await pilot.press("w", "ctrl+u", *"root")
             await wait_for_text(pilot, "root on docs: rw (read and write), as an administrator")
-        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-            share = PolicyClient(client).share_show("docs")
+        with policy_of(env, mnt) as policy:
+            share = policy.share_show("docs")
             assert [(e.kind, e.principal, e.access) for e in share.acl] == [
                 ("user", "alice", "ro")]
             assert share.trash_days == 30 and not share.hidden
@@ -217,8 +225,7 @@ def test_share_with_acl_and_live_effective_access(env: Env) -> None:
 def test_logs_page_filter_verify_and_export(env: Env, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     mnt = mounted(env)
-    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-        policy = PolicyClient(client)
+    with policy_of(env, mnt) as policy:
         for i in range(3):
             policy.group_add(f"team{i}", 2000 + i)
         system_rows = policy.log_query("system", limit=5000).rows
@@ -227,7 +234,7 @@ def test_logs_page_filter_verify_and_export(env: Env, tmp_path: Path,
     export = tmp_path / "system.csv"
 
     async def scenario() -> None:
-        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        app = console_on(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "5Logs")  # F5, or 5 when the list is long
             await pilot.press("f5")
@@ -264,7 +271,7 @@ def test_settings_change_the_lock_out_policy(env: Env) -> None:
     mnt = mounted(env)
 
     async def scenario() -> None:
-        app = NasConsole(Backend(mnt, run_dir=env.run_dir), require_login=False, poll_s=0.3)
+        app = console_on(env, mnt)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for_text(pilot, "6Settings")  # F6, or 6 when the list is long
             await pilot.press("f6")
@@ -279,7 +286,7 @@ def test_settings_change_the_lock_out_policy(env: Env) -> None:
             await wait_for_text(pilot, "Change auth.max_failures")
             await pilot.press("ctrl+u", *"7", "enter")
             await wait_for_text(pilot, "auth.max_failures is now 7.")
-        with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-            assert PolicyClient(client).settings_get()["auth.max_failures"] == 7
+        with policy_of(env, mnt) as policy:
+            assert policy.settings_get()["auth.max_failures"] == 7
 
     run(scenario())
