@@ -1,8 +1,8 @@
 """File data: records buffered in memory, flushed in batches to the store, read through a cache.
 
-(About 600 lines, on purpose: the dirty map, the in-flight copies, the per-file flush locks,
-flush-behind and the quiet moment are one concurrency protocol; the invariants below hold
-only if one module owns all of it.)
+(About 740 lines, on purpose: the dirty map, the in-flight batches, the per-file flush locks,
+flush-behind with its pipeline and the quiet moment are one concurrency protocol; the
+invariants below hold only if one module owns all of it.)
 
 A file is cut into records of `record_size` bytes by offset; record `idx` covers bytes
 `[idx * record_size, (idx + 1) * record_size)`. A stored record is one chunk of its own
@@ -10,7 +10,8 @@ length (a short file is one short chunk); bytes after a record's content up to s
 as zeros, and a record with no extent row is a hole. All-zero records are never stored.
 
 The content of record `idx` of a file is, in order of precedence: its dirty buffer (written,
-not yet flushed), its in-flight copy (being put to the store), its extent's chunk, zeros.
+not yet flushed), its in-flight copy (being put to the store; of the newest batch when a
+background flush has two in flight), its extent's chunk, zeros.
 
 Concurrency (see docs/architecture.md): everything here runs on the trio thread; the only
 awaits are store calls in worker threads. A per-file lock serialises flushes and truncation
