@@ -172,7 +172,8 @@ FIXED_TIME_S = 1_790_000_000
 FIXED_STAMP = "2026-09-21T120000Z"  # a backup generation's name (its UTC time)
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d{6}Z")
 # A backup destination's room: the test machine's disk, not the picture's business.
-FIXED_SPACE = {"free_bytes": 40 << 30, "total_bytes": 100 << 30}
+FIXED_SPACE = {"free_bytes": 40 << 30, "total_bytes": 100 << 30,
+               "last_free_bytes": 40 << 30, "last_total_bytes": 100 << 30}
 
 
 def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = None) -> Any:
@@ -193,11 +194,13 @@ def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = 
         if key in FIXED_SPACE and isinstance(v, int):
             return FIXED_SPACE[key]
         if key in ("time", "created_ns", "deleted_ns", "time_ns", "last_run_ns", "started_ns",
-                   "finished_ns", "mtime_ns", "time_s", "next_run_s") and (
+                   "finished_ns", "mtime_ns", "time_s", "next_run_s",
+                   "last_measured_s") and (
                 isinstance(v, int | float) and not isinstance(v, bool)):
             state["time"] += 1
             seconds = FIXED_TIME_S + 60 * state["time"]
-            return float(seconds) if key in ("time", "time_s", "next_run_s") \
+            return float(seconds) if key in ("time", "time_s", "next_run_s",
+                                             "last_measured_s") \
                 else seconds * 10**9
         if key == "hash" and isinstance(v, str):
             state["time"] += 1
