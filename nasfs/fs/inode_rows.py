@@ -15,10 +15,7 @@ the database since they were read went through the repository.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from nasfs.fs.repository import Attributes, MetadataDB
+from nasfs.fs.rows import Attributes, MetadataDB
 
 # Rows kept at most; beyond it the map starts over (a bound on memory, never on correctness).
 _MOST = 8192
