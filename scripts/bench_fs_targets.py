@@ -260,7 +260,12 @@ class NasfsTarget(Target):
 
     def cold(self) -> None:
         # A fresh daemon: no chunk, attribute or policy caches, then no page cache either.
-        self.stop()
+        # A daemon that did not stop cleanly may have lost what it had not flushed: that
+        # ends the benchmark instead of timing whatever is left.
+        rc = self.stop()
+        if rc != 0:
+            sys.exit(f"bench_fs: the {self.name} daemon exited with {rc} when stopped for a "
+                     f"cold row; see {self.log}")
         self.serve()
         drop_caches()
 
