@@ -15,7 +15,6 @@ from console.backend import Backend
 from console.screens.logs import LogsScreen, RowDialog
 from nasfs.client import Client
 from nasfs.client.logrows import target, who
-from nasfs.client.policy import PolicyClient
 from nasfs.client.snapshots import SnapshotClient
 
 env = test_cli_mount.env
@@ -33,16 +32,15 @@ def test_who_and_target_of_rows() -> None:
 
 
 def system_rows(env: Env, mnt: Path) -> list[dict[str, object]]:
-    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-        return list(PolicyClient(client).log_query("system", limit=5000).rows)
+    with policy_of(env, mnt) as policy:
+        return list(policy.log_query("system", limit=5000).rows)
 
 
 def test_every_system_row_names_who_acted(env: Env) -> None:
     mnt = mounted(env)
     with Client.connect(mnt, run_dir=env.run_dir) as client:
         SnapshotClient(client).create("before-lunch")  # made as root over the socket
-    with policy_of(env, mnt).caller as client:  # type: ignore[attr-defined]
-        policy = PolicyClient(client)
+    with policy_of(env, mnt) as policy:
         for _ in range(int(policy.settings_get()["auth.max_failures"])):
             policy.auth_check("nobody", "wrong", "console:tty7")  # locks the terminal
         rows = policy.log_query("system", limit=5000).rows
