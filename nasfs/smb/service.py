@@ -199,8 +199,10 @@ class SmbService:
                     passdb.lock(site, name)
             for name in sorted(kept_aside - users):
                 passdb.unlock(site, name)  # unlocked by hand, or the lock expired
+            # Shown (`status`) only once the configuration says it: a client told the name
+            # is unlocked must find its shares.
+            self._install(self.policy.snapshot, site, users)
             self.locked_users = users
-            self._install(self.policy.snapshot, site)
         denied = self._denied_addresses()
         if denied != self.denied:
             self.denied = denied
