@@ -161,3 +161,31 @@ def test_another_users_name_as_a_share_shows_only_ones_own_home(nas: SmbNas) -> 
     assert listing.returncode == 0, listing.stdout + listing.stderr
     assert " bob " in listing.stdout and "alice" not in listing.stdout
     assert "hers.txt" not in nas.smbclient("alice", "bob", "bob-pw", "ls alice\\*").stdout
+
+
+def test_names_in_another_case_tell_nothing_of_hidden_folders(nas: SmbNas) -> None:
+    """The real-name attribute smbd asks for (any case) answers bob as a lookup would: his
+    own home is found, alice's answers as a name nobody has, and the root (share names) is
+    never answered, so smbd lists it and the gate's listing hides what it hides."""
+    key = "glusterfs.get_real_filename:"
+    done = nas.smbclient("homes", "alice", "alice-pw", "ls alice\\*")  # her home exists
+    assert done.returncode == 0, done.stdout + done.stderr
+    homes = nas.mnt / "homes"
+    with UserProcess(BOB) as bob:
+        assert bob.run(f"os.stat({str(homes / 'bob')!r}).st_mode") != "ENOENT"
+        assert bob.run(f"os.getxattr({str(homes)!r}, {key + 'BOB'!r}).decode()") == "bob"
+        absent = bob.run(f"os.getxattr({str(homes)!r}, {key + 'nosuch'!r}).decode()")
+        assert absent == "ENOENT"
+        for name in ("alice", "ALICE", "Alice"):
+            assert bob.run(f"os.getxattr({str(homes)!r}, {key + name!r}).decode()") == absent
+        root = nas.mnt
+        for name in ("secret", "SECRET", "nosuch"):
+            assert bob.run(f"os.getxattr({str(root)!r}, {key + name!r}).decode()") \
+                in ("EOPNOTSUPP", "ENOTSUP")  # one number, two names
+    for command in ("ls ALICE\\*", "get ALICE\\hers.txt /dev/null", "cd Alice"):
+        hidden = nas.smbclient("homes", "bob", "bob-pw", command)
+        absent_smb = nas.smbclient("homes", "bob", "bob-pw",
+                                   command.replace("ALICE", "NOSUCH").replace("Alice", "Nosuch"))
+        assert hidden.stdout.replace("ALICE", "NOSUCH").replace("Alice", "Nosuch") \
+            == absent_smb.stdout, command
+

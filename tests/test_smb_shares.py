@@ -6,6 +6,7 @@ over a real mount."""
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -229,6 +230,41 @@ def test_snapshots_are_previous_versions(nas: SmbNas) -> None:
         folder.close()
         assert snap.name in names and own_gmt not in names
         tree.disconnect()
+
+
+REAL_NAME = "glusterfs.get_real_filename:"  # what Samba's glusterfs_fuse module asks
+
+
+def test_names_in_another_case_reach_the_existing_file(nas: SmbNas) -> None:
+    """smbd asks the folder for a name in another case (an extended attribute the daemon
+    answers from one query) instead of listing it whole: a put to REPORT.TXT over an existing
+    report.txt replaces it, and a get of Report.Txt reads it, as on Windows."""
+    put(nas, "report.txt", "first\n")
+    put(nas, "REPORT.TXT", "second\n")
+    docs = nas.mnt / "docs"
+    assert [n for n in os.listdir(docs) if n.lower() == "report.txt"] == ["report.txt"]
+    assert (docs / "report.txt").read_text() == "second\n"
+    assert get(nas, "Report.Txt") == "second\n"
+    assert os.getxattr(docs, REAL_NAME + "REPORT.txt") == b"report.txt"
+    assert os.getxattr(docs, REAL_NAME + "report.txt") == b"report.txt"
+    assert os.getxattr(docs, REAL_NAME + "#TRASH") == b"#trash"
+    with pytest.raises(OSError) as missing:
+        os.getxattr(docs, REAL_NAME + "no-such.txt")
+    assert missing.value.errno == errno.ENOENT
+    # Where the daemon keeps no quick answer, smbd is told to list the folder itself.
+    for folder in (nas.mnt, docs / "#trash", docs / "#snapshot"):
+        with pytest.raises(OSError) as listed:
+            os.getxattr(folder, REAL_NAME + "docs")
+        assert listed.value.errno == errno.EOPNOTSUPP, folder
+    # (A snapshot named by its moment would read as a Previous Versions path: @GMT-….)
+    snap = SnapshotClient(nas.client).create("case-probe")  # type: ignore[arg-type]
+    try:
+        old = nas.smbclient("docs", "alice", "alice-pw",
+                            f'get "#snapshot/{snap.name}/RePoRt.TxT" {nas.outer / "old"}')
+        assert old.returncode == 0, old.stdout + old.stderr
+        assert (nas.outer / "old").read_text() == "second\n"
+    finally:
+        SnapshotClient(nas.client).delete(snap.id)  # type: ignore[arg-type]
 
 
 def _versions(nas: SmbNas, user: str, share: str) -> list[str]:

@@ -276,6 +276,11 @@ class Filesystem:
     # Lookups for work the kernel does not ask for (the policy gate's checks, the trash,
     # restores): they take no kernel reference, so nothing has to be forgotten after them.
 
+    def entry_names(self, parent: int) -> list[bytes]:
+        """The names in directory `parent` (no kernel reference is taken)."""
+        self._dir(parent)
+        return self.repo.entry_names(parent)
+
     def peek(self, parent: int, name: bytes) -> Attributes | None:
         """Attributes of entry `name` of `parent`, or None; no kernel reference is taken."""
         return self.repo.lookup_attrs(parent, name)

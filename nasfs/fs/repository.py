@@ -265,6 +265,13 @@ class Repository:
         )
         return row is not None
 
+    def entry_names(self, parent: int) -> list[bytes]:
+        """The names of `parent`'s live entries, oldest first (one statement, names only)."""
+        rows = self.db.query_tuples(
+            "SELECT name FROM dentry WHERE parent = ? AND died IS NULL ORDER BY id", (parent,)
+        )
+        return [bytes(r[0]) for r in rows]
+
     def names_of(self, ino: int, limit: int = 2) -> list[tuple[int, bytes]]:
         """Up to `limit` live entries (parent, name) naming `ino`."""
         rows = self.db.query(

@@ -164,6 +164,10 @@ def _share(snapshot: PolicySnapshot, share: ShareRecord, site: Site,
     # the named streams Macs write in the mount's extended attributes.
     tm = share.time_machine_gib
     modules = "fruit streams_xattr shadow_copy2" if tm else "shadow_copy2"
+    if not share.case_sensitive:
+        # Names in another case: asked of the folder (one query in the daemon) instead of
+        # found by listing it whole before every new name (nasfs.policy.gate.real_names).
+        modules += " glusterfs_fuse"
     fruit = ["   fruit:time machine = yes", f"   fruit:time machine max size = {tm}G",
              "   fruit:metadata = stream"] if tm else []
     return [

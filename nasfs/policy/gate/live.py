@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nasfs.errors import NasfsError
-from nasfs.fs import ROOT_INODE, Attributes, Caller, Filesystem
+from nasfs.fs import ROOT_INODE, Attributes, Caller, Filesystem, errors
 from nasfs.policy.acl import Principal
 from nasfs.policy.gate.denials import AccessDenied, Shadowed
 from nasfs.policy.gate.handles import WRITE_FLAGS, DirHandle, FileHandle, Handle, Listed
@@ -19,6 +19,7 @@ from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.live_rules import LiveRules
 from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.nodemap import Node, NodeMap
+from nasfs.policy.gate.real_names import real_name
 from nasfs.policy.gate.root_answers import RootAnswers
 from nasfs.policy.gate.timeouts import ORDINARY
 from nasfs.policy.gate.trash_moves import TrashMoves
@@ -143,6 +144,22 @@ class LiveTree:
     async def getxattr(self, ino: int, name: bytes, who: Principal, caller: Caller) -> bytes:
         await self.rules.need(who, caller, ino, False, "getxattr")
         return self.fs.getxattr(ino, name)
+
+    async def real_name(self, parent: int, wanted: bytes, who: Principal,
+                        caller: Caller) -> bytes:
+        """The entry of folder `parent` that `wanted` names in any case, as the caller
+        would find it by lookup (nasfs.policy.gate.real_names); NotFound if none."""
+        place = await self.rules.need(who, caller, parent, False, "getxattr")
+        names = self.fs.entry_names(parent)
+        if self.restrict and self.nodes.is_share_root(parent) and place.share is not None:
+            if place.share.homes and not who.is_admin:
+                own = (who.name or "").encode()
+                names = [n for n in names if n == own]  # other homes are missing names
+            names = [*self.share_folders, *names]
+        found = real_name(names, wanted)
+        if found is None:
+            raise errors.NotFound(f"no entry {wanted!r} in any case in inode {parent}")
+        return found
 
     async def listxattr(self, ino: int, who: Principal, caller: Caller) -> list[bytes]:
         await self.rules.need(who, caller, ino, False, "listxattr")

@@ -30,7 +30,15 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from nasfs.fs import AttrChanges, Attributes, Caller, Filesystem, check_rename_flags, errors
+from nasfs.fs import (
+    ROOT_INODE,
+    AttrChanges,
+    Attributes,
+    Caller,
+    Filesystem,
+    check_rename_flags,
+    errors,
+)
 from nasfs.policy.gate.denials import AclsNotSupported, SnapshotReadOnly
 from nasfs.policy.gate.handles import FileHandle, Handle, Listed, SnapshotFileHandle
 from nasfs.policy.gate.inodes import (
@@ -47,6 +55,7 @@ from nasfs.policy.gate.live_rules import LiveRules
 from nasfs.policy.gate.logpaths import LivePaths
 from nasfs.policy.gate.namespace import Namespace
 from nasfs.policy.gate.nodemap import Node, NodeMap
+from nasfs.policy.gate.real_names import wanted_name
 from nasfs.policy.gate.share_folders import ensure_share_folder
 from nasfs.policy.gate.snapshot_folder import SnapshotFolders
 from nasfs.policy.gate.trash_folder import TrashFolders
@@ -136,6 +145,11 @@ class Gate:
         return await self._space(ino).readlink(ino, self.judge.principal(caller), caller)
 
     async def getxattr(self, ino: int, name: bytes, caller: Caller) -> bytes:
+        wanted = wanted_name(name)
+        if wanted is not None:  # smbd asking for a name in another case (real_names.py)
+            if ino == ROOT_INODE or self._space(ino) is not self.live:
+                raise errors.NotSupported("names in another case are found by listing here")
+            return await self.live.real_name(ino, wanted, self.judge.principal(caller), caller)
         return await self._space(ino).getxattr(ino, name, self.judge.principal(caller), caller)
 
     async def listxattr(self, ino: int, caller: Caller) -> list[bytes]:
