@@ -174,9 +174,10 @@ class PassthroughTarget(FuseProcessTarget):
 # to FILE at a clean stop, and the number of FUSE requests of each kind to FILE.requests
 # (JSON), counted by wrapping the request handlers (cProfile counts every resumption of a
 # coroutine as a call, so its counts of async handlers are not requests). For
-# scripts/profile_fs.py.
+# scripts/profile_fs.py. NASFS_BENCH_COUNT=FILE counts the requests alone (no cProfile) and
+# writes the counts so far to FILE whenever the daemon gets SIGUSR1 (scripts/fuse_floor.py).
 NASFS_DAEMON = """
-import collections, cProfile, functools, inspect, json, os, sys, trio
+import collections, cProfile, functools, inspect, json, os, signal, sys, trio
 from pathlib import Path
 from nasfs.config import Config
 from nasfs.daemon.service import Daemon, DaemonOptions
@@ -194,7 +195,16 @@ def counted(name, handler):
         return await handler(*args, **kwargs)
     return handle
 
-if profile_to:
+count_to = os.environ.get("NASFS_BENCH_COUNT")
+
+def dump_counts(signum, frame):
+    part = Path(count_to + ".part")
+    part.write_text(json.dumps(requests))
+    part.rename(count_to)
+
+if count_to:
+    signal.signal(signal.SIGUSR1, dump_counts)
+if profile_to or count_to:
     for name, handler in list(vars(operations.Operations).items()):
         if inspect.iscoroutinefunction(handler) and not name.startswith("_"):
             setattr(operations.Operations, name, counted(name, handler))
