@@ -18,6 +18,8 @@ per hot function, which shows the store's worker threads too.
         (what smbd does before every create of a new name in a case-insensitive share)
     .venv/bin/python scripts/profile_fs.py put [--files 1000]    # list the folder, then
         create + write 4 KiB + close, per file: smbd's put of small files into such a share
+    .venv/bin/python scripts/profile_fs.py unlink [--files 2000]  # unlink each (to the
+        trash) in a fresh daemon, as bench_fs's unlink row
     options: --nparity 2, --py-spy, --top 25, --dir /var/tmp
 """
 
@@ -36,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_fs import BLOCK, create_files, seq_write, stat_walk
+from bench_fs import BLOCK, create_files, delete_files, seq_write, stat_walk
 from bench_fs_targets import NasfsTarget, drop_caches
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,7 +105,7 @@ def py_spy_command() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("load", choices=["write", "create", "stat", "list", "put"])
+    parser.add_argument("load", choices=["write", "create", "stat", "list", "put", "unlink"])
     parser.add_argument("--mib", type=int, default=256, help="size of the written file")
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--nparity", type=int, default=1, choices=[1, 2])
@@ -124,9 +126,9 @@ def main() -> int:
         target.start()
         folder = target.root / "load"
         folder.mkdir()
-        if args.load in ("stat", "list"):
+        if args.load in ("stat", "list", "unlink"):
             create_files(folder / "small", args.files, 4096)
-            target.stop()  # profile only the walks: a fresh daemon, empty caches
+            target.stop()  # profile only the load: a fresh daemon, empty caches
             target.serve()
             drop_caches()
         else:
@@ -155,6 +157,9 @@ def main() -> int:
                 with open(small / f"file-{i:06d}", "wb") as f:
                     f.write(data)
             ops, what = args.files, "files listed for, then created"
+        elif args.load == "unlink":
+            delete_files(folder / "small", args.files)
+            ops, what = args.files, "files unlinked (to the trash)"
         elif args.load == "list":
             for _ in range(LISTINGS):
                 fd = os.open(folder / "small", os.O_RDONLY | os.O_DIRECTORY)
