@@ -1,7 +1,9 @@
 """A deletion into the trash reads what it needs once: the gate's look at the entry is
-handed to the trash (no second lookup), and the new item is not read back after its insert;
-what the move returns is exactly what the trash then reads back. In-process on a real store
-and fs.db, counting SQL statements on the primary copy (independent of the machine's load)."""
+handed to the trash and on to the rename (no second or third lookup of it), the next item
+id is counted in memory after the first (`max(id)` again only after a rollback), and the
+new item is not read back after its insert; what the move returns is exactly what the trash
+then reads back. In-process on a real store and fs.db, counting SQL statements on the
+primary copy (independent of the machine's load)."""
 
 from __future__ import annotations
 
@@ -39,12 +41,54 @@ async def test_a_move_to_the_trash_reads_the_entry_once(tmp_path: Path) -> None:
             item = trash.move_in(share.ino, b"f", "docs", b"/f", WHO, "unlink", seen)
         finally:
             conn.set_trace_callback(None)
-        # The rename's own look at the source and at the new name, nothing more.
-        assert sum(ENTRY_LOOKUP in s for s in ran) == 2
+        # The rename's own look at the new name in the trash folder, nothing more.
+        assert sum(ENTRY_LOOKUP in s for s in ran) == 1
         assert not any("FROM trash_item WHERE id" in s for s in ran)
         assert trash.get(item.id) == item
         assert (item.ino, item.size, item.path, item.user) == (f.ino, 4, b"/f", "alice")
         assert fs.peek(share.ino, b"f") is None
+        # The trashed inode's row is what it was, but for the name no longer counting.
+        moved = fs.getattr(f.ino)
+        assert (moved.nlink, moved.size, moved.mtime_ns) == (0, 4, seen.mtime_ns)
+        assert moved.ctime_ns >= seen.ctime_ns
+    finally:
+        await fs.close()
+        store.close()
+
+
+async def test_item_ids_are_counted_in_memory_and_read_again_after_a_rollback(
+        tmp_path: Path) -> None:
+    members = [tmp_path / f"m{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1)
+    store = Store.open(members)
+    fs = Filesystem.open(store, extra_migrations=[TRASH_MIGRATIONS])
+    try:
+        trash = Trash(fs, ManualClock())
+        share = fs.mkdir(ROOT_INODE, b"docs", 0o777, ROOT_CALLER)
+        for name in (b"a", b"b", b"c", b"d"):
+            fs.create(share.ino, name, 0o644, ROOT_CALLER)
+        first = trash.move_in(share.ino, b"a", "docs", b"/a", WHO, "unlink")
+        await fs.commit()
+        ran: list[str] = []
+        conn = fs.db.conn  # type: ignore[attr-defined]
+        conn.set_trace_callback(ran.append)
+        try:
+            second = trash.move_in(share.ino, b"b", "docs", b"/b", WHO, "unlink")
+        finally:
+            conn.set_trace_callback(None)
+        assert (first.id, second.id) == (1, 2)
+        assert not any("max(id)" in s for s in ran)
+        # Undone: item 2 and its move are gone, so the next item is 2 again, as max(id)
+        # + 1 says, and it lands in the trash folder under that name.
+        fs.db.rollback()
+        assert trash.repo.get(2) is None
+        again = trash.move_in(share.ino, b"c", "docs", b"/c", WHO, "unlink")
+        assert again.id == 2
+        assert fs.peek(trash.dir, b"2") is not None
+        assert trash.move_in(share.ino, b"d", "docs", b"/d", WHO, "unlink").id == 3
+        assert [i.id for i in trash.items()] == [1, 2, 3]
     finally:
         await fs.close()
         store.close()

@@ -493,10 +493,13 @@ class Filesystem:
     # --------------------------------------------------------------- rename
 
     def rename(
-        self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
+        self, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller,
+        source: Attributes | None = None,
     ) -> None:
-        """rename(2)/renameat2(2) of `n1` in `p1` to `n2` in `p2` (nasfs.fs.rename)."""
-        rename.rename(self, p1, n1, p2, n2, flags, caller)
+        """rename(2)/renameat2(2) of `n1` in `p1` to `n2` in `p2` (nasfs.fs.rename).
+        `source`: what `peek(p1, n1)` returned with no await since (saves reading it
+        again); None looks it up."""
+        rename.rename(self, p1, n1, p2, n2, flags, caller, source)
 
     # ------------------------------------------------------------ attributes
 

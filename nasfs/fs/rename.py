@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from nasfs.fs import errors
+from nasfs.fs.inode_rows import copy_of
 from nasfs.fs.repository import Attributes
 from nasfs.fs.schema import ROOT_INODE
 from nasfs.fs.values import Caller, check_name
@@ -45,7 +46,8 @@ def _check_not_inside(fs: Filesystem, ino: int, target_parent: int) -> None:
 
 
 def rename(
-    fs: Filesystem, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller
+    fs: Filesystem, p1: int, n1: bytes, p2: int, n2: bytes, flags: int, caller: Caller,
+    source: Attributes | None = None,
 ) -> None:
     fs.failsafe.check_writable()
     check_rename_flags(flags)
@@ -53,7 +55,8 @@ def rename(
     check_name(n2)
     d1 = fs._dir(p1)
     d2 = d1 if p2 == p1 else fs._dir(p2)
-    src = fs.repo.lookup_attrs(p1, n1)
+    # A copy of the caller's look: the move changes it (link count, ctime) and writes it back.
+    src = fs.repo.lookup_attrs(p1, n1) if source is None else copy_of(source)
     if src is None:
         raise errors.NotFound(f"{n1!r} does not exist in directory {p1}")
     dst = fs.repo.lookup_attrs(p2, n2)

@@ -51,19 +51,34 @@ class TrashRepository:
         # How the trash's own rows are written: through the filesystem (`side_write`),
         # which then knows they change none of its rows and keeps what it holds of them.
         self._write = write or db.execute
+        # The next item id, read once (`max(id)`) and counted on in memory: this repository
+        # is the only writer of trash_item on its connection (one per mounted volume). A
+        # rollback may have undone inserts, so after one the next insert reads it again
+        # (ids stay what `max(id) + 1` gives, as before the counter).
+        self._next_id: int | None = None
+        self._rollbacks_seen = db.rollbacks
 
     def insert(self, share: str, path: bytes, ino: int, user: str | None, uid: int,
                deleted_ns: int, size: int, reason: str) -> TrashItem:
         """Add an item; returns it as `get` would read it back (without reading it)."""
         # An explicit id: the statement runs on every copy, which must all agree on it.
-        row = self.db.query_one("SELECT max(id) FROM trash_item")
-        item = TrashItem(int(row[0] or 0) + 1, share, bytes(path), ino, user, uid, deleted_ns,
+        item = TrashItem(self._new_id(), share, bytes(path), ino, user, uid, deleted_ns,
                          size, reason)
         self._write(
             "INSERT INTO trash_item (id, share, path, ino, user, uid, deleted_ns, size, reason)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (item.id, share, item.path, ino, user, uid, deleted_ns, size, reason))
+        # Counted on only once the row is in: a failed insert leaves the id to the next.
+        self._next_id = item.id + 1
         return item
+
+    def _new_id(self) -> int:
+        """The id the next item gets: `max(id) + 1` of the table as it is now."""
+        if self._next_id is None or self.db.rollbacks != self._rollbacks_seen:
+            self._rollbacks_seen = self.db.rollbacks
+            row = self.db.query_one("SELECT max(id) FROM trash_item")
+            self._next_id = int(row[0] or 0) + 1
+        return self._next_id
 
     def get(self, item_id: int) -> TrashItem | None:
         row = self.db.query_one(f"SELECT {_COLS} FROM trash_item WHERE id = ?", (item_id,))

@@ -76,7 +76,9 @@ class Trash:
             raise TrashError(f"{name!r} does not exist")
         now = self.clock.now_ns()
         item = self.repo.insert(share, path, a.ino, who.user, who.uid, now, a.size, reason)
-        self.fs.rename(parent, name, self.dir, entry_name(item.id), 0, ROOT_CALLER)
+        # No await since `a` was read, and the item's row changes no filesystem row: the
+        # rename may take `a` as its source instead of reading it again.
+        self.fs.rename(parent, name, self.dir, entry_name(item.id), 0, ROOT_CALLER, a)
         log.debug("trashed %s:%r as item %d (%s)", share, path, item.id, reason)
         return item
 
