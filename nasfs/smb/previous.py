@@ -32,6 +32,7 @@ only in the per-user files of the users who may use them (0700 directory).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -45,11 +46,15 @@ PREVIOUS_DIR = "previous"
 SNAPSHOT_FOLDER = "#snapshot"  # the gate's snapshot folder in every share
 
 
+# Both are asked once per user, share and snapshot on every relink: 100k strptime calls
+# for 50 users, 10 shares and 100 snapshots. Snapshots are few, so their answers are kept.
+@functools.lru_cache(maxsize=4096)
 def gmt_name(created_ns: int) -> str:
     """The Previous Versions name of a moment (UTC, to the second)."""
     return time.strftime(GMT_FORMAT, time.gmtime(created_ns // 1_000_000_000))
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_gmt_name(name: str) -> bool:
     try:
         time.strptime(name, GMT_FORMAT)
@@ -140,8 +145,8 @@ def sync(state_dir: Path, mountpoint: Path, views: Mapping[View, Mapping[str, st
             changed = True
     for name, (share, viewer) in sorted(names.items()):
         folder = root / name
-        targets = {gmt: str(mountpoint / share / SNAPSHOT_FOLDER / snapshot)
-                   for gmt, snapshot in views[share, viewer].items()}
+        base = f"{mountpoint / share / SNAPSHOT_FOLDER}/"  # (no Path per link: 100k of them)
+        targets = {gmt: base + snapshot for gmt, snapshot in views[share, viewer].items()}
         if _link(folder, targets):
             changed = True
     return changed
@@ -151,8 +156,22 @@ def _link(folder: Path, targets: dict[str, str]) -> bool:
     """Make `folder` hold exactly the links `targets` ({name: target}). True if changed."""
     folder.mkdir(mode=0o755, exist_ok=True)  # smbd lists it as the session's user
     last = _synced.get(folder)
-    if last is not None and last[0] == targets and last[1] == folder.stat().st_mtime_ns:
-        return False
+    if last is not None and last[1] == folder.stat().st_mtime_ns:
+        # Nobody touched the folder since it was made to hold `last`: change only what
+        # differs (a new snapshot adds one link to each folder; reading all of them again
+        # would cost a readlink per user, share and snapshot).
+        if last[0] == targets:
+            return False
+        had = last[0]
+        try:
+            for name, target in had.items():
+                if targets.get(name) != target:
+                    (folder / name).unlink()
+            _add_links(folder, targets, {gmt: target for gmt, target in targets.items()
+                                         if had.get(gmt) != target})
+            return True
+        except OSError:
+            _synced.pop(folder, None)  # not as remembered after all: read it as it is
     changed = False
     for entry in folder.iterdir():
         try:
@@ -162,10 +181,16 @@ def _link(folder: Path, targets: dict[str, str]) -> bool:
         if not keep:
             entry.unlink()
             changed = True
-    for gmt, target in targets.items():
+    missing = {gmt: target for gmt, target in targets.items()
+               if not (folder / gmt).is_symlink()}
+    return _add_links(folder, targets, missing) or changed
+
+
+def _add_links(folder: Path, targets: dict[str, str], missing: dict[str, str]) -> bool:
+    """Add the links `missing` to `folder` and remember it as holding `targets`."""
+    changed = False
+    for gmt, target in missing.items():
         link = folder / gmt
-        if link.is_symlink():
-            continue
         tmp = folder / f".{gmt}.new"
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -39,6 +39,7 @@ from nasfs.smb.config import (
 )
 from nasfs.smb.server import Smbd
 from nasfs.smb.site import site_from_settings
+from nasfs.smb.version_linker import VersionLinker
 from nasfs.smb.version_views import Moment, VersionViews
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class SmbService:
         self.snapshots: tuple[Moment, ...] = ()
         self._views = VersionViews(policy)  # who finds which of them in Previous Versions
         self._links_lock = threading.Lock()  # never the policy lock: see snapshots_changed
+        self._linker = VersionLinker(self._relink)
         # With guests on, the passdb's mtime at the last install: a password Samba learnt
         # since (after the policy reload that rendered it) renders the user's hidden shares.
         self._passdb_seen: float | None = None
@@ -109,11 +111,22 @@ class SmbService:
 
     def snapshots_changed(self, snapshots: list[Moment]) -> None:
         """A snapshot came or went: relink the Previous Versions of every share. Called on
-        the file-system thread, so it takes only its own short lock: the policy lock may be
-        held by a thread waiting for smbd, whose processes may wait for the file system."""
+        the file-system thread, so the relink runs on the linker's thread (it grows with
+        users × shares × snapshots, and no FUSE request is served while this runs); it
+        takes only its own lock there: the policy lock may be held by a thread waiting for
+        smbd, whose processes may wait for the file system."""
         self.snapshots = tuple(snapshots)
         if self.smbd is not None and self.mountpoint is not None:
-            self._link_versions(self.smbd.site, self.policy.snapshot)
+            self._linker.request()
+
+    def versions_linked(self, timeout_s: float = 60.0) -> bool:
+        """Wait until the Previous Versions show every snapshot change reported so far."""
+        return self._linker.wait(timeout_s=timeout_s)
+
+    def _relink(self) -> None:
+        smbd = self.smbd  # the state now, not when asked: requests fold into one relink
+        if smbd is not None and self.mountpoint is not None:
+            self._link_versions(smbd.site, self.policy.snapshot)
 
     def _link_versions(self, site: Site, snapshot: PolicySnapshot) -> None:
         with self._links_lock:

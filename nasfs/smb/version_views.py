@@ -38,7 +38,13 @@ class VersionViews:
     """Decides, for every share and SMB user, the Previous Versions listed (`views`)."""
 
     def __init__(self, policy: PolicyService) -> None:
+        self._policy = policy
         self._states: dict[int, str | None] = {}
+        # {(uid, gid, share, snapshot id): may browse} under the live policy of version
+        # `_browse_version`: a new snapshot then costs one decision per user and share, not
+        # one per user, share and snapshot (a recorded policy never changes).
+        self._browse: dict[tuple[int, int, str, int], bool] = {}
+        self._browse_version = -1
         # The gate's judge over the live policy, and its now-and-then rule; the rule keeps
         # what it parsed of each snapshot's recorded policy between calls.
         self._rule = SnapshotRule(Judge(policy), lambda sid: self._states.get(sid))
@@ -50,6 +56,11 @@ class VersionViews:
         moments = list(moments)
         self._states = {m.id: m.policy_state for m in moments}
         self._rule.forget_snapshots(set(self._states))
+        version = self._policy.snapshot.version  # what the judge decides by
+        if version != self._browse_version:
+            self._browse, self._browse_version = {}, version
+        elif any(key[3] not in self._states for key in self._browse):
+            self._browse = {k: v for k, v in self._browse.items() if k[3] in self._states}
         viewers: dict[str, list[Principal]] = {}
         for file_key, users in files.items():
             named = (snapshot.principal_named(u) for u in users)
@@ -72,5 +83,9 @@ class VersionViews:
         return versions(shown)
 
     def _may_browse(self, who: Principal, share: str, snapshot_id: int) -> bool:
-        verdict = self._rule.judge_at(who, share, snapshot_id, None)
-        return verdict.decision.can_read and not verdict.missing
+        key = (who.uid, who.gid, share, snapshot_id)
+        known = self._browse.get(key)
+        if known is None:
+            verdict = self._rule.judge_at(who, share, snapshot_id, None)
+            known = self._browse[key] = verdict.decision.can_read and not verdict.missing
+        return known

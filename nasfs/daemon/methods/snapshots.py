@@ -101,6 +101,10 @@ def register(table: MethodTable, daemon: DaemonHost) -> None:
                 _invalidate(daemon, result, volume)
             if method == "snapshot.delete":
                 daemon.jobs.poke("reclaim")  # what only it held is dead space now
+            if method in ("snapshot.create", "snapshot.delete") and daemon.smb is not None:
+                # Previous Versions are relinked on their own thread; the caller is told
+                # "done" once SMB clients see the change too.
+                await trio.to_thread.run_sync(daemon.smb.versions_linked)
             if method in api.CHANGING:
                 await system_log(array, method, uid=request.peer.uid, pid=request.peer.pid,
                                  detail=_describe(request.params))
