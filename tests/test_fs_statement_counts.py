@@ -1,7 +1,8 @@
 """SQL statements of a create's requests (counted on the database's primary copy, so they do
 not depend on the machine's load): the kernel's security.capability probe before a write,
-a negative lookup before a create and the release after it read nothing they need not, and
-the errors the skipped reads gave (an unknown parent or inode) are still given."""
+a negative lookup before a create, the first write and flush of the new file and the
+release after it read nothing they need not, and the errors the skipped reads gave (an
+unknown parent or inode) are still given."""
 
 from __future__ import annotations
 
@@ -40,10 +41,45 @@ async def test_a_create_reads_only_what_it_needs(fs: Filesystem) -> None:
     f = fs.create(d.ino, b"f", 0o644, R)
     with statements(fs) as ran, pytest.raises(errors.NoSuchAttribute):
         fs.getxattr(f.ino, CAPABILITY)
-    assert len(ran) == 1  # the attribute; the open, referenced file exists
+    assert ran == []  # a file just created has no xattr rows (and it exists: it is open)
+    with statements(fs) as ran:
+        await fs.write(f.ino, 0, b"x" * 4096)
+    assert len(ran) == 1  # its size; no look for a stored record 0, there is none yet
     with statements(fs) as ran:
         await fs.release(f.ino)
     assert ran == []  # still referenced: forget decides whether it goes
+    with statements(fs) as ran:
+        await fs.commit()
+    # The extent row written without looking for one to replace, then the commit's own.
+    assert not any(s.startswith("SELECT") and "FROM extent" in s for s in ran)
+    assert sum(s.startswith("INSERT INTO extent") for s in ran) == 1
+    assert await fs.read(f.ino, 0, 8192) == b"x" * 4096
+
+
+async def test_rows_written_after_the_create_are_read_again(fs: Filesystem) -> None:
+    f = fs.create(ROOT_INODE, b"later", 0o644, R)
+    fs.setxattr(f.ino, b"user.k", b"v", R)
+    with statements(fs) as ran:
+        assert fs.getxattr(f.ino, b"user.k") == b"v"
+        assert fs.listxattr(f.ino) == [b"user.k"]
+    assert len(ran) == 2
+    rs = fs.data.record_size
+    await fs.write(f.ino, 0, b"a" * rs)
+    await fs.commit()  # record 0 stored: later writes into it must find it
+    with statements(fs) as ran:
+        await fs.write(f.ino, 10, b"b")
+    assert any("FROM extent" in s for s in ran)
+    await fs.release(f.ino)
+    await fs.commit()
+    assert await fs.read(f.ino, 0, 12) == b"a" * 10 + b"b" + b"a"
+    # A statement the repository did not make (another module's, a migration) may have
+    # written rows of any inode: what was known of new files is forgotten.
+    g = fs.create(ROOT_INODE, b"foreign", 0o644, R)
+    fs.db.execute("INSERT INTO xattr (ino, name, value, born, died) VALUES (?, ?, ?, ?, NULL)",
+                  (g.ino, b"user.k", b"w", fs.repo.generation))
+    assert fs.getxattr(g.ino, b"user.k") == b"w"
+    assert fs.listxattr(g.ino) == [b"user.k"]
+    await fs.release(g.ino)
 
 
 async def test_unreferenced_parents_and_inodes_are_still_checked(fs: Filesystem) -> None:

@@ -2,7 +2,11 @@
 write that follows and its flush each read the rows just written (the new file, its
 folder), and every GETATTR of a folder reads it again after each create in it. With them,
 the st_blocks of files' stored records (`Repository.allocated_blocks`), which every LOOKUP
-and GETATTR reply of a file asks: dropped by every write of the file's extent rows.
+and GETATTR reply of a file asks: dropped by every write of the file's extent rows. And
+the inodes known to have no live extent rows at all (inserted by the repository, no
+extent row written for them since), and likewise with no xattr rows: the first write of
+a new file and its first flush each asked for the extent of record 0, and the kernel's
+`security.capability` probe before that write for an xattr, none of which can exist yet.
 
 Write-through, never write-back: every row here is what the database's live row holds,
 because the repository puts a row here only after writing it whole (`insert_inode`,
@@ -33,6 +37,8 @@ class InodeRows:
         self.own_writes = 0  # write statements the repository made (bumped before each)
         self._rows: dict[int, Attributes] = {}
         self._blocks: dict[int, int] = {}
+        self._no_extents: set[int] = set()
+        self._no_xattrs: set[int] = set()
         self._foreign = self._foreign_now()
 
     def _foreign_now(self) -> int:
@@ -45,6 +51,8 @@ class InodeRows:
         if foreign != self._foreign:
             self._rows.clear()
             self._blocks.clear()
+            self._no_extents.clear()
+            self._no_xattrs.clear()
             self._foreign = foreign
         return self._rows
 
@@ -62,6 +70,30 @@ class InodeRows:
     def drop_blocks(self, ino: int) -> None:
         """Called before any write of `ino`'s extent rows."""
         self._blocks.pop(ino, None)
+        self._no_extents.discard(ino)
+
+    def holds_no_extents(self, ino: int) -> bool:
+        """Whether `ino` is known to have no live extent row (False: it may have some)."""
+        self._valid()
+        return ino in self._no_extents
+
+    def holds_no_xattrs(self, ino: int) -> bool:
+        """Whether `ino` is known to have no live xattr row (False: it may have some)."""
+        self._valid()
+        return ino in self._no_xattrs
+
+    def drop_xattrs(self, ino: int) -> None:
+        """Called before any write of `ino`'s xattr rows."""
+        self._no_xattrs.discard(ino)
+
+    def keep_new(self, a: Attributes) -> None:
+        """`a` is a row just inserted: as `keep`, and it has no extent or xattr rows yet."""
+        self.keep(a)
+        if len(self._no_extents) >= _MOST or len(self._no_xattrs) >= _MOST:
+            self._no_extents.clear()
+            self._no_xattrs.clear()
+        self._no_extents.add(a.ino)
+        self._no_xattrs.add(a.ino)
 
     def get(self, ino: int) -> Attributes | None:
         """A copy of live row `ino` as the database holds it, if kept."""
@@ -78,3 +110,5 @@ class InodeRows:
     def drop(self, ino: int) -> None:
         self._rows.pop(ino, None)
         self._blocks.pop(ino, None)
+        self._no_extents.discard(ino)
+        self._no_xattrs.discard(ino)

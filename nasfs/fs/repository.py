@@ -163,7 +163,9 @@ class Repository:
             (a.ino, self.generation, a.mode, a.uid, a.gid, a.nlink, a.size, a.rdev,
              a.atime_ns, a.mtime_ns, a.ctime_ns, a.crtime_ns),
         )
-        self.inode_rows.keep(a)
+        # A new inode: no extent or xattr row can name it before `set_extent` (or
+        # `move_extents`) or `set_xattr` writes one.
+        self.inode_rows.keep_new(a)
 
     def get_inode(self, ino: int) -> Attributes | None:
         """The live row of `ino` (a copy the caller may change), None if it has none."""
@@ -319,6 +321,8 @@ class Repository:
     # ----------------------------------------------------------------- extents
 
     def get_extent(self, ino: int, idx: int) -> Extent | None:
+        if self.inode_rows.holds_no_extents(ino):
+            return None  # a file written to for the first time since its create
         row = self.db.query_one(
             "SELECT idx, chunk, length FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
             (ino, idx),
@@ -327,9 +331,10 @@ class Repository:
 
     def set_extent(self, ino: int, idx: int, chunk: ChunkId, length: int) -> ChunkId | None:
         """Make `chunk` the content of record `idx`; returns the chunk to release, if any."""
+        none_yet = self.inode_rows.holds_no_extents(ino)
         self.inode_rows.drop_blocks(ino)
         g = self.generation
-        old = self.db.query_one(
+        old = None if none_yet else self.db.query_one(
             "SELECT chunk, born FROM extent WHERE ino = ? AND idx = ? AND died IS NULL",
             (ino, idx),
         )
@@ -431,12 +436,15 @@ class Repository:
     # ------------------------------------------------------------------ xattrs
 
     def get_xattr(self, ino: int, name: bytes) -> bytes | None:
+        if self.inode_rows.holds_no_xattrs(ino):
+            return None  # e.g. the kernel's security.capability probe of a new file
         row = self.db.query_one(
             "SELECT value FROM xattr WHERE ino = ? AND name = ? AND died IS NULL", (ino, name)
         )
         return None if row is None else bytes(row[0])
 
     def set_xattr(self, ino: int, name: bytes, value: bytes) -> None:
+        self.inode_rows.drop_xattrs(ino)
         self._remove("xattr", "ino = ? AND name = ?", (ino, name))
         self._write(
             "INSERT INTO xattr (ino, name, value, born, died) VALUES (?, ?, ?, ?, NULL)",
@@ -444,6 +452,8 @@ class Repository:
         )
 
     def list_xattrs(self, ino: int) -> list[bytes]:
+        if self.inode_rows.holds_no_xattrs(ino):
+            return []
         rows = self.db.query(
             "SELECT name FROM xattr WHERE ino = ? AND died IS NULL ORDER BY name", (ino,)
         )
