@@ -15,9 +15,10 @@ nasfs takes beyond it is nasfs's own, the rest is pyfuse3's and the kernel's.
 
 Rows (bench_fs's functions, the same order: per repetition create, cold walk, warm walk;
 all unlinks after all creates), every target in turn, rotated per repetition; each row
-prints files/s and the FUSE requests per file the filesystem received (counted by the
-serving process itself: the floor's handlers, or the daemon's wrapped handlers with
-NASFS_BENCH_COUNT, read with SIGUSR1 before and after the row):
+prints files/s, the serving process's CPU seconds per file (from /proc, which the load
+of other jobs does not change much) and the FUSE requests per file it received (counted
+by the serving process itself: the floor's handlers, or the daemon's wrapped handlers
+with NASFS_BENCH_COUNT, read with SIGUSR1 before and after the row):
 
     create+write 4096 B+close   --files files in a new folder
     stat walk, cold / warm      scandir + stat of each (cold: page cache and dentries
@@ -270,6 +271,12 @@ def serve(mountpoint: Path, counts: Path, cached: bool) -> int:
 
 # -- the benchmark (the driver process) -----------------------------------------------------
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_counts(pid: int, counts: Path) -> collections.Counter[str]:
     """The serving process's request counts so far (it writes them on SIGUSR1)."""
     counts.unlink(missing_ok=True)
@@ -338,6 +345,7 @@ class Row:
     name: str
     rates: dict[str, list[float]] = field(default_factory=dict)
     requests: dict[str, list[collections.Counter[str]]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # serving process, s per file
 
 
 class Floor:
@@ -362,11 +370,16 @@ class Floor:
             counts: Callable[[], collections.Counter[str]] | None = getattr(
                 target, "counts", None)
             before = counts() if counts else None
+            proc: subprocess.Popen[bytes] | None = getattr(target, "proc", None)
+            cpu_before = cpu_seconds(proc.pid) if proc else 0.0
             folder = target.root / f"rep{rep}"
             start = time.perf_counter()
             work(folder)
             seconds = time.perf_counter() - start
             row.rates.setdefault(target.name, []).append(self.files / seconds)
+            if proc:
+                row.cpu.setdefault(target.name, []).append(
+                    (cpu_seconds(proc.pid) - cpu_before) / self.files)
             if counts and before is not None:
                 row.requests.setdefault(target.name, []).append(counts() - before)
 
@@ -398,6 +411,11 @@ class Floor:
         for row in self.rows.values():
             print(f"  {row.name}: " + "; ".join(
                 f"{n} " + ", ".join(f"{v:,.0f}" for v in row.rates[n]) for n in names))
+        print("\nCPU of the serving process (user + system, all threads), µs per file, "
+              "median of the repetitions:")
+        for row in self.rows.values():
+            print(f"  {row.name:<28} " + "; ".join(
+                f"{n} {statistics.median(v) * 1e6:,.0f}" for n, v in row.cpu.items()))
         print("\nFUSE requests per file (repetitions summed), by kind:")
         for row in self.rows.values():
             for n, per_rep in row.requests.items():
