@@ -23,6 +23,8 @@ with NASFS_BENCH_COUNT, read with SIGUSR1 before and after the row):
     create+write 4096 B+close   --files files in a new folder
     stat walk, cold / warm      scandir + stat of each (cold: page cache and dentries
                                 dropped; nasfs also restarts its daemon, as bench_fs does)
+    stat walk, warm, from inside  the same with the folder as working directory and
+                                relative names (no path walk through the share folder)
     unlink                      all of them (nasfs: to the trash; the floor: gone)
 
     .venv/bin/python scripts/fuse_floor.py [--quick] [--files 2000] [--reps 3]
@@ -289,6 +291,19 @@ def read_counts(pid: int, counts: Path) -> collections.Counter[str]:
     return collections.Counter(json.loads(counts.read_text()))
 
 
+def walk_inside(d: Path) -> None:
+    """The stat walk of a process whose working folder is `d` (names relative to it): its
+    path walks start below the share folder, so they never revalidate that entry."""
+    back = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    os.chdir(d)
+    try:
+        for entry in os.scandir("."):
+            os.stat(entry.name)
+    finally:
+        os.fchdir(back)
+        os.close(back)
+
+
 class FloorTarget(Target):
     """The floor filesystem served by `fuse_floor.py serve` in a process of its own."""
 
@@ -392,6 +407,8 @@ class Floor:
                          lambda d: create_files(d / "small", n, 4096))
             self.measure(rep, "stat walk, cold", lambda d: stat_walk(d / "small"), cold=True)
             self.measure(rep, "stat walk, warm", lambda d: stat_walk(d / "small"),
+                         settle=False)
+            self.measure(rep, "stat walk, warm, from inside", lambda d: walk_inside(d / "small"),
                          settle=False)
         for rep in range(self.reps):
             self.measure(rep, "unlink", lambda d: delete_files(d / "small", n))
