@@ -6,13 +6,14 @@ lock held, so several puts can be in flight. Each member slot has one write thre
 writes to one member stay in order while members proceed in parallel and the caller's
 thread computes the next stripe's parity, and one sync thread (nasfs.store.member_sync), so
 one put's fsync never holds up the next put's writes and concurrent puts share fsyncs.
+Shards bypass the page cache (O_DIRECT) where the member's filesystem allows
+(nasfs.store.direct_io); the fsync that makes them durable is the same either way.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,15 +21,20 @@ from functools import partial
 
 from nasfs.store import code as parity
 from nasfs.store.catalog import StripeRecord
+from nasfs.store.direct_io import SegmentFile, Staging
 from nasfs.store.geometry import shard_member
 from nasfs.store.member import MemberRoot
 from nasfs.store.member_sync import MemberSync, SyncRequest
-from nasfs.store.segments import segment_name, write_all
+from nasfs.store.segments import segment_name
 
 log = logging.getLogger(__name__)
 
 # At most this many stripes' buffers are queued to the member threads at once.
 MAX_IN_FLIGHT = 6
+
+# Shards go to the disk with O_DIRECT where the filesystem allows (nasfs.store.direct_io);
+# False writes them through the page cache as before.
+DIRECT_WRITES = True
 
 # A put's registration with a member's sync thread: its request and the round covering it.
 Registered = tuple[SyncRequest | None, "Future[None] | None"]
@@ -42,52 +48,54 @@ class PlannedStripe:
 
 @dataclass
 class _MemberBatch:
-    """What one put did on one member: open descriptors and the first error met.
+    """What one put did on one member: open segment files and the first error met.
 
     Files are opened relative to the member's pinned `nasfs/` folder, never by path: a
     member whose path now leads elsewhere (disk gone, directory moved) gets nothing new.
+    Shards are written with O_DIRECT through the member thread's aligned buffer where the
+    filesystem allows (nasfs.store.direct_io), buffered otherwise.
     """
 
     root: MemberRoot
-    fds: dict[int, int] = field(default_factory=dict)
+    staging: Staging
+    direct: bool = True
+    files: dict[int, SegmentFile] = field(default_factory=dict)
     created: bool = False
     error: OSError | None = None
 
-    def fd_for(self, segment: int) -> int:
-        fd = self.fds.get(segment)
-        if fd is None:
+    def file_for(self, segment: int) -> SegmentFile:
+        file = self.files.get(segment)
+        if file is None:
             name = segment_name(segment)
             if not self.root.exists(name):
                 self.created = True
-            fd = self.root.open(name, os.O_WRONLY | os.O_CREAT)
-            self.fds[segment] = fd
-        return fd
+            file = SegmentFile(self.root, name, direct=self.direct)
+            self.files[segment] = file
+        return file
 
     def write(self, segment: int, offset: int, data: parity.Shard) -> None:
         if self.error is not None:
             return
         try:
-            write_all(self.fd_for(segment), data, offset)
+            self.file_for(segment).write(data, offset, self.staging)
         except OSError as exc:
             self.error = exc
 
     def sync_request(self) -> SyncRequest | None:
         """What the member's sync thread must make durable (None after a write error)."""
-        if self.error is not None or not self.fds:
+        if self.error is not None or not self.files:
             return None
-        return SyncRequest(self.root, dict(self.fds), self.created)
+        return SyncRequest(self.root, {seg: f.fd for seg, f in self.files.items()},
+                           self.created)
 
     def close(self, synced: SyncRequest | None) -> None:
         """Take the sync's outcome, then close every file (their fsync is done or moot)."""
         if synced is not None and synced.error is not None:
             self.error = self.error or synced.error
-        for fd in self.fds.values():
-            try:
-                os.close(fd)
-            except OSError as exc:
-                # close can report a deferred write error (NFS, some FUSE backends).
-                self.error = self.error or exc
-        self.fds.clear()
+        for file in self.files.values():
+            # close can report a deferred write error (NFS, some FUSE backends).
+            self.error = self.error or file.close()
+        self.files.clear()
 
 
 def build_shards(stripe: PlannedStripe, nparity: int) -> list[parity.Shard]:
@@ -128,9 +136,11 @@ def _assemble(stripe: PlannedStripe, whole: dict[int, memoryview]) -> bytearray:
 
 
 class MemberWriters:
-    """Per member slot: a write thread and a sync thread (shut down at close)."""
+    """Per member slot: a write thread with its aligned buffer, and a sync thread (shut
+    down at close). `direct=False` writes every shard buffered (nasfs.store.direct_io)."""
 
-    def __init__(self, member_count: int):
+    def __init__(self, member_count: int, *, direct: bool | None = None):
+        self.direct = DIRECT_WRITES if direct is None else direct
         self._pools = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"nasfs-member{i}")
             for i in range(member_count)
@@ -140,6 +150,12 @@ class MemberWriters:
             for i in range(member_count)
         ]
         self.syncs = [MemberSync() for _ in range(member_count)]
+        # Used only by the member's write thread (a pool of one), so never shared.
+        self.staging = [Staging() for _ in range(member_count)]
+
+    def batch(self, member: int, root: MemberRoot) -> _MemberBatch:
+        """What one put writes on `member`, through that member's write thread."""
+        return _MemberBatch(root, self.staging[member], self.direct)
 
     def submit(self, member: int, fn: Callable[[], None]) -> Future[None]:
         return self._pools[member].submit(fn)
@@ -161,6 +177,8 @@ class MemberWriters:
     def close(self) -> None:
         for pool in (*self._pools, *self._sync_pools):
             pool.shutdown(wait=True)
+        for staging in self.staging:
+            staging.close()
 
 
 def write_stripes(
@@ -174,7 +192,7 @@ def write_stripes(
 
     Nothing here touches the catalog: on any error the stripes are merely dead space.
     """
-    batches = {m: _MemberBatch(root) for m, root in present.items()}
+    batches = {m: writers.batch(m, root) for m, root in present.items()}
     pending: list[list[Future[None]]] = []
     for stripe in stripes:
         shards = build_shards(stripe, nparity)
