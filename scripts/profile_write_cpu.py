@@ -9,11 +9,11 @@ and for each of --reps repetitions writes the sequential row (one file of --mib 
 writes, then fsync) or with --writers N the parallel row (N processes, each a --mib file
 + fsync); before each, the page cache is written back and dropped. Prints per repetition
 the wall time and rate, the load average, the daemon's user and system CPU seconds per GiB
-(from /proc/PID/task/*/stat, so threads are named), the writers' own CPU per GiB, and the
-machine's busy CPU seconds per GiB (/proc/stat: includes every other job, so only
-meaningful when the machine is quiet). With --perf it also samples the daemon with
-`perf record -g` during the last repetition and prints the kernel and user functions that
-took the most samples.
+(from /proc/PID/task/*/stat, so threads are named; with their minor page faults), the
+writers' own CPU per GiB, and the machine's busy CPU seconds per GiB (/proc/stat:
+includes every other job, so only meaningful when the machine is quiet). With --perf it
+also samples the daemon with `perf record -g` during the last repetition and prints the
+threads and functions that took the most samples.
 
     .venv/bin/python scripts/profile_write_cpu.py [--mib 256] [--writers 1] [--reps 3]
         [--nparity 1] [--perf] [--dir /var/tmp]
@@ -74,9 +74,10 @@ def thread_group(comm: str) -> str:
     return base or comm
 
 
-def daemon_cpu(pid: int) -> dict[str, tuple[float, float]]:
-    """(user, system) CPU seconds of every live thread, summed by thread kind."""
-    out: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+def daemon_cpu(pid: int) -> dict[str, tuple[float, float, float]]:
+    """(user, system) CPU seconds and minor page faults of every live thread, summed by
+    thread kind."""
+    out: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
@@ -87,7 +88,8 @@ def daemon_cpu(pid: int) -> dict[str, tuple[float, float]]:
         cpu = out[thread_group(comm)]
         cpu[0] += int(fields[11]) / TICK
         cpu[1] += int(fields[12]) / TICK
-    return {k: (v[0], v[1]) for k, v in out.items()}
+        cpu[2] += int(fields[7])
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 
 def process_cpu(pid: int) -> tuple[float, float]:
@@ -194,12 +196,12 @@ def main() -> int:
                   f"{os.getloadavg()[0]:.1f}; CPU s per GiB: daemon {user + system:.2f} "
                   f"(user {user:.2f}, sys {system:.2f}), writers {writer:.2f}, "
                   f"machine {machine:.2f}")
-            for kind in sorted(threads1, key=lambda k: -sum(threads1[k])):
-                u0, s0 = threads0.get(kind, (0.0, 0.0))
-                u1, s1 = threads1[kind]
+            for kind in sorted(threads1, key=lambda k: -sum(threads1[k][:2])):
+                u0, s0, f0 = threads0.get(kind, (0.0, 0.0, 0.0))
+                u1, s1, f1 = threads1[kind]
                 if (u1 - u0) + (s1 - s0) >= 0.01 * gib:
                     print(f"    {kind:<22} user {(u1 - u0) / gib:5.2f}  sys "
-                          f"{(s1 - s0) / gib:5.2f}")
+                          f"{(s1 - s0) / gib:5.2f}  page faults {(f1 - f0) / gib:8,.0f}")
             if perf is not None and data.exists():
                 perf_report(data, args.top)
         print(f"\n{args.writers} writer(s) x {args.mib} MiB, nasfs p={args.nparity}, "
