@@ -75,6 +75,7 @@ class CloudPlace:
     hardlinks = False
     posix = False
     owners = False
+    exact_times = False
 
     def __init__(self, job: str, dest: Destination) -> None:
         remote = f"nasfs-{job}-crypt:" if dest.crypt else f"nasfs-{job}:"

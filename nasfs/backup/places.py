@@ -33,6 +33,7 @@ class Place(Protocol):
     hardlinks: bool  # --link-dest works (unchanged files cost nothing)
     posix: bool  # symlinks, xattrs and hard links inside a generation can be kept
     owners: bool  # owners and modes can be kept too (not on NTFS through ntfs-3g)
+    exact_times: bool  # keeps times to the nanosecond (known after `prepare`)
 
     def describe(self) -> str: ...
     def rsync_target(self, name: str) -> str: ...
@@ -47,6 +48,34 @@ class Place(Protocol):
     def files(self, name: str) -> Iterator[tuple[str, int]]: ...
     def open_file(self, name: str, path: str) -> IO[bytes]: ...
     def still_there(self) -> bool: ...
+
+
+# A name no generation or incomplete folder can have, and a time with every digit of its
+# nanoseconds set.
+TIME_PROBE = ".nasfs-time-probe"
+PROBE_TIME = "1000000000.123456789"
+
+
+def _keeps_nanoseconds(folder: Path) -> bool:
+    """Whether the filesystem holding `folder` keeps a file's mtime to the nanosecond.
+
+    rsync compares times to the second unless told `--modify-window=-1`, also when it
+    decides whether the time of a symbolic link or folder it has just made (or found
+    already there) must be set: one made within the same second as its source's time kept
+    the moment it was made (tests/test_backup_runs.py caught it after a resumed run, the
+    killed run having made the link less than a second after the test did). The exact
+    comparison is only right where the destination keeps nanoseconds: elsewhere (ext4 with
+    128-byte inodes, as mkfs makes small filesystems: whole seconds) every file would look
+    changed and nothing would be hard-linked again."""
+    probe = folder / TIME_PROBE
+    try:
+        probe.unlink(missing_ok=True)
+        probe.touch()
+        want = 1_000_000_000_123_456_789
+        os.utime(probe, ns=(want, want))
+        return os.lstat(probe).st_mtime_ns == want
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def generations(place: Place) -> list[str]:
@@ -67,6 +96,7 @@ class LocalPlace:
         self.hardlinks = hardlinks
         self.posix = posix
         self.owners = posix and owners
+        self.exact_times = False  # probed by `prepare`
         self._check = check  # a callable telling whether the disk is still mounted
 
     def describe(self) -> str:
@@ -81,6 +111,7 @@ class LocalPlace:
     def prepare(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self.exact_times = _keeps_nanoseconds(self.root)
         except OSError as exc:
             raise _os_error(exc, f"cannot make the backup folder {self.root}") from None
 
@@ -166,6 +197,7 @@ class SshPlace:
         self.hardlinks = True
         self.posix = True
         self.owners = True
+        self.exact_times = False  # probed by `prepare`
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.root}"
@@ -192,7 +224,14 @@ class SshPlace:
         return shlex.quote(f"{self.root}/{name}" if name else self.root)
 
     def prepare(self) -> None:
-        self.run(f"mkdir -p {self._q()}")
+        # The folder, and in the same call whether the other box's filesystem keeps a time
+        # to the nanosecond (see _keeps_nanoseconds).
+        probe = self._q(TIME_PROBE)
+        out = self.run(f"mkdir -p {self._q()} && touch -d @{PROBE_TIME} {probe} && "
+                       f"stat -c %.9Y {probe}; rm -f {probe}", check=False)
+        self.exact_times = out.strip() == PROBE_TIME
+        if not out.strip():  # the mkdir failed: say why
+            self.run(f"mkdir -p {self._q()}")
 
     def names(self) -> list[str]:
         out = self.run(f"cd {self._q()} 2>/dev/null && ls -1a || true")

@@ -333,7 +333,8 @@ def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None
         return from_rclone(code, err)
     argv = ["rsync", *tools.rsync_args(job.options, posix=place.posix, owners=place.owners,
                                        hardlinks=place.hardlinks, last_good=last_good,
-                                       xattrs=xattrs),
+                                       xattrs=xattrs,
+                                       exact_times=place.exact_times),
             *place.rsync_shell(), str(source) + "/", place.rsync_target(work)]
     code, err = tools.run(argv, state.progress, cancelled)
     outcome = from_rsync(code, err)

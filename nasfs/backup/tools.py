@@ -37,25 +37,32 @@ def filter_args(options: Options) -> list[str]:
     return args
 
 
-def metadata_args(*, posix: bool, owners: bool, xattrs: bool = True) -> list[str]:
+def metadata_args(*, posix: bool, owners: bool, xattrs: bool = True,
+                  exact_times: bool = False) -> list[str]:
     """What rsync keeps: everything (-aHX); without owners and modes (NTFS through
     ntfs-3g: -rltHX, so an unchanged file still matches its previous copy and is hard-linked);
     without POSIX metadata times only (FAT keeps them to 2 s), symlinks skipped.
 
     `xattrs=False` (the source has none, and neither has what is at the destination) drops
     -X: through FUSE every file's listing of its attributes is a request of its own, the
-    most of an unchanged run's time."""
+    most of an unchanged run's time.
+
+    `exact_times` (the destination keeps nanoseconds) compares times exactly
+    (`--modify-window=-1`): with rsync's default window of 0 only the seconds are
+    compared, and a symbolic link or folder made within the same second as its source's
+    time keeps the moment rsync made it (nasfs.backup.places._keeps_nanoseconds)."""
     x = "X" if xattrs else ""
     if posix and owners:
-        return [f"-aH{x}", "--numeric-ids"]
+        return [f"-aH{x}", "--numeric-ids", *(["--modify-window=-1"] if exact_times else [])]
     if posix:
         return [f"-rltH{x}", "--modify-window=1"]
     return ["-rt", "--modify-window=2", "--no-links"]
 
 
 def rsync_args(options: Options, *, posix: bool, hardlinks: bool,
-               last_good: str | None, owners: bool = True, xattrs: bool = True) -> list[str]:
-    args = metadata_args(posix=posix, owners=owners, xattrs=xattrs)
+               last_good: str | None, owners: bool = True, xattrs: bool = True,
+               exact_times: bool = False) -> list[str]:
+    args = metadata_args(posix=posix, owners=owners, xattrs=xattrs, exact_times=exact_times)
     args += ["--delete", "--delete-excluded", f"--partial-dir={PARTIAL_DIR}",
              "--info=progress2", "--no-human-readable", "--exclude=/#snapshot",
              "--exclude=/#trash"]
