@@ -10,7 +10,8 @@ writes, then fsync) or with --writers N the parallel row (N processes, each a --
 + fsync); before each, the page cache is written back and dropped. Prints per repetition
 the wall time and rate, the load average, the daemon's user and system CPU seconds per GiB
 (from /proc/PID/task/*/stat, so threads are named; with their minor page faults), the
-writers' own CPU per GiB, and the machine's busy CPU seconds per GiB (/proc/stat:
+writers' own CPU per GiB, the kernel threads' (kworker, jbd2, ksoftirqd: I/O completion
+and journal commits run there), and the machine's busy CPU seconds per GiB (/proc/stat:
 includes every other job, so only meaningful when the machine is quiet). With --perf it
 also samples the daemon with `perf record -g` during the last repetition and prints the
 threads and functions that took the most samples.
@@ -106,6 +107,24 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / TICK
 
 
+def kernel_threads_cpu() -> float:
+    """CPU seconds of the kernel's own threads (kworker, jbd2, ksoftirqd, ...): I/O
+    completion, journal commits and writeback run there, not in the daemon. Other jobs'
+    I/O counts too, so compare it only between runs at similar loads."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[6]) & 0x00200000:  # PF_KTHREAD in the flags field
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
 def children_cpu() -> float:
     ru = os.times()
     return ru.children_user + ru.children_system
@@ -176,10 +195,10 @@ def main() -> int:
                      str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
             threads0, proc0 = daemon_cpu(pid), process_cpu(pid)
-            busy0, child0 = machine_busy(), children_cpu()
+            busy0, child0, kthreads0 = machine_busy(), children_cpu(), kernel_threads_cpu()
             wall = run_load(folder, args.mib, args.writers)
             threads1, proc1 = daemon_cpu(pid), process_cpu(pid)
-            busy1, child1 = machine_busy(), children_cpu()
+            busy1, child1, kthreads1 = machine_busy(), children_cpu(), kernel_threads_cpu()
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
                 perf.wait()
@@ -187,15 +206,17 @@ def main() -> int:
             system = (proc1[1] - proc0[1]) / gib
             writer = (child1 - child0) / gib
             machine = (busy1 - busy0) / gib
+            kthreads = (kthreads1 - kthreads0) / gib
             rate = args.mib * args.writers * BLOCK / 1e6 / wall
             for key, value in (("MB/s", rate), ("daemon user", user),
                                ("daemon sys", system), ("daemon", user + system),
-                               ("writers", writer), ("machine", machine)):
+                               ("writers", writer), ("kernel threads", kthreads),
+                               ("machine", machine)):
                 totals[key].append(value)
             print(f"rep {rep}: {wall:.2f} s, {rate:.0f} MB/s, load "
                   f"{os.getloadavg()[0]:.1f}; CPU s per GiB: daemon {user + system:.2f} "
                   f"(user {user:.2f}, sys {system:.2f}), writers {writer:.2f}, "
-                  f"machine {machine:.2f}")
+                  f"kernel threads {kthreads:.2f}, machine {machine:.2f}")
             for kind in sorted(threads1, key=lambda k: -sum(threads1[k][:2])):
                 u0, s0, f0 = threads0.get(kind, (0.0, 0.0, 0.0))
                 u1, s1, f1 = threads1[kind]
@@ -208,7 +229,7 @@ def main() -> int:
               f"{args.reps} repetitions; medians:")
         for key, values in totals.items():
             values.sort()
-            print(f"  {key:<12} {values[len(values) // 2]:8.2f}   ("
+            print(f"  {key:<14} {values[len(values) // 2]:8.2f}   ("
                   + ", ".join(f"{v:.2f}" for v in values) + ")")
     finally:
         rc = target.stop()
