@@ -704,11 +704,10 @@ def enospc_round(run: Run, rnd: int, rng: random.Random) -> None:
                 if e.errno not in (errno.ENOSPC, errno.EROFS):
                     raise RoundFailed(f"seed {args.seed} r{rnd}: a 16 MiB file after "
                                       f"deleting everything: {e}") from e
-                array.nasfs("compact", "--array", *array.members)
-                how = "compacted, then wrote"
+                how = _compact_now(array) + ", then wrote"
                 if e.errno == errno.EROFS:
                     array.nasfs("retry-writes", "--array", *array.members)
-                    how = "needed retry-writes and compact, then wrote"
+                    how = "needed retry-writes; " + how
                 try:
                     _write_synced(probe, data)
                 except OSError as again:
@@ -726,6 +725,18 @@ def enospc_round(run: Run, rnd: int, rng: random.Random) -> None:
                     f"16 MiB, durable")
         finally:
             array.cleanup()
+
+
+def _compact_now(array: Array) -> str:
+    """`nasfs compact`, or wait for the reclaim the purge started (it refuses a second)."""
+    for waited in range(600):
+        done = array.nasfs("compact", "--array", *array.members, check=False)
+        if done.returncode == 0:
+            return "compacted" if not waited else f"waited {waited}s for the reclaim, compacted"
+        if "already running" not in done.stderr:
+            raise RoundFailed(f"nasfs compact: {done.stderr.strip()}")
+        time.sleep(1)
+    raise RoundFailed("the reclaim after the purge did not end in 600 s")
 
 
 def _write_synced(path: Path, data: bytes) -> None:
