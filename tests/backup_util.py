@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -172,3 +173,56 @@ def run_job(nas: PolicyMount, job: str) -> dict[str, Any]:
     done = json.loads(cli(nas, "--json", "backup", "run", job).stdout)
     assert done["result"] == "ok", done
     return dict(done)
+
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def ssh_server() -> Iterator[tuple[int, Path]]:
+    """sshd on 127.0.0.1:PORT, the other box of the ssh tests, with its own host key
+    (`DIR/host`, `DIR/host.pub`); yields (PORT, DIR), DIR/authorized_keys to fill."""
+    d = Path(tempfile.mkdtemp(prefix="nasfs-sshd-"))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
+                   check=True)
+    keys = d / "authorized_keys"
+    keys.write_text("")
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
+        f"AuthorizedKeysFile {keys}\nPidFile {d / 'sshd.pid'}\nPermitRootLogin "
+        "prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nStrictModes no\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
+                            stderr=open(d / "sshd.log", "wb"))  # noqa: SIM115
+    try:
+        wait_port(port, proc)
+        yield port, d
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def fingerprint(pub: Path) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True,
+                         text=True).stdout
+    return out.split()[1]

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import stat
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,31 +19,16 @@ import pytest
 from tests.backup_util import (
     backup_nas,
     cli,
+    fingerprint,
+    free_port,
     make_tree,
     picture,
+    ssh_server,
     wait_finished,
+    wait_port,
     wait_running,
 )
 from tests.fuse_policy_util import PolicyMount
-
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
 
 
 @pytest.fixture
@@ -72,35 +53,9 @@ def second(tmp_path: Path) -> Iterator[PolicyMount]:
 
 
 @pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """sshd on 127.0.0.1:PORT; yields (port, authorized_keys file to fill)."""
-    d = Path(tempfile.mkdtemp(prefix="nasfs-sshd-"))
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")],
-                   check=True)
-    keys = d / "authorized_keys"
-    keys.write_text("")
-    port = free_port()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
-        f"AuthorizedKeysFile {keys}\nPidFile {d / 'sshd.pid'}\nPermitRootLogin "
-        "prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "UsePAM no\nStrictModes no\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-                            stderr=open(d / "sshd.log", "wb"))  # noqa: SIM115
-    try:
-        wait_port(port, proc)
-        yield port, d
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def fingerprint(pub: Path) -> str:
-    out = subprocess.run(["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True,
-                         text=True).stdout
-    return out.split()[1]
+def sshd() -> Iterator[tuple[int, Path]]:
+    with ssh_server() as server:
+        yield server
 
 
 def test_to_a_second_array_over_ssh(nas: PolicyMount, second: PolicyMount,
@@ -116,6 +71,12 @@ def test_to_a_second_array_over_ssh(nas: PolicyMount, second: PolicyMount,
                    "--ssh-port", str(port))
     right = fingerprint(sshd_dir / "host.pub")
     assert unpinned.returncode == 2 and right in unpinned.stderr, unpinned.stderr
+    # What the box offers, asked on its own (the console's form shows it to confirm).
+    offered = json.loads(cli(nas, "--json", "backup", "host-keys", "127.0.0.1",
+                             "--ssh-port", str(port)).stdout)
+    host_line = " ".join((sshd_dir / "host.pub").read_text().split()[:2])
+    assert offered == [{"type": "ssh-ed25519", "fingerprint": right, "key": host_line}]
+    assert cli(nas, "backup", "list").stdout.strip() == "no backup jobs"  # nothing pinned
     wrong = cli(nas, "backup", "add", "lan", "--source", "docs", "--ssh", target,
                 "--ssh-port", str(port), "--ssh-fingerprint", "SHA256:" + "A" * 43)
     assert wrong.returncode == 2 and "refused" in wrong.stderr
@@ -192,6 +153,21 @@ def test_to_the_cloud_through_rclone_crypt(nas: PolicyMount, tmp_path: Path) -> 
         ok = cli(nas, "--json", "backup", "verify", "cloud", first["generation"])
         assert ok.returncode == 0, ok.stdout
         assert json.loads(ok.stdout)["files"] == 4
+        # A second job with a copy of this remote (the console's "cloud remote already
+        # configured"): its own rclone remotes, the same secrets, no secret shown.
+        remotes = json.loads(cli(nas, "--json", "backup", "remotes").stdout)
+        assert remotes == [{"key": "cloud", "type": "webdav", "crypt": True,
+                            "where": f"http://127.0.0.1:{port}"}]
+        out = cli(nas, "backup", "add", "cloud2", "--source", "docs/reports", "--cloud-from",
+                  "cloud", "--cloud-path", "backups")
+        assert out.returncode == 0, out.stderr
+        copied = json.loads(cli(nas, "--json", "backup", "run", "cloud2").stdout)
+        assert copied["result"] == "ok", copied
+        assert cli(nas, "backup", "verify", "cloud2").returncode == 0  # read through crypt
+        assert "dav-secret-1" not in conf.read_text()
+        assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+        assert [r["key"] for r in json.loads(cli(nas, "--json", "backup", "remotes").stdout)
+                ] == ["cloud", "cloud2"]
         os.unlink(docs / "reports" / "q1.txt")
         done = json.loads(cli(nas, "--json", "backup", "restore", "cloud",
                               "reports/q1.txt").stdout)

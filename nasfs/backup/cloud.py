@@ -19,7 +19,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from nasfs.backup.model import Destination, InvalidJob, Options
 from nasfs.backup.results import BackupError, DestinationMissing
@@ -67,6 +67,74 @@ def remove(job: str) -> None:
 def configured(job: str) -> bool:
     done = _rclone("listremotes")
     return f"nasfs-{job}:" in done.stdout.split()
+
+
+# Settings of a remote that say where it is and hold no secret: shown to tell remotes apart.
+_WHERE = ("url", "endpoint", "host", "region")
+
+
+def _dump() -> dict[str, dict[str, str]]:
+    done = _rclone("config", "dump")
+    if done.returncode != 0:
+        raise BackupError(f"rclone could not read its config: {done.stderr.strip()}")
+    conf = json.loads(done.stdout or "{}")
+    return conf if isinstance(conf, dict) else {}
+
+
+def _wrapper(conf: dict[str, dict[str, str]], job: str) -> dict[str, str] | None:
+    """The crypt remote wrapping the job's remote, if it has one."""
+    crypt = conf.get(f"nasfs-{job}-crypt")
+    if crypt is None or crypt.get("type") != "crypt" or crypt.get("remote") != f"nasfs-{job}:":
+        return None
+    return crypt
+
+
+def remotes() -> list[dict[str, Any]]:
+    """The remotes configured in nasfs's rclone config, one per job key: `key`, the
+    backend `type`, `crypt` (wrapped in rclone crypt) and `where` (its url, endpoint, host
+    or region, if it has one). Never a setting that may be secret."""
+    conf = _dump()
+    out = []
+    for name, settings in sorted(conf.items()):
+        key = name.removeprefix("nasfs-")
+        if key == name or (key.endswith("-crypt") and _wrapper(conf, key[:-6]) is settings):
+            continue
+        where = next((settings[k] for k in _WHERE if settings.get(k)), "")
+        out.append({"key": key, "type": settings.get("type", ""),
+                    "crypt": _wrapper(conf, key) is not None, "where": where})
+    return out
+
+
+def copy(source: str, job: str) -> tuple[str, bool]:
+    """Make the job's remote(s) a copy of those of the job key `source` (its backend
+    settings, and its crypt wrapper with the same passwords), so either job can be
+    deleted without the other losing its remote. Returns (backend type, crypt). The values
+    are copied as rclone stored them (passwords already obscured: --no-obscure)."""
+    conf = _dump()
+    base = conf.get(f"nasfs-{source}")
+    if base is None:
+        raise InvalidJob(f"there is no cloud remote {source!r} to copy (nasfs backup "
+                         "remotes lists them)")
+    crypt = _wrapper(conf, source)
+    backend = base.get("type", "")
+    if source == job:
+        return backend, crypt is not None
+    remove(job)
+    pairs = [f"{k}={v}" for k, v in sorted(base.items()) if k != "type"]
+    done = _rclone("config", "create", f"nasfs-{job}", backend, *pairs, "--no-obscure",
+                   "--non-interactive")
+    if done.returncode != 0:
+        raise InvalidJob(f"rclone could not copy the remote {source}: {done.stderr.strip()}")
+    if crypt is not None:
+        pairs = [f"{k}={v}" for k, v in sorted(crypt.items()) if k not in ("type", "remote")]
+        done = _rclone("config", "create", f"nasfs-{job}-crypt", "crypt",
+                       f"remote=nasfs-{job}:", *pairs, "--no-obscure", "--non-interactive")
+        if done.returncode != 0:
+            remove(job)
+            raise InvalidJob(f"rclone could not copy the crypt remote of {source}: "
+                             f"{done.stderr.strip()}")
+    os.chmod(config_path(), 0o600)
+    return backend, crypt is not None
 
 
 class CloudPlace:

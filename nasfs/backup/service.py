@@ -2,8 +2,8 @@
 
 | method | params | result |
 |---|---|---|
-| backup.add | job (JSON of a Job), ssh_fingerprint?, cloud?, crypt_password? | job |
-| backup.edit | name, changes (job fields), ssh_fingerprint?, cloud?, crypt_password? | job |
+| backup.add | job (JSON of a Job), ssh_fingerprint?, cloud? or cloud_from?, crypt_password? | job |
+| backup.edit | name, changes, ssh_fingerprint?, cloud? or cloud_from?, crypt_password? | job |
 | backup.del | name | {name} |
 | backup.list | — | [job + last_run + next_run_s] |
 | backup.status | name? | [{name, running, progress, queued, last_run, last_success, next_run_s}] |
@@ -14,10 +14,16 @@
 | backup.restore | name, path, generation?, to? | {generation, path, files, bytes} |
 | backup.key | — | {public_key} (for the other box's authorized_keys) |
 | backup.disks | — | [disk] (block devices with a filesystem UUID) |
+| backup.host_keys | host, port? (22) | [{type, fingerprint, key}]: the host keys it offers |
+| backup.remotes | — | [{key, type, crypt, where}]: cloud remotes configured (no secrets) |
 | backup.space | name | {name, reachable, free_bytes, total_bytes, detail, last_*} (space) |
 
 `last_free_bytes`, `last_total_bytes`, `last_measured_s`: measured at the end of the job's
 last good run (null if never), for a destination that cannot be measured now.
+
+`cloud_from` (a key of `backup.remotes`): the job's cloud remote is made a copy of that
+one (backend settings, crypt wrapper and passwords), instead of settings given in `cloud`;
+the destination's `remote` and `crypt` are then those of the copy.
 
 Runs go one at a time through a queue served by the daemon's periodic job `backup`
 (every 30 s, poked by `backup.run`), which also starts scheduled runs: a cron fire time
@@ -41,8 +47,10 @@ from nasfs.backup.fire_times import DIGEST, DIGEST_SENT
 from nasfs.backup.model import (
     InvalidJob,
     Job,
+    JobExists,
     JobNotFound,
     check_name,
+    destination_from_json,
     job_from_json,
 )
 from nasfs.backup.onetouch import udev_running
@@ -57,7 +65,8 @@ log = logging.getLogger(__name__)
 
 METHODS = ("backup.add", "backup.edit", "backup.del", "backup.list", "backup.status",
            "backup.run", "backup.cancel", "backup.generations", "backup.verify",
-           "backup.restore", "backup.key", "backup.disks", "backup.space")
+           "backup.restore", "backup.key", "backup.disks", "backup.space",
+           "backup.host_keys", "backup.remotes")
 Notify = Callable[[str, str, str], None]  # (kind, job, detail)
 
 
@@ -96,9 +105,14 @@ class BackupService:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def _checked(self, job: Job) -> Job:
+    def _source_checked(self, job: Job) -> None:
+        """Before anything is prepared at the destination: a job refused for its source
+        changes nothing (no host key pinned, no rclone remote written)."""
         if not self.share_exists(job.share):
             raise InvalidJob(f"there is no share {job.share!r} to back up")
+
+    @staticmethod
+    def _checked(job: Job) -> Job:
         if job.destination.kind == "ssh" and job.destination.host_key is None:
             raise InvalidJob("an ssh destination needs its pinned host key")
         return job
@@ -120,6 +134,13 @@ class BackupService:
 
             settings = _param(params, "cloud", dict, None)
             password = _param(params, "crypt_password", str, None)
+            copy_of = _param(params, "cloud_from", str, None)
+            if copy_of is not None:
+                if settings is not None:
+                    raise BadParams("give cloud settings or cloud_from, not both")
+                backend, crypt = cloud.copy(check_name(copy_of), job.key)
+                return dataclasses.replace(job, destination=dataclasses.replace(
+                    dest, remote=backend, crypt=crypt))
             if settings is not None:
                 if not all(isinstance(k, str) and isinstance(v, str)
                            for k, v in settings.items()):
@@ -141,10 +162,22 @@ class BackupService:
             body["destination"] = {k: v for k, v in body["destination"].items()
                                    if k != "job_folder"}
         job = job_from_json(body)
+        self._source_checked(job)
+        if await trio.to_thread.run_sync(self._exists, job.name):
+            # Before the destination is prepared: that would rewrite the existing job's
+            # rclone remote (named by the job) and then be refused.
+            raise JobExists(f"a backup job named {job.name!r} exists already")
         job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
         self._checked(job)
         await trio.to_thread.run_sync(lambda: self.repo.put(job, new=True))
         return self._describe(job)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.repo.get(name)
+        except JobNotFound:
+            return False
+        return True
 
     async def edit(self, params: dict[str, Any]) -> dict[str, Any]:
         name = _param(params, "name", str)
@@ -174,6 +207,7 @@ class BackupService:
         if old.key != new_name:
             body["destination"]["job_folder"] = old.key
         job = job_from_json(body)
+        self._source_checked(job)
         job = await trio.to_thread.run_sync(self._prepare_destination, job, params)
         self._checked(job)
         if new_name != name:
@@ -483,6 +517,23 @@ class BackupService:
         found = await trio.to_thread.run_sync(disks)
         return [{**d.to_json(), "describe": d.describe()} for d in found]
 
+    async def host_keys(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        """The host keys a box offers, with their fingerprints, to be compared with what
+        that box shows before one is pinned (backup.add's ssh_fingerprint)."""
+        from nasfs.backup.sshkeys import fingerprint, scan
+
+        port = _param(params, "port", int, 22)
+        dest = destination_from_json({"kind": "ssh", "host": _param(params, "host", str),
+                                      "port": port, "path": "/"})  # the host and port checked
+        assert dest.host is not None
+        keys = await trio.to_thread.run_sync(scan, dest.host, dest.port)
+        return [{"type": k.split()[0], "fingerprint": fingerprint(k), "key": k} for k in keys]
+
+    async def remotes(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        from nasfs.backup import cloud
+
+        return await trio.to_thread.run_sync(cloud.remotes)
+
     async def space(self, params: dict[str, Any]) -> dict[str, Any]:
         from nasfs.backup.space import destination_space
 
@@ -499,7 +550,8 @@ class BackupService:
                 "backup.run": self.run, "backup.cancel": self.cancel,
                 "backup.generations": self.generations, "backup.verify": self.verify,
                 "backup.restore": self.restore, "backup.key": self.key,
-                "backup.disks": self.disks, "backup.space": self.space}
+                "backup.disks": self.disks, "backup.space": self.space,
+                "backup.host_keys": self.host_keys, "backup.remotes": self.remotes}
 
 
 def digest_text(runs: list[RunRecord], since: float, now: float) -> str:

@@ -1,4 +1,5 @@
-"""`nasfs backup add|edit|del|list|run|cancel|status|verify|generations|restore|key|disks`:
+"""`nasfs backup add|edit|del|list|run|cancel|status|verify|generations|restore|key|disks|
+host-keys|remotes`:
 backups of shares off the array (docs/backup.md). Always through the array's daemon: runs
 copy from snapshots of the mounted array.
 """
@@ -81,6 +82,8 @@ def _extras(args: argparse.Namespace) -> dict[str, Any]:
                 raise UsageError(f"--cloud-option is KEY=VALUE, not {item!r}")
             settings[key] = value
         extra["cloud"] = settings
+    if args.cloud_from:
+        extra["cloud_from"] = args.cloud_from
     if args.crypt_password_stdin:
         extra["crypt_password"] = sys.stdin.readline().rstrip("\n")
     return extra
@@ -131,11 +134,25 @@ def _job_line(j: BackupJob, *, last: bool = True) -> str:
             f"{j.retention_words}; last run: {result if last else 'never run'}")
 
 
+def _cloud_from(args: argparse.Namespace, backups: BackupClient) -> None:
+    """--cloud-from alone: the destination is a cloud one of that remote's backend type."""
+    if args.cloud_from is None or args.cloud is not None:
+        return
+    found = [r for r in backups.remotes() if r.key == args.cloud_from]
+    if not found:
+        raise UsageError(f"there is no cloud remote {args.cloud_from!r} (nasfs backup "
+                         "remotes lists them)")
+    args.cloud = found[0].type
+    if args.crypt is None:
+        args.crypt = found[0].crypt
+
+
 def cmd_add(args: argparse.Namespace) -> int:
-    body = _changes(args, adding=True)
-    body["name"] = args.name
     client, backups = _client(args)
     with client:
+        _cloud_from(args, backups)
+        body = _changes(args, adding=True)
+        body["name"] = args.name
         job = backups.add(body, **_extras(args))
     emit(args, job.raw, f"backup job {job.name} added: {job.source} → "
                         f"{job.destination_words}")
@@ -143,9 +160,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    changes = _changes(args, adding=False)
     client, backups = _client(args)
     with client:
+        _cloud_from(args, backups)
+        changes = _changes(args, adding=False)
         job = backups.edit(args.name, changes, **_extras(args))
     emit(args, job.raw, f"backup job {job.name} changed: " + _job_line(job, last=False))
     return 0
@@ -287,6 +305,24 @@ def cmd_disks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_host_keys(args: argparse.Namespace) -> int:
+    client, backups = _client(args)
+    with client:
+        keys = backups.host_keys(args.host, args.ssh_port)
+    emit(args, [k.raw for k in keys], "\n".join(f"{k.type}  {k.fingerprint}" for k in keys))
+    return 0
+
+
+def cmd_remotes(args: argparse.Namespace) -> int:
+    client, backups = _client(args)
+    with client:
+        items = backups.remotes()
+    emit(args, [r.raw for r in items], "\n".join(
+        f"{r.key}  {r.type}{' (encrypted)' if r.crypt else ''}  {r.where}".rstrip()
+        for r in items) or "no cloud remotes")
+    return 0
+
+
 def _job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", metavar="SHARE[/FOLDER]", help="what to back up")
     dest = p.add_argument_group("destination (one of)")
@@ -307,6 +343,9 @@ def _job_options(p: argparse.ArgumentParser) -> None:
     dest.add_argument("--cloud-path", metavar="FOLDER", help="folder in the remote")
     dest.add_argument("--cloud-option", action="append", metavar="KEY=VALUE",
                       help="rclone setting of the backend (repeat); secrets stay root-only")
+    dest.add_argument("--cloud-from", metavar="REMOTE",
+                      help="a cloud destination with a copy of the settings (and crypt) "
+                           "of a remote configured already (nasfs backup remotes lists them)")
     dest.add_argument("--crypt", action="store_true", default=None,
                       help="wrap the remote in rclone crypt")
     dest.add_argument("--crypt-password-stdin", action="store_true",
@@ -379,6 +418,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     disks = cmds.add_parser("disks", help="disks that can be destinations (UUID, label, "
                                           "model, size)")
     disks.set_defaults(func=cmd_disks)
+    host_keys = cmds.add_parser("host-keys", help="the ssh host keys a box offers, with "
+                                                  "their fingerprints (to pin one)")
+    host_keys.add_argument("host", metavar="HOST")
+    host_keys.add_argument("--ssh-port", type=int, default=22, metavar="N")
+    host_keys.set_defaults(func=cmd_host_keys)
+    remotes = cmds.add_parser("remotes", help="cloud remotes configured (for --cloud-from)")
+    remotes.set_defaults(func=cmd_remotes)
     for p in (add, edit, delete, listing, run, cancel, status, verify, gens, restore, key,
-              disks):
+              disks, host_keys, remotes):
         array_arguments(p)

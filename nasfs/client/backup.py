@@ -8,6 +8,8 @@ prints exactly what the daemon said. Never imports trio (the console uses it fro
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -42,6 +44,19 @@ class BackupDestination:
     remote: str | None = None
     crypt: bool = False
     job_folder: str | None = None  # the name its files are kept under, when renamed
+
+    @property
+    def host_key_fingerprint(self) -> str | None:
+        """'SHA256:...' of the pinned ssh host key, as `ssh-keygen -l` shows it."""
+        if self.host_key is None or len(self.host_key.split()) < 2:
+            return None
+        return fingerprint(self.host_key)
+
+
+def fingerprint(key_line: str) -> str:
+    """'SHA256:...' of a public key line 'TYPE BASE64' (as nasfs.backup.sshkeys makes it)."""
+    blob = base64.b64decode(key_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -256,6 +271,28 @@ class DestinationSpace:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class HostKey:
+    """A host key another box offers (backup.host_keys), to compare before pinning it."""
+
+    type: str  # ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa
+    fingerprint: str  # SHA256:...
+    key: str  # 'TYPE BASE64'
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CloudRemote:
+    """A cloud remote configured in nasfs's rclone config (backup.remotes): the job key it
+    belongs to, its backend type, whether it is encrypted, where it is (no secrets)."""
+
+    key: str
+    type: str
+    crypt: bool
+    where: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
 # BackupClient has methods named like the types' fields; lists of them by name here.
 Jobs = list[BackupJob]
 
@@ -317,3 +354,10 @@ class BackupClient:
 
     def space(self, name: str) -> DestinationSpace:
         return _typed(DestinationSpace, self.client.call("backup.space", {"name": name}))
+
+    def host_keys(self, host: str, port: int = 22) -> list[HostKey]:
+        return [_typed(HostKey, k) for k in self.client.call(
+            "backup.host_keys", {"host": host, "port": port})]
+
+    def remotes(self) -> list[CloudRemote]:
+        return [_typed(CloudRemote, r) for r in self.client.call("backup.remotes", {})]
