@@ -4,7 +4,8 @@ Tab moves between fields, Enter saves, Escape cancels. Returns the values as tex
 name (choices as the chosen value), or None when cancelled. Checks only the shape of what
 was typed (required, whole number); the daemon checks the meaning and says why it refuses.
 With `submit` (a blocking call, run in a worker), the dialog stays open until it succeeds:
-a refusal is shown in the dialog and everything typed stays there to be corrected.
+a refusal is shown in the dialog and everything typed stays there to be corrected. A
+`Refusal` may also fill fields in (an ssh host key's fingerprint to confirm by saving again).
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ class Field:
     placeholder: str = ""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why `submit` did not go through, and values to put into fields (by name) for the
+    next save."""
+
+    text: str
+    fill: dict[str, str]
+
+
 class FormDialog(ModalScreen[dict[str, str] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -44,7 +54,8 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
     ]
 
     def __init__(self, title: str, fields: list[Field], help_text: str = "",
-                 submit: Callable[[dict[str, str]], str | None] | None = None) -> None:
+                 submit: Callable[[dict[str, str]], str | Refusal | None] | None = None
+                 ) -> None:
         super().__init__()
         self.submit = submit  # values -> None when done, or why not (shown, dialog stays)
         self.title_text = title
@@ -109,11 +120,18 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
         problem = self.submit(values)
         self.app.call_from_thread(self._submitted, values, problem)
 
-    def _submitted(self, values: dict[str, str], problem: str | None) -> None:
+    def _submitted(self, values: dict[str, str], problem: str | Refusal | None) -> None:
         if problem is None:
             self.dismiss(values)
-        else:
-            self._error(problem)
+            return
+        if isinstance(problem, Refusal):
+            for name, value in problem.fill.items():
+                self.query_one(f"#field-{name}", Input).value = value
+            problem = problem.text
+        self._error(problem)
 
     def _error(self, text: str) -> None:
-        self.query_one("#form-error", Static).update(text)
+        error = self.query_one("#form-error", Static)
+        error.update(text)
+        # Below the last field: in a form taller than the screen it would be out of sight.
+        self.call_after_refresh(error.scroll_visible, animate=False)

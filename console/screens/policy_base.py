@@ -22,7 +22,7 @@ from textual.widgets import Static
 from console import wording
 from console.screens.base import ConsoleScreen
 from console.screens.confirm_dialog import ConfirmDialog
-from console.screens.form_dialog import Field, FormDialog
+from console.screens.form_dialog import Field, FormDialog, Refusal
 from console.state import ConsoleState
 from nasfs.client import NasfsError
 
@@ -121,27 +121,40 @@ class PolicyScreen(ConsoleScreen):
     def ask_then_act(self, title: str, fields: list[Field],
                      done: str | Callable[[dict[str, str]], str],
                      action_for: Callable[[dict[str, str]], Callable[[Any], Any]],
-                     check: Callable[[dict[str, str]], str | None] | None = None) -> None:
+                     check: Callable[[dict[str, str]], str | None] | None = None,
+                     help_text: str = "") -> None:
         """A form whose values become an action; the form stays open (with what was typed)
-        until the action succeeds, showing why it did not (`check` first, then the daemon)."""
+        until the action succeeds, showing why it did not (`check` first, then the daemon).
+        An action that returns a `Refusal` changed nothing: the form shows it and stays.
+        The screen's data is read again in the same worker after the change, so what is
+        drawn with the "done" sentence is the state after it (as `act` does)."""
         outcome: dict[str, Any] = {}
 
-        def submit(values: dict[str, str]) -> str | None:  # in the dialog's worker thread
+        def submit(values: dict[str, str]) -> str | Refusal | None:  # the dialog's worker
             problem = check(values) if check is not None else None
             if problem is not None:
                 return problem
             try:
-                outcome["result"] = self.with_client(action_for(values))
+                result = self.with_client(action_for(values))
             except NasfsError as exc:
                 return wording.explain(exc)
+            if isinstance(result, Refusal):
+                return result
+            outcome["result"] = result
+            outcome["read_no"] = next(self._reads)
+            try:
+                outcome["data"] = self.with_client(self.fetch)
+            except NasfsError:
+                outcome["data"] = None  # read again when the message is handled
             return None
 
         def closed(values: dict[str, str] | None) -> None:
             if values is not None:
                 said = done(values) if callable(done) else done
-                self.post_message(self.Acted(said, None, outcome.get("result")))
+                self.post_message(self.Acted(said, None, outcome.get("result"),
+                                             outcome.get("data"), outcome.get("read_no", 0)))
 
-        self.app.push_screen(FormDialog(title, fields, submit=submit), closed)
+        self.app.push_screen(FormDialog(title, fields, help_text, submit=submit), closed)
 
     def act(self, done: str | Callable[[Any], str], action: Callable[[Any], Any]) -> None:
         """Run `action` in a worker; `done` is the sentence shown when it worked."""
