@@ -13,7 +13,8 @@ tests/smb_util.py runs it), records the daemon's answers to what the console ask
 status and sessions while alice is connected over SMB), switches SMB off, stops the daemon,
 mounts the array again with a disk missing for the degraded status, and writes the answers
 with the values that change from run to run (uuid, pids, times, hashes, paths, generation
-names, a destination's space, smbd's port) replaced by fixed ones.
+names, a destination's space, smbd's port) replaced by fixed ones, and the disks and cloud
+remotes the backup job form offers set to fixed ones (FIXED_DISKS, FIXED_REMOTES).
 Sizes are the small array's: after regenerating, run
 `pytest tests/test_console_snapshots.py --snapshot-update` and look at the pictures.
 `--only backup. methods` records everything but writes only the answers whose keys start
@@ -156,6 +157,8 @@ def record(call: Call, client: Client, smb: SmbPlace) -> dict[str, Any]:
         "backup.status": call("backup.status", {}),
         "backup.space.office": call("backup.space", {"name": "office"}),
         "backup.space.usb-copy": call("backup.space", {"name": "usb-copy"}),
+        "backup.disks": call("backup.disks", {}),
+        "backup.remotes": call("backup.remotes", {}),
         "backup.generations": call("backup.generations", {"name": "office"}),
         "backup.generations.files": call("backup.generations", {"name": "office",
                                                                 "generation": None,
@@ -174,6 +177,19 @@ STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d{6}Z")
 # A backup destination's room: the test machine's disk, not the picture's business.
 FIXED_SPACE = {"free_bytes": 40 << 30, "total_bytes": 100 << 30,
                "last_free_bytes": 40 << 30, "last_total_bytes": 100 << 30}
+
+# The disks and cloud remotes the job form offers: the recording machine's disks (and the
+# recording's lack of a cloud job) are not the picture's business. In the shape of a live
+# answer (backup.disks: nasfs.backup.usb.Disk; backup.remotes: nasfs.backup.cloud.remotes).
+FIXED_DISKS = [{"uuid": "5f1c2d3e-0a1b-4c5d-8e9f-a0b1c2d3e4f5", "device": "/dev/sdc1",
+                "fstype": "ext4", "label": "OFFICE-USB", "model": "SanDisk Extreme",
+                "size": 500_107_862_016, "mountpoints": [],
+                "describe": "OFFICE-USB SanDisk Extreme 500.1 GB ext4"},
+               {"uuid": "7A3B-1C2D", "device": "/dev/sdd1", "fstype": "exfat",
+                "label": "CAMERA", "model": "Kingston DataTraveler", "size": 63_999_836_160,
+                "mountpoints": [], "describe": "CAMERA Kingston DataTraveler 64.0 GB exfat"}]
+FIXED_REMOTES = [{"key": "offsite", "type": "s3", "crypt": True,
+                  "where": "https://s3.eu-central-1.amazonaws.com"}]
 
 
 def normalize(value: Any, paths: dict[str, str], state: dict[str, int] | None = None) -> Any:
@@ -249,6 +265,7 @@ def main() -> int:
     with preserved_extrausers():
         answers = _record_live(env, base, members, mnt, smb)
     recording = {"_about": ABOUT, **{k: normalize(v, paths) for k, v in sorted(answers.items())}}
+    recording["backup.disks"], recording["backup.remotes"] = FIXED_DISKS, FIXED_REMOTES
     if args.only:
         kept = json.loads(args.out.read_text())
         recording = {k: v for k, v in sorted({**kept, **{

@@ -23,10 +23,12 @@ from textual.widgets import DataTable, ProgressBar, Static
 from console import backup_words as words
 from console.app import NasConsole
 from console.backend import Backend
+from console.screens import backup_form as form
 from console.screens.backups import BackupsScreen, folder_entries
 from nasfs.client import Client
 from nasfs.client.backup import (
     BackupClient,
+    BackupJob,
     BackupRun,
     DestinationSpace,
     GenerationFile,
@@ -103,6 +105,40 @@ def test_results_space_and_progress_in_words() -> None:
         "copying: 3.0 MiB of about 12.0 MiB, 30 of 1030 files, 1.0 MiB/s, 9 s left")
     assert words.progress_words(RunProgress("manifest", elapsed_s=75)) == (
         "listing what was copied (1 min 15 s so far)")
+
+
+def test_the_job_form_pins_a_key_only_for_a_new_box_or_a_new_fingerprint() -> None:
+    """An ssh job edited with its box and fingerprint unchanged keeps its pinned key (no
+    host_key in the changes); an empty fingerprint asks the box first; another fingerprint
+    or another box is pinned anew (host_key null and ssh_fingerprint)."""
+    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFsHhq4LkYtS1m1vh3l6Hq3mW0b1HPX0kUu0T2mQ2xJ5"
+    pinned = BackupJob.from_json({
+        "name": "lan", "source": "docs", "schedule": None, "created_ns": 1,
+        "retention": {"keep_last": 30, "smart": False}, "options": {},
+        "destination": {"kind": "ssh", "host": "nas2", "port": 22, "user": "root",
+                        "path": "/srv/vault", "host_key": line}})
+    fp = pinned.destination.host_key_fingerprint
+    assert fp is not None and fp.startswith("SHA256:")
+    fields = {f.name: f.value for f in form.job_fields("ssh", pinned, form.Choices())}
+    assert fields["box"] == "root@nas2:/srv/vault" and fields["fingerprint"] == fp
+    assert fields["retention"] == form.KEEP and fields["keep_last"] == "30"
+
+    def request(**changed: str) -> form.JobRequest:
+        return form.job_request("ssh", {**fields, **changed}, pinned, form.Choices())
+
+    same = request(schedule="0 2 * * *")
+    assert "host_key" not in same.body["destination"] and same.extra == {}
+    assert same.scan is None and same.body["schedule"] == "0 2 * * *"
+    assert request(fingerprint="").scan == ("nas2", 22)
+    other = request(fingerprint="SHA256:other")
+    assert other.body["destination"]["host_key"] is None
+    assert other.extra == {"ssh_fingerprint": "SHA256:other"}
+    moved = request(box="backup@nas3:/srv/b")
+    assert moved.body["destination"] == {"kind": "ssh", "host": "nas3", "path": "/srv/b",
+                                         "user": "backup", "port": 22, "host_key": None}
+    assert form.check_values("ssh", {**fields, "box": "nas3"}) is not None
+    assert form.check_values("ssh", {**fields, "keep_last": "300"}) == (
+        "Keep 1 to 256 generations.")
 
 
 def test_run_progress_result_generations_verify_and_restore(nas: PolicyMount,

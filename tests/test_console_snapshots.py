@@ -200,6 +200,25 @@ def test_backups_generation_files(snap_compare: SnapCompare) -> None:
         "9", "g", "enter", text="Enter opens a folder"))
 
 
+def test_backups_add_job_to_a_usb_disk(snap_compare: SnapCompare) -> None:
+    """The job form offers the disks by label, model, size and filesystem UUID."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await steady("9", "a", text="Back up to")(pilot)
+        await pilot.press("ctrl+s")  # the first kind: a USB disk
+        await wait_for_text(pilot, "Add a backup job to a USB disk")
+        await pilot.press(*"office-usb", "tab", *"docs")
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+
+    assert snap_compare(console(), run_before=run_before)
+
+
+def test_backups_delete_job(snap_compare: SnapCompare) -> None:
+    assert snap_compare(console(), run_before=steady(
+        "9", "d", text="Delete the backup job office?"))
+
+
 def test_sharing(snap_compare: SnapCompare) -> None:
     assert snap_compare(console(), run_before=steady("0", text="SMB3_11"))
 

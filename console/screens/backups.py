@@ -1,12 +1,14 @@
 """Backups: the jobs with their last result, next run and the room at their destination; a
 progress bar for a running backup; back up now, stop a running one; a job's generations,
-the files of one (folder by folder), restore a file or folder, verify a generation.
+the files of one (folder by folder), restore a file or folder, verify a generation; add,
+edit and delete jobs (the form: console.screens.backup_form).
 
-Methods: backup.list/status/space/run/cancel/generations/verify/restore
-(nasfs.client.backup). The list and the progress are read again every second while the
-screen is shown (cheap: the daemon's own records); the destination's space when the screen
-is opened, every 30 s and after a run ends (it may reach another box or the cloud);
-generations only on G (listing them mounts a USB disk).
+Methods: backup.list/status/space/run/cancel/generations/verify/restore, and for the job
+form backup.add/edit/del/disks/remotes/host_keys (nasfs.client.backup). The list and the
+progress are read again every second while the screen is shown (cheap: the daemon's own
+records); the destination's space when the screen is opened, every 30 s and after a run
+ends (it may reach another box or the cloud); generations only on G (listing them mounts a
+USB disk); the disks or cloud remotes when the job form opens.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -23,8 +25,11 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from console import backup_words as words
 from console import format as fmt
-from console.screens.form_dialog import Field, FormDialog
+from console import wording
+from console.screens import backup_form as form
+from console.screens.form_dialog import Field, FormDialog, Refusal
 from console.screens.policy_base import PolicyScreen
+from nasfs.client import NasfsError
 from nasfs.client.backup import (
     BackupClient,
     BackupJob,
@@ -108,6 +113,9 @@ class BackupsScreen(PolicyScreen):
         Binding("r", "restore", "Restore"),
         Binding("v", "verify", "Verify"),
         Binding("backspace", "up", "Up", key_display="Bksp"),
+        Binding("a", "add", "Add job"),
+        Binding("e", "edit", "Edit job"),
+        Binding("d", "delete", "Delete job"),
     ]
 
     def __init__(self) -> None:
@@ -185,8 +193,7 @@ class BackupsScreen(PolicyScreen):
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         if not self.view.jobs:
-            self.say("No backup jobs yet. Add one with 'nasfs backup add' (see the user "
-                     "guide), then manage it here.")
+            self.say("No backup jobs yet: press A to add one.")
         self._show_job()
 
     @on(DataTable.RowSelected, "#jobs")
@@ -415,3 +422,87 @@ class BackupsScreen(PolicyScreen):
                   ("unexpected", report.extra)) if paths]
         self.say(f"{report.generation} does NOT match what was copied: {'; '.join(found)}. "
                  "Back up again to make a good generation.", error=True)
+
+    # -- add, edit, delete jobs ---------------------------------------------------------
+
+    def action_add(self) -> None:
+        self._ask_kind(None)
+
+    def action_edit(self) -> None:
+        job = self._current()
+        if job is None:
+            self.say("No job to edit: press A to add one.")
+            return
+        self._ask_kind(job)
+
+    def _ask_kind(self, job: BackupJob | None) -> None:
+        """First step: where the job goes (the fields that follow depend on it)."""
+        current = form.KINDS[job.destination.kind] if job is not None else ""
+        title = f"Edit the backup job {job.name}" if job is not None else "Add a backup job"
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._read_choices(form.KIND_OF[values["kind"]], job)
+
+        self.app.push_screen(FormDialog(title, [
+            Field("kind", "Back up to", kind="choice", choices=tuple(form.KINDS.values()),
+                  value=current)], "Enter: next   Escape: cancel"), chosen)
+
+    @work(thread=True, group="act")
+    def _read_choices(self, kind: str, job: BackupJob | None) -> None:
+        """The disks or cloud remotes the destination field offers, read from the daemon."""
+        try:
+            if kind == "usb":
+                choices = form.Choices(disks=self.with_client(lambda c: c.disks()))
+            elif kind == "cloud":
+                choices = form.Choices(remotes=self.with_client(lambda c: c.remotes()))
+            else:
+                choices = form.Choices()
+        except NasfsError as exc:
+            self.app.call_from_thread(self.say, wording.explain(exc), True)
+            return
+        self.app.call_from_thread(self._job_form, kind, job, choices)
+
+    def _job_form(self, kind: str, job: BackupJob | None, choices: form.Choices) -> None:
+        if kind == "usb" and not choices.disks and job is None:
+            self.say("No disk with a filesystem is plugged in: plug the USB disk in, then "
+                     "press A again.", error=True)
+            return
+        if kind == "cloud" and not choices.remotes:
+            self.say("No cloud remote is configured yet: the first one is made with 'nasfs "
+                     "backup add JOB --cloud TYPE --cloud-option ...' (docs/backup.md); then "
+                     "it can be chosen here.", error=True)
+            return
+        fields = form.job_fields(kind, job, choices)
+
+        def action_for(values: dict[str, str]) -> Any:
+            request = form.job_request(kind, values, job, choices)
+
+            def act(client: BackupClient) -> Any:
+                if request.scan is not None:
+                    host, port = request.scan
+                    text, fingerprint = form.pin_question(host, client.host_keys(host, port))
+                    return Refusal(text, {"fingerprint": fingerprint})
+                if job is None:
+                    return client.add(request.body, **request.extra)
+                return client.edit(job.name, request.body, **request.extra)
+
+            return act
+
+        if job is None:
+            title, done = f"Add a backup job to {form.KINDS[kind]}", "added"
+        else:
+            title, done = f"Edit the backup job {job.name}", "changed"
+        self.ask_then_act(
+            title, fields, lambda values: f"Backup job {values['name']} {done}.",
+            action_for, check=lambda values: form.check_values(kind, values),
+            help_text="Tab: next field   Ctrl+S: save   Escape: cancel (nothing changes)")
+
+    def action_delete(self) -> None:
+        job = self._current()
+        if job is None:
+            return
+        name = job.name
+        self.confirm_then_act(f"Delete the backup job {name}?", form.delete_consequence(job),
+                              f"Backup job {name} deleted; its generations stay at the "
+                              "destination.", lambda client: client.delete(name))
