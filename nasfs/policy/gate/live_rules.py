@@ -20,6 +20,7 @@ from nasfs.policy.gate.decisions import ADMIN_ONLY, NOTHING, UNRESTRICTED
 from nasfs.policy.gate.denials import AccessDenied, Shadowed
 from nasfs.policy.gate.judge import Judge, Where
 from nasfs.policy.gate.nodemap import Node, NodeMap
+from nasfs.policy.gate.per_caller import same_for_everyone
 from nasfs.policy.gate.timeouts import ENTRY_TIMEOUT, ORDINARY, VOLATILE, VOLATILE_TIMEOUT
 from nasfs.policy.gate.trash_moves import TrashMoves
 from nasfs.policy.records import ShareRecord
@@ -157,14 +158,15 @@ class LiveRules:
     def shown(self, who: Principal, a: Attributes, place: Place | None = None) -> Attributes:
         """`a` as `who` may see it: share roots and home folders carry only the permission
         bits the caller may use, so the kernel refuses the rest; directories whose listing
-        differs per caller report nlink 1 ('not counted'), which hides hidden subfolders.
+        differs per caller (the root, a homes share's folder) report nlink 1 ('not counted')
+        and their birth time as every time, which hides hidden subfolders (per_caller.py).
         An item reached through `#trash` counts its `#trash` name as a link (nlink 1, not
         0): programs such as smbd take a file without links for a deleted one and will not
         open it (new links to it are refused by the gate all the same)."""
         if not self.restrict:
             return a
         if a.ino == ROOT_INODE:
-            return dataclasses.replace(a, nlink=1)
+            return same_for_everyone(a)
         node = self.nodes.get(a.ino)
         if node is None:
             return a
@@ -179,8 +181,9 @@ class LiveRules:
             mode &= ~0o777
         elif not place.decision.can_write:
             mode &= ~0o222
-        nlink = 1 if (top and place.share is not None and place.share.homes) else a.nlink
-        return dataclasses.replace(a, mode=mode, nlink=nlink)
+        if top and place.share is not None and place.share.homes:
+            a = same_for_everyone(a)
+        return dataclasses.replace(a, mode=mode)
 
     def volatile(self, ino: int) -> bool:
         """Whether the kernel must not cache this entry (its visibility depends on who)."""

@@ -42,6 +42,7 @@ from nasfs.policy.gate.handles import (
 )
 from nasfs.policy.gate.inodes import SNAPSHOT_FOLDERS, SNAPSHOT_NODES, FolderNumbers, decode, encode
 from nasfs.policy.gate.judge import Judge, Where
+from nasfs.policy.gate.per_caller import same_for_everyone
 from nasfs.policy.gate.snapshot_rule import SnapNode, SnapshotRule, Verdict
 from nasfs.policy.gate.timeouts import CONTENT, CONTENT_TIMEOUT, VOLATILE, VOLATILE_TIMEOUT
 
@@ -201,6 +202,14 @@ class SnapshotFolders:
         return Attributes(node_ino, mode, a.uid, a.gid, a.nlink, a.size, a.rdev, a.atime_ns,
                           a.mtime_ns, a.ctime_ns, a.crtime_ns)
 
+    def _shown_top(self, share: str, a: Attributes, verdict: Verdict,
+                   node_ino: int) -> Attributes:
+        """`_shown` of a snapshot's share folder (`#snapshot/<name>`): in `homes` its link
+        count and times would count and date the home folders the caller may not see, so
+        they are shown as the live folder's are (per_caller.py)."""
+        shown = self._shown(a, verdict, node_ino)
+        return same_for_everyone(shown) if self._share_is_homes(share) else shown
+
     def _take(self, ino: int, node: SnapNode) -> None:
         """Record `node` under `ino` with one more kernel reference."""
         known = self.nodes.get(ino)
@@ -225,7 +234,7 @@ class SnapshotFolders:
                 return None
             ino = encode(sid, a.ino)
             self._take(ino, SnapNode(parent, name, share, sid, None, True))
-            return self._shown(a, verdict, ino)
+            return self._shown_top(share, a, verdict, ino)
         view, real_parent = self._view_of(parent, pnode)
         home = pnode.home
         if pnode.top and self._share_is_homes(share):
@@ -270,6 +279,8 @@ class SnapshotFolders:
             raise await self.judge.deny(who, caller, "getattr", self.where(ino), AccessDenied,
                                         "no read access to this share at that snapshot")
         view, real = self._view_of(ino, node)
+        if node.top:
+            return self._shown_top(share, view.getattr(real), verdict, ino)
         return self._shown(view.getattr(real), verdict, ino)
 
     # --------------------------------------------------------------------- files
@@ -380,5 +391,5 @@ class SnapshotFolders:
             name = info.name.encode("utf-8", "surrogateescape")
             ino = encode(info.id, a.ino)
             h.pending[ino] = SnapNode(h.ino, name, share, info.id, None, True)
-            out.append(Listed(info.id, name, self._shown(a, verdict, ino)))
+            out.append(Listed(info.id, name, self._shown_top(share, a, verdict, ino)))
         return out
