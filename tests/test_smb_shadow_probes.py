@@ -1,16 +1,21 @@
 """Adversarial probes of hidden shares over SMB, through a real smbd on a real mount, right
 after a user with access used them: for bob (no access) and for guests, a hidden share must
 answer exactly as a share name nobody has — share lists, tree connects (also under names
-Samba folds into another user's), Previous Versions and `@GMT-…` paths — and the files
+Samba folds into another user's), Previous Versions and `@GMT-…` paths, change notify of a
+homes share's folder — and the files
 smbd reads its configuration from must not name it to local users either."""
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import stat
 from collections.abc import Iterator
 
 import pytest
+from smbprotocol.change_notify import CompletionFilter, FileSystemWatcher
+from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.tree import TreeConnect
 
 from nasfs.client.snapshots import SnapshotClient
@@ -189,3 +194,36 @@ def test_names_in_another_case_tell_nothing_of_hidden_folders(nas: SmbNas) -> No
         assert hidden.stdout.replace("ALICE", "NOSUCH").replace("Alice", "Nosuch") \
             == absent_smb.stdout, command
 
+
+
+def test_change_notify_of_the_homes_folder_names_no_other_home(nas: SmbNas) -> None:
+    """A change notify of the homes share's folder with its subtree: Samba would send bob
+    the names of what alice makes in her home folder (and her folder's name when she
+    changes it), so change notify is off (smb.conf): the request is refused outright."""
+    local = nas.outer / "notified.txt"
+    local.write_text("x\n")
+    every_change = functools.reduce(operator.or_, (
+        getattr(CompletionFilter, f"FILE_NOTIFY_CHANGE_{what}")
+        for what in ("FILE_NAME", "DIR_NAME", "ATTRIBUTES", "SIZE", "LAST_WRITE",
+                     "LAST_ACCESS", "CREATION", "EA", "SECURITY")))
+    with nas.session("bob", "bob-pw") as session:
+        t = TreeConnect(session, rf"\\{HOST}\homes")
+        t.connect()
+        folder = _open(t, "", directory=True)
+        watcher = FileSystemWatcher(folder)
+        watcher.start(every_change, flags=1)  # SMB2_WATCH_TREE
+        done = nas.smbclient("homes", "alice", "alice-pw", f"put {local} alice\\notified.txt",
+                             "mkdir alice\\made", "setmode alice +h")
+        assert done.returncode == 0, done.stdout + done.stderr
+        # Then a change bob may see, so that a watch that works answers at last.
+        done = nas.smbclient("homes", "bob", "bob-pw", f"put {local} bob\\mine.txt")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert watcher.response_event.wait(120), "smbd never answered the change notify"
+        try:
+            names = [str(a["file_name"].get_value()) for a in watcher.wait() or []]
+        except SMBResponseException as exc:
+            assert exc.status == 0xC0000002, exc  # STATUS_NOT_IMPLEMENTED
+            names = []
+        folder.close()
+        t.disconnect()
+    assert not [n for n in names if "alice" in n.lower()], names

@@ -135,6 +135,12 @@ def global_section(site: Site, *, guests: bool = False) -> list[str]:
         "   nt acl support = no",
         "   store dos attributes = no",
         "   unix extensions = no",
+        # Change notify names what changed below the watched folder, and Samba sends it to
+        # every watcher without asking whether they may see it: a watch of a homes share's
+        # folder (with its subtree) named the files other users made in their home folders.
+        # So clients are told of no changes (they refresh when asked); docs/smb.md.
+        "   change notify = no",
+        "   kernel change notify = no",
     ]
     if site.interfaces:
         lines += [f"   interfaces = {' '.join(site.interfaces)}", "   bind interfaces only = yes"]
