@@ -8,74 +8,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
 
 from nasfs import registry
-from nasfs.client import Client, DaemonError, JobProgress
+from nasfs.client import DaemonError, JobProgress
 from nasfs.config import Config
 from nasfs.daemon.service import Daemon, DaemonOptions
 from nasfs.registry import ArrayBusy
-from nasfs.store import Store
+from tests.daemon_util import Running, members, run_dir, running, start_daemon
 
-
-@pytest.fixture
-def run_dir() -> Iterator[Path]:
-    # Socket paths are limited to 107 bytes; pytest's tmp_path is too deep for them.
-    path = Path(tempfile.mkdtemp(prefix="nasfs-run-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def members(tmp_path: Path) -> list[Path]:
-    dirs = [tmp_path / f"disk{i}" for i in range(1, 4)]
-    for d in dirs:
-        d.mkdir()
-    Store.create(dirs, 1, segment_bytes=1 << 20, max_shard_bytes=64 << 10)
-    with Store.open(dirs) as store:
-        store.put([os.urandom(100_000) for _ in range(8)])
-    return dirs
+__all__ = ["members", "run_dir", "running"]  # fixtures
 
 
 @pytest.fixture
 def config(run_dir: Path, members: list[Path]) -> Config:
     return Config(members=tuple(members), run_dir=run_dir)
-
-
-class Running:
-    def __init__(self, daemon: Daemon, finished: trio.Event) -> None:
-        self.daemon = daemon
-        self.finished = finished
-
-    async def call(self, fn: Callable[[Client], Any]) -> Any:
-        def work() -> Any:
-            with Client.connect(self.daemon.socket_path) as client:  # type: ignore[arg-type]
-                return fn(client)
-
-        return await trio.to_thread.run_sync(work)
-
-
-@pytest.fixture
-async def running(config: Config) -> AsyncIterator[Running]:
-    daemon = Daemon(DaemonOptions(config, mountpoint=None))
-    finished = trio.Event()
-
-    async def run(task_status: trio.TaskStatus[None]) -> None:
-        try:
-            await daemon.run(on_ready=task_status.started)
-        finally:
-            finished.set()
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run)
-        yield Running(daemon, finished)
-        daemon.request_shutdown("test finished")
 
 
 async def test_status_through_the_daemon(running: Running, members: list[Path]) -> None:
@@ -104,10 +54,8 @@ async def test_scrub_streams_progress(running: Running) -> None:
 async def test_degraded_then_rebuilt(config: Config, members: list[Path],
                                      tmp_path: Path) -> None:
     shutil.rmtree(members[2])
-    daemon = Daemon(DaemonOptions(config, mountpoint=None, degraded=True))
     async with trio.open_nursery() as nursery:
-        await nursery.start(_run_daemon, daemon)
-        runner = Running(daemon, trio.Event())
+        runner = await start_daemon(nursery, config, degraded=True)
         status = await runner.call(lambda c: c.status())
         assert status.state == "degraded" and status.missing == [2]
         assert any(e.kind == "member-missing" for e in status.events)
@@ -120,11 +68,7 @@ async def test_degraded_then_rebuilt(config: Config, members: list[Path],
         status = await runner.call(lambda c: c.status())
         assert status.state == "healthy"
         assert status.members[2].path == str(tmp_path / "new-disk")
-        daemon.request_shutdown("test finished")
-
-
-async def _run_daemon(daemon: Daemon, task_status: trio.TaskStatus[None]) -> None:
-    await daemon.run(on_ready=task_status.started)
+        runner.daemon.request_shutdown("test finished")
 
 
 async def test_rebuild_bad_params_and_refusal(running: Running, tmp_path: Path) -> None:
