@@ -1,8 +1,8 @@
 """Side channels of hidden places through a real mount, as real uids: what a caller without
 access could read off the folders that hold a hidden share (the root) or other users' home
 folders (a `homes` share's folder, live and in its snapshots) — their link counts and times,
-which the filesystem moves with every folder made in them — and the kernel's change
-notifications (inotify) of those folders.
+which the filesystem moves with every folder made in them —, the kernel's change
+notifications (inotify) of those folders, and the member disks' own files.
 
 Attributes are read with statx(AT_STATX_FORCE_SYNC), so the kernel asks the daemon again
 instead of answering from its attribute cache (the root's is kept 60 s): the answer compared
@@ -10,6 +10,10 @@ is the daemon's, not what the kernel remembered from before the change."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,8 +129,8 @@ def test_the_homes_folder_neither_counts_nor_dates_other_homes(nas: PolicyMount)
     "the kernel's inotify reports events on a folder's entries (an open, a read, a change of "
     "attributes) with the entry's name to anyone watching the folder, and a watch needs only "
     "read permission on it: the root and a homes share's folder are readable by all, and no "
-    "FUSE request is made that the gate could refuse (docs/policy.md, 'What the gate cannot "
-    "hide')"))
+    "FUSE request is made that the gate could refuse (docs/policy.md, 'Probes of hidden "
+    "places, and what the gate cannot hide')"))
 def test_inotify_on_the_root_and_homes_names_no_hidden_folder(nas: PolicyMount) -> None:
     nas.admin.share_create("secret", hidden=True)
     nas.admin.share_acl("secret", "user", "alice", "rw")
@@ -140,3 +144,35 @@ def test_inotify_on_the_root_and_homes_names_no_hidden_folder(nas: PolicyMount) 
         named = {name for _, name in bob.run("fds['events'](fds['root'])")}
         named |= {name for _, name in bob.run("fds['events'](fds['homes'])")}
         assert "secret" not in named and "alice" not in named, named
+
+
+def test_the_members_files_are_closed_to_local_users(tmp_path: Path) -> None:
+    """The members' databases name every share and file and hold the access log, their
+    segments the files' bytes: a member's `nasfs/` folder is root's alone, also on an array
+    made before it was (closed when the daemon assembles it)."""
+    outer = Path(tempfile.mkdtemp(prefix="nasfs-members-"))
+    os.chmod(outer, 0o755)  # as /srv: other users may walk to the disks' mount points
+    members = [outer / f"disk{i}" for i in range(3)]
+    for d in members:
+        d.mkdir(mode=0o755)
+    nas = PolicyMount(tmp_path, members)
+    try:
+        assert {stat.S_IMODE((d / "nasfs").stat().st_mode) for d in members} == {0o700}
+        os.chmod(members[0] / "nasfs", 0o755)  # as mkfs left it before
+        nas.start()
+        nas.admin.user_add("alice", ALICE)
+        nas.admin.share_create("secret", hidden=True)
+        nas.admin.share_acl("secret", "user", "alice", "rw")
+        (nas.mnt / "secret" / "plan.txt").write_text("the plan")
+        with UserProcess(2999) as guest:
+            for d in members:
+                assert stat.S_IMODE((d / "nasfs").stat().st_mode) == 0o700
+                top = d / "nasfs"
+                assert guest.run(f"os.listdir({str(top)!r})") == "EACCES"
+                for name in ("db/policy.db", "db/fs.db", "db/audit.db", "label.json"):
+                    assert (top / name).exists()
+                    assert guest.run(f"open({str(top / name)!r}, 'rb').read(1)") == "EACCES"
+        nas.stop()
+    finally:
+        nas.cleanup()
+        shutil.rmtree(outer, ignore_errors=True)

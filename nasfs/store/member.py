@@ -12,12 +12,20 @@ took its place. Before it writes, a code path asks `problem()`: a member whose r
 vanished, is failed at once instead of written to.
 
 Only mkfs and rebuild create a member's folders (`prepare_member`).
+
+A member's `nasfs/` folder is for root alone (0700): its databases hold every share, user,
+file name and access-log row, and its segments the files' bytes, so a local user who could
+read them would learn what the gate hides (hidden shares, other users' home folders) and
+more. Made so by `prepare_member`; an array made before that is closed when its members
+are pinned (`MemberRoot`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -27,12 +35,16 @@ NASFS_DIR = "nasfs"
 SEGMENTS_DIR = "segments"
 DB_DIR = "db"
 LABEL_NAME = "label.json"
+PRIVATE = 0o700  # the mode of a member's nasfs/ folder (see the module docstring)
+
+log = logging.getLogger(__name__)
 
 
 def prepare_member(member: Path) -> None:
     """Create `MEMBER/nasfs/{segments,db}` (mkfs and rebuild only), durably."""
     top = member / NASFS_DIR
-    top.mkdir(exist_ok=True)
+    top.mkdir(mode=PRIVATE, exist_ok=True)
+    os.chmod(top, PRIVATE)  # also a folder left by an earlier attempt
     for sub in (SEGMENTS_DIR, DB_DIR):
         (top / sub).mkdir(exist_ok=True)
     for d in (top, member):
@@ -61,10 +73,23 @@ class MemberRoot:
             raise
         self.root_id = (root.st_dev, root.st_ino)
         self.top_id = (top.st_dev, top.st_ino)
+        if stat.S_IMODE(top.st_mode) & 0o077:
+            self._make_private()
         # A rebuild target gets its label last; until then a missing label is expected.
         self.needs_label = needs_label
         self._closed = False
         self._close_lock = threading.Lock()
+
+    def _make_private(self) -> None:
+        """Close the `nasfs/` folder of a member made before it was made 0700 (the mode is
+        metadata of the folder pinned, not new content on the member)."""
+        try:
+            os.fchmod(self.fd, PRIVATE)
+        except PermissionError:  # not root (an offline read by another user): leave it
+            log.warning("%s is readable by other users; run nasfs as root to close it",
+                        self.path / NASFS_DIR)
+            return
+        log.info("closed %s to other users (mode 0700)", self.path / NASFS_DIR)
 
     def problem(self) -> str | None:
         """Why this path is no longer the member pinned, or None while it still is."""
