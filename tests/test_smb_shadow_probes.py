@@ -2,8 +2,8 @@
 after a user with access used them: for bob (no access) and for guests, a hidden share must
 answer exactly as a share name nobody has — share lists, tree connects (also under names
 Samba folds into another user's), Previous Versions and `@GMT-…` paths, change notify of a
-homes share's folder — and the files
-smbd reads its configuration from must not name it to local users either."""
+homes share's folder — and the files smbd reads its configuration from must not name it to
+local users either."""
 
 from __future__ import annotations
 
