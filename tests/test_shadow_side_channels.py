@@ -123,6 +123,15 @@ def test_the_homes_folder_neither_counts_nor_dates_other_homes(nas: PolicyMount)
         assert then[:3] == now[:3] == [1, live[1], live[2]]
         assert then[3:] == now[3:] == live[3:]  # the folder's birth time, as the live one
         assert bob.run(f"os.listdir({str(snaps / 'after')!r})") == ["bob"]
+        # Her home folder in the snapshot answers as a name nobody has, in any case.
+        for name in ("alice", "ALICE", "nosuch"):
+            at = snaps / "after" / name
+            assert [bob.run(f"os.stat({str(at)!r}).st_mode"),
+                    bob.run(f"os.listdir({str(at)!r})"),
+                    bob.run(f"os.stat({str(at / 'd')!r}).st_mode"),
+                    bob.run(f"os.getxattr({str(snaps / 'after')!r}, "
+                            f"'glusterfs.get_real_filename:{name}')")] \
+                == ["ENOENT", "ENOENT", "ENOENT", "ENOTSUP"], name  # EOPNOTSUPP's other name
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -227,3 +227,25 @@ def test_change_notify_of_the_homes_folder_names_no_other_home(nas: SmbNas) -> N
         folder.close()
         t.disconnect()
     assert not [n for n in names if "alice" in n.lower()], names
+
+
+def test_previous_versions_of_homes_hold_only_ones_own_home(nas: SmbNas) -> None:
+    local = nas.outer / "versioned.txt"
+    local.write_text("hers\n")
+    done = nas.smbclient("homes", "alice", "alice-pw", f"put {local} alice\\versioned.txt")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert nas.smbclient("homes", "bob", "bob-pw", "ls").returncode == 0  # his home
+    SnapshotClient(nas.client).create()  # type: ignore[arg-type]
+    gmt = sorted(os.listdir(previous.share_dir(nas.state_dir, "homes", "bob")))[-1]
+    listing = nas.smbclient("homes", "bob", "bob-pw", f'ls "{gmt}\\*"')
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert " bob " in listing.stdout and "alice" not in listing.stdout
+    for command in (f'ls "{gmt}\\alice\\*"', f'allinfo "{gmt}\\alice"',
+                    f'get "{gmt}\\alice\\versioned.txt" /dev/null',
+                    f'ls "{gmt}\\ALICE\\*"'):
+        hidden = nas.smbclient("homes", "bob", "bob-pw", command)
+        absent_command = command.replace("alice", "nosuch").replace("ALICE", "NOSUCH")
+        absent = nas.smbclient("homes", "bob", "bob-pw", absent_command)
+        assert hidden.returncode == absent.returncode, command
+        assert hidden.stdout.replace("alice", "nosuch").replace("ALICE", "NOSUCH") \
+            == absent.stdout, command
