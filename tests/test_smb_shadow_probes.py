@@ -249,3 +249,27 @@ def test_previous_versions_of_homes_hold_only_ones_own_home(nas: SmbNas) -> None
         assert hidden.returncode == absent.returncode, command
         assert hidden.stdout.replace("alice", "nosuch").replace("ALICE", "NOSUCH") \
             == absent.stdout, command
+
+
+# (command template, what {n}, {p} and {q} are for a hidden home and for an absent name).
+ODD_NAMES = ['allinfo "{n}:x"', 'allinfo "{n}::$DATA"', 'allinfo "{n}."', 'allinfo "{n} "',
+             'ls "{n}.\\*"', 'ls "{n} \\*"', 'ls "{p}*"', 'ls "?{q}"', 'ls "{n}~1"',
+             'geteas "{n}"', 'notify "{n}"', 'ls "{n}\\hers.txt"',
+             'hardlink bob\\odd.txt {n}\\y', 'rename bob\\odd.txt {n}\\y', 'mkdir "{n}"']
+
+
+@pytest.mark.parametrize("template", ODD_NAMES)
+def test_odd_names_for_another_users_home_answer_as_absent_ones(nas: SmbNas,
+                                                                template: str) -> None:
+    """Streams, trailing dots and spaces, wildcards, 8.3 names, extended attributes, an
+    open for change notify, links and renames into it: alice's home answers bob as a name
+    nobody has."""
+    local = nas.outer / "odd.txt"
+    local.write_text("odd\n")
+    for user, target in (("alice", "alice\\hers.txt"), ("bob", "bob\\odd.txt")):
+        done = nas.smbclient("homes", user, f"{user}-pw", f"put {local} {target}")
+        assert done.returncode == 0, done.stdout + done.stderr
+    hidden = nas.smbclient("homes", "bob", "bob-pw", template.format(n="alice", p="ali", q="lice"))
+    absent = nas.smbclient("homes", "bob", "bob-pw", template.format(n="nosuc", p="nos", q="osuc"))
+    seen = hidden.stdout.replace("alice", "nosuc").replace("ali", "nos").replace("lice", "osuc")
+    assert (hidden.returncode, seen) == (absent.returncode, absent.stdout)
