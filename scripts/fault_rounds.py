@@ -20,7 +20,8 @@ there). Each round:
 2. every --degraded-every rounds, **disk loss**: unmount, take away one member (two with
    --parity 2, the members chosen by the seed), mount --degraded, check everything, run a
    crash round on the degraded array, check again, unmount, `nasfs rebuild` each lost disk
-   onto a fresh directory, mount, check, unmount, `nasfs scrub` (0 repairs expected: the
+   onto a fresh directory (the first `nasfs rebuild` SIGKILLed at a seeded moment, the
+   second resuming it), mount, check, unmount, `nasfs scrub` (0 repairs expected: the
    rebuild wrote what parity says).
 3. after a disk-loss round, **wrong disks**: the taken-away member (stale: the degraded
    mount moved the generation on), a member of another array, and a copy of a member in
@@ -35,7 +36,9 @@ there). Each round:
 
 `syncfs(2)` (and `sync(1)`) is not an acknowledgement here: the kernel sends FUSE_SYNCFS
 only to virtiofs servers, so on a FUSE mount it returns 0 without reaching the daemon
-(docs/filesystem.md, Durability). `--trust-syncfs` records its return as one, to show it.
+(docs/filesystem.md, Durability). With `--trust-syncfs` the writers call syncfs where they
+would fsync and count its return as an acknowledgement: the checker then reports the
+loss (it shows the checker fails when acknowledged data is missing).
 
 A failure prints the seed, round and file, keeps the temporary directory (with the
 journals and the daemon's log) and exits 1; the same --seed replays the same operations,
@@ -146,7 +149,9 @@ class Writer:
         marker = self.control / f"{self.folder.name}.in-fsync"
         marker.touch()
         try:
-            if how < 0.8:
+            if self.trust_syncfs:
+                _syncfs(fd)
+            elif how < 0.8:
                 os.fsync(fd)
             else:
                 os.fdatasync(fd)
@@ -156,13 +161,11 @@ class Writer:
         self.log(f"A {ident} {self.version[ident]}")
 
     def sync_folder(self) -> None:
-        """fsync of the folder (or syncfs with --trust-syncfs): acks every name in it."""
+        """fsync of the folder (syncfs with --trust-syncfs): acks every name in it."""
         fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if self.trust_syncfs and self.rng.random() < 0.5:
-                libc = ctypes.CDLL(None, use_errno=True)
-                if libc.syncfs(fd) != 0:
-                    raise OSError(ctypes.get_errno(), "syncfs")
+            if self.trust_syncfs:
+                _syncfs(fd)
             else:
                 os.fsync(fd)
         finally:
@@ -247,6 +250,12 @@ class Writer:
                         return
                     continue
                 return  # the daemon is gone (ENOTCONN, ECONNABORTED, EIO)
+
+
+def _syncfs(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syncfs(fd) != 0:
+        raise OSError(ctypes.get_errno(), "syncfs")
 
 
 def writer_main(argv: list[str]) -> int:
@@ -562,11 +571,25 @@ def disk_loss(run: Run, array: Array, rnd: int,
     check_kept(run, array, f"r{rnd} degraded")
     result = crash_phase(run, array, f"r{rnd:03d}d", rng)
     array.umount()
+    rebuilds: list[str] = []
     for i in lost_idx:
         new = run.root / f"disk-r{rnd}-{i}"
         new.mkdir()
         present = [m for m in slots if m not in lost]
-        array.nasfs("rebuild", "--array", *present, "--disk", str(i + 1), "--onto", new)
+        rebuild: list[str | Path] = ["rebuild", "--array", *present, "--disk", str(i + 1),
+                                     "--onto", new, "--config", array.config]
+        # The first rebuild is SIGKILLed at a seeded moment; the second must resume it.
+        first = subprocess.Popen([*NASFS, *map(str, rebuild)], env=array.env, cwd=REPO,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            first.wait(timeout=rng.uniform(0.5, 4.0))
+            interrupted = False
+        except subprocess.TimeoutExpired:
+            first.kill()
+            first.wait()
+            interrupted = True
+        rebuilds.append("killed, resumed" if interrupted else "not killed (it was done)")
+        array.nasfs(*rebuild[:-2])
         slots[i] = new
     array.members = slots
     array.degraded = False
@@ -581,7 +604,8 @@ def disk_loss(run: Run, array: Array, rnd: int,
     array.mount()
     check_kept(run, array, f"r{rnd} scrubbed")
     run.say(f"  r{rnd}: lost disk(s) {[i + 1 for i in lost_idx]}, degraded crash round "
-            f"{result['how']}, {result['acked']} acked; rebuilt, checked, scrub 0 repairs")
+            f"{result['how']}, {result['acked']} acked; rebuilt (first rebuild "
+            f"{', '.join(rebuilds)}), checked, scrub 0 repairs")
     return list(zip(lost_idx, aside, strict=True))
 
 
@@ -825,7 +849,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--small-mib", type=int, default=160,
                         help="size of each ext4 image of the full-array rounds")
     parser.add_argument("--trust-syncfs", action="store_true",
-                        help="count a returned syncfs as an acknowledgement (it is not one)")
+                        help="writers call syncfs instead of every fsync and count its "
+                             "return as an acknowledgement (it is not one: shows a loss)")
     parser.add_argument("--dir", default=None, help="where the temporary directory goes")
     args = parser.parse_args(argv)
     if args.members is None:
