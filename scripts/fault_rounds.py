@@ -27,7 +27,7 @@ there). Each round:
    mount moved the generation on), a member of another array, and a copy of a member in
    place of another (and the same member named twice) are each offered to `nasfs mount`:
    it must refuse with a one-line message naming the disk, mount nothing, and change no
-   file of any member (size, mtime and inode of every file compared).
+   file or folder of any member (size, mtime, inode and mode compared).
 4. every --enospc-every rounds, **full array**: a small array on loop-mounted ext4 images;
    writers create and fsync files until the array answers ENOSPC, go on a little past it,
    then the daemon is SIGKILLed or unmounted (seeded); after the mount every acknowledged
@@ -442,15 +442,17 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def tree_state(dirs: list[Path]) -> dict[str, tuple[int, int, int]]:
-    """Size, mtime and inode of every file under the directories: what a refusal must keep."""
-    out: dict[str, tuple[int, int, int]] = {}
+def tree_state(dirs: list[Path]) -> dict[str, tuple[int, int, int, int]]:
+    """Size, mtime, inode and mode of every file and folder under the directories: what a
+    refused mount must leave as it was."""
+    out: dict[str, tuple[int, int, int, int]] = {}
     for top in dirs:
-        for base, _subdirs, files in os.walk(top):
-            for name in files:
+        for base, subdirs, files in os.walk(top):
+            for name in [*files, *subdirs]:
                 path = os.path.join(base, name)
                 st = os.lstat(path)
-                out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+                size = st.st_size if name in files else 0  # a folder's size is ext4's
+                out[path] = (size, st.st_mtime_ns, st.st_ino, st.st_mode)
     return out
 
 
