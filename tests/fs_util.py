@@ -4,7 +4,8 @@ file's committed rows say.
 
 pytest finds fixtures among a module's names, so a test module binds them by name:
 `members, store = fs_util.members, fs_util.store` (an import would read as unused), and
-`fs` with both of those, which it is built on."""
+`fs` with both of those, which it is built on. For the flush-behind tests: a record-sized
+payload and the group commit started in a test's nursery."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from nasfs.fs import Filesystem
 from nasfs.store import Store
+
+RECORD = 1 << 20  # a flush batch of one record in the flush-behind tests
+HANG_GUARD_S = 120.0  # a regression would hang, not fail: end it with an error instead
 
 
 @pytest.fixture
@@ -56,3 +61,15 @@ def committed(members: list[Path], ino: int) -> tuple[int, int]:
     finally:
         conn.close()
     return (0 if size is None else int(size[0])), int(covered[0])
+
+
+def payload(n: int, size: int = RECORD) -> bytes:
+    """`size` bytes that differ for each `n` (a held put tells batches apart by them)."""
+    return bytes((i * 7 + n) % 251 for i in range(size))
+
+
+async def start_group_commit(nursery: trio.Nursery, fs: Filesystem) -> None:
+    """Start the group commit and return once its nursery takes background flushes."""
+    nursery.start_soon(fs.run_group_commit)
+    while fs._background is None:
+        await trio.sleep(0)

@@ -21,15 +21,13 @@ from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, Tuning
 from nasfs.store import Store
 from nasfs.store.errors import StoreIOError
 from tests import fs_util
-from tests.fs_util import committed
+from tests.fs_util import HANG_GUARD_S, RECORD, committed, payload, start_group_commit
 
 # The four-member array and its open store, by name (pytest finds fixtures in the module).
 members, store = fs_util.members, fs_util.store
 
-BATCH = 1 << 20
 # No group commit of its own during a test: only the background flushes run in its nursery.
-TUNING = Tuning(flush_batch=BATCH, commit_interval=3600.0)
-HANG_GUARD_S = 120.0  # a regression would hang, not fail: end it with an error instead
+TUNING = Tuning(flush_batch=RECORD, commit_interval=3600.0)
 
 
 class HeldPut:
@@ -53,17 +51,6 @@ class HeldPut:
             self.failed.set()
             raise StoreIOError("member 1 failed (held put)")
         return self.real(chunks)
-
-
-def payload(n: int) -> bytes:
-    return bytes((i * 7 + n) % 251 for i in range(BATCH))
-
-
-async def start_group_commit(nursery: trio.Nursery, fs: Filesystem) -> None:
-    """Start the group commit and return once its nursery takes background flushes."""
-    nursery.start_soon(fs.run_group_commit)
-    while fs._background is None:
-        await trio.sleep(0)
 
 
 async def wait_settled(fs: Filesystem, ino: int) -> None:

@@ -20,19 +20,13 @@ from nasfs.fs import ROOT_CALLER, ROOT_INODE, Filesystem, Tuning
 from nasfs.store import Store
 from nasfs.store.errors import StoreIOError
 from tests import fs_util
-from tests.fs_util import committed
+from tests.fs_util import HANG_GUARD_S, RECORD, committed, payload, start_group_commit
 
 members, store = fs_util.members, fs_util.store
 
-RECORD = 1 << 20
 # No group commit of its own during a test: only the background flushes run.
 ONE_RECORD = Tuning(flush_batch=RECORD, commit_interval=3600.0)
 TWO_RECORDS = Tuning(flush_batch=2 * RECORD, commit_interval=3600.0)
-HANG_GUARD_S = 120.0  # a regression would hang, not fail: end it with an error instead
-
-
-def payload(n: int) -> bytes:
-    return bytes((i * 7 + n) % 251 for i in range(RECORD))
 
 
 class PutsByContent:
@@ -58,12 +52,6 @@ class PutsByContent:
 
     async def wait_entered(self, p: bytes) -> None:
         await trio.to_thread.run_sync(self.entered[p].wait, HANG_GUARD_S)
-
-
-async def start_group_commit(nursery: trio.Nursery, fs: Filesystem) -> None:
-    nursery.start_soon(fs.run_group_commit)
-    while fs._background is None:
-        await trio.sleep(0)
 
 
 async def test_two_batches_in_flight_and_the_newer_copy_of_a_record_wins(
