@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nasfs.fs import ROOT_INODE, Caller
+from nasfs.fs import ROOT_INODE, Attributes, Caller
 from nasfs.fuse.operations import Operations
 from nasfs.policy.gate import Gate
 from nasfs.policy.gate.handles import Listed
@@ -55,16 +55,27 @@ async def listing(ops: Operations, ino: int, caller: Caller) -> dict[bytes, tupl
     return out
 
 
-async def test_listed_entries_inside_a_share_are_cached_like_looked_up_ones(gate: Gate) -> None:
-    ops = Operations(gate)
+async def folder_of_files(gate: Gate, count: int, *,
+                          forgotten: bool = False) -> tuple[Attributes, Attributes]:
+    """`docs/sub` with the files f0, f1, ... made by alice: (docs, sub). `forgotten`: the
+    kernel has forgotten the files and `sub` since."""
     docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
     assert docs is not None
     sub = await gate.mkdir(docs.ino, b"sub", 0o755, ALICE)
-    for i in range(5):
+    for i in range(count):
         fh, a = await gate.create(sub.ino, b"f%d" % i, 0o644, os.O_WRONLY, ALICE)
         await gate.release(fh)
-        gate.forget([(a.ino, 1)])  # the kernel dropped them: a fresh listing maps them
-    gate.forget([(sub.ino, 1)])
+        if forgotten:
+            gate.forget([(a.ino, 1)])
+    if forgotten:
+        gate.forget([(sub.ino, 1)])
+    return docs, sub
+
+
+async def test_listed_entries_inside_a_share_are_cached_like_looked_up_ones(gate: Gate) -> None:
+    ops = Operations(gate)
+    # The kernel dropped them: a fresh listing maps them.
+    docs, sub = await folder_of_files(gate, 5, forgotten=True)
 
     in_share = await listing(ops, docs.ino, ALICE)
     assert in_share[b"sub"] == ORDINARY
@@ -209,12 +220,7 @@ async def test_listed_snapshot_content_is_cached_like_looked_up_content(gate: Ga
     (zero ones made the kernel look every listed file up again: one request per file of a
     backup's rsync); the snapshots themselves and home folders stay volatile."""
     ops = Operations(gate)
-    docs = await gate.lookup(ROOT_INODE, b"docs", ALICE)
-    assert docs is not None
-    sub = await gate.mkdir(docs.ino, b"sub", 0o755, ALICE)
-    for i in range(3):
-        fh, _ = await gate.create(sub.ino, b"f%d" % i, 0o644, os.O_WRONLY, ALICE)
-        await gate.release(fh)
+    docs, _ = await folder_of_files(gate, 3)
     homes = await gate.lookup(ROOT_INODE, b"homes", ALICE)
     assert homes is not None
     assert await gate.lookup(homes.ino, b"alice", ALICE) is not None
