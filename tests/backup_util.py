@@ -175,6 +175,20 @@ def run_job(nas: PolicyMount, job: str) -> dict[str, Any]:
     return dict(done)
 
 
+def resumed_after_interruption(nas: PolicyMount, job: str, folder: Path) -> dict[str, Any]:
+    """After a run of `job` was cut short, its `folder` at the destination holds exactly
+    one `.incomplete-*` and no generation; the job, no longer slowed (--bwlimit 0), runs
+    again to one complete generation (and its manifest) sending less than the whole again.
+    Returns that run's answer."""
+    pending = [n for n in os.listdir(folder) if n.startswith(".incomplete-")]
+    assert len(pending) == 1 and not [n for n in os.listdir(folder) if not n.startswith(".")]
+    assert cli(nas, "backup", "edit", job, "--bwlimit", "0").returncode == 0
+    done = run_job(nas, job)
+    assert sorted(os.listdir(folder)) == [done["generation"], done["generation"] + ".manifest"]
+    assert done["sent_bytes"] < done["bytes"]  # what was there already was not sent again
+    return done
+
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 

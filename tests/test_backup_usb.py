@@ -20,6 +20,7 @@ from tests.backup_util import (
     make_tree,
     mounted_disk,
     picture,
+    run_job,
     wait_finished,
     wait_running,
 )
@@ -45,8 +46,7 @@ def test_ext4_disk_by_uuid_and_pulled_mid_run(nas: PolicyMount, tmp_path: Path) 
         out = cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
                   "--keep-last", "3")
         assert out.returncode == 0, out.stderr
-        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert first["result"] == "ok", first
+        first = run_job(nas, "usb")
         assert "may be removed" in first["removable"]
         where = nas.run_dir / "backup" / f"usb-{uuid}"
         assert not os.path.ismount(where)  # unmounted after the job
@@ -75,8 +75,7 @@ def test_ext4_disk_by_uuid_and_pulled_mid_run(nas: PolicyMount, tmp_path: Path) 
 
         # Plugged in again: the next run continues and completes.
         assert cli(nas, "backup", "edit", "usb", "--bwlimit", "0").returncode == 0
-        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert second["result"] == "ok", second
+        second = run_job(nas, "usb")
         with mounted_disk(device) as disk:
             folder = disk / "nasfs-backup" / "usb"
             assert not [n for n in os.listdir(folder) if n.startswith(".incomplete-")]
@@ -113,11 +112,9 @@ def test_fat_like_generations_are_full_copies(nas: PolicyMount, tmp_path: Path,
     with loop_disk(tmp_path, fstype, 64) as (device, uuid):
         assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
                    "--usb-folder", "backups/nas", "--verify").returncode == 0
-        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert first["result"] == "ok", first
+        first = run_job(nas, "usb")
         (docs / "notes.txt").write_text("changed\n")
-        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert second["result"] == "ok", second
+        second = run_job(nas, "usb")
         want = {k: v for k, v in picture(docs, posix=False).items() if k != "link-to-notes"}
         with mounted_disk(device) as disk:
             folder = disk / "backups" / "nas" / "usb"
@@ -150,11 +147,9 @@ def test_ntfs_keeps_links_times_and_xattrs_and_links_unchanged_files(
         assert next(d for d in listed if d["uuid"] == uuid)["fstype"] == "ntfs"
         assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
                    "--verify").returncode == 0
-        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert first["result"] == "ok", first
+        first = run_job(nas, "usb")
         (docs / "notes.txt").write_text("changed\n")
-        second = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert second["result"] == "ok", second
+        second = run_job(nas, "usb")
         assert second["sent_bytes"] < first["sent_bytes"] / 10, (first, second)
         with mounted_disk(device) as disk:
             folder = disk / "nasfs-backup" / "usb"
@@ -188,8 +183,7 @@ def test_a_full_disk_fails_clearly_and_rotates_nothing(nas: PolicyMount,
     with loop_disk(tmp_path, "ext4", 24) as (device, uuid):
         assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
                    "--keep-last", "1").returncode == 0
-        first = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
-        assert first["result"] == "ok", first
+        first = run_job(nas, "usb")
         (docs / "big.bin").write_bytes(os.urandom(30 << 20))
         out = cli(nas, "--json", "backup", "run", "usb")
         assert out.returncode == 1
