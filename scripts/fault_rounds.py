@@ -31,8 +31,9 @@ there). Each round:
 4. every --enospc-every rounds, **full array**: a small array on loop-mounted ext4 images;
    writers create and fsync files until the array answers ENOSPC, go on a little past it,
    then the daemon is SIGKILLed or unmounted (seeded); after the mount every acknowledged
-   file must be there byte-exact; then the files are deleted, the trash purged, and a
-   16 MiB file must be writable and durable again.
+   file must be there byte-exact; half the folders are deleted, the trash purged and the
+   daemon SIGKILLed while it compacts (the other half must be intact); then everything is
+   deleted, the trash purged, and a 16 MiB file must be writable and durable again.
 
 `syncfs(2)` (and `sync(1)`) is not an acknowledgement here: the kernel sends FUSE_SYNCFS
 only to virtiofs servers, so on a FUSE mount it returns 0 without reaching the daemon
@@ -716,6 +717,7 @@ def enospc_round(run: Run, rnd: int, rng: random.Random) -> None:
             refusals = sum(j.read_text().count("E\n") for j in journals)
             if refusals == 0 and not kill:
                 raise RoundFailed(f"seed {args.seed} r{rnd}: the writers never saw ENOSPC")
+            killed_in = _kill_during_compaction(sub, array, rnd, rng)
             for folder in list((array.mnt / SHARE).iterdir()):
                 shutil.rmtree(folder)
             array.nasfs("trash", "purge", "--older-than", "0", "--array", *array.members)
@@ -747,10 +749,30 @@ def enospc_round(run: Run, rnd: int, rng: random.Random) -> None:
             array.umount()
             run.say(f"  r{rnd}: full array ({args.members}x{args.small_mib} MiB ext4): "
                     f"{result['acked']} files acked, {refusals} ENOSPC answers, "
-                    f"{result['how']}; all acked intact; after delete + purge {how} "
-                    f"16 MiB, durable")
+                    f"{result['how']}; all acked intact; half deleted, daemon killed "
+                    f"{killed_in:.1f}s into the compaction, the rest intact; after delete "
+                    f"+ purge {how} 16 MiB, durable")
         finally:
             array.cleanup()
+
+
+def _kill_during_compaction(run: Run, array: Array, rnd: int, rng: random.Random) -> float:
+    """Delete half the folders of a full array, purge, SIGKILL the daemon while it compacts
+    (the reclaim the purge started, or `nasfs compact`); the other half must be intact."""
+    for rel in sorted(run.kept)[: len(run.kept) // 2]:
+        shutil.rmtree(array.mnt / rel)
+        del run.kept[rel]
+    array.nasfs("trash", "purge", "--older-than", "0", "--array", *array.members)
+    compact = subprocess.Popen(
+        [*NASFS, "compact", "--array", *map(str, array.members), "--config", str(array.config)],
+        env=array.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    delay = rng.uniform(0.05, 1.5)
+    time.sleep(delay)
+    array.kill()
+    compact.wait(timeout=120)
+    array.mount()
+    check_kept(run, array, f"r{rnd} killed while compacting")
+    return delay
 
 
 def _compact_now(array: Array) -> str:
