@@ -94,6 +94,32 @@ def test_a_disk_not_plugged_in_is_a_clear_failure(nas: PolicyMount) -> None:
                for r in rows)
 
 
+def test_a_disk_the_system_has_mounted_is_never_a_destination(nas: PolicyMount,
+                                                              tmp_path: Path) -> None:
+    """A disk mounted elsewhere (the system's disk, an array member's, one mounted by hand)
+    is refused when the job is added and when a run would mount it: nasfs would otherwise
+    fill it with the backup and, with --eject, pull it out from under the system."""
+    make_tree(nas.mnt / "docs")
+    with loop_disk(tmp_path, "ext4", 48) as (device, uuid), mounted_disk(device) as inside:
+        (inside / "system-file").write_text("the system's own data\n")
+        added = cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                    "--eject")
+        assert added.returncode != 0
+        assert "in use by this system" in added.stderr and str(inside) in added.stderr
+        assert "usb" not in cli(nas, "backup", "list").stdout
+        # Added while the disk was elsewhere (unplugged), then plugged in and mounted by
+        # hand before the run: the run fails as such and writes nothing onto the disk.
+        subprocess.run(["umount", str(inside)], check=True)
+        assert cli(nas, "backup", "add", "usb", "--source", "docs", "--usb", uuid,
+                   "--eject").returncode == 0
+        subprocess.run(["mount", device, str(inside)], check=True)
+        out = json.loads(cli(nas, "--json", "backup", "run", "usb").stdout)
+        assert out["result"] == "failed" and "in use by this system" in str(out["detail"])
+        assert sorted(os.listdir(inside)) == ["lost+found", "system-file"]
+        assert os.path.ismount(inside) and Path(device).exists()  # neither unmounted nor ejected
+        assert not os.path.ismount(nas.run_dir / "backup" / f"usb-{uuid}")
+
+
 KERNEL_FILESYSTEMS = Path("/proc/filesystems").read_text().split()
 
 

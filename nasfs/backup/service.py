@@ -55,7 +55,7 @@ from nasfs.backup.model import (
 )
 from nasfs.backup.onetouch import udev_running
 from nasfs.backup.repository import VERIFY, JobRepository, RunRecord
-from nasfs.backup.results import GOOD, BackupError
+from nasfs.backup.results import GOOD, BackupError, DestinationMissing
 from nasfs.cron import next_fire, previous_fire
 from nasfs.errors import BadParams
 from nasfs.params import REQUIRED, param
@@ -122,6 +122,19 @@ class BackupService:
         import dataclasses
 
         dest = job.destination
+        if dest.kind == "usb":
+            from nasfs.backup import usb
+
+            assert dest.uuid is not None
+            try:
+                disk = usb.find(dest.uuid)
+            except DestinationMissing:
+                pass  # not plugged in now: checked again when a run mounts it
+            else:
+                try:
+                    usb.refuse_in_use(disk)  # the system's own disk, an array member's ...
+                except usb.DestinationInUse as exc:
+                    raise InvalidJob(str(exc)) from exc
         if dest.kind == "ssh" and dest.host_key is None:
             from nasfs.backup.sshkeys import pin
 

@@ -184,6 +184,7 @@ def mounted(run_dir: Path, uuid: str, *, eject: bool = False) -> Iterator[tuple[
         if users == 0:
             settle()
             disk = find(uuid)
+            refuse_in_use(disk, where)
             where.mkdir(parents=True, exist_ok=True, mode=0o700)
             _clear_stale(where)
             _mount(disk, uuid, where)
@@ -204,6 +205,56 @@ def mounted(run_dir: Path, uuid: str, *, eject: bool = False) -> Iterator[tuple[
                 if where in _users.eject:
                     _users.eject.discard(where)
                     eject_device(disk.device)
+
+
+class DestinationInUse(BackupError):
+    """The disk is mounted by the system elsewhere (its root, an array member's disk, a disk
+    someone mounted by hand): nasfs writes backups only onto disks it mounts itself."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "failed")
+
+
+def refuse_in_use(disk: Disk, where: Path | None = None) -> None:
+    """Refuse a disk mounted anywhere but nasfs's own place for it (`where`; None: any
+    place named as `mount_dir` names them, for a job being added while a run may hold the
+    disk). Mounting it a second time would let the backup fill the system's or the
+    array's disk, and ejecting it at the end would pull that disk out from under the
+    system."""
+    def ours(point: str) -> bool:
+        path = Path(point)
+        if where is not None:
+            return path == where
+        return path.name.lower() == f"usb-{disk.uuid}".lower() and path.parent.name == "backup"
+
+    elsewhere = [p for p in disk.mountpoints if not ours(p)]
+    if elsewhere:
+        raise DestinationInUse(
+            f"the disk {disk.uuid} ({disk.describe()}) is in use by this system, mounted "
+            f"at {', '.join(elsewhere)}: a backup destination must be a disk only nasfs "
+            "mounts (unmount it there first, or choose another disk)")
+
+
+def sibling_mounts(device: str) -> list[str]:
+    """Where the other partitions of `device`'s disk are mounted (ejecting drops the whole
+    disk, so a disk with any of them in use must not be ejected)."""
+    listing = subprocess.run(["lsblk", "--json", "--paths", "-o", "NAME,MOUNTPOINTS"],
+                             capture_output=True, text=True, check=False)
+    parent = subprocess.run(["lsblk", "-n", "--paths", "-o", "PKNAME", device],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    if listing.returncode != 0 or not parent:
+        return []
+    found: list[str] = []
+
+    def walk(devices: list[dict[str, Any]], inside: bool) -> None:
+        for d in devices:
+            here = inside or d.get("name") == parent
+            if here and d.get("name") not in (device, parent):
+                found.extend(p for p in (d.get("mountpoints") or []) if isinstance(p, str))
+            walk(list(d.get("children") or []), here)
+
+    walk(json.loads(listing.stdout).get("blockdevices", []), False)
+    return found
 
 
 def in_use(run_dir: Path, uuid: str) -> bool:
@@ -246,8 +297,13 @@ def _umount(where: Path, *, lazy: bool) -> None:
 
 
 def eject_device(device: str) -> str:
-    """Flush and drop a SCSI/USB device so it may be pulled; says what happened."""
+    """Flush and drop a SCSI/USB device so it may be pulled; says what happened. A disk
+    with another partition in use is only flushed: dropping it would take that one too."""
     subprocess.run(["blockdev", "--flushbufs", device], check=False, capture_output=True)
+    others = sibling_mounts(device)
+    if others:
+        return (f"{device} was flushed and unmounted; its disk was not ejected because "
+                f"another partition of it is mounted at {', '.join(others)}")
     name = Path(os.path.realpath(device)).name
     parent = subprocess.run(["lsblk", "-n", "-o", "PKNAME", device], capture_output=True,
                             text=True, check=False).stdout.strip() or name
