@@ -10,8 +10,9 @@ space in the store), and when dead space is worth it — RECLAIM_MIN_BYTES of re
 space (or RECLAIM_MIN_FRACTION of the space for files, if less), or any when the space for
 files is nearly used up — compacts, throttled: after every
 batch it moves it sleeps as long as the batch took, so clients keep at least half the disks'
-time. It skips a period while a scrub, rebuild or compaction runs, and stops between two
-batches when the daemon stops (as safe as a crash).
+time (not while the space for files is nearly used up: then the writers wait for it). It
+skips a period while a scrub, rebuild or compaction runs, and stops between two batches
+when the daemon stops (as safe as a crash).
 """
 
 from __future__ import annotations
@@ -106,7 +107,10 @@ async def reclaim_once(daemon: DaemonHost) -> Any:
 
     def pace(seconds: float) -> None:
         # In the compaction's worker thread: give the disks back to clients for a while.
-        until = time.monotonic() + seconds * PAUSE_FACTOR
+        # Not when the space for files is nearly used up: then the clients are waiting for
+        # this space (their writes fail with ENOSPC until it is back), so pausing serves
+        # them worse than sharing the disks (seen after a purge of a full array).
+        until = time.monotonic() + (0.0 if pressed else seconds * PAUSE_FACTOR)
         while True:
             if daemon.stopping:
                 raise ReclaimStopped("the daemon is stopping")
