@@ -66,8 +66,12 @@ def test_generations_hard_links_verify_and_restore(nas: PolicyMount, tmp_path: P
     gen1 = dest / "docs" / first["generation"]
     assert picture(gen1) == picture(docs)
     assert first["files"] == 4  # q1.txt and its hard link q1-again.txt, plan.bin, notes.txt
-    # The run's snapshot is gone again; nothing incomplete is left.
-    assert not [s for s in nas.call("snapshot.list") if s["name"].startswith("backup-")]
+    # The run's snapshot stays, unlocked, as the base of the next (incremental) run, named
+    # by the manifest; nothing incremental is left.
+    head = json.loads((dest / "docs" / f"{first['generation']}.manifest").read_text()
+                      .split("\n", 1)[0])
+    assert [(s["name"], s["locked"]) for s in nas.call("snapshot.list")
+            if s["name"].startswith("backup-")] == [(head["snapshot"], False)]
     assert sorted(os.listdir(dest / "docs")) == [first["generation"],
                                                  first["generation"] + ".manifest"]
 

@@ -129,8 +129,11 @@ def test_daemon_killed_mid_run_then_the_next_run_completes(nas: PolicyMount,
     assert picture(folder / done["generation"]) == want
     runs = nas.call("backup.status", {"name": "docs"})
     assert runs[0]["last_success"]["generation"] == done["generation"]
-    # The dead run's snapshot was cleaned up by the next run.
-    assert not [s for s in nas.call("snapshot.list") if s["name"].startswith("backup-")]
+    # The dead run's snapshot was cleaned up by the next run; that run's own is kept as the
+    # job's base (named by its manifest).
+    head = json.loads((folder / f"{done['generation']}.manifest").read_text().split("\n", 1)[0])
+    assert [s["name"] for s in nas.call("snapshot.list")
+            if s["name"].startswith("backup-")] == [head["snapshot"]]
 
 
 def test_a_backup_during_writes_copies_one_moment(nas: PolicyMount, tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ digest (the quick check rsync itself uses), so an unchanged run reads nothing. `
 re-reads the destination and compares with the manifest: it finds later rot.
 
 Format: one JSON object per line, `{"path", "size", "mtime_ns", "blake3"}`, sorted by path;
-the first line is `{"nasfs_manifest": 1, "generation": STAMP, "xattrs": BOOL}` ("xattrs":
-whether the source had extended attributes; absent in older manifests).
+the first line is `{"nasfs_manifest": 1, "generation": STAMP, "xattrs": BOOL, "snapshot":
+NAME, "setup": TEXT}` ("xattrs": whether the source had extended attributes; "snapshot": the
+snapshot the generation holds, kept as the next run's base; "setup": what the job copied
+with; each absent in older manifests, the last two on destinations without hard links).
 """
 
 from __future__ import annotations
@@ -100,16 +102,31 @@ def differences(copied: Iterable[Entry], source: Path, previous: dict[str, Entry
             or want[e.path].size != e.size]
 
 
-def dumps(generation: str, entries: Iterable[Entry], *, xattrs: bool | None = None) -> str:
+def dumps(generation: str, entries: Iterable[Entry], *, xattrs: bool | None = None,
+          snapshot: str | None = None, setup: str | None = None) -> str:
     """The manifest's text; `xattrs` says whether the generation was copied from a source
-    with extended attributes (None: not known, as in manifests before it was recorded)."""
+    with extended attributes (None: not known, as in manifests before it was recorded);
+    `snapshot` names the snapshot it holds (kept as the next run's base) and `setup` what
+    it was copied with (nasfs.backup.incremental.setup)."""
     head: dict[str, object] = {"nasfs_manifest": 1, "generation": generation}
     if xattrs is not None:
         head["xattrs"] = xattrs
+    if snapshot is not None:
+        head["snapshot"] = snapshot
+    if setup is not None:
+        head["setup"] = setup
     lines = [json.dumps(head)]
     lines += [json.dumps(e.__dict__, ensure_ascii=False, separators=(",", ":"))
               for e in entries]
     return "\n".join(lines) + "\n"
+
+
+def head(text: str | None) -> dict[str, object]:
+    """The manifest's first line ({} for none, or one that is not an object)."""
+    if not text:
+        return {}
+    first = json.loads(text.split("\n", 1)[0])
+    return first if isinstance(first, dict) else {}
 
 
 def had_xattrs(text: str | None) -> bool | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasfs.backup import manifest, places, tools
+from nasfs.backup import incremental, manifest, places, tools
+from nasfs.backup.incremental import SnapshotChanges
 from nasfs.backup.model import Job
 from nasfs.backup.places import INCOMPLETE, Place
 from nasfs.backup.results import GOOD, BackupError, Outcome, from_rclone, from_rsync
@@ -49,6 +51,12 @@ class Context:
     # Whether anything of the volume had extended attributes at the snapshot (called on
     # the trio thread); True keeps rsync's -X whatever the source.
     snapshot_has_xattrs: Callable[[str], bool] = lambda name: True
+    # Unlock a snapshot kept as a job's base (async, on the trio thread).
+    release_snapshot: Callable[[str], Awaitable[None]] | None = None
+    # What changed in a folder (from the volume root) between a base snapshot and a newer
+    # one (called on the trio thread); None when the base is gone or the policy changed.
+    snapshot_changes: Callable[[str, str, str], SnapshotChanges | None] = (
+        lambda base, new, folder: None)
 
 
 @dataclass
@@ -59,6 +67,13 @@ class RunState:
     progress: tools.Progress = field(default_factory=tools.Progress)
     cancel: threading.Event = field(default_factory=threading.Event)
     generation: str | None = None
+    # The previous good run's snapshot (the base of an incremental copy), and the snapshot
+    # to keep as the next run's base once this one is good (nasfs.backup.incremental).
+    base_snapshot: str | None = None
+    keep_snapshot: str | None = None
+    snapshot: str | None = None  # this run's own
+    read_manifest: bool = False  # the previous generation's manifest was looked at
+    copy_path: str = ""  # which copy ran and why, for the log and the result's detail
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,12 @@ def stamp_time(name: str) -> float:
 
 def snapshot_prefix(job: str) -> str:
     return f"backup-{job}-"
+
+
+def is_job_snapshot(job: str, name: str) -> bool:
+    """Whether snapshot `name` is one of job `job`'s (not one of job `job-2`'s)."""
+    prefix = snapshot_prefix(job)
+    return name.startswith(prefix) and places.STAMP.match(name[len(prefix):]) is not None
 
 
 @contextlib.contextmanager
@@ -178,15 +199,17 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
     gen = stamp(now)
     state.generation = gen
     state.progress.enter("snapshot")
-    # Snapshots a run left behind (killed daemon) hold space: drop them first.
-    for name in ctx.snapshot_names():
-        if name.startswith(snapshot_prefix(job.key)):
-            with contextlib.suppress(Exception):
-                await ctx.drop_snapshot(name)
+    # The job's other snapshots (its base, and any a killed daemon left) are dropped after
+    # the run, all but the one the next run needs.
+    taken = set(ctx.snapshot_names())
+    wanted = gen
+    while snapshot_prefix(job.key) + wanted in taken:  # the base of a run this second
+        wanted = stamp(stamp_time(wanted) + 1)
     try:
-        snapshot = await ctx.take_snapshot(snapshot_prefix(job.key) + gen)
+        snapshot = await ctx.take_snapshot(snapshot_prefix(job.key) + wanted)
     except Exception as exc:
         return RunResult("failed", f"could not take the snapshot to copy from: {exc}")
+    state.snapshot = snapshot
     try:
         try:
             xattrs = ctx.snapshot_has_xattrs(snapshot)
@@ -198,16 +221,44 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
     finally:
         with trio.CancelScope(shield=True):
             state.progress.enter("drop snapshot")
+            keep = state.keep_snapshot or state.base_snapshot
+            if state.keep_snapshot is not None or state.read_manifest:
+                await _drop_others(job, ctx, keep=keep, this=snapshot)
+            # else the run never reached the destination (a USB disk not plugged in): which
+            # snapshot is its base is not known, and dropping it would make the next run a
+            # full copy.
             try:
-                await ctx.drop_snapshot(snapshot)
+                if snapshot == keep and ctx.release_snapshot is not None:
+                    await ctx.release_snapshot(snapshot)
+                else:
+                    await ctx.drop_snapshot(snapshot)
             except Exception:
-                log.exception("could not delete the backup snapshot %s", snapshot)
-            log.info("backup run of %s: %s", job.name, state.progress.timings())
+                log.exception("could not release or delete the backup snapshot %s", snapshot)
+            log.info("backup run of %s (%s): %s", job.name, state.copy_path or "no copy",
+                     state.progress.timings())
+
+
+async def _drop_others(job: Job, ctx: Context, *, keep: str | None,
+                       this: str | None = None) -> None:
+    """Drop the job's snapshots but `keep` and `this` (the run's own, handled apart):
+    a base no longer needed, those a killed daemon left (they hold space)."""
+    for name in ctx.snapshot_names():
+        if is_job_snapshot(job.key, name) and name not in (keep, this):
+            try:
+                await ctx.drop_snapshot(name)
+            except Exception:
+                log.warning("could not delete the backup snapshot %s", name, exc_info=True)
 
 
 def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str,
                 now: float, xattrs: bool = True) -> RunResult:
+    import trio
+
     source = source_dir(ctx, job, snapshot)
+    folder = f"{job.share}/{job.folder}" if job.folder else job.share
+
+    def changes_since(base: str) -> SnapshotChanges | None:
+        return trio.from_thread.run_sync(ctx.snapshot_changes, base, snapshot, folder)
 
     def cancelled() -> bool:
         return state.cancel.is_set() or ctx.stopping()
@@ -219,7 +270,11 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
     try:
         state.progress.enter("open")
         with open_place(job, ctx, eject=job.options.eject) as place:
-            result = _copy_into(job, place, source, gen, now, state, cancelled, xattrs)
+            result = _copy_into(job, place, source, gen, now, state, cancelled, xattrs,
+                                changes_since)
+            if result.result in GOOD and isinstance(place, places.LocalPlace) \
+                    and place.hardlinks and place.owners:
+                state.keep_snapshot = snapshot
             state.progress.enter("close")
         if job.destination.kind == "usb":
             from nasfs.backup.usb import in_use
@@ -246,7 +301,9 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
 
 
 def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state: RunState,
-               cancelled: Callable[[], bool], xattrs: bool = True) -> RunResult:
+               cancelled: Callable[[], bool], xattrs: bool = True,
+               changes_since: Callable[[str], SnapshotChanges | None] = lambda base: None,
+               ) -> RunResult:
     place.prepare()
     done = places.generations(place)
     while gen in done:  # two runs within one second: the next free second
@@ -254,20 +311,67 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
     state.generation = gen
     last_good = done[-1] if done else None
     previous_text = place.read_text(f"{last_good}.manifest") if last_good else None
+    head = manifest.head(previous_text)
+    if isinstance(head.get("snapshot"), str):
+        state.base_snapshot = str(head["snapshot"])
+    state.read_manifest = True
+    local = isinstance(place, places.LocalPlace)
     work = INCOMPLETE + gen
     leftovers = places.incomplete(place)
+    leftover_paths = False
     if leftovers:
         # Resume: the newest interrupted run's folder holds what was copied already.
         place.rename(leftovers[-1], work)
+        if isinstance(place, places.LocalPlace):
+            old_paths = incremental.paths_file(place.root, leftovers[-1])
+            if old_paths.exists():
+                os.replace(old_paths, incremental.paths_file(place.root, work))
+                leftover_paths = True
         for old in leftovers[:-1]:
             place.remove(old)
+            if isinstance(place, places.LocalPlace):
+                incremental.paths_file(place.root, old).unlink(missing_ok=True)
     # rsync may leave -X out only when nothing it compares with can hold an attribute the
     # source lacks: not the previous generation (unless its manifest says it had none),
     # not an interrupted run's files (copied from an older snapshot).
     copy_xattrs = (xattrs or bool(leftovers)
                    or (last_good is not None and manifest.had_xattrs(previous_text) is not False))
-    state.progress.enter("copy")
-    outcome = _copy(job, place, source, work, last_good, state, cancelled, copy_xattrs)
+    job_setup = incremental.setup(job, posix=place.posix, owners=place.owners)
+    why_full = incremental.unusable(job, hardlinks=place.hardlinks, owners=place.owners,
+                                    local=local,
+                                    last_good=last_good, head=head, job_setup=job_setup,
+                                    leftover=leftovers[-1] if leftovers else None,
+                                    leftover_paths=leftover_paths)
+    changes = None
+    if why_full is None:
+        changes = changes_since(str(head["snapshot"]))
+        if changes is None:
+            why_full = ("the base snapshot is gone, or shares, ACLs or accounts changed "
+                        "since it")
+        else:
+            changes = changes.without_share_folders()
+            linked = incremental.hard_linked(source, changes)
+            if linked is not None:
+                why_full = f"{linked} has other hard links in the source"
+    previous = manifest.loads(previous_text)
+    if why_full is None and isinstance(place, places.LocalPlace) and changes is not None:
+        assert last_good is not None
+        state.copy_path = (f"incremental: {len(changes.added)} added, "
+                           f"{len(changes.changed)} changed, {len(changes.removed)} removed")
+        outcome = _copy_incremental(job, place, source, work, last_good, changes, state,
+                                    cancelled, copy_xattrs)
+    else:
+        state.copy_path = f"full copy: {why_full}"
+        if leftovers and last_good is not None and isinstance(place, places.LocalPlace) \
+                and place.hardlinks:
+            # A resumed folder holds hard links of the previous generation's files: rsync
+            # would change a link's mode or owner in place, the older generation's too.
+            state.progress.enter("unshare")
+            incremental.unshare(place.root / work, place.root / last_good, cancelled)
+        if isinstance(place, places.LocalPlace):
+            incremental.paths_file(place.root, work).unlink(missing_ok=True)
+        state.progress.enter("copy")
+        outcome = _copy(job, place, source, work, last_good, state, cancelled, copy_xattrs)
     if outcome.result not in GOOD:
         if cancelled() and outcome.result != "destination_full":
             return RunResult("cancelled", "the run was cancelled; the next run continues it"
@@ -279,9 +383,14 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
                                                 "(disk removed or unmounted); the earlier "
                                                 "generations are as they were")
     state.progress.enter("manifest")
-    previous = manifest.loads(previous_text)
-    local = isinstance(place, places.LocalPlace)
-    if isinstance(place, places.LocalPlace):
+    if isinstance(place, places.LocalPlace) and changes is not None and why_full is None:
+        gone = incremental.touched(changes)
+        kept = [e for p, e in previous.items() if p not in gone]
+        fresh = manifest.build_local(place.root / work,
+                                     incremental.copied_files(place.root / work, changes),
+                                     {}, cancelled)
+        entries = sorted([*kept, *fresh], key=lambda e: e.path)
+    elif isinstance(place, places.LocalPlace):
         entries = manifest.build_local(place.root / work, place.stats(work), previous,
                                        cancelled)
     else:
@@ -297,20 +406,61 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         if bad:
             return RunResult("failed", f"verification after the copy failed: {len(bad)} "
                                        f"files differ from the snapshot ({', '.join(bad[:5])})")
-    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries, xattrs=xattrs))
+    base = state.snapshot if local and place.hardlinks and place.owners else None
+    place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries, xattrs=xattrs,
+                                                      snapshot=base, setup=job_setup))
     if not place.still_there():
         return RunResult("destination_missing", "the destination went away during the run")
     place.rename(work, gen)
+    if isinstance(place, places.LocalPlace):
+        incremental.paths_file(place.root, work).unlink(missing_ok=True)
     state.progress.enter("rotate")
     complete = places.generations(place)
     removed = to_remove([(g, stamp_time(g)) for g in complete], job.retention, now)
     for old in removed:
         place.remove(old)
         place.remove(f"{old}.manifest")
-    return RunResult(outcome.result, outcome.detail, generation=gen, files=len(entries),
-                     bytes=sum(e.size for e in entries),
+    return RunResult(outcome.result, f"{outcome.detail} ({state.copy_path})", generation=gen,
+                     files=len(entries), bytes=sum(e.size for e in entries),
                      sent_bytes=state.progress.bytes_done, removed=tuple(removed),
                      space=_space(place))
+
+
+def _copy_incremental(job: Job, place: places.LocalPlace, source: Path, work: str,
+                      last_good: str, changes: SnapshotChanges, state: RunState,
+                      cancelled: Callable[[], bool], xattrs: bool) -> Outcome:
+    """The incremental copy (nasfs.backup.incremental): a link copy of `last_good`, the
+    changed paths recorded, made ready and rsynced."""
+    previous, folder = place.root / last_good, place.root / work
+    state.progress.enter("link")
+    incremental.link_copy(previous, folder, cancelled)
+    earlier = incremental.recorded(place.root, work)
+    incremental.record(place.root, work, earlier | incremental.touched(changes))
+    incremental.prepare(source, previous, folder, changes, earlier)
+    incremental.drop_rsync_leftovers(source, folder, earlier)
+    state.progress.enter("copy")
+    fd, name = tempfile.mkstemp(prefix="nasfs-backup-files-from-")
+    listing = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(incremental.files_from(changes, earlier,
+                                           lambda p: os.path.lexists(source / p)))
+        argv = ["rsync", *tools.metadata_args(posix=place.posix, owners=place.owners,
+                                              xattrs=xattrs, exact_times=place.exact_times),
+                f"--files-from={listing}", "--from0", f"--partial-dir={tools.PARTIAL_DIR}",
+                "--info=progress2", "--no-human-readable"]
+        if job.options.bwlimit_kib:
+            argv.append(f"--bwlimit={job.options.bwlimit_kib}")
+        argv += [str(source) + "/", place.rsync_target(work)]
+        code, err = tools.run(argv, state.progress, cancelled)
+    finally:
+        listing.unlink(missing_ok=True)
+    outcome = from_rsync(code, err)
+    if outcome.result in GOOD:
+        incremental.drop_partial_dirs(folder, earlier | incremental.touched(changes))
+    if outcome.result == "failed" and not place.still_there():
+        return Outcome("destination_missing", f"the destination went away: {outcome.detail}")
+    return outcome
 
 
 def _space(place: Place) -> tuple[int, int] | None:

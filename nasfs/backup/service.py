@@ -238,6 +238,14 @@ class BackupService:
             raise BackupError(f"backup job {name} is running; cancel it first")
         job = await trio.to_thread.run_sync(self.repo.get, name)
         await trio.to_thread.run_sync(self.repo.delete, name)
+        # Its base snapshot (and any a killed run left) would be kept for no one.
+        for snapshot in self.ctx.snapshot_names():
+            if runner.is_job_snapshot(job.key, snapshot):
+                try:
+                    await self.ctx.drop_snapshot(snapshot)
+                except Exception:
+                    log.warning("could not delete the snapshot %s of the deleted job %s",
+                                snapshot, name, exc_info=True)
         if job.destination.kind == "cloud":
             from nasfs.backup import cloud
 

@@ -533,6 +533,21 @@ class Repository:
         rows = sorted([*live, *dead], key=lambda r: int(r[0]))[:limit]
         return [(int(r[0]), bytes(r[1]), _attrs(tuple(r)[2:])) for r in rows]
 
+    def listing_at(self, parent: int, generation: int) -> list[tuple[bytes, int, Attributes]]:
+        """Every entry of `parent` at `generation`: (name, born of the inode row seen,
+        attributes). An inode whose row seen at a later generation has the same `born` is the
+        same row: nothing of it changed in between (every change to a file, its records or
+        its xattrs writes its inode row, whose copy-on-write gives it a new `born`)."""
+        g = generation
+        cols = ", ".join("i." + c for c in _ATTR_COLS.split(", "))
+        select = (f"SELECT d.name, i.born, {cols} FROM dentry d JOIN inode i ON i.id = d.ino"
+                  " AND i.born <= ? AND (i.died IS NULL OR i.died > ?)")
+        rows = [*self.db.query(select + " WHERE d.parent = ? AND d.died IS NULL AND d.born <= ?",
+                               (g, g, parent, g)),
+                *self.db.query(select + " WHERE d.parent = ? AND d.died > ? AND d.born <= ?",
+                               (g, g, parent, g, g))]
+        return [(bytes(r[0]), int(r[1]), _attrs(tuple(r)[2:])) for r in rows]
+
     def allocated_blocks(self, ino: int) -> int:
         """512-byte blocks the stored records of `ino` hold (holes and all-zero records,
         which are never stored, hold none)."""

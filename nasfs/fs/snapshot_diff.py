@@ -5,6 +5,11 @@ added, only in the older one removed (every path below an added or removed folde
 too). A path in both is changed when its type, permissions, owner, size, mtime, content
 (extent rows), symlink target or xattrs differ; folders are compared by their entries, not
 by their mtime (which only says that an entry changed). atime and ctime are ignored.
+
+A path whose inode row is the same row at both generations (the same `born`) is unchanged
+without comparing its records, xattrs or target: every change to a file writes its inode
+row (Repository.listing_at). `diff_folder` diffs one folder (a backup job's source) with
+paths relative to it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ def _entries(repo: Repository, ino: int, generation: int) -> dict[bytes, Attribu
             out[name] = a
 
 
+def _listing(repo: Repository, ino: int, generation: int) -> dict[bytes, tuple[int, Attributes]]:
+    return {name: (born, a) for name, born, a in repo.listing_at(ino, generation)}
+
+
 def _differs(repo: Repository, a: Attributes, ga: int, b: Attributes, gb: int) -> bool:
     if (stat.S_IFMT(a.mode) != stat.S_IFMT(b.mode) or a.mode != b.mode or a.uid != b.uid
             or a.gid != b.gid or a.rdev != b.rdev):
@@ -70,28 +79,51 @@ def _all_below(repo: Repository, a: Attributes, g: int, path: bytes, out: list[b
 
 def diff_generations(repo: Repository, older: int, newer: int) -> TreeDiff:
     """Paths (from the root, without a leading '/') added, changed and removed."""
+    return _diff(repo, older, newer, ROOT_INODE, ROOT_INODE)
+
+
+def diff_folder(repo: Repository, older: int, newer: int, path: bytes) -> TreeDiff | None:
+    """What changed inside the folder `path` (from the root; b'' is the root), with paths
+    relative to it; None when it is not a folder at both generations."""
+    ends = []
+    for g in (older, newer):
+        a = repo.inode_at(ROOT_INODE, g)
+        for part in path.split(b"/"):
+            if part and a is not None:
+                a = repo.lookup_at(a.ino, part, g)
+        if a is None or not stat.S_ISDIR(a.mode):
+            return None
+        ends.append(a.ino)
+    return _diff(repo, older, newer, ends[0], ends[1])
+
+
+def _diff(repo: Repository, older: int, newer: int, top_a: int, top_b: int) -> TreeDiff:
     result = TreeDiff()
-    pending: list[tuple[int, int, bytes]] = [(ROOT_INODE, ROOT_INODE, b"")]
+    pending: list[tuple[int, int, bytes]] = [(top_a, top_b, b"")]
     while pending:
         ino_a, ino_b, prefix = pending.pop()
-        old = _entries(repo, ino_a, older)
-        new = _entries(repo, ino_b, newer)
+        old = _listing(repo, ino_a, older)
+        new = _listing(repo, ino_b, newer)
         for name in sorted(old.keys() | new.keys()):
             path = prefix + b"/" + name if prefix else name
-            a, b = old.get(name), new.get(name)
-            if a is None:
-                assert b is not None
-                _all_below(repo, b, newer, path, result.added)
-            elif b is None:
+            seen_a, seen_b = old.get(name), new.get(name)
+            if seen_a is None:
+                assert seen_b is not None
+                _all_below(repo, seen_b[1], newer, path, result.added)
+                continue
+            if seen_b is None:
+                _all_below(repo, seen_a[1], older, path, result.removed)
+                continue
+            (born_a, a), (born_b, b) = seen_a, seen_b
+            if stat.S_IFMT(a.mode) != stat.S_IFMT(b.mode):
                 _all_below(repo, a, older, path, result.removed)
-            elif stat.S_IFMT(a.mode) != stat.S_IFMT(b.mode):
-                _all_below(repo, a, older, path, result.removed)
                 _all_below(repo, b, newer, path, result.added)
-            else:
-                if _differs(repo, a, older, b, newer):
-                    result.changed.append(path)
-                if stat.S_ISDIR(a.mode):
-                    pending.append((a.ino, b.ino, path))
+                continue
+            same_row = a.ino == b.ino and born_a == born_b
+            if not same_row and _differs(repo, a, older, b, newer):
+                result.changed.append(path)
+            if stat.S_ISDIR(a.mode):
+                pending.append((a.ino, b.ino, path))
     for paths in (result.added, result.changed, result.removed):
         paths.sort()
     return result

@@ -38,7 +38,7 @@ import trio
 
 from nasfs.clock import Clock, SystemClock
 from nasfs.fs import errors
-from nasfs.fs.snapshot_diff import TreeDiff, diff_generations
+from nasfs.fs.snapshot_diff import TreeDiff, diff_folder, diff_generations
 from nasfs.fs.snapshot_restore import RestoreResult
 from nasfs.fs.snapshot_restore import restore as restore_tree
 from nasfs.fs.snapshot_view import SnapshotView
@@ -402,6 +402,13 @@ class SnapshotManager:
         else:
             second = self._row(other_id).generation
         return diff_generations(self.repo, min(first, second), max(first, second))
+
+    def diff_folder(self, older_id: int, newer_id: int, path: bytes) -> TreeDiff | None:
+        """What changed inside the folder `path` (from the volume root) from snapshot
+        `older_id` to `newer_id`, paths relative to it; None when it is not a folder in both
+        (nasfs.fs.snapshot_diff.diff_folder). Reads only: both are frozen generations."""
+        return diff_folder(self.repo, self._row(older_id).generation,
+                           self._row(newer_id).generation, path)
 
     # ------------------------------------------------------------ the reserve
 

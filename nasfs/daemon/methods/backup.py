@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from nasfs.backup.incremental import SnapshotChanges
 from nasfs.backup.repository import JobRepository
 from nasfs.backup.runner import Context
 from nasfs.backup.service import METHODS, BackupService
 from nasfs.daemon.array import NotMounted
 from nasfs.daemon.control import MethodTable, Request
 from nasfs.daemon.methods.snapshots import policy_state, system_log
-from nasfs.fs.snapshots import SnapshotManager
+from nasfs.fs.snapshots import SnapshotManager, SnapshotNotFound
 
 if TYPE_CHECKING:
     from nasfs.daemon.host import DaemonHost
@@ -109,10 +110,30 @@ def build(daemon: DaemonHost) -> BackupService:
         snaps = snapshots()
         return snaps.view(snaps.find(name)).has_xattrs()
 
+    async def release(name: str) -> None:
+        snaps = snapshots()
+        await snaps.set_locked(snaps.find(name), False)
+
+    def changes(base: str, new: str, folder: str) -> SnapshotChanges | None:
+        snaps = snapshots()
+        try:
+            older, newer = snaps.get(snaps.find(base)), snaps.get(snaps.find(new))
+        except SnapshotNotFound:
+            return None
+        if older.policy_state != newer.policy_state:
+            # Shares, ACLs or accounts changed: what the job may read is not what it read.
+            return None
+        diff = snaps.diff_folder(older.id, newer.id, folder.encode("utf-8", "surrogateescape"))
+        if diff is None:
+            return None
+        return SnapshotChanges(*(tuple(p.decode("utf-8", "surrogateescape") for p in paths)
+                                 for paths in (diff.added, diff.changed, diff.removed)))
+
     ctx = Context(mountpoint=daemon.mountpoint, run_dir=daemon.config.run_dir,
                   take_snapshot=take, drop_snapshot=drop, snapshot_names=names,
                   now=array.policy.clock.now, stopping=lambda: daemon.stopping,
-                  snapshot_has_xattrs=has_xattrs)
+                  snapshot_has_xattrs=has_xattrs, release_snapshot=release,
+                  snapshot_changes=changes)
 
     def notify(kind: str, job: str, detail: str) -> None:
         daemon.note("backup", kind, detail)
