@@ -342,12 +342,17 @@ class BackupsScreen(PolicyScreen):
         self.entries = folder_entries(self.files.items, self.folder)
         table = self.query_one("#browse", DataTable)
         table.clear(columns=True)
-        table.add_columns("Name", "Size", "Changed")
         mtimes = {f.path: f.mtime_ns for f in self.files.items}
+        rows = []
         for e in self.entries:
             changed = "" if e.folder else fmt.when(mtimes.get(e.path, 0))
             size = f"{fmt.size(e.size)} in {e.files} files" if e.folder else fmt.size(e.size)
-            table.add_row(fmt.short_path(e.name, 44), size, changed)
+            rows.append((fmt.short_path(e.name, 44), size, changed))
+        # Widths given, not left to the table: after clear(columns=True) it sometimes drew
+        # the new rows at the headers' widths ("repo" for "reports/") until a later refresh.
+        for i, header in enumerate(("Name", "Size", "Changed")):
+            table.add_column(header, width=max([len(header), *(len(r[i]) for r in rows)]))
+        table.add_rows(rows)
         where = f"/{self.folder}" if self.folder else "/"
         self.query_one("#browse-title", Label).update(
             f"{self.files.generation} {fmt.short_path(where, 30)}: Enter opens a folder, "
