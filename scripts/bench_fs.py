@@ -313,6 +313,12 @@ def make_targets(base: Path, wanted: str | None) -> list[Target]:
     return [makers[n]() for n in names]
 
 
+def rotated(targets: list[Target], rep: int) -> list[Target]:
+    """The targets rotated by one per repetition, so none always goes first."""
+    shift = rep % len(targets)
+    return targets[shift:] + targets[:shift]
+
+
 class Comparison:
     """Runs the rows over all targets, interleaved, and keeps the rates."""
 
@@ -323,9 +329,7 @@ class Comparison:
         self.rows: dict[str, Row] = {}
 
     def order(self, rep: int) -> list[Target]:
-        """The targets rotated by one per repetition, so none always goes first."""
-        shift = rep % len(self.targets)
-        return self.targets[shift:] + self.targets[:shift]
+        return rotated(self.targets, rep)
 
     def measure(self, rep: int, name: str, unit: str, amount: float,
                 work: Callable[[Path], None], *, cold: bool = False,

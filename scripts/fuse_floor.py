@@ -55,7 +55,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench_fs import create_files, delete_files, stat_walk
+from bench_fs import create_files, delete_files, rotated, stat_walk
 from bench_fs_targets import (
     NasfsTarget,
     Target,
@@ -371,8 +371,7 @@ class Floor:
         self.rows: dict[str, Row] = {}
 
     def order(self, rep: int) -> list[Target]:
-        shift = rep % len(self.targets)
-        return self.targets[shift:] + self.targets[:shift]
+        return rotated(self.targets, rep)
 
     def measure(self, rep: int, name: str, work: Callable[[Path], None], *,
                 cold: bool = False, settle: bool = True) -> None:
