@@ -74,3 +74,70 @@ def test_a_failed_fsync_fails_every_later_request_for_that_file(root: MemberRoot
     finally:
         os.close(good)
         os.close(other)
+
+
+
+def failed_once(sync: MemberSync, path: Path, segment: int) -> int:
+    """Pin the member at `path`, fail an fsync of `segment` there through `sync`, close the
+    root again; returns the id() the closed root had (nothing holds the object now)."""
+    root = MemberRoot(path, needs_label=False)
+    dead = written(root, segment, b"lost")
+    os.close(dead)  # its fsync fails with EBADF
+    req = SyncRequest(root, {segment: dead}, False)
+    sync.request(req)
+    sync.run()
+    assert req.error is not None and req.error.errno == errno.EBADF
+    freed = id(root)
+    root.close()
+    # The root is freed last, so its address is the next one handed out for an object of
+    # its size (freed with it, the request would otherwise be freed after it).
+    del req
+    del root
+    return freed
+
+
+def test_a_new_root_in_a_freed_objects_place_inherits_no_failure(tmp_path: Path) -> None:
+    # A replacement disk pinned in the slot after the failed one was closed: CPython hands
+    # a new MemberRoot the freed object's address, and a key by id() would charge it the
+    # old disk's failure and fail its first put. (The old code was saved from it only by
+    # accident: the kept error's traceback held the round's frame and so the old root.)
+    old, new = tmp_path / "old", tmp_path / "new"
+    for path in (old, new):
+        path.mkdir()
+        prepare_member(path)
+    for _attempt in range(100):  # another object may take the freed address first
+        sync = MemberSync()
+        freed = failed_once(sync, old, 1)
+        replacement = MemberRoot(new, needs_label=False)
+        if id(replacement) == freed:
+            break
+        replacement.close()
+    assert id(replacement) == freed, "CPython did not reuse the freed root's address"
+    good = written(replacement, 1, b"fresh")
+    try:
+        req = SyncRequest(replacement, {1: good}, True)
+        sync.request(req)
+        sync.run()
+        assert req.done and req.error is None
+    finally:
+        os.close(good)
+        replacement.close()
+
+
+def test_the_same_folder_pinned_again_keeps_its_failure(tmp_path: Path) -> None:
+    # The file whose fsync failed is the same file through a new MemberRoot of the same
+    # folder: its later fsyncs prove nothing (the failed pages are gone), so it stays
+    # refused, as it is through the root that saw the failure.
+    sync = MemberSync()
+    prepare_member(tmp_path)
+    failed_once(sync, tmp_path, 1)
+    again = MemberRoot(tmp_path, needs_label=False)
+    good = written(again, 1, b"later")
+    try:
+        req = SyncRequest(again, {1: good}, False)
+        sync.request(req)
+        sync.run()
+        assert req.error is not None and req.error.errno == errno.EBADF
+    finally:
+        os.close(good)
+        again.close()

@@ -13,7 +13,11 @@ its fsync started: what the put waits for is exactly what a private fsync would 
 Errors are sticky per file: after an fsync of a segment file failed, the kernel may
 report a later fsync of it as successful although the pages that failed were dropped, so
 every later request naming that file fails with the first error (the store seals the
-segment on a write error, so new puts go to a fresh file).
+segment on a write error, so new puts go to a fresh file). A file is named by its segment
+and the identity of the member's pinned `nasfs/` folder (`MemberRoot.top_id`: device and
+inode), not by the `MemberRoot` object: an object's id() is reused once it is freed, so a
+root pinned after another was closed (a replacement disk in the same slot) could inherit
+the old disk's failures, and a root of the same folder pinned again must keep them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import threading
 from dataclasses import dataclass, field
 
 from nasfs.store.member import SEGMENTS_DIR, MemberRoot
+
+# The pinned `nasfs/` folder of a member: (st_dev, st_ino), as `MemberRoot.top_id`.
+FolderId = tuple[int, int]
 
 
 @dataclass
@@ -42,8 +49,8 @@ class MemberSync:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: list[SyncRequest] = []
-        # (id of the member root, segment) -> the first fsync error of that file.
-        self._failed: dict[tuple[int, int], OSError] = {}
+        # (member folder, segment) -> the first fsync error of that file.
+        self._failed: dict[tuple[FolderId, int], OSError] = {}
         self.rounds = 0  # fsync rounds that ran (counted for the profile and the tests)
         self.fsyncs = 0  # fsync calls of segment files made by those rounds
 
@@ -59,13 +66,14 @@ class MemberSync:
         if not todo:
             return  # an earlier round covered the caller's request
         self.rounds += 1
-        by_root: dict[int, tuple[MemberRoot, dict[int, int], bool]] = {}
+        by_root: dict[FolderId, tuple[MemberRoot, dict[int, int], bool]] = {}
         for req in todo:
-            root, fds, created = by_root.get(id(req.root), (req.root, {}, False))
+            key = req.root.top_id
+            root, fds, created = by_root.get(key, (req.root, {}, False))
             for seg, fd in req.fds.items():
                 fds.setdefault(seg, fd)
-            by_root[id(req.root)] = (root, fds, created or req.created)
-        failed: dict[tuple[int, int], OSError] = {}
+            by_root[key] = (root, fds, created or req.created)
+        failed: dict[tuple[FolderId, int], OSError] = {}
         for key, (root, fds, created) in by_root.items():
             for seg, fd in fds.items():
                 sticky = self._failed.get((key, seg))
@@ -86,10 +94,12 @@ class MemberSync:
                         failed.setdefault((key, seg), exc)
         with self._lock:
             for key_seg, error in failed.items():
-                self._failed.setdefault(key_seg, error)
+                # Kept without its traceback: that holds this round's frame, and with it
+                # every request's root and descriptors, for as long as the error is kept.
+                self._failed.setdefault(key_seg, error.with_traceback(None))
         for req in todo:
             for seg in req.fds:
-                first = failed.get((id(req.root), seg))
+                first = failed.get((req.root.top_id, seg))
                 if first is not None and req.error is None:
                     req.error = first
             req.done = True
