@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasfs.store.catalog import StripeRecord
+from nasfs.store.disks import disk_name
+from nasfs.store.errors import RebuildError
 from nasfs.store.events import ProgressCallback, ProgressMeter, StoreEvent
 from nasfs.store.geometry import member_shard
 from nasfs.store.member import MemberRoot, prepare_member
@@ -57,6 +59,21 @@ def _check_target(store: Upkeep, index: int, onto: Path) -> str:
 
 def rebuild(store: Upkeep, index: int, onto: Path, *,
             progress: ProgressCallback | None = None) -> RebuildReport:
+    """Rebuild slot `index` onto `onto`; an I/O error (the new disk failing, most often)
+    stops it as a RebuildError that names the disk and the file, never as a bare OSError:
+    the command says it in one line and what was rebuilt so far is kept for a resume."""
+    try:
+        return _rebuild(store, index, onto, progress)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise RebuildError(
+            f"the rebuild of {disk_name(index)} onto {onto} stopped: "
+            f"{exc.strerror or exc}{where}; the array stays degraded: `nasfs rebuild` "
+            "again onto the same directory resumes, onto a new one starts over") from exc
+
+
+def _rebuild(store: Upkeep, index: int, onto: Path,
+             progress: ProgressCallback | None) -> RebuildReport:
     # The maintenance lock keeps every other job (and healing) away: the rebuild's state
     # record and the target are this job's alone until it finishes or stops.
     with store.maintenance_lock:
@@ -83,10 +100,12 @@ def rebuild(store: Upkeep, index: int, onto: Path, *,
             worker.flush(boundary)
             store.join_rebuilt(index, target, member_uuid, MARKER)
         except BaseException:
-            worker.keep_what_was_done()
-            store.withdraw(index, onto)
-            worker.close()
-            target.close()
+            try:
+                worker.keep_what_was_done()
+            finally:
+                store.withdraw(index, onto)
+                worker.close()
+                target.close()
             raise
         worker.close()
         meter.advance(0, force=True)
@@ -194,10 +213,12 @@ class _Rebuilder:
         """On the way out of a failed or stopped rebuild: write and save the stripes
         already checked, so the resume starts after them (as far as the target takes
         them; a failing target keeps the last cursor that was saved)."""
-        self._hand_over()
-        if self._handed_to is None or self._handed_to == self._saved_to:
-            return
+        # Never raises: the caller must still take the target out of use. Handing over
+        # re-raises the writer thread's error when the target is what failed.
         try:
+            self._hand_over()
+            if self._handed_to is None or self._handed_to == self._saved_to:
+                return
             self.flush(self._handed_to)
         except Exception as exc:
             log.warning("the rebuild's last stripes could not be saved: %s", exc)
