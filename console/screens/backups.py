@@ -121,7 +121,6 @@ class BackupsScreen(PolicyScreen):
     def __init__(self) -> None:
         super().__init__()
         self.view = BackupView()
-        self._drawn = False  # show_data has drawn a read of the daemon's jobs
         self.spaces: dict[str, DestinationSpace] = {}
         self.space_read_at = 0.0  # monotonic; 0: read at the next load
         self.seen_runs: dict[str, int | None] = {}  # job → id of its last run, to see ends
@@ -175,8 +174,6 @@ class BackupsScreen(PolicyScreen):
     # -- drawing ------------------------------------------------------------------------
 
     def show_data(self, data: Any) -> None:
-        had_jobs = not self._drawn or bool(self.view.jobs)
-        self._drawn = True
         self.view = data
         if self.view.space:
             self.spaces = self.view.space
@@ -195,10 +192,8 @@ class BackupsScreen(PolicyScreen):
                           words.space_words(self.spaces.get(job.name)), key=job.name)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
-        if not self.view.jobs and had_jobs:
-            # Only when the list becomes empty (or on the first read): every later poll
-            # saying it again replaced what the last action said ("Backup job ... deleted").
-            self.say("No backup jobs yet: press A to add one.")
+        if not self.view.jobs:
+            self.hint("No backup jobs yet: press A to add one.")
         self._show_job()
 
     @on(DataTable.RowSelected, "#jobs")

@@ -168,7 +168,7 @@ class LogsScreen(PolicyScreen):
             f"{self.view.kind.capitalize()} log, {where}: rows {first}..{last}"
             + (f" (filter: {filters})" if filters else "") + ". Enter: a row in full")
         if not page.rows:
-            self.say("No rows match." if filters else "The log is empty.")
+            self.hint("No rows match." if filters else "The log is empty.")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -3,8 +3,16 @@ trash, snapshots).
 
 `fetch()` reads what the screen shows (in a thread worker, through the backend's typed
 `PolicyClient`, or the client `with_client` gives); `act()` runs one change in a worker,
-tells the outcome in plain words and reads again. Data is read when the screen is shown
-and when the daemon comes back.
+tells the outcome in plain words and reads again. Data is read when the screen is shown,
+when the daemon comes back and whenever a screen polls.
+
+The message line has two kinds of words. `say` is for what an action did or why it did
+not (and the "Working..." before it): those stay until the next action's words. `hint`
+is for what a read found ("No shares yet: press A to add one.", a count, why the read
+failed): a hint never replaces an action's words, because the next read may come at any
+moment (a poll, the screen shown again, the read a dialog's closing starts beside the
+action) and used to replace "Share docs deleted." before anyone had read it. A read that
+works takes back the last read's hint, so a hint says what the newest read found.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class PolicyScreen(ConsoleScreen):
         self._was_running = False
         self._reads = itertools.count(1)  # next() is atomic under the GIL: workers share it
         self._shown_read = 0
+        self._action_said = False  # the message line holds an action's words (`say`)
 
     def fetch(self, client: Any) -> Any:
         """Read the screen's data (runs in a worker thread; override)."""
@@ -80,6 +89,17 @@ class PolicyScreen(ConsoleScreen):
         self._was_running = state.daemon_running
 
     def say(self, text: str, error: bool = False) -> None:
+        """What an action did, or why not; it stays until the next action's words
+        (`say("")` clears the line and lets hints speak again)."""
+        self._show_message(text, error)
+        self._action_said = bool(text)
+
+    def hint(self, text: str, error: bool = False) -> None:
+        """What a read found: shown unless an action's words are on the line."""
+        if not self._action_said:
+            self._show_message(text, error)
+
+    def _show_message(self, text: str, error: bool) -> None:
         message = self.query_one("#screen-message", Static)
         message.set_classes("error" if error else "")
         message.update(text)
@@ -96,7 +116,7 @@ class PolicyScreen(ConsoleScreen):
 
     def on_policy_screen_loaded(self, message: Loaded) -> None:
         if message.error is not None:
-            self.say(message.error, error=True)
+            self.hint(message.error, error=True)
             return
         self._show_read(message.data, message.read_no)
 
@@ -106,6 +126,7 @@ class PolicyScreen(ConsoleScreen):
         if read_no < self._shown_read:
             return
         self._shown_read = read_no
+        self.hint("")  # the last read's hint (show_data says this read's, if any)
         self.show_data(data)
 
     def confirm_then_act(self, question: str, consequence: str, done: str,

@@ -145,7 +145,7 @@ class SharesScreen(PolicyScreen):
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         if not self.shares:
-            self.say("No shares yet: press A to add one.")
+            self.hint("No shares yet: press A to add one.")
         self._show_acl()
 
     def selected_share(self) -> ShareInfo | None:

@@ -111,7 +111,7 @@ class SnapshotsScreen(PolicyScreen):
             schedules.add_row(schedule.name, schedule.cron, fmt.next_run(schedule.cron),
                               retention(schedule))
         if not self.view.snapshots:
-            self.say("No snapshots yet: press T to take one.")
+            self.hint("No snapshots yet: press T to take one.")
 
     def after_action(self, result: Any) -> None:
         if isinstance(result, Browsed):

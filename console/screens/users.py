@@ -82,8 +82,7 @@ class UsersScreen(PolicyScreen):
             groups.add_row(group.name, str(group.gid), ", ".join(group.members), key=group.name)
         if groups.row_count:
             groups.move_cursor(row=min(grow, groups.row_count - 1))
-        if not self.query_one("#screen-message", Static).content:
-            self.say(f"{plural(len(self.users), 'user')}, {plural(len(self.groups), 'group')}.")
+        self.hint(f"{plural(len(self.users), 'user')}, {plural(len(self.groups), 'group')}.")
 
     def _selected_user(self) -> UserInfo | None:
         table = self.query_one("#users", DataTable)
