@@ -46,7 +46,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlite_utils.migrations import Migrations
 
@@ -130,13 +130,24 @@ class ReplicatedDB(CopyRoles):
     def generation(self) -> int:
         return int(self.query_one("SELECT generation FROM _replica WHERE id = 1")[0])  # type: ignore[index]
 
+    # The reads and `execute` below are the statements of every request: they call the
+    # connections inline, with the failure handling of `_run_on_primary`,
+    # `_run_on_replica` and `_aborting` in their `except` clauses (`_primary_failed`,
+    # `_replica_failed`, `_abort`), because a lambda, a context manager and two method
+    # calls per statement cost as much Python time as the statement itself costs SQLite.
+
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        # Through _run_on_primary: a page that fails its checksum fails over to the next
+        # As _run_on_primary: a page that fails its checksum fails over to the next
         # copy (which holds the same rows, inside an open transaction too) and the read
         # is answered from there.
-        rows: list[sqlite3.Row] = self._run_on_primary(
-            lambda c: c.execute(sql, params).fetchall())
-        return rows
+        while True:
+            conn = self._primary.conn
+            assert conn is not None
+            try:
+                rows: list[sqlite3.Row] = conn.execute(sql, params).fetchall()
+                return rows
+            except sqlite3.Error as exc:
+                self._primary_failed(exc)
 
     def query_tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """As `query`, with rows as plain tuples: building a `sqlite3.Row` per row costs
@@ -150,20 +161,42 @@ class ReplicatedDB(CopyRoles):
         return rows
 
     def query_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._run_on_primary(
-            lambda c: c.execute(sql, params).fetchone())
-        return row
+        while True:
+            conn = self._primary.conn
+            assert conn is not None
+            try:
+                row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
+                return row
+            except sqlite3.Error as exc:
+                self._primary_failed(exc)
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         """Run a write statement on every synchronous copy; returns the primary's cursor.
 
         WriteFailed when no copy could take it (see `_aborting`)."""
         self.changes += 1
-        with self._aborting():
-            self._begin()
-            cur = self._run_on_primary(lambda c: c.execute(sql, params))
+        try:
+            if not self._in_transaction:
+                self._begin()
+            while True:
+                conn = self._primary.conn
+                assert conn is not None
+                try:
+                    cur = conn.execute(sql, params)
+                    break
+                except sqlite3.Error as exc:
+                    self._primary_failed(exc)
             for copy in list(self._sync):
-                self._run_on_replica(copy, lambda c: c.execute(sql, params).fetchall())
+                replica = copy.conn
+                assert replica is not None
+                try:
+                    replica.execute(sql, params).fetchall()
+                except sqlite3.Error as exc:
+                    self._replica_failed(copy, exc)
+        except WriteFailed:
+            raise
+        except (sqlite3.Error, MetadataLostError) as exc:
+            self._abort(exc)
         return cur
 
     def executemany(self, sql: str, seq: Iterable[Params]) -> sqlite3.Cursor:
@@ -273,25 +306,31 @@ class ReplicatedDB(CopyRoles):
         except WriteFailed:
             raise
         except (sqlite3.Error, MetadataLostError) as exc:
-            lost = isinstance(exc, MetadataLostError)
-            if isinstance(exc, sqlite3.Error) and not is_full(exc) \
-                    and not _is_storage_error(exc):
-                raise  # the statement's own fault (a constraint, bad SQL): nothing is lost
-            self.rollback()
-            what = "no copy has room" if is_full(exc) else "its last copy failed"
-            failed = WriteFailed(
-                f"the {self.name} database could not be written ({what}: "
-                f"{exc if lost else checksums.describe(exc)}); its changes since the last "
-                "commit were rolled back", no_space=not lost and is_full(exc))
-            log.error("%s", failed)
-            for listener in list(self.abort_listeners):
-                try:
-                    listener(failed)
-                except Exception:
-                    log.exception("%s: an abort listener failed", self.name)
-            if lost:
-                raise
-            raise failed from exc
+            self._abort(exc)
+
+    def _abort(self, exc: sqlite3.Error | MetadataLostError) -> NoReturn:
+        """`_aborting`'s handling of `exc` (raised inside a write): re-raised as it is when
+        it is the statement's own fault, else the rollback and WriteFailed (or the
+        MetadataLostError) described there. Called from an `except` clause."""
+        lost = isinstance(exc, MetadataLostError)
+        if isinstance(exc, sqlite3.Error) and not is_full(exc) \
+                and not _is_storage_error(exc):
+            raise exc  # the statement's own fault (a constraint, bad SQL): nothing is lost
+        self.rollback()
+        what = "no copy has room" if is_full(exc) else "its last copy failed"
+        failed = WriteFailed(
+            f"the {self.name} database could not be written ({what}: "
+            f"{exc if lost else checksums.describe(exc)}); its changes since the last "
+            "commit were rolled back", no_space=not lost and is_full(exc))
+        log.error("%s", failed)
+        for listener in list(self.abort_listeners):
+            try:
+                listener(failed)
+            except Exception:
+                log.exception("%s: an abort listener failed", self.name)
+        if lost:
+            raise exc
+        raise failed from exc
 
     def rollback(self) -> None:
         if not self._in_transaction:
@@ -370,31 +409,41 @@ class ReplicatedDB(CopyRoles):
             try:
                 return op(self._primary.conn)
             except sqlite3.Error as exc:
-                if is_full(exc) and self._sync:
-                    # Its disk is full, the others may not be: they carry on without it.
-                    self._step_aside(self._primary, checksums.describe(exc))
-                    continue
-                if not _is_storage_error(exc):
-                    raise
-                if not self._sync:
-                    raise MetadataLostError(
-                        f"the last copy of the {self.name} database failed: "
-                        f"{checksums.describe(exc)}"
-                    ) from exc
-                self._drop(self._primary, checksums.describe(exc),
-                           damaged=checksums.is_damage(exc))
+                self._primary_failed(exc)
+
+    def _primary_failed(self, exc: sqlite3.Error) -> None:
+        """`exc` from a statement on the primary (called from the `except` clause): a full
+        or failed primary hands over to the next synchronous copy and the caller runs the
+        statement again there (this returns); otherwise `exc` (or MetadataLostError, when
+        no copy is left) is raised."""
+        if is_full(exc) and self._sync:
+            # Its disk is full, the others may not be: they carry on without it.
+            self._step_aside(self._primary, checksums.describe(exc))
+            return
+        if not _is_storage_error(exc):
+            raise exc
+        if not self._sync:
+            raise MetadataLostError(
+                f"the last copy of the {self.name} database failed: "
+                f"{checksums.describe(exc)}"
+            ) from exc
+        self._drop(self._primary, checksums.describe(exc),
+                   damaged=checksums.is_damage(exc))
 
     def _run_on_replica(self, copy: DatabaseCopy, op: Callable[[sqlite3.Connection], Any]) -> None:
         assert copy.conn is not None
         try:
             op(copy.conn)
         except sqlite3.Error as exc:
-            # The primary accepted the statement, so any error here means this copy diverged
-            # or its disk failed: either way it can no longer be trusted.
-            if is_full(exc):
-                self._step_aside(copy, checksums.describe(exc))
-                return
-            self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
+            self._replica_failed(copy, exc)
+
+    def _replica_failed(self, copy: DatabaseCopy, exc: sqlite3.Error) -> None:
+        # The primary accepted the statement, so any error here means this copy diverged
+        # or its disk failed: either way it can no longer be trusted.
+        if is_full(exc):
+            self._step_aside(copy, checksums.describe(exc))
+            return
+        self._drop(copy, checksums.describe(exc), damaged=checksums.is_damage(exc))
 
     # ---------------------------------------------------- promotion off the owner's loop
 
