@@ -105,9 +105,9 @@ def _move(fs: Filesystem, p1: int, n1: bytes, src: Attributes, d1: Attributes, p
             fs._remove_dir(dst, now)
         else:
             fs._drop_link(dst, now, fs._counted(p2))
+        fs.repo.delete_dentry(p1, n1)
     else:
-        fs.repo.insert_dentry(p2, n2, src.ino)
-    fs.repo.delete_dentry(p1, n1)
+        fs.repo.move_dentry(p1, n1, p2, n2, src.ino)
     if src_dir and p1 != p2:
         d1.nlink -= 1
         d2.nlink += 1
@@ -117,7 +117,11 @@ def _move(fs: Filesystem, p1: int, n1: bytes, src: Attributes, d1: Attributes, p
     src.ctime_ns = now
     fs.repo.update_inode(src)
     fs._touch_dir(d1, now)
-    if d2 is not d1:
+    # An unnamed directory's own times are nobody's to see (no path reaches it; the
+    # `#trash` folders show the daemon's start time), so a file moved into it (every
+    # deletion into the trash) does not write its row; a directory moved in changes its
+    # link count, which is written.
+    if d2 is not d1 and (src_dir or p2 not in fs._uncounted):
         fs._touch_dir(d2, now)
 
 

@@ -251,6 +251,27 @@ class Repository:
             self.top_changes += 1
         self._remove("dentry", "parent = ? AND name = ?", (parent, name))
 
+    def move_dentry(self, p1: int, n1: bytes, p2: int, n2: bytes, ino: int) -> None:
+        """Entry `n1` of `p1` (naming `ino`) becomes entry `n2` of `p2`, which has none.
+
+        A row born in this generation is in no snapshot, so it moves in place: one
+        statement, where `insert_dentry` + `delete_dentry` take a read of its `born` and
+        two writes (each write on every synchronous copy). It keeps its id, so its listing
+        offset: a listing of `p2` already past that id does not show it (POSIX leaves
+        entries added during a listing open) and no listing shows it twice. An older row
+        is closed for the snapshots and a new one inserted, as before."""
+        for parent, name in ((p1, n1), (p2, n2)):
+            self.touched_names.add((parent, name))
+            if parent == ROOT_INODE:
+                self.top_changes += 1
+        moved = self._write(
+            "UPDATE dentry SET parent = ?, name = ? WHERE parent = ? AND name = ?"
+            " AND died IS NULL AND born = ?",
+            (p2, n2, p1, n1, self.generation)).rowcount
+        if not moved:
+            self.insert_dentry(p2, n2, ino)
+            self.delete_dentry(p1, n1)
+
     def retarget_dentry(self, parent: int, name: bytes, ino: int) -> None:
         """Point an existing entry at another inode (rename over, exchange)."""
         self.touched_names.add((parent, name))
