@@ -62,6 +62,12 @@ class Repository:
         # them, so readers pair this with the database's rollback count).
         self.top_changes = 0
         self.top_inodes: set[int] = set()
+        # The last entry looked up: (parent, name, `db.changes` then, its row or None). The
+        # kernel's LOOKUP of a name comes just before the request that acts on it (UNLINK;
+        # CREATE after a negative LOOKUP), whose own look at the entry then reads nothing
+        # while no statement has run since: every write statement and every rollback moves
+        # the stamp, so the answer is the one the database would give.
+        self._last_look: tuple[int, bytes, int, Any] | None = None
 
     def _write(self, sql: str, params: Any = ()) -> Any:
         """Every write statement of the repository: counted, so `InodeRows` can tell
@@ -219,7 +225,18 @@ class Repository:
 
     # ---------------------------------------------------------------- dentries
 
+    def _looked(self, parent: int, name: bytes) -> tuple[int, bytes, int, Any] | None:
+        """The last look (`_last_look`) if it was of this entry and is still current."""
+        last = self._last_look
+        if last is not None and last[2] == self.db.changes and last[0] == parent \
+                and last[1] == name:
+            return last
+        return None
+
     def lookup(self, parent: int, name: bytes) -> int | None:
+        last = self._looked(parent, name)
+        if last is not None:
+            return None if last[3] is None else int(last[3][0])
         row = self.db.query_one(
             "SELECT ino FROM dentry WHERE parent = ? AND name = ? AND died IS NULL",
             (parent, name),
@@ -227,6 +244,10 @@ class Repository:
         return None if row is None else int(row[0])
 
     def lookup_attrs(self, parent: int, name: bytes) -> Attributes | None:
+        last = self._looked(parent, name)
+        if last is not None:
+            # A new Attributes from the kept row: callers change what they get.
+            return None if last[3] is None else _attrs(last[3])
         row = self.db.query_one(
             "SELECT i.id, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, i.atime_ns,"
             " i.mtime_ns, i.ctime_ns, i.crtime_ns FROM dentry d JOIN inode i"
@@ -234,6 +255,7 @@ class Repository:
             " WHERE d.parent = ? AND d.name = ? AND d.died IS NULL",
             (parent, name),
         )
+        self._last_look = (parent, name, self.db.changes, row)
         return None if row is None else _attrs(row)
 
     def insert_dentry(self, parent: int, name: bytes, ino: int) -> None:
