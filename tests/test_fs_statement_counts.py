@@ -163,3 +163,40 @@ async def test_a_files_blocks_are_read_once_until_its_records_change(fs: Filesys
     await fs.setattr(f.ino, AttrChanges(size=10), R)  # the second record goes, the first
     await fs.commit()  # is cut to 10 bytes
     assert fs.blocks(fs.getattr(f.ino)) == 1
+
+
+async def test_the_last_look_at_an_entry_is_answered_until_anything_changes(
+        fs: Filesystem) -> None:
+    d = fs.mkdir(ROOT_INODE, b"d", 0o755, R)
+    fs.create(d.ino, b"f", 0o644, R)
+    await fs.commit()
+    with statements(fs) as ran:
+        looked = fs.lookup(d.ino, b"f", R)  # the kernel's LOOKUP
+    assert looked is not None and len(ran) == 1
+    with statements(fs) as ran:
+        seen = fs.peek(d.ino, b"f")  # the UNLINK's own look at the same entry
+    assert ran == [] and seen == looked
+    assert seen is not None and seen is not looked
+    seen.size = 99  # callers change what they get: the answer kept is not theirs
+    assert fs.peek(d.ino, b"f") == looked
+    # Any write statement moves the stamp: the next look reads, and sees the change.
+    fs.create(d.ino, b"g", 0o644, R)
+    with statements(fs) as ran:
+        assert fs.peek(d.ino, b"g") is not None
+    assert len(ran) == 1
+    # A negative look is kept too: the create it comes before checks the name for free.
+    with statements(fs) as ran:
+        assert fs.lookup(d.ino, b"h", R) is None
+    assert len(ran) == 1
+    with statements(fs) as ran:
+        fs.create(d.ino, b"h", 0o644, R)
+    assert not any(s.startswith("SELECT") and "FROM dentry" in s for s in ran)
+    with statements(fs) as ran:
+        assert fs.peek(d.ino, b"h") is not None
+    assert len(ran) == 1
+    # A rollback moves the stamp as well: the entry it undid is gone again.
+    fs.db.rollback()
+    with statements(fs) as ran:
+        assert fs.peek(d.ino, b"h") is None
+    assert len(ran) == 1
+    assert fs.peek(d.ino, b"f") is not None

@@ -44,6 +44,13 @@ async def test_a_move_to_the_trash_reads_the_entry_once(tmp_path: Path) -> None:
         # The rename's own look at the new name in the trash folder, nothing more.
         assert sum(ENTRY_LOOKUP in s for s in ran) == 1
         assert not any("FROM trash_item WHERE id" in s for s in ran)
+        # Four writes: the item, the entry moved by one UPDATE (born in this generation,
+        # so in no snapshot), the file's row and its folder's; not the trash folder's own
+        # times, which nobody sees.
+        writes = [s for s in ran if not s.startswith("SELECT")]
+        assert [w.split(" WHERE")[0].split(" SET")[0].split(" (")[0] for w in writes] == [
+            "INSERT INTO trash_item", "UPDATE dentry", "UPDATE inode", "UPDATE inode"]
+        assert not any(f"WHERE id = {trash.dir} " in w for w in writes)
         assert trash.get(item.id) == item
         assert (item.ino, item.size, item.path, item.user) == (f.ino, 4, b"/f", "alice")
         assert fs.peek(share.ino, b"f") is None
@@ -89,6 +96,44 @@ async def test_item_ids_are_counted_in_memory_and_read_again_after_a_rollback(
         assert fs.peek(trash.dir, b"2") is not None
         assert trash.move_in(share.ino, b"d", "docs", b"/d", WHO, "unlink").id == 3
         assert [i.id for i in trash.items()] == [1, 2, 3]
+    finally:
+        await fs.close()
+        store.close()
+
+
+async def test_a_move_after_a_snapshot_leaves_the_snapshot_its_entry(tmp_path: Path) -> None:
+    members = [tmp_path / f"m{i}" for i in range(3)]
+    for m in members:
+        m.mkdir()
+    Store.create(members, 1)
+    store = Store.open(members)
+    fs = Filesystem.open(store, extra_migrations=[TRASH_MIGRATIONS])
+    try:
+        trash = Trash(fs, ManualClock())
+        share = fs.mkdir(ROOT_INODE, b"docs", 0o777, ROOT_CALLER)
+        f = fs.create(share.ino, b"f", 0o644, ROOT_CALLER)
+        await fs.write(f.ino, 0, b"kept")
+        await fs.release(f.ino)
+        snap = await fs.snapshots.create()
+        ran: list[str] = []
+        conn = fs.db.conn  # type: ignore[attr-defined]
+        conn.set_trace_callback(ran.append)
+        try:
+            item = trash.move_in(share.ino, b"f", "docs", b"/f", WHO, "unlink")
+        finally:
+            conn.set_trace_callback(None)
+        # The entry's row belongs to the snapshot: closed and a new one inserted instead
+        # of moved in place (the UPDATE finds no row born in this generation).
+        assert any(s.startswith("INSERT INTO dentry") for s in ran)
+        assert fs.peek(share.ino, b"f") is None
+        assert fs.peek(trash.dir, str(item.id).encode()) is not None
+        view = fs.snapshot_view(snap.id)
+        assert view.resolve(b"docs/f").ino == f.ino
+        assert await view.read(f.ino, 0, 10) == b"kept"
+        await fs.commit()
+        view = fs.snapshot_view(snap.id)
+        assert view.resolve(b"docs/f").ino == f.ino
+        assert fs.peek(share.ino, b"f") is None
     finally:
         await fs.close()
         store.close()
