@@ -265,3 +265,23 @@ def test_daily_export_and_prune_keep_the_chain(service: PolicyService, tmp_path:
     assert service.audit_store.verify("system").ok
     # Run again the same day: nothing new to export.
     assert run_daily(service).exported == []
+
+
+def test_the_row_encoding_and_its_hash_never_change() -> None:
+    # Golden values: every hash already stored in an access or system log depends on this
+    # encoding, so a faster `canonical` must give exactly these bytes (taken at e0f3b25).
+    from nasfs.policy.auditstore import canonical, genesis_hash, row_hash
+
+    row = [7, 1700000000123456789, "alice", 2001, 4242, "smbd", "sales",
+           b"/q1/\xffreport.txt", None, "delete", "OK", 4096, True, "to trash #12",
+           "192.0.2.7"]
+    odd = [False, -3, "caf\u00e9\udcff", b"", memoryview(b"mv"), 2.5, bytearray(b"ba"),
+           2**70]
+    assert canonical(odd).hex() == (
+        "49000000013049000000022d335400000008636166c3a9edb3bf420000000042000000026d763f"
+        "00000003322e353f0000001062797465617272617928622762612729490000001631313830353931"
+        "363230373137343131333033343234")
+    assert row_hash(genesis_hash("access"), row).hex() == (
+        "cd02545b82574fc3242abad96e9ab7e88b734829c5c703ca974e33145f616db8")
+    assert row_hash(bytes(32), odd).hex() == (
+        "0f12e9d01c4e5b9ffe26a4646338760c3840be42cb5e74273e80b58e6cc1056e")

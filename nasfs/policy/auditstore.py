@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -119,25 +120,43 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode("utf-8", "surrogateescape")
 
 
+_LENGTH = struct.Struct(">I").pack
+
+
 def canonical(values: Sequence[Any]) -> bytes:
-    """An unambiguous byte encoding of a row's hashed values (type tag, length, content)."""
-    out = bytearray()
+    """An unambiguous byte encoding of a row's hashed values (type tag, length, content).
+
+    The encoding is the chain's format (every stored hash depends on it, so it never
+    changes; tests/test_policy_log.py holds a golden digest): None is `N`; an int or bool
+    `I` + 4-byte big-endian length + its decimal text; a str `T` + length + UTF-8
+    (surrogatepass); bytes or a memoryview `B` + length + the bytes; anything else `?` +
+    length + its repr. Built as one join of parts, tested by exact type first: the
+    access-log writer encodes every row, holding the GIL the trio thread needs."""
+    parts: list[bytes] = []
+    add = parts.append
     for value in values:
+        kind = type(value)
         if value is None:
-            out += b"N"
+            add(b"N")
+            continue
+        if kind is str:
+            tag, data = b"T", value.encode("utf-8", "surrogatepass")
+        elif kind is int or kind is bool:
+            tag, data = b"I", str(int(value)).encode()
+        elif kind is bytes:
+            tag, data = b"B", value
         elif isinstance(value, bool | int):
-            text = str(int(value)).encode()
-            out += b"I" + len(text).to_bytes(4, "big") + text
+            tag, data = b"I", str(int(value)).encode()
         elif isinstance(value, str):
-            data = value.encode("utf-8", "surrogatepass")
-            out += b"T" + len(data).to_bytes(4, "big") + data
+            tag, data = b"T", value.encode("utf-8", "surrogatepass")
         elif isinstance(value, bytes | memoryview):
-            data = bytes(value)
-            out += b"B" + len(data).to_bytes(4, "big") + data
+            tag, data = b"B", bytes(value)
         else:
-            text = repr(value).encode()
-            out += b"?" + len(text).to_bytes(4, "big") + text
-    return bytes(out)
+            tag, data = b"?", repr(value).encode()
+        add(tag)
+        add(_LENGTH(len(data)))
+        add(data)
+    return b"".join(parts)
 
 
 def row_hash(prev_hash: bytes, values: Sequence[Any]) -> bytes:
