@@ -4,6 +4,7 @@ and `as_user`, which runs a function in a forked child that has dropped to anoth
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,33 @@ class PolicyMount:
     def last_access_id(self) -> int:
         rows = self.access_rows()
         return max((int(r["id"]) for r in rows), default=0)
+
+
+# One ACL entry of a share, as share_acl takes it: (kind, principal, access).
+Acl = tuple[str, str | None, str]
+EVERYONE_RW: Acl = ("everyone", None, "rw")
+
+
+@contextlib.contextmanager
+def started(base: Path, *, users: Mapping[str, int] | None = None,
+            shares: Mapping[str, Sequence[Acl]] | None = None,
+            homes: Sequence[str] = ()) -> Iterator[PolicyMount]:
+    """A PolicyMount in `base`, started, with `users` (name -> uid) and `shares` (name ->
+    its ACL entries; the names in `homes` made as homes shares); stopped at the end (the
+    daemon must exit cleanly) and cleaned up also when anything before failed."""
+    m = PolicyMount(base)
+    try:
+        m.start()
+        for name, uid in (users or {}).items():
+            m.admin.user_add(name, uid)
+        for name, acl in (shares or {}).items():
+            m.admin.share_create(name, **({"homes": True} if name in homes else {}))
+            for kind, principal, access in acl:
+                m.admin.share_acl(name, kind, principal, access)
+        yield m
+        m.stop()
+    finally:
+        m.cleanup()
 
 
 def as_user(uid: int, fn: Callable[..., Any], *args: Any, gid: int | None = None,

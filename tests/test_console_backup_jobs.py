@@ -65,6 +65,21 @@ async def open_backups(pilot: Pilot[Any]) -> None:
                    "the Backups screen")
 
 
+def console(nas: PolicyMount) -> NasConsole:
+    """The console on the test's daemon, logged in already, polling every 0.5 s."""
+    return NasConsole(Backend(nas.socket), require_login=False, poll_s=0.5)
+
+
+async def add_job_form(pilot: Pilot[Any], kind: str, *, once_shown: str = "") -> None:
+    """Open the Backups screen, wait for `once_shown` on it, press A and choose `kind`:
+    the job form is up."""
+    await open_backups(pilot)
+    if once_shown:
+        await wait_for_text(pilot, once_shown)
+    await pilot.press("a")
+    await choose_kind(pilot, kind)
+
+
 async def choose_kind(pilot: Pilot[Any], kind: str) -> None:
     """The first dialog: where the job goes; then wait for the job form."""
     await wait_for_text(pilot, "Back up to")
@@ -118,12 +133,10 @@ def _usb_scenario(nas: PolicyMount, device: str, uuid: str) -> str:
 
     async def scenario() -> None:
         nonlocal generation
-        app = NasConsole(Backend(nas.socket), require_login=False, poll_s=0.5)
+        app = console(nas)
         async with app.run_test(size=SIZE) as pilot:
-            await open_backups(pilot)
-            await wait_for_text(pilot, "No backup jobs yet: press A to add one.")
-            await pilot.press("a")
-            await choose_kind(pilot, "a USB disk")
+            await add_job_form(pilot, "a USB disk",
+                               once_shown="No backup jobs yet: press A to add one.")
             disks = options(pilot, "disk")
             mine = [d for d in disks if d.endswith(f"UUID {uuid}")]
             assert mine and "OFFICE-USB" in mine[0] and "67.1 MB ext4" in mine[0], disks
@@ -203,11 +216,9 @@ def test_a_job_to_another_box_pins_the_host_key_it_showed(nas: PolicyMount) -> N
         host_line = " ".join((sshd_dir / "host.pub").read_text().split()[:2])
 
         async def scenario() -> None:
-            app = NasConsole(Backend(nas.socket), require_login=False, poll_s=0.5)
+            app = console(nas)
             async with app.run_test(size=SIZE) as pilot:
-                await open_backups(pilot)
-                await pilot.press("a")
-                await choose_kind(pilot, "another box over ssh")
+                await add_job_form(pilot, "another box over ssh")
                 fill(pilot, name="lan", source="docs", box="root@127.0.0.1:/srv/vault",
                      port=str(port))
                 await pilot.press("ctrl+s")
@@ -252,12 +263,9 @@ def test_a_cloud_job_gets_a_copy_of_a_configured_remote(nas: PolicyMount,
     before = conf.read_text()
 
     async def scenario() -> None:
-        app = NasConsole(Backend(nas.socket), require_login=False, poll_s=0.5)
+        app = console(nas)
         async with app.run_test(size=SIZE) as pilot:
-            await open_backups(pilot)
-            await wait_for_text(pilot, "offsite")
-            await pilot.press("a")
-            await choose_kind(pilot, "a cloud remote")
+            await add_job_form(pilot, "a cloud remote", once_shown="offsite")
             offered = options(pilot, "remote")
             assert offered == ["offsite: webdav, encrypted http://127.0.0.1:9"]
             fill(pilot, name="offsite2", source="nosuch", remote=offered[0],

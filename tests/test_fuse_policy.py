@@ -12,27 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import PolicyMount, as_user, started
 
 ALICE, BOB, CAROL, GUEST = 2001, 2002, 2003, 2999
 
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        a = m.admin
-        a.user_add("alice", ALICE)
-        a.user_add("bob", BOB)
-        a.user_add("carol", CAROL)
-        a.group_add("sales", 3000)
-        a.group_adduser("sales", "alice")
-        a.group_adduser("sales", "carol")
+    with started(tmp_path, users={"alice": ALICE, "bob": BOB, "carol": CAROL}) as m:
+        m.admin.group_add("sales", 3000)
+        m.admin.group_adduser("sales", "alice")
+        m.admin.group_adduser("sales", "carol")
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def write(path: Path, data: bytes = b"x") -> int:

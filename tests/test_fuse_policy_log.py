@@ -12,27 +12,19 @@ from typing import Any
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import PolicyMount, as_user, started
 
 ALICE = 2001
 
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.user_add("alice", ALICE)
-        m.admin.share_create("docs")
-        m.admin.share_acl("docs", "user", "alice", "rw")
-        m.admin.share_create("ref")
-        m.admin.share_acl("ref", "user", "alice", "ro")
+    with started(tmp_path, users={"alice": ALICE},
+                 shares={"docs": [("user", "alice", "rw")],
+                         "ref": [("user", "alice", "ro")]}) as m:
         (m.mnt / "ref" / "open").write_bytes(b"anyone may write by mode")
         os.chmod(m.mnt / "ref" / "open", 0o666)
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def session(mnt: Path) -> int:

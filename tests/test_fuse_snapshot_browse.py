@@ -24,7 +24,7 @@ from nasfs.policy.gate.inodes import (
     decode,
     encode,
 )
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import EVERYONE_RW, PolicyMount, as_user, started
 
 ALICE = 2001
 BIG = bytes(range(256)) * (3 * 4096 + 17)  # ~3 MiB: spans several records
@@ -33,16 +33,8 @@ OLD, NEW = b"the old text\n", b"the new, longer text\n"
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.user_add("alice", ALICE)
-        m.admin.share_create("docs")
-        m.admin.share_acl("docs", "everyone", None, "rw")
+    with started(tmp_path, users={"alice": ALICE}, shares={"docs": [EVERYONE_RW]}) as m:
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def take(nas: PolicyMount, name: str | None = None) -> dict[str, Any]:

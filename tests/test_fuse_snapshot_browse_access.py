@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount, as_user
+from tests.fuse_policy_util import PolicyMount, as_user, started
 
 ALICE, BOB, CAROL, EVE = 2001, 2002, 2003, 2004
 REPO = Path(__file__).resolve().parent.parent
@@ -23,15 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        for name, uid in (("alice", ALICE), ("bob", BOB), ("carol", CAROL)):
-            m.admin.user_add(name, uid)
+    with started(tmp_path, users={"alice": ALICE, "bob": BOB, "carol": CAROL}) as m:
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def take(nas: PolicyMount, name: str) -> dict[str, Any]:

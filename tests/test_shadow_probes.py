@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount
+from tests.fuse_policy_util import EVERYONE_RW, PolicyMount, started
 from tests.user_process import UserProcess
 
 ALICE, BOB, CAROL = 2101, 2102, 2103
@@ -27,17 +27,9 @@ HOMES = ["#snapshot", "#trash"]  # the virtual folders of every share folder
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        for name, uid in (("alice", ALICE), ("bob", BOB), ("carol", CAROL)):
-            m.admin.user_add(name, uid)
-        m.admin.share_create("public")
-        m.admin.share_acl("public", "everyone", None, "rw")
+    with started(tmp_path, users={"alice": ALICE, "bob": BOB, "carol": CAROL},
+                 shares={"public": [EVERYONE_RW]}) as m:
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def fill_secret(nas: PolicyMount, name: str = "secret") -> Path:

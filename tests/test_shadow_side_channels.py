@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.fuse_policy_util import PolicyMount
+from tests.fuse_policy_util import EVERYONE_RW, PolicyMount, started
 from tests.user_process import UserProcess
 
 ALICE, BOB = 2111, 2112
@@ -64,19 +64,10 @@ fds.update(statx=statx, watch=watch, events=events)
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
-    m = PolicyMount(tmp_path)
-    try:
-        m.start()
-        m.admin.user_add("alice", ALICE)
-        m.admin.user_add("bob", BOB)
-        m.admin.share_create("public")
-        m.admin.share_acl("public", "everyone", None, "rw")
-        m.admin.share_create("homes", homes=True)
-        m.admin.share_acl("homes", "everyone", None, "rw")
+    with started(tmp_path, users={"alice": ALICE, "bob": BOB},
+                 shares={"public": [EVERYONE_RW], "homes": [EVERYONE_RW]},
+                 homes=["homes"]) as m:
         yield m
-        m.stop()
-    finally:
-        m.cleanup()
 
 
 def prober(uid: int) -> UserProcess:
