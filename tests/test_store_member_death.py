@@ -99,3 +99,23 @@ def test_rebuild_onto_a_dead_target_is_a_rebuild_error(tmp_path: Path) -> None:
         with pytest.raises(RebuildError, match="stopped: Input/output error"):
             store.rebuild(1, target)
         assert store.health().missing == [1]
+
+
+def test_a_member_that_dies_under_a_metadata_copy_alone_is_failed(tmp_path: Path) -> None:
+    # No shard is written after the death (a reference released: a catalog commit only),
+    # and stat still answers on the dead filesystem: the failed copy is what shows it.
+    rng = random.Random(9)
+    with ext4_disks(tmp_path, [f"disk{i}" for i in range(4)]) as members:
+        Store.create(members, 1, **SMALL)
+        events = EventLog()
+        with Store.open(members, events=events) as store:
+            stored = _put_all(store, random_chunks(rng, 12))
+            shut_down(members[0])  # the catalog's primary copy is there
+            released = next(iter(stored))
+            store.release([released])
+            assert store.health().missing == [0]
+            (failed,) = [e for e in events if e.kind == "member-failed"]
+            assert failed.member == 0 and "Input/output error" in failed.detail
+            for cid, data in stored.items():
+                assert store.get(cid) == data
+            assert store.refcount(released) == 0

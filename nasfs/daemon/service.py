@@ -417,6 +417,12 @@ class Daemon:
             database = "store"
         if database is not None:
             detail = f"{database}.db copy {getattr(event, 'path', None) or '?'}: {detail}"
+            # The store relays its own catalog's; the other databases' failed copies are
+            # told here, so a member that fails only under them is found too.
+            array = self._array
+            path = getattr(event, "path", None)
+            if kind == "db-failed" and array is not None and path is not None:
+                array.store.suspect_copy(path)
         self.member_errors.count(str(kind), getattr(event, "member", None), str(detail))
         self._record(Event(time.time(), "store", str(kind), str(detail)), event)
 

@@ -115,6 +115,17 @@ class MemberRoot:
                 return f"its label {self.path / NASFS_DIR / LABEL_NAME} is gone"
         return None
 
+    def io_problem(self) -> str | None:
+        """Why the member's filesystem no longer takes I/O, or None while it does: an
+        fsync of the pinned folder (nearly free when nothing in it is dirty). `problem()`
+        cannot tell: stat answers from the inode cache on a filesystem whose every read
+        and write fails (a dead disk, an ext4 that shut itself down)."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            return f"fsync of {self.path / NASFS_DIR} failed: {exc.strerror or exc}"
+        return None
+
     # Everything below works relative to the pinned folder, never through the path.
 
     def open(self, relative: str, flags: int, mode: int = 0o644) -> int:

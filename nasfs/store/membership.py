@@ -37,6 +37,10 @@ class Membership:
         # Each present member pinned (nasfs.store.member): writes go through these only.
         self.roots: dict[int, MemberRoot] = {}
         self.pinned: list[MemberRoot] = []  # every root ever pinned, closed at close()
+        # Slots a metadata copy failed on (`suspect`), probed with real I/O by the next
+        # `verify_members`. Its own lock: databases report from any thread, holding any.
+        self._suspects: set[int] = set()
+        self._suspects_lock = threading.Lock()
         for i, path in sorted(self.present.items()):
             try:
                 self._pin(i, path)
@@ -124,19 +128,47 @@ class Membership:
             self._emit(StoreEvent("member-failed", member=index, path=str(path), detail=why))
             self.bump_generation(failed=set(self.label.failed) | {index})
 
-    def verify_members(self) -> list[int]:
-        """Re-probe every present member; fail those that vanished or were replaced.
+    def suspect(self, path: Path | str) -> None:
+        """A metadata database copy at `path` failed: have the next `verify_members` probe
+        the member holding it with real I/O. A dead disk that is only read from (or whose
+        next store write is seconds away) shows itself first there; without this `status`
+        went on calling the array healthy. Takes no store lock (any thread may call it)."""
+        target = os.path.abspath(path)
+        for i, root in list(self.roots.items()):
+            if target.startswith(os.path.abspath(root.path) + os.sep):
+                with self._suspects_lock:
+                    self._suspects.add(i)
 
-        Returns the slots failed now. Cheap (a few stat calls per member): writers call it
-        before every batch, readers after an error, status and the daemon's watch always.
+    def verify_members(self) -> list[int]:
+        """Re-probe every present member; fail those that vanished or were replaced, and
+        the suspects (`suspect`) whose filesystem no longer takes I/O.
+
+        Returns the slots failed now. Cheap (a few stat calls per member, an fsync per
+        suspect): writers call it before every batch, readers after an error, status and
+        the daemon's watch always.
         """
         with self._lock:
             if self._is_closed():
                 return []
+            with self._suspects_lock:
+                suspects, self._suspects = self._suspects, set()
+            dead: list[int] = []
+            for i in sorted(suspects):
+                root = self.roots.get(i)
+                why = root.io_problem() if root is not None else None
+                if root is None or why is None:
+                    continue
+                self.present.pop(i, None)
+                self.roots.pop(i, None)
+                # Worded as the write path's failures are (counted as a write error).
+                self._emit(StoreEvent("member-failed", member=i, path=str(root.path),
+                                      detail=f"write failed: {why} (after a metadata "
+                                             "copy on it failed)"))
+                dead.append(i)
             bad = [i for i, root in self.roots.items() if root.problem() is not None]
-            if bad:
-                self.bump_generation(failed=set(self.label.failed))
-            return bad
+            if bad or dead:
+                self.bump_generation(failed=set(self.label.failed) | set(dead))
+            return sorted(dead + bad)
 
     def copy_ok(self, path: Path) -> bool:
         """May a metadata database copy at `path` be written (or created)?

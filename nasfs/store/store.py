@@ -113,6 +113,8 @@ class Store:
 
     def _open_catalog(self) -> Catalog:
         def relay(event: DBEvent) -> None:
+            if event.kind == "failed":
+                self.members.suspect(event.path)
             self.emit(StoreEvent(f"db-{event.kind}", path=str(event.path), detail=event.detail))
 
         return Catalog.open(
@@ -207,6 +209,11 @@ class Store:
     def verify_members(self) -> list[int]:
         """Re-probe every present member; fail those that vanished or were replaced."""
         return self.members.verify_members()
+
+    def suspect_copy(self, path: Path | str) -> None:
+        """A metadata copy at `path` (of any database kept on the members) failed: the
+        next `verify_members` probes its member with real I/O (nasfs.store.membership)."""
+        self.members.suspect(path)
 
     def copy_ok(self, path: Path) -> bool:
         """May a metadata database copy at `path` be written (or created)?"""
