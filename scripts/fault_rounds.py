@@ -3,8 +3,8 @@
 
 Everything is real: the array is made with `nasfs mkfs`, served by the daemon that
 `nasfs mount` starts (FUSE), repaired with `nasfs rebuild` and `nasfs scrub`; members are
-directories in a temporary directory (or, for the full-disk rounds, loop-mounted ext4 images
-there). Each round:
+directories in a temporary directory (or, for the full-array, member-death and power-loss
+rounds, loop-mounted ext4 images there). Each round:
 
 1. **crash**: WRITERS processes write distinct data into a share (files of 0-40 MiB in
    calls of up to 512 KiB, overwrites at random offsets, truncates, renames, renames over
@@ -35,6 +35,29 @@ there). Each round:
    daemon SIGKILLed while it compacts (the other half must be intact); then everything is
    deleted, the trash purged, and a 16 MiB file must be writable and durable again.
 
+5. every --dies-every rounds, **a member dies while mounted**: a fresh array on ext4
+   images; while the writers run, the filesystem of one member (two with --parity 2) is
+   shut down with EXT4_IOC_SHUTDOWN (every later I/O on it answers EIO, as a dead disk's),
+   at a seeded moment: a timer, a chosen writer inside fsync, or a mounted scrub running.
+   The writers must go on degraded or stop on a clear error, never hang; then either the
+   files are checked while still mounted (read from parity), `nasfs status` must name the
+   dead disks and a mail (to a real SMTP server on loopback) must say "Missing: disk N",
+   and the daemon is SIGKILLed; or the daemon is SIGKILLed while the writers still write
+   degraded. Mounted --degraded again, everything is checked; each dead disk is replaced
+   by a fresh image and rebuilt, the first rebuild target itself shut down during its
+   rebuild (the rebuild must stop with one `nasfs:` line); mounted and checked, and a
+   scrub must repair nothing.
+6. every --power-every rounds, **power loss**: every member's filesystem of a fresh
+   array on ext4 images is shut down at a seeded moment without flushing its journal
+   (what ext4 had not written to its disk is lost, as at a power cut) and the daemon is
+   SIGKILLed; the images are mounted again (ext4 replays its journal), the array mounted
+   and every acknowledged state checked; the scrub after must find nothing unrecoverable.
+7. every --scrub-crash-every rounds, **a crash during a scrub that repairs**: up to 4 KiB
+   of one shard of a seeded stripe inverted, a scrub started (offline, or mounted through
+   the daemon) and SIGKILLed (the scrub, or the daemon) at a seeded moment; `nasfs scrub
+   --resume` and then a full scrub (0 repairs expected); every segment file of every
+   member must be byte-identical to before the damage, every file as checked.
+
 `syncfs(2)` (and `sync(1)`) is not an acknowledgement here: the kernel sends FUSE_SYNCFS
 only to virtiofs servers, so on a FUSE mount it returns 0 without reaching the daemon
 (docs/filesystem.md, Durability). With `--trust-syncfs` the writers call syncfs where they
@@ -46,7 +69,8 @@ journals and the daemon's log) and exits 1; the same --seed replays the same ope
 sizes, kill choices and lost disks (the kill's exact moment is the machine's).
 
     .venv/bin/python scripts/fault_rounds.py [--rounds 20] [--seed N] [--parity 1]
-        [--members 4] [--writers 4] [--degraded-every 4] [--enospc-every 5] [--dir /tmp]
+        [--members 4] [--writers 4] [--degraded-every 4] [--enospc-every 5]
+        [--dies-every 3] [--power-every 4] [--scrub-crash-every 3] [--only KIND] [--dir /tmp]
 """
 
 from __future__ import annotations
@@ -54,13 +78,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import email
+import email.policy
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import random
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -250,7 +279,10 @@ class Writer:
                     if self.enospc >= 12:
                         return
                     continue
-                return  # the daemon is gone (ENOTCONN, ECONNABORTED, EIO)
+                # The daemon is gone (ENOTCONN, ECONNABORTED), or the array refused the
+                # change: said in the journal, so a round can tell an error from a hang.
+                self.log(f"F {e.errno} {e.strerror}")
+                return
 
 
 def _syncfs(fd: int) -> None:
@@ -285,7 +317,7 @@ def read_journal(path: Path) -> dict[int, Identity]:
         return out
     for line in path.read_text().splitlines():
         parts = line.split()
-        if not parts or parts[0] == "E":
+        if not parts or parts[0] in ("E", "F"):
             continue
         if parts[0] == "A":
             ident, ver = int(parts[1]), int(parts[2])
@@ -472,68 +504,143 @@ class Run:
         self.lines.append(line)
 
 
-def crash_phase(run: Run, array: Array, tag: str, rng: random.Random, *, fill: bool = False,
-                kill: bool = True, max_mib: int | None = None) -> dict[str, Any]:
-    """Writers into fresh folders, then SIGKILL (or unmount), mount again, check them."""
+@dataclass
+class Writers:
+    """WRITERS writer processes, each in a fresh folder of the share, with their journals."""
+
+    tag: str
+    control: Path
+    folders: list[Path]
+    seeds: list[str]
+    procs: list[subprocess.Popen[bytes]]
+
+    def done(self) -> bool:
+        return all(p.poll() is not None for p in self.procs)
+
+    def in_fsync(self, i: int) -> Path:
+        """The marker that exists while writer i is inside a sync call."""
+        return self.control / f"{self.folders[i].name}.in-fsync"
+
+    def journal(self, i: int) -> Path:
+        return self.control / f"w{i}.journal"
+
+    def wait(self, timeout: float, where: str) -> None:
+        """Every writer ends within `timeout` seconds; a writer still blocked is a hang."""
+        deadline = time.monotonic() + timeout
+        for i, p in enumerate(self.procs):
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                for q in self.procs:
+                    q.kill()
+                raise RoundFailed(f"{where}: writer w{i} still blocked {timeout:.0f}s after "
+                                  f"the fault (a hang, not an error)") from None
+
+    def errors(self) -> list[str]:
+        """The error each writer stopped on (its journal's F line), if it stopped on one."""
+        out = []
+        for i in range(len(self.folders)):
+            path = self.journal(i)
+            for line in path.read_text().splitlines() if path.exists() else []:
+                if line.startswith("F "):
+                    out.append(f"w{i}: {line[2:]}")
+        return out
+
+    def check(self, run: Run, array: Array) -> int:
+        """Check every writer's folder against its journal; returns the files acknowledged."""
+        acked = 0
+        for i, folder in enumerate(self.folders):
+            found = observe(folder)
+            check_writer(self.seeds[i], self.journal(i), found,
+                         f"seed {run.args.seed} {self.tag} w{i}")
+            acked += sum(1 for ident in read_journal(self.journal(i)).values()
+                         if ident.acked >= 0)
+            run.kept[str(folder.relative_to(array.mnt))] = found
+        return acked
+
+
+def start_writers(run: Run, array: Array, tag: str, *, fill: bool = False,
+                  max_mib: int | None = None) -> Writers:
+    """Start the writers into fresh folders `TAG-wI` of the share; they begin together."""
     args = run.args
     control = run.root / f"ctl-{tag}"
     control.mkdir()
     share = array.mnt / SHARE
     folders = [share / f"{tag}-w{i}" for i in range(args.writers)]
+    seeds = [f"{args.seed}:{tag}:w{i}" for i in range(args.writers)]
     for folder in folders:
         folder.mkdir()
     procs = []
     for i, folder in enumerate(folders):
-        seed = f"{args.seed}:{tag}:w{i}"
         procs.append(subprocess.Popen(
-            [sys.executable, __file__, "writer", str(folder), seed,
+            [sys.executable, __file__, "writer", str(folder), seeds[i],
              str(control / f"w{i}.journal"), str(control), str(args.ops * (8 if fill else 1)),
              str(max_mib or args.max_mib), "1" if fill else "0",
              "1" if args.trust_syncfs else "0"], cwd=REPO))
-    mode = rng.choice(["timer", "mid-fsync"])
-    delay = rng.uniform(0.3, args.max_run)
-    chosen = rng.randrange(args.writers)
     (control / "go").touch()
-    started = time.monotonic()
-    killed_how = "writers finished"
-    if kill:
-        marker = control / f"{folders[chosen].name}.in-fsync"
-        if fill:  # the clock starts at the first ENOSPC answer
-            while not any("E\n" in j.read_text() for j in control.glob("*.journal")):
-                if all(p.poll() is not None for p in procs):
+    return Writers(tag, control, folders, seeds, procs)
+
+
+@dataclass
+class Moment:
+    """A round's seeded moment: a timer, or a chosen writer inside fsync (drawn from the
+    round's generator in one order, so a seed replays the same choices)."""
+
+    mode: str
+    delay: float
+    chosen: int
+
+    @classmethod
+    def draw(cls, rng: random.Random, writers: int, max_run: float) -> Moment:
+        return cls(rng.choice(["timer", "mid-fsync"]), rng.uniform(0.3, max_run),
+                   rng.randrange(writers))
+
+    def wait(self, writers: Writers, max_run: float, rng: random.Random, *,
+             after_enospc: bool = False) -> str:
+        """Wait for it (or for the writers to finish first); returns how it came."""
+        marker = writers.in_fsync(self.chosen)
+        started = time.monotonic()
+        delay = self.delay
+        if after_enospc:  # the clock starts at the first ENOSPC answer
+            while not any("E\n" in j.read_text() for j in writers.control.glob("*.journal")):
+                if writers.done():
                     break
                 time.sleep(0.01)
             started = time.monotonic()
             delay = rng.uniform(0.0, 2.0)
-        while time.monotonic() - started < (args.max_run * 3 if mode == "mid-fsync"
+        while time.monotonic() - started < (max_run * 3 if self.mode == "mid-fsync"
                                             else delay):
-            if all(p.poll() is not None for p in procs):
+            if writers.done():
                 break
-            if (mode == "mid-fsync" and time.monotonic() - started >= delay
+            if (self.mode == "mid-fsync" and time.monotonic() - started >= delay
                     and marker.exists()):
                 break
             time.sleep(0.001)
-        killed_how = (f"killed {time.monotonic() - started:.1f}s in"
-                      + (f" while w{chosen} was in fsync" if marker.exists() else ""))
+        return (f"{time.monotonic() - started:.1f}s in"
+                + (f" while w{self.chosen} was in fsync" if marker.exists() else ""))
+
+
+def crash_phase(run: Run, array: Array, tag: str, rng: random.Random, *, fill: bool = False,
+                kill: bool = True, max_mib: int | None = None) -> dict[str, Any]:
+    """Writers into fresh folders, then SIGKILL (or unmount), mount again, check them."""
+    writers = start_writers(run, array, tag, fill=fill, max_mib=max_mib)
+    moment = Moment.draw(rng, run.args.writers, run.args.max_run)
+    if kill:
+        killed_how = "killed " + moment.wait(writers, run.args.max_run, rng,
+                                             after_enospc=fill)
         array.kill()
-        for p in procs:
+        for p in writers.procs:
             p.wait(timeout=600)
         array.mount()
     else:
-        for p in procs:
+        for p in writers.procs:
             p.wait(timeout=3600)
         array.umount()
         array.mount()
         killed_how = "unmounted cleanly"
-    acked = 0
-    for i, folder in enumerate(folders):
-        found = observe(folder)
-        journal = control / f"w{i}.journal"
-        check_writer(f"{args.seed}:{tag}:w{i}", journal, found,
-                     f"seed {args.seed} {tag} w{i}")
-        acked += sum(1 for ident in read_journal(journal).values() if ident.acked >= 0)
-        run.kept[str(folder.relative_to(array.mnt))] = found
+    acked = writers.check(run, array)
     check_kept(run, array, tag)
+    folders = writers.folders
     size = sum(s for folder in folders for s, _ in observe(folder).values())
     return {"acked": acked, "files": sum(len(observe(f)) for f in folders),
             "mib": size // MIB, "how": killed_how}
@@ -553,7 +660,10 @@ def forget_old(run: Run, array: Array, keep: int) -> None:
     folders = sorted({rel.rsplit("-w", 1)[0] for rel in run.kept})  # r003 < r003d < r004
     for old in folders[:-keep] if keep else folders:
         for rel in [r for r in run.kept if r.rsplit("-w", 1)[0] == old]:
-            shutil.rmtree(array.mnt / rel)
+            # A folder made just before a kill, with nothing fsynced in it, may be gone
+            # (its mkdir was never made durable): then it was checked as empty.
+            if (array.mnt / rel).exists() or run.kept[rel]:
+                shutil.rmtree(array.mnt / rel)
             del run.kept[rel]
     array.nasfs("trash", "purge", "--older-than", "0", "--array", *array.members)
 
@@ -696,8 +806,11 @@ def loop_members(root: Path, count: int, mib: int) -> Iterator[list[Path]]:
             shutil.rmtree(point / "lost+found", ignore_errors=True)
         yield mounted
     finally:
-        for point in mounted:
-            subprocess.run(["umount", "-l", str(point)], check=False)
+        # Also the images a round mounted there later (replacement disks).
+        for point in [*mounted, *(p for p in sorted(root.iterdir())
+                                  if p not in mounted and os.path.ismount(p))]:
+            subprocess.run(["umount", "-l", str(point)], check=False,
+                           stderr=subprocess.DEVNULL)
 
 
 def enospc_round(run: Run, rnd: int, rng: random.Random) -> None:
@@ -798,6 +911,386 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+# -- a member dies while the array is mounted ----------------------------------------------
+
+EXT4_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
+EXT4_GOING_FLAGS_NOLOGFLUSH = 2  # stop at once; what the journal has not written is lost
+
+
+def shut_down(point: Path) -> None:
+    """Make the ext4 filesystem mounted at `point` die as a disk does: from now on every
+    I/O on it answers EIO (the mount stays; nothing more reaches the image)."""
+    fd = os.open(point, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def mail_catcher() -> Iterator[tuple[list[tuple[str, str]], int]]:
+    """A real SMTP server on loopback (aiosmtpd); yields the (subject, body) of every mail
+    it received, and its port."""
+    from aiosmtpd.controller import Controller  # a test dependency, in the project's .venv
+
+    mails: list[tuple[str, str]] = []
+
+    class Keep:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            body = message.get_body(("plain",))
+            mails.append((str(message["Subject"]),
+                          body.get_content() if body is not None else ""))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mails, port
+    finally:
+        controller.stop()
+
+
+def use_mail(array: Array, port: int) -> None:
+    for key, value in (("mail.host", "127.0.0.1"), ("mail.port", str(port)),
+                       ("mail.starttls", "no"), ("mail.to", "admin@example.com"),
+                       ("mail.enabled", "yes")):
+        array.nasfs("settings", "set", key, value, "--mountpoint", array.mnt)
+
+
+def wait_for_mail(mails: list[tuple[str, str]], dead: list[int], where: str) -> str:
+    """The degraded mail that names every dead disk (the watch mails each change)."""
+    wanted = "Missing: " + ", ".join(f"disk {i + 1}" for i in sorted(dead)) + "."
+    for _ in range(600):
+        for subject, body in list(mails):
+            if wanted in body:
+                return subject
+        time.sleep(0.1)
+    raise RoundFailed(f"{where}: no mail saying '{wanted}' in 60 s (got {mails})")
+
+
+def check_status_names(array: Array, dead: list[int], where: str) -> str:
+    """`nasfs status` (exit 4: degraded) names exactly the dead disks as missing."""
+    done = array.nasfs("status", "--json", array.mnt, check=False)
+    status = json.loads(done.stdout)
+    missing = sorted(status["missing"])
+    if done.returncode != 4 or status["state"] != "degraded" or missing != sorted(dead):
+        raise RoundFailed(f"{where}: status exited {done.returncode}: {status['state']}, "
+                          f"missing {missing}; disks {[d + 1 for d in dead]} died")
+    return f"degraded, disk(s) {[i + 1 for i in missing]} missing"
+
+
+def member_death_round(run: Run, rnd: int, rng: random.Random) -> int:
+    """Members on ext4 images die (EXT4_IOC_SHUTDOWN) while writers run, or during a
+    mounted scrub; see the module docstring, 5."""
+    args = run.args
+    root = run.root / f"dies-r{rnd}"
+    root.mkdir()
+    tag = f"r{rnd:03d}m"
+    with loop_members(root, args.members, args.dies_mib) as members, \
+            mail_catcher() as (mails, port):
+        array = Array(root, members, args.parity)
+        try:
+            array.mkfs()
+            array.mount()
+            use_mail(array, port)
+            sub = Run(args, root, array)
+            dead = sorted(rng.sample(range(args.members), args.parity))
+            during = rng.choice(["writes", "writes", "scrub"])
+            kill_after = rng.random() < 0.5
+            writers = start_writers(sub, array, tag, max_mib=args.dies_max_mib)
+            moment = Moment.draw(rng, args.writers, args.max_run)
+            scrub: subprocess.Popen[str] | None = None
+            if during == "scrub":
+                # The writers' data first, then a mounted scrub of it, and the death in it.
+                writers.wait(600, f"seed {args.seed} {tag}")
+                scrub = subprocess.Popen(
+                    [*NASFS, "scrub", "--json", "--mountpoint", str(array.mnt),
+                     "--config", str(array.config)], env=array.env, cwd=REPO,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                into = rng.uniform(0.05, 0.6)
+                time.sleep(into)
+                how = (f"{into:.2f}s into a mounted scrub"
+                       + (" (it was running)" if scrub.poll() is None else " (it had ended)"))
+            else:
+                how = moment.wait(writers, args.max_run, rng)
+            for n, i in enumerate(dead):
+                if n:
+                    time.sleep(rng.uniform(0.0, 1.0))
+                shut_down(members[i])
+            where = f"seed {args.seed} {tag}"
+            if kill_after:  # the daemon SIGKILLed while the writers go on degraded
+                time.sleep(rng.uniform(0.2, 2.0))
+                array.kill()
+            writers.wait(600, where)
+            scrub_said = ""
+            if scrub is not None:
+                try:
+                    _, err = scrub.communicate(timeout=600)
+                except subprocess.TimeoutExpired:
+                    scrub.kill()
+                    raise RoundFailed(f"{where}: the scrub hung after the disk died") from None
+                lines = [line for line in err.splitlines() if line.startswith("nasfs: ")]
+                if "Traceback" in err or (scrub.returncode != 0 and len(lines) != 1):
+                    raise RoundFailed(f"{where}: the scrub a disk died under ended "
+                                      f"{scrub.returncode} without a one-line error: "
+                                      f"{err.strip()[-400:]!r}")
+                scrub_said = f"; the scrub exited {scrub.returncode}" + (
+                    f" ({lines[0][:120]})" if lines else "")
+            errors = writers.errors()
+            survivors = [m for i, m in enumerate(members) if i not in dead]
+            said = ""
+            if not kill_after:
+                # Still mounted: everything reads back (from parity where a disk died).
+                writers.check(sub, array)
+                said = check_status_names(array, dead, where)
+                said += f"; mailed '{wait_for_mail(mails, dead, where)}'"
+                array.kill()
+            array.members = survivors
+            array.degraded = True
+            array.mount()
+            # Against the journals again: what was not synced may be gone after the kill
+            # (docs/filesystem.md, Durability), so what the mounted check saw is not kept.
+            writers.check(sub, array)
+            if kill_after:
+                said = check_status_names(array, dead, where)
+                said += f"; mailed '{wait_for_mail(mails, dead, where)}'"
+            check_kept(sub, array, f"{tag} degraded after the kill")
+            array.umount()
+            rebuilt = replace_dead(sub, array, root, members, dead, rng, where)
+            array.degraded = False
+            array.mount()
+            check_kept(sub, array, f"{tag} rebuilt")
+            array.umount()
+            report = json.loads(array.nasfs("scrub", "--json", "--array",
+                                            *array.members).stdout)
+            if _repairs(report):
+                raise RoundFailed(f"{where}: scrub after the rebuild repaired "
+                                  f"{_repairs(report)}: {json.dumps(report)[:400]}")
+            acked = sum(1 for j in range(args.writers)
+                        for ident in read_journal(writers.journal(j)).values()
+                        if ident.acked >= 0)
+            run.say(f"  r{rnd}: disk(s) {[i + 1 for i in dead]} died {how} "
+                    f"{scrub_said}; writers "
+                    f"{'stopped on ' + '; '.join(errors) if errors else 'went on degraded'}"
+                    f"; daemon SIGKILLed {'while they wrote' if kill_after else 'after'}; "
+                    f"{acked} acked files intact; status {said}; degraded remount checked; "
+                    f"{rebuilt}; scrub 0 repairs")
+            return acked
+        finally:
+            array.cleanup()
+
+
+def replace_dead(run: Run, array: Array, root: Path, members: list[Path], dead: list[int],
+                 rng: random.Random, where: str) -> str:
+    """Put a fresh ext4 image in place of every dead member and `nasfs rebuild` it; the
+    first rebuild target dies itself at a seeded moment (the rebuild must fail clearly, not
+    hang), and a second fresh one is rebuilt."""
+    said = []
+    slots: list[Path | None] = [None if i in dead else m for i, m in enumerate(members)]
+    for n, i in enumerate(dead):
+        subprocess.run(["umount", "-l", str(members[i])], check=False,
+                       stderr=subprocess.DEVNULL)
+        attempts = 0
+        while True:
+            attempts += 1
+            target = new_loop_member(root, f"new{i}-{attempts}")
+            present = [m for m in slots if m is not None]
+            rebuild = [*NASFS, "rebuild", "--array", *map(str, present), "--disk", str(i + 1),
+                       "--onto", str(target), "--config", str(array.config)]
+            proc = subprocess.Popen(rebuild, env=array.env, cwd=REPO, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if n == 0 and attempts == 1:
+                time.sleep(rng.uniform(0.1, 2.0))
+                running = proc.poll() is None
+                shut_down(target)
+                try:
+                    _, err = proc.communicate(timeout=600)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    raise RoundFailed(f"{where}: rebuild hung after its target died") from None
+                # Offline commands log warnings to stderr too; the error is its one line.
+                lines = [line for line in err.splitlines() if line.startswith("nasfs: ")]
+                if proc.returncode == 0 and running:
+                    raise RoundFailed(f"{where}: rebuild onto a dead target said it worked")
+                if proc.returncode != 0 and (len(lines) != 1 or "Traceback" in err):
+                    raise RoundFailed(f"{where}: rebuild onto a dead target: not one line: "
+                                      f"{err.strip()[-400:]!r}")
+                why = lines[0].partition(" stopped: ")[2].split(" (")[0] if lines else ""
+                said.append(f"rebuild target of disk {i + 1} died "
+                            + (f"during the rebuild (it stopped: {why})" if running
+                               else "after the rebuild ended"))
+                subprocess.run(["umount", "-l", str(target)], check=False,
+                               stderr=subprocess.DEVNULL)
+                continue
+            _, err = proc.communicate(timeout=1800)
+            if proc.returncode != 0:
+                raise RoundFailed(f"{where}: rebuild of disk {i + 1} failed: {err.strip()}")
+            slots[i] = target
+            break
+    array.members = [m for m in slots if m is not None]
+    return "; ".join([*said, f"rebuilt disk(s) {[i + 1 for i in dead]}"])
+
+
+def new_loop_member(root: Path, name: str, mib: int = 0) -> Path:
+    """A fresh ext4 image loop-mounted at root/name (the same size as the others)."""
+    sizes = [p.stat().st_size for p in root.glob("*.img")]
+    image = root / f"{name}.img"
+    point = root / name
+    point.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(mib * MIB if mib else max(sizes))
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(point)], check=True)
+    shutil.rmtree(point / "lost+found", ignore_errors=True)
+    return point
+
+
+def power_loss_round(run: Run, rnd: int, rng: random.Random) -> int:
+    """Every member's filesystem stops at once (EXT4_IOC_SHUTDOWN without flushing its
+    journal: what it had not written to its disk is gone) and the daemon is SIGKILLed, at
+    a seeded moment while writers run; the images are mounted again (ext4 replays its
+    journal), the array mounted, and every acknowledged state must be there."""
+    args = run.args
+    root = run.root / f"power-r{rnd}"
+    root.mkdir()
+    tag = f"r{rnd:03d}p"
+    with loop_members(root, args.members, args.dies_mib) as members:
+        array = Array(root, members, args.parity)
+        try:
+            array.mkfs()
+            array.mount()
+            sub = Run(args, root, array)
+            writers = start_writers(sub, array, tag, max_mib=args.dies_max_mib)
+            how = Moment.draw(rng, args.writers, args.max_run).wait(writers, args.max_run,
+                                                                    rng)
+            order = rng.sample(members, len(members))  # the disks stop one after another
+            for point in order:
+                shut_down(point)
+            array.kill()
+            writers.wait(600, f"seed {args.seed} {tag}")
+            for point in members:  # the power comes back: each disk mounted again
+                subprocess.run(["umount", str(point)], check=True)
+                subprocess.run(["mount", "-o", "loop", str(root / f"{point.name}.img"),
+                                str(point)], check=True)
+            array.mount()
+            acked = writers.check(sub, array)
+            array.umount()
+            report = json.loads(array.nasfs("scrub", "--json", "--array",
+                                            *array.members).stdout)
+            run.say(f"  r{rnd}: power lost {how} (disks stopped in the order "
+                    f"{[members.index(p) + 1 for p in order]}, daemon SIGKILLed); images "
+                    f"remounted, {acked} acked files intact; scrub after: "
+                    f"{_repairs(report)} repairs")
+            if report.get("unrecoverable"):
+                raise RoundFailed(f"seed {args.seed} {tag}: scrub after the power loss found "
+                                  f"unrecoverable stripes: {report['unrecoverable'][:3]}")
+            return acked
+        finally:
+            array.cleanup()
+
+
+# -- a crash during a scrub that repairs ----------------------------------------------------
+
+def segment_digests(members: list[Path]) -> dict[str, str]:
+    """SHA-256 of every segment file of every member (what a scrub may not change, but
+    for the damage it repairs)."""
+    out: dict[str, str] = {}
+    for member in members:
+        for path in sorted((member / "nasfs" / "segments").glob("*.seg")):
+            out[str(path)] = _digest(path.read_bytes())
+    return out
+
+
+def damage_a_shard(array: Array, rng: random.Random) -> str:
+    """Invert up to 4 KiB at the start of one shard of a seeded stripe (array unmounted)."""
+    from nasfs.store.geometry import shard_member
+    from nasfs.store.segments import segment_path
+    from nasfs.store.store import Store
+
+    with Store.open(array.members) as store:
+        stripes = store.catalog.stripes_from(0, 1 << 30)
+        stripe = rng.choice(stripes)
+        shard = rng.randrange(stripe.width + store.nparity)
+        index = shard_member(stripe.first_member, shard, store.member_count)
+        path = segment_path(store.present[index], stripe.segment)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        old = os.pread(fd, min(stripe.shard_size, 4096), stripe.offset)
+        os.pwrite(fd, bytes(b ^ 0xFF for b in old), stripe.offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return (f"stripe {stripe.id} shard {shard} on disk {index + 1} ({len(old)} bytes at "
+            f"{stripe.offset} of {path.name})")
+
+
+def scrub_crash_round(run: Run, array: Array, rnd: int, rng: random.Random) -> None:
+    """Damage a shard, SIGKILL the scrub that repairs it (offline `nasfs scrub`, or the
+    daemon under a mounted one), `nasfs scrub --resume`, then a full scrub: the damage is
+    repaired, every segment file is as before the damage, every file as checked."""
+    where = f"seed {run.args.seed} r{rnd} scrub crash"
+    # A file of its own, so there is a stripe to damage even after a round that wrote none.
+    folder = array.mnt / SHARE / f"r{rnd:03d}s-w0"
+    folder.mkdir()
+    _write_synced(folder / "f", rng.randbytes(rng.randint(1, 8) * MIB))
+    run.kept[str(folder.relative_to(array.mnt))] = observe(folder)
+    array.umount()
+    before = segment_digests(array.members)
+    damaged = damage_a_shard(array, rng)
+    offline = rng.random() < 0.5
+    delay = rng.uniform(0.05, 3.0)
+    if offline:
+        command = ["scrub", "--json", "--array", *map(str, array.members)]
+    else:
+        array.mount()
+        command = ["scrub", "--json", "--mountpoint", str(array.mnt)]
+    first = subprocess.Popen([*NASFS, *command, "--config", str(array.config)],
+                             env=array.env, cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    finished = first.poll() is not None
+    if offline:
+        first.kill()
+    else:
+        array.kill()
+    out, _ = first.communicate(timeout=600)
+    first_repairs = _repairs(json.loads(out)) if first.returncode == 0 and out.strip() else 0
+    # Restarted as after any crash (offline: the next scrub; mounted: the daemon first),
+    # and nothing read before the scrubs: a read would heal the damage itself.
+    where_args = (["--array", *map(str, array.members)] if offline
+                  else ["--mountpoint", str(array.mnt)])
+    if not offline:
+        array.mount()
+    resumed = json.loads(array.nasfs("scrub", "--json", "--resume", *where_args).stdout)
+    again = json.loads(array.nasfs("scrub", "--json", *where_args).stdout)
+    if not offline:
+        check_kept(run, array, f"r{rnd} after the killed scrub")
+        array.umount()
+    if _repairs(again):
+        raise RoundFailed(f"{where}: a full scrub after the resumed one repaired "
+                          f"{_repairs(again)} (damaged {damaged}): {json.dumps(again)[:300]}")
+    after = segment_digests(array.members)
+    changed = sorted(p for p in before if p in after and after[p] != before[p])
+    if changed:
+        raise RoundFailed(f"{where}: after the scrubs {changed[:3]} differ from before the "
+                          f"damage ({damaged}; first scrub repaired {first_repairs}, resumed "
+                          f"{_repairs(resumed)})")
+    array.mount()
+    check_kept(run, array, f"r{rnd} scrubbed after the kill")
+    kept = sum(1 for p in before if p in after)
+    run.say(f"  r{rnd}: damaged {damaged}; {'offline scrub' if offline else 'daemon'} "
+            f"SIGKILLed {delay:.2f}s into the scrub"
+            + (f" (it had finished: {first_repairs} repaired)" if finished
+               else " (what it repaired before is not reported)") + "; "
+            f"--resume from stripe {resumed['report']['resumed_from']} repaired "
+            f"{_repairs(resumed)}; a full scrub 0; {kept} of {len(before)} segment files "
+            f"byte-identical to before the damage")
+
+
 def main_rounds(args: argparse.Namespace) -> int:
     base = Path(tempfile.mkdtemp(prefix="nasfs-faults-", dir=args.dir))
     members = [base / f"disk{i}" for i in range(args.members)]
@@ -813,13 +1306,30 @@ def main_rounds(args: argparse.Namespace) -> int:
     print(f"fault rounds: seed {args.seed}, {args.rounds} rounds, parity {args.parity}, "
           f"{args.members} members, {args.writers} writers, in {base}", flush=True)
     started = time.monotonic()
-    totals = {"acked": 0, "kills": 0, "losses": 0, "wrong": 0, "full": 0}
+    totals = {"acked": 0, "kills": 0, "losses": 0, "wrong": 0, "full": 0, "dies": 0,
+              "dies_acked": 0, "scrub_kills": 0, "power": 0, "power_acked": 0}
     try:
         Array(foreign_root, foreign, 1).mkfs()
         array.mkfs()
         array.mount()
         for rnd in range(args.rounds):
             rng = random.Random(f"{args.seed}:round:{rnd}")
+
+            def due(kind: str, every: int, rnd: int = rnd) -> bool:
+                return args.only in (None, kind) and every > 0 and rnd % every == every - 1
+
+            # The new kinds draw from generators of their own: a seed's other choices
+            # are the same as before they were added.
+            if due("dies", args.dies_every):
+                totals["dies_acked"] += member_death_round(
+                    run, rnd, random.Random(f"{args.seed}:dies:{rnd}"))
+                totals["dies"] += 1
+            if due("power", args.power_every):
+                totals["power_acked"] += power_loss_round(
+                    run, rnd, random.Random(f"{args.seed}:power:{rnd}"))
+                totals["power"] += 1
+            if args.only in ("dies", "power"):
+                continue
             result = crash_phase(run, array, f"r{rnd:03d}", rng)
             totals["acked"] += result["acked"]
             totals["kills"] += 1
@@ -827,16 +1337,19 @@ def main_rounds(args: argparse.Namespace) -> int:
                     f"{result['files']} found ({result['mib']} MiB), all states allowed; "
                     f"load {os.getloadavg()[0]:.1f}")
             forget_old(run, array, 2)
-            if args.degraded_every and rnd % args.degraded_every == args.degraded_every - 1:
+            if due("losses", args.degraded_every):
                 stale = disk_loss(run, array, rnd, rng)
                 totals["losses"] += 1
                 wrong_disks(run, array, rnd, stale, foreign, rng)
                 totals["wrong"] += 1
                 for _, s in stale:
                     shutil.rmtree(s)
-            if args.enospc_every and rnd % args.enospc_every == args.enospc_every - 1:
+            if due("full", args.enospc_every):
                 enospc_round(run, rnd, rng)
                 totals["full"] += 1
+            if due("scrub-crash", args.scrub_crash_every):
+                scrub_crash_round(run, array, rnd, random.Random(f"{args.seed}:scrub:{rnd}"))
+                totals["scrub_kills"] += 1
         array.umount()
     except RoundFailed as e:
         print(f"FAILED: {e}\n(kept {base}; daemon log {base / 'log'})", flush=True)
@@ -851,7 +1364,10 @@ def main_rounds(args: argparse.Namespace) -> int:
     print(f"fault rounds: {args.rounds} rounds passed (seed {args.seed}, parity "
           f"{args.parity}): {totals['kills']} kills, {totals['acked']} acked files checked, "
           f"{totals['losses']} disk losses rebuilt, {totals['wrong']} wrong-disk rounds, "
-          f"{totals['full']} full-array rounds; {time.monotonic() - started:.0f}s", flush=True)
+          f"{totals['full']} full-array rounds, {totals['dies']} member-death rounds "
+          f"({totals['dies_acked']} acked files checked), {totals['scrub_kills']} scrubs "
+          f"killed, {totals['power']} power losses ({totals['power_acked']} acked files "
+          f"checked); {time.monotonic() - started:.0f}s", flush=True)
     return 0
 
 
@@ -872,6 +1388,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--enospc-every", type=int, default=5)
     parser.add_argument("--small-mib", type=int, default=160,
                         help="size of each ext4 image of the full-array rounds")
+    parser.add_argument("--dies-every", type=int, default=3,
+                        help="a member-death round every N rounds (0: never)")
+    parser.add_argument("--dies-mib", type=int, default=400,
+                        help="size of each ext4 image of the member-death rounds")
+    parser.add_argument("--dies-max-mib", type=int, default=8,
+                        help="largest file written in the member-death rounds")
+    parser.add_argument("--scrub-crash-every", type=int, default=3,
+                        help="a scrub SIGKILLed while it repairs, every N rounds (0: never)")
+    parser.add_argument("--power-every", type=int, default=4,
+                        help="a power-loss round every N rounds (0: never)")
+    parser.add_argument("--only", choices=("dies", "power", "scrub-crash", "losses", "full"),
+                        default=None,
+                        help="run only this kind of round (besides the crash rounds, which "
+                             "scrub-crash, losses and full need; dies and power skip them)")
     parser.add_argument("--trust-syncfs", action="store_true",
                         help="writers call syncfs instead of every fsync and count its "
                              "return as an acknowledgement (it is not one: shows a loss)")
