@@ -16,6 +16,7 @@ import pytest
 from nasfs.store import Progress, Store
 from nasfs.store import events as events_mod
 from nasfs.store import rebuild_writer as writer_mod
+from nasfs.store.direct_io import ALIGN, Buffer, SegmentFile, Staging
 from nasfs.store.errors import RebuildError
 from nasfs.store.member import NASFS_DIR, MemberRoot, prepare_member
 from nasfs.store.rebuild_writer import ShardWrite, TargetWriter
@@ -35,17 +36,18 @@ def test_shards_land_in_place_and_are_durable_before_reported(
     target = _target(tmp_path)
     written: list[int] = []  # stripe ids, in the order the thread wrote them
     synced_after: list[int] = []  # how many shards were written at each fsync
-    real_write_all, real_fsync = writer_mod.write_all, os.fsync
+    real_write, real_fsync = writer_mod.SegmentFile.write, os.fsync
 
-    def recording_write_all(fd: int, data: bytes, offset: int) -> None:
-        real_write_all(fd, data, offset)
+    def recording_write(file: SegmentFile, data: Buffer, offset: int,
+                        staging: Staging) -> None:
+        real_write(file, data, offset, staging)
         written.append(offset // 1000)
 
     def recording_fsync(fd: int) -> None:
         real_fsync(fd)
         synced_after.append(len(written))
 
-    monkeypatch.setattr(writer_mod, "write_all", recording_write_all)
+    monkeypatch.setattr(writer_mod.SegmentFile, "write", recording_write)
     monkeypatch.setattr(writer_mod.os, "fsync", recording_fsync)
     rng = random.Random(1)
     shards = {i: rng.randbytes(1000) for i in range(40)}
@@ -73,6 +75,46 @@ def test_shards_land_in_place_and_are_durable_before_reported(
         for i in range(segment, 40, 2):
             assert data[i * 1000:(i + 1) * 1000] == shards[i]
     assert (top / segment_name(0)).stat().st_size == 41_000  # the hole reaches its end
+    target.close()
+
+
+def test_a_flush_fsyncs_only_the_files_written_since_the_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shards of ALIGN bytes at aligned offsets: the O_DIRECT path where the target has it.
+    target = _target(tmp_path)
+    rng = random.Random(2)
+    shards = {i: rng.randbytes(ALIGN) for i in range(12)}
+    synced: list[int] = []  # descriptors, in the order the thread fsynced them
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(writer_mod.os, "fsync", recording_fsync)
+    writer = TargetWriter(target, batch_bytes=1 << 30)  # flushed only by finish
+    try:
+        # Stripes 0-5 fill segments 0-2, stripes 6-11 only segment 3.
+        writer.write([ShardWrite(i, i // 2, (i % 2) * ALIGN, ALIGN, shards[i])
+                      for i in range(6)])
+        writer.finish(6)
+        fd_of = {seg: writer._files[seg].fd for seg in range(3)}
+        assert writer.fsyncs == 3 and set(fd_of.values()) <= set(synced)
+        synced.clear()
+        writer.write([ShardWrite(i, 3, (i - 6) * ALIGN, ALIGN, shards[i]) for i in range(6, 12)])
+        writer.finish(12)
+        assert writer.fsyncs == 4  # segment 3 alone: 0-2 were not written again
+        assert writer._files[3].fd in synced and not set(fd_of.values()) & set(synced)
+        writer.finish(12)
+        assert writer.fsyncs == 4  # nothing written since: nothing to fsync
+    finally:
+        writer.close()
+    top = target.path / NASFS_DIR
+    for i, shard in shards.items():
+        segment, offset = (i // 2, (i % 2) * ALIGN) if i < 6 else (3, (i - 6) * ALIGN)
+        with open(top / segment_name(segment), "rb") as f:
+            f.seek(offset)
+            assert f.read(ALIGN) == shard
     target.close()
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+from collections.abc import Sequence
 
 from nasfs.store.member import MemberRoot
 from nasfs.store.segments import write_all
@@ -87,6 +88,30 @@ class SegmentFile:
         if view:
             write_all(self.buffered(), view, offset)
 
+    def write_run(self, pieces: Sequence[Buffer], offset: int, staging: Staging) -> None:
+        """`pieces` adjacent in the file from `offset` on, as one write where they fit the
+        buffer and the alignment (one large direct write instead of one per piece: on the
+        test machine's virtual disk 4 MiB direct writes ran at twice the rate of 1 MiB
+        ones); otherwise piece by piece as `write`."""
+        views = [memoryview(p).cast("B") for p in pieces]
+        total = sum(len(v) for v in views)
+        if (len(views) < 2 or self.direct_fd is None or offset % ALIGN or total % ALIGN
+                or total > staging.size):
+            for view in views:
+                self.write(view, offset, staging)
+                offset += len(view)
+            return
+        try:
+            done = staging.write_gathered(self.direct_fd, views, offset)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            os.close(self.direct_fd)  # the device wants more alignment: buffered from now
+            self.direct_fd = None
+            done = 0
+        if done < total:  # rare: a short or refused direct write; the rest goes buffered
+            write_all(self.buffered(), b"".join(views)[done:], offset + done)
+
     def close(self) -> OSError | None:
         """Close both descriptors; the first error close reported (a deferred write error)."""
         first: OSError | None = None
@@ -107,6 +132,7 @@ class Staging:
     def __init__(self, size: int = STAGING_BYTES) -> None:
         self._map = mmap.mmap(-1, size)  # anonymous: page-aligned, faulted in once, reused
         self._view = memoryview(self._map)
+        self.size = size
 
     def write(self, fd: int, data: memoryview, offset: int) -> int:
         """Write the longest prefix of `data` whose length is a multiple of ALIGN through
@@ -116,15 +142,32 @@ class Staging:
         while done < total:
             n = min(total - done, len(self._view))
             self._view[:n] = data[done : done + n]
-            wrote = 0
-            while wrote < n:
-                got = os.pwrite(fd, self._view[wrote:n], offset + done + wrote)
-                if got <= 0 or got % ALIGN:
-                    # A short write that ends off the alignment: the rest goes buffered.
-                    return done + wrote + max(got, 0)
-                wrote += got
+            wrote = self._write_out(fd, n, offset + done)
+            if wrote < n:
+                return done + wrote
             done += n
         return done
+
+    def write_gathered(self, fd: int, pieces: Sequence[memoryview], offset: int) -> int:
+        """Copy `pieces` one after another into the buffer (their total a multiple of
+        ALIGN, at most its size) and write them at `offset` (aligned) as one write;
+        returns how many bytes were written (short: the rest is for a buffered write)."""
+        n = 0
+        for piece in pieces:
+            self._view[n : n + len(piece)] = piece
+            n += len(piece)
+        return self._write_out(fd, n, offset)
+
+    def _write_out(self, fd: int, n: int, offset: int) -> int:
+        """The buffer's first `n` bytes at `offset`; how many were written."""
+        wrote = 0
+        while wrote < n:
+            got = os.pwrite(fd, self._view[wrote:n], offset + wrote)
+            if got <= 0 or got % ALIGN:
+                # A short write that ends off the alignment: the rest goes buffered.
+                return wrote + max(got, 0)
+            wrote += got
+        return wrote
 
     def close(self) -> None:
         self._view.release()
