@@ -16,6 +16,7 @@ from test_cli_mount import Env, one_line_error
 from nasfs import exitcodes
 from nasfs.store import Store
 from nasfs.store.segments import list_segment_files
+from tests.diskfail_util import ext4_disks
 
 env = test_cli_mount.env
 
@@ -175,3 +176,21 @@ def test_rebuild_with_unrecoverable_data_exits_1(env: Env) -> None:
                    check=False)
     assert done.returncode == exitcodes.FAILED, done.stderr
     assert json.loads(done.stdout)["report"]["unrecoverable"]
+
+
+def test_rebuild_onto_a_disk_too_small_stops_on_a_line_of_its_own(env: Env) -> None:
+    # The new disk fills up halfway (a real ext4 image of 4 MiB for 6 MiB of shards): the
+    # rebuild stops with its one-line error, on a line after its progress line.
+    members = env.members()
+    with Store.open(members) as store:
+        store.put([os.urandom(1 << 20) for _ in range(12)])
+    shutil.rmtree(members[2])
+    with ext4_disks(env.base, ["small-disk"], mib=4) as (new,):
+        done = env.run("rebuild", "--array", *members[:2], "--disk", "3", "--onto", new,
+                       check=False)
+    assert done.returncode == exitcodes.FAILED, done.stderr
+    assert "% " in done.stderr  # the progress line was shown
+    assert done.stderr.endswith("\n") and "Traceback" not in done.stderr
+    last = done.stderr.rstrip("\n").rsplit("\n", 1)[-1]
+    assert last.startswith("nasfs: the rebuild of disk 3 onto "), done.stderr
+    assert "No space left on device" in last

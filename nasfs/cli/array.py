@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -69,11 +71,31 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     compact.set_defaults(func=cmd_compact)
 
 
+_progress_shown = False  # a progress line is on stderr, not yet ended by a newline
+
+
 def _print_progress(p: Progress) -> None:
+    global _progress_shown
     eta = f", {p.eta_s:.0f}s left" if p.eta_s is not None else ""
     pct = 100.0 * p.done_bytes / p.total_bytes if p.total_bytes else 100.0
     print(f"\r{pct:5.1f}%  {p.done_bytes >> 20} of {p.total_bytes >> 20} MiB, "
           f"{p.rate_bytes_per_s / 2**20:.0f} MiB/s{eta}   ", end="", file=sys.stderr)
+    _progress_shown = True
+
+
+def _ending_progress(command: Callable[[argparse.Namespace], int]
+                     ) -> Callable[[argparse.Namespace], int]:
+    """A command whose failure ends its progress line first, so the `nasfs: ...` error
+    is a line of its own (it was appended to "  2.0%  0 of 22 MiB, ..." before)."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except BaseException:
+            if _progress_shown:
+                print(file=sys.stderr)
+            raise
+    return run
 
 
 def _report(args: argparse.Namespace, what: str, report: Any) -> None:
@@ -121,6 +143,7 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
     return 0
 
 
+@_ending_progress
 def cmd_rebuild(args: argparse.Namespace) -> int:
     config = session_config(args)
     # Absolute before it is sent to the daemon (whose working directory is not ours) and
@@ -156,6 +179,7 @@ def _job_exit_code(report: Any) -> int:
     return exitcodes.FAILED if lost else exitcodes.OK
 
 
+@_ending_progress
 def cmd_scrub(args: argparse.Namespace) -> int:
     config = session_config(args)
     client = running_daemon(config, args.at)  # None: the members were named, none serves them
@@ -180,6 +204,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     return _job_exit_code(report)
 
 
+@_ending_progress
 def cmd_compact(args: argparse.Namespace) -> int:
     config = session_config(args)
     if not 0.0 <= args.min_dead <= 1.0:
