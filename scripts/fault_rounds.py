@@ -1114,15 +1114,19 @@ def replace_dead(run: Run, array: Array, root: Path, members: list[Path], dead: 
                     raise RoundFailed(f"{where}: rebuild hung after its target died") from None
                 # Offline commands log warnings to stderr too; the error is its one line.
                 lines = [line for line in err.splitlines() if line.startswith("nasfs: ")]
-                if proc.returncode == 0 and running:
-                    raise RoundFailed(f"{where}: rebuild onto a dead target said it worked")
+                # Exit 0: the rebuild had finished (target labelled) before its disk died,
+                # the process was still on its way out. Then disk N died once more: it is
+                # rebuilt again below, onto a fresh image, like the stopped case.
                 if proc.returncode != 0 and (len(lines) != 1 or "Traceback" in err):
                     raise RoundFailed(f"{where}: rebuild onto a dead target: not one line: "
                                       f"{err.strip()[-400:]!r}")
-                why = lines[0].partition(" stopped: ")[2].split(" (")[0] if lines else ""
+                why = (lines[0].partition(" stopped: ")[2].split(" (")[0].split(";")[0]
+                       if lines else "")
                 said.append(f"rebuild target of disk {i + 1} died "
-                            + (f"during the rebuild (it stopped: {why})" if running
-                               else "after the rebuild ended"))
+                            + (f"during the rebuild (it stopped: {why})"
+                               if proc.returncode != 0 else
+                               "as the rebuild ended (it had finished: rebuilt again)"
+                               if running else "after the rebuild ended"))
                 subprocess.run(["umount", "-l", str(target)], check=False,
                                stderr=subprocess.DEVNULL)
                 continue
