@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -39,6 +39,19 @@ class Entry:
     size: int
     mtime_ns: int
     blake3: str
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A digest taken earlier (while rsync copied: nasfs.backup.hash_behind) and the
+    state of the inode it was read from."""
+
+    key: tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
+    blake3: str
+
+
+def state_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def digest(f: IO[bytes]) -> tuple[str, int]:
@@ -73,9 +86,12 @@ def build(source: Path, files: Iterable[tuple[str, int]], previous: dict[str, En
 
 def build_local(folder: Path, files: Iterable[tuple[str, int, int]],
                 previous: dict[str, Entry],
-                cancelled: Callable[[], bool] = lambda: False) -> list[Entry]:
+                cancelled: Callable[[], bool] = lambda: False,
+                hashed: Mapping[str, Hashed] | None = None) -> list[Entry]:
     """Entries for `files` ((path, size, mtime_ns) as listed in `folder`, one lstat each),
-    digests from the generation's own copies in `folder`."""
+    digests from the generation's own copies in `folder`: those `hashed` during the copy
+    (nasfs.backup.hash_behind) where the file is still exactly the inode, size, mtime and
+    ctime that was read, else read now."""
     entries = []
     for path, size, mtime_ns in sorted(files):
         if cancelled():
@@ -84,6 +100,15 @@ def build_local(folder: Path, files: Iterable[tuple[str, int, int]],
         if old is not None and old.size == size and old.mtime_ns == mtime_ns:
             entries.append(old)
             continue
+        early = hashed.get(path) if hashed else None
+        if early is not None:
+            try:
+                st = os.lstat(folder / path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and state_key(st) == early.key:
+                entries.append(Entry(path, st.st_size, st.st_mtime_ns, early.blake3))
+                continue
         with open(folder / path, "rb") as f:
             st = os.fstat(f.fileno())
             hexdigest, _ = digest(f)

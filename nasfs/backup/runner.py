@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasfs.backup import incremental, manifest, places, tools
+from nasfs.backup import hash_behind, incremental, manifest, places, tools
 from nasfs.backup.incremental import SnapshotChanges
 from nasfs.backup.model import Job
 from nasfs.backup.places import INCOMPLETE, Place
@@ -74,6 +74,9 @@ class RunState:
     snapshot: str | None = None  # this run's own
     read_manifest: bool = False  # the previous generation's manifest was looked at
     copy_path: str = ""  # which copy ran and why, for the log and the result's detail
+    # Digests of a local generation's files taken while rsync copied (candidates only:
+    # manifest.build_local checks each against the file's state at the end).
+    hashed: dict[str, hash_behind.Hashed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ async def run_job(job: Job, ctx: Context, state: RunState) -> RunResult:
                     await ctx.drop_snapshot(snapshot)
             except Exception:
                 log.exception("could not release or delete the backup snapshot %s", snapshot)
-            log.info("backup run of %s (%s): %s", job.name, state.copy_path or "no copy",
+            log.info("backup run of %s (%s; %d files hashed while copying): %s", job.name,
+                     state.copy_path or "no copy", len(state.hashed),
                      state.progress.timings())
 
 
@@ -388,11 +392,11 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         kept = [e for p, e in previous.items() if p not in gone]
         fresh = manifest.build_local(place.root / work,
                                      incremental.copied_files(place.root / work, changes),
-                                     {}, cancelled)
+                                     {}, cancelled, state.hashed)
         entries = sorted([*kept, *fresh], key=lambda e: e.path)
     elif isinstance(place, places.LocalPlace):
         entries = manifest.build_local(place.root / work, place.stats(work), previous,
-                                       cancelled)
+                                       cancelled, state.hashed)
     else:
         entries = manifest.build(source, list(place.files(work)), previous, cancelled)
     if job.options.verify:
@@ -452,7 +456,7 @@ def _copy_incremental(job: Job, place: places.LocalPlace, source: Path, work: st
         if job.options.bwlimit_kib:
             argv.append(f"--bwlimit={job.options.bwlimit_kib}")
         argv += [str(source) + "/", place.rsync_target(work)]
-        code, err = tools.run(argv, state.progress, cancelled)
+        code, err = _rsync_hashing(argv, folder, state, cancelled)
     finally:
         listing.unlink(missing_ok=True)
     outcome = from_rsync(code, err)
@@ -461,6 +465,21 @@ def _copy_incremental(job: Job, place: places.LocalPlace, source: Path, work: st
     if outcome.result == "failed" and not place.still_there():
         return Outcome("destination_missing", f"the destination went away: {outcome.detail}")
     return outcome
+
+
+def _rsync_hashing(argv: list[str], folder: Path, state: RunState,
+                   cancelled: Callable[[], bool]) -> tuple[int, str]:
+    """Run rsync into the local `folder`, hashing each file it has sent while it copies
+    the next (nasfs.backup.hash_behind); the digests go to `state.hashed`."""
+    hasher = hash_behind.HashBehind(folder)
+    code = -1
+    try:
+        code, err = tools.run([argv[0], hash_behind.OUT_FORMAT, *argv[1:]], state.progress,
+                              cancelled, on_line=hasher.line)
+    finally:
+        # A failed copy makes no manifest: its digests are not waited for.
+        state.hashed = hasher.finish(drain=code in (0, 24) and not cancelled())
+    return code, err
 
 
 def _space(place: Place) -> tuple[int, int] | None:
@@ -486,7 +505,10 @@ def _copy(job: Job, place: Place, source: Path, work: str, last_good: str | None
                                        xattrs=xattrs,
                                        exact_times=place.exact_times),
             *place.rsync_shell(), str(source) + "/", place.rsync_target(work)]
-    code, err = tools.run(argv, state.progress, cancelled)
+    if isinstance(place, places.LocalPlace):
+        code, err = _rsync_hashing(argv, place.root / work, state, cancelled)
+    else:  # the manifest hashes the snapshot's files (the copy is not on this box)
+        code, err = tools.run(argv, state.progress, cancelled)
     outcome = from_rsync(code, err)
     if outcome.result == "failed" and not place.still_there():
         return Outcome("destination_missing", f"the destination went away: {outcome.detail}")

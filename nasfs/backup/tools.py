@@ -87,9 +87,12 @@ _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), not named by Python before 3
 
 
 def run(argv: list[str], progress: Progress, cancelled: Callable[[], bool],
-        *, env: dict[str, str] | None = None) -> tuple[int, str]:
+        *, env: dict[str, str] | None = None,
+        on_line: Callable[[bytes], bool] | None = None) -> tuple[int, str]:
     """Run `argv`, parsing rsync-style progress from stdout (and rclone's from stderr),
-    looked at every POLL_S; kill it when `cancelled()`.
+    looked at every POLL_S; kill it when `cancelled()`. `on_line` is offered each line of
+    stdout first (rsync's --out-format lines: nasfs.backup.hash_behind) and returns
+    whether it took it.
 
     Returns (exit code, stderr); a killed process gives a negative code.
     """
@@ -131,7 +134,8 @@ def run(argv: list[str], progress: Progress, cancelled: Callable[[], bool],
                 out += chunk
                 *lines, out = re.split(rb"[\r\n]", out)
                 for line in lines:
-                    _progress_line(line, progress)
+                    if on_line is None or not on_line(line):
+                        _progress_line(line, progress)
     finally:
         os.close(exited)
     code = proc.wait()
