@@ -176,3 +176,19 @@ def test_an_incremental_run_killed_mid_copy_is_completed_by_the_next(
         [first["generation"], first["generation"] + ".manifest",
          done["generation"], done["generation"] + ".manifest"])
     assert cli(nas, "backup", "verify", "docs").returncode == 0
+
+
+def test_a_cancelled_link_copy_stops_and_the_walk_completes_it(tmp_path: Path) -> None:
+    """cp -al is killed when the run is cancelled (InterruptedError, which the runner
+    reports as `cancelled`), and the next run's walk completes what it left."""
+    from nasfs.backup import incremental
+
+    previous, work = tmp_path / "previous", tmp_path / "work"
+    for d in range(20):
+        (previous / f"d{d:02}").mkdir(parents=True)
+        for i in range(50):
+            (previous / f"d{d:02}" / f"f{i:02}").write_bytes(b"x")
+    with pytest.raises(InterruptedError):
+        incremental.link_copy(previous, work, lambda: True)
+    incremental.link_copy(previous, work, lambda: False)
+    assert inodes(work) == inodes(previous)

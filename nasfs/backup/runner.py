@@ -292,6 +292,8 @@ def _copy_phase(job: Job, ctx: Context, state: RunState, snapshot: str, gen: str
                              + "; it may be removed")
     except BackupError as exc:
         return RunResult(exc.result, str(exc), generation=None)
+    except InterruptedError:  # a step that checks `cancelled` itself (cp -al, a walk)
+        return _cancelled(state)
     except OSError as exc:
         from nasfs.backup.places import _os_error
 
@@ -363,7 +365,7 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         state.copy_path = (f"incremental: {len(changes.added)} added, "
                            f"{len(changes.changed)} changed, {len(changes.removed)} removed")
         outcome = _copy_incremental(job, place, source, work, last_good, changes, state,
-                                    cancelled, copy_xattrs)
+                                    cancelled, copy_xattrs, previous_files=len(previous))
     else:
         state.copy_path = f"full copy: {why_full}"
         if leftovers and last_good is not None and isinstance(place, places.LocalPlace) \
@@ -378,9 +380,7 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         outcome = _copy(job, place, source, work, last_good, state, cancelled, copy_xattrs)
     if outcome.result not in GOOD:
         if cancelled() and outcome.result != "destination_full":
-            return RunResult("cancelled", "the run was cancelled; the next run continues it"
-                             if state.cancel.is_set() else "the daemon is stopping; the next "
-                             "run continues this one")
+            return _cancelled(state)
         return RunResult(outcome.result, outcome.detail)
     if not place.still_there():
         return RunResult("destination_missing", "the destination went away during the run "
@@ -430,19 +430,33 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
                      space=_space(place))
 
 
+def _cancelled(state: RunState) -> RunResult:
+    return RunResult("cancelled", "the run was cancelled; the next run continues it"
+                     if state.cancel.is_set() else "the daemon is stopping; the next run "
+                     "continues this one")
+
+
 def _copy_incremental(job: Job, place: places.LocalPlace, source: Path, work: str,
                       last_good: str, changes: SnapshotChanges, state: RunState,
-                      cancelled: Callable[[], bool], xattrs: bool) -> Outcome:
-    """The incremental copy (nasfs.backup.incremental): a link copy of `last_good`, the
-    changed paths recorded, made ready and rsynced."""
+                      cancelled: Callable[[], bool], xattrs: bool, *,
+                      previous_files: int) -> Outcome:
+    """The incremental copy (nasfs.backup.incremental): a link copy of `last_good`
+    (`previous_files`: the files its manifest lists), the changed paths recorded, made
+    ready and rsynced."""
     previous, folder = place.root / last_good, place.root / work
     state.progress.enter("link")
-    incremental.link_copy(previous, folder, cancelled)
+    incremental.link_copy(previous, folder, cancelled,
+                          walk=previous_files < incremental.WALK_BELOW_FILES)
     earlier = incremental.recorded(place.root, work)
     incremental.record(place.root, work, earlier | incremental.touched(changes))
     incremental.prepare(source, previous, folder, changes, earlier)
     incremental.drop_rsync_leftovers(source, folder, earlier)
     state.progress.enter("copy")
+    if not (earlier or changes.added or changes.changed or changes.removed):
+        # Nothing changed below the folder: what rsync would do is set the folder's own
+        # attributes (the diff does not cover them), without starting rsync for it.
+        incremental.copy_folder_attrs(source, folder)
+        return Outcome("ok", "complete")
     fd, name = tempfile.mkstemp(prefix="nasfs-backup-files-from-")
     listing = Path(name)
     try:
