@@ -267,3 +267,23 @@ def test_rclone_killed_mid_run_then_resumed(nas: PolicyMount, tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait()
+
+
+def test_a_cloud_job_edited_to_a_folder_leaves_no_remote(nas: PolicyMount,
+                                                         tmp_path: Path) -> None:
+    """`backup edit` from the cloud to a folder removes the job's rclone remote (as `backup
+    del` does); a cloud job beside it keeps its own."""
+    for job in ("office", "other"):
+        added = cli(nas, "backup", "add", job, "--source", "docs", "--cloud", "webdav",
+                    "--cloud-option", "url=http://127.0.0.1:9", "--cloud-option",
+                    "vendor=other")
+        assert added.returncode == 0, added.stderr
+    listed = json.loads(cli(nas, "--json", "backup", "remotes").stdout)
+    assert {r["key"] for r in listed} == {"office", "other"}
+    (tmp_path / "dest").mkdir()
+    edited = cli(nas, "backup", "edit", "office", "--folder", str(tmp_path / "dest"))
+    assert edited.returncode == 0, edited.stderr
+    listed = json.loads(cli(nas, "--json", "backup", "remotes").stdout)
+    assert {r["key"] for r in listed} == {"other"}
+    assert "nasfs-office" not in (Path(os.environ["NASFS_STATE_DIR"]) / "backup"
+                                  / "rclone.conf").read_text()

@@ -230,6 +230,13 @@ class BackupService:
                 self.told_overdue.add(new_name)
         else:
             await trio.to_thread.run_sync(lambda: self.repo.put(job, new=False))
+        if old.destination.kind == "cloud" and job.destination.kind != "cloud":
+            # Its rclone remote (named by the key, which the job keeps) reaches nothing the
+            # job still uses; left, it would be listed by `backup remotes` for no job, and
+            # be copied again by a later cloud job of this key. As `backup del` does.
+            from nasfs.backup import cloud
+
+            await trio.to_thread.run_sync(cloud.remove, old.key)
         return self._describe(job)
 
     async def delete(self, params: dict[str, Any]) -> dict[str, Any]:
