@@ -19,6 +19,7 @@ written to a temporary one and renamed).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # transfer when the format has no transfer statistics).
 PREFIX = b"nasfs-sent "
 OUT_FORMAT = f"--out-format={PREFIX.decode()}%b %n"
+HASH_NICE = 19
 # rsync writes a name's unprintable bytes as \#ooo (octal).
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
 
@@ -78,6 +80,8 @@ class HashBehind:
         self.digests: dict[str, Hashed] = {}
         self._todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._final = threading.Event()  # the copy is over
+        self._tid: int | None = None
         self._thread = threading.Thread(target=self._work, name="backup-hash-behind",
                                         daemon=True)
         self._thread.start()
@@ -96,17 +100,35 @@ class HashBehind:
         and return the digests: path → Hashed."""
         if not drain:
             self._stop.set()
+        self._final.set()
+        if self._tid is not None:  # now, not after the file it may be hashing at nice 19
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self._tid, 0)
         self._todo.put(None)
         self._thread.join()
         return self.digests
 
     def _work(self) -> None:
+        # While rsync copies, the hash takes only CPU time that rsync and the daemon's
+        # FUSE thread (serving rsync's reads) leave: on a busy machine it waits for the
+        # end instead of slowing the copy. A thread's nice is its own on Linux.
+        tid = self._tid = threading.get_native_id()
+        if not self._final.is_set():
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid, HASH_NICE)
+        reniced = False
         # Names not in place yet (the receiver had not renamed its temporary file when
         # the sender's line came) are tried once more when the next name comes, or at the
         # end; after that the manifest hashes them.
         later: list[str] = []
         while not self._stop.is_set():
             path = self._todo.get()
+            if self._final.is_set() and not reniced:
+                # The copy is over: what is left is the run's own work again (lowering a
+                # nice needs root, which the daemon is; else it stays low).
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, tid, 0)
+                reniced = True
             retry, later = later, []
             for late in retry:
                 if self._stop.is_set():
