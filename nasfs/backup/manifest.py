@@ -4,8 +4,10 @@ Which files: those the generation holds (listed at the destination after the cop
 include/exclude filters are exactly rsync's). Where the digests come from:
 
 - a destination on this box (USB disk, folder): the copy just written (`build_local`;
-  still in the page cache, so cheap); with the job's `verify` option they are also
-  compared with digests of the source, which catches a bad copy before it is accepted;
+  still in the page cache, so cheap; most of them read while rsync copied the next files,
+  nasfs.backup.hash_behind, and used only when the file is still the inode that was
+  read); with the job's `verify` option they are also compared with digests of the
+  source, which catches a bad copy before it is accepted;
 - another box, the cloud: the **source** (the snapshot the run copied from, `build`).
 
 Either way a file whose size and mtime equal the previous manifest's entry reuses that
