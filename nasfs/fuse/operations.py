@@ -9,11 +9,11 @@ exactly one place (`_replying`), with the errno nasfs.fuse.errnos chooses.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
-from collections.abc import Iterator, Sequence
-from typing import cast
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Literal, cast
 
 import pyfuse3
 from pyfuse3 import EntryAttributes, FileInfo, FUSEError, RequestContext
@@ -30,15 +30,29 @@ log = logging.getLogger(__name__)
 # the gate says which (`Gate.timeouts`, `Gate.negative_timeout`).
 
 
-@contextlib.contextmanager
-def _replying() -> Iterator[None]:
-    """The one place where errors become FUSE replies."""
-    try:
-        yield
-    except FUSEError:
-        raise
-    except Exception as exc:
+class _Replying:
+    """The one place where errors become FUSE replies: `with _replying():` around a
+    handler's work turns any Exception but FUSEError into FUSEError(errno_for(exc)).
+
+    A class, not a @contextmanager generator: every request passes through it, and the
+    generator's creation and its helper cost 1.2-1.5 us more per request."""
+
+    __slots__ = ()
+
+    def __call__(self) -> _Replying:
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
+        if exc is None or isinstance(exc, FUSEError) or not isinstance(exc, Exception):
+            return False  # nothing raised, a reply already, or trio's Cancelled and the like
         raise FUSEError(errno_for(exc)) from None
+
+
+_replying = _Replying()
 
 
 def _caller(ctx: RequestContext) -> Caller:
