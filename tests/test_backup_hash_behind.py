@@ -38,14 +38,17 @@ def test_out_format_lines_name_the_sent_file() -> None:
     assert hash_behind.sent_path(b"nasfs-sent 0 d00/") is None  # a folder
     assert hash_behind.sent_path(b"nasfs-sent 12 a b\\#012c") == "a b\nc"
     assert hash_behind.sent_path(b"   1,000  10%  1.00MB/s  0:00:00") is None
+    assert hash_behind.sent_path(b"nasfs-sent 4096 small.txt", min_bytes=1 << 20) is None
+    assert hash_behind.sent_path(b"nasfs-sent 1048576 big.bin", min_bytes=1 << 20) == "big.bin"
 
 
 def test_a_real_rsync_is_hashed_while_it_copies(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     (src / "sub").mkdir(parents=True)
-    for i in range(40):
-        (src / "sub" / f"f{i:02}").write_bytes(os.urandom(50_000 + i))
-    (src / "odd name\nwith newline").write_bytes(b"odd")
+    for i in range(12):
+        (src / "sub" / f"f{i:02}").write_bytes(os.urandom(hash_behind.MIN_BYTES + i))
+    (src / "odd name\nwith newline").write_bytes(os.urandom(hash_behind.MIN_BYTES))
+    (src / "small").write_bytes(b"left to the manifest")
     (src / "link").symlink_to("sub/f00")
     dst.mkdir()
     hasher = HashBehind(dst)
@@ -55,7 +58,8 @@ def test_a_real_rsync_is_hashed_while_it_copies(tmp_path: Path) -> None:
     digests = hasher.finish()
     files = sorted(str(p.relative_to(dst)) for p in dst.rglob("*")
                    if p.is_file() and not p.is_symlink())
-    assert sorted(digests) == files  # every regular file, no folder or link
+    # Every regular file of at least MIN_BYTES; no folder, link or small file.
+    assert sorted(digests) == [f for f in files if f != "small"]
     for path, hashed in digests.items():
         assert hashed.blake3 == real_digest(dst / path)
         assert hashed.key == state_key(os.lstat(dst / path))
