@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nasfs.db.scrub import scrub_open
 from nasfs.store import Progress, Store
 from nasfs.store.errors import RebuildError
 from tests.diskfail_util import ext4_disks, shut_down
@@ -119,3 +120,25 @@ def test_a_member_that_dies_under_a_metadata_copy_alone_is_failed(tmp_path: Path
             for cid, data in stored.items():
                 assert store.get(cid) == data
             assert store.refcount(released) == 0
+
+
+def test_a_scrub_that_meets_a_dead_member_counts_degraded_stripes_not_lost_ones(
+        tmp_path: Path) -> None:
+    # The disk died after the last put and nothing else noticed: the scrub is the first to
+    # read it (the fault rounds had it die during a mounted scrub, seed 5102, round 2).
+    rng = random.Random(10)
+    with ext4_disks(tmp_path, [f"disk{i}" for i in range(4)]) as members:
+        Store.create(members, 1, **SMALL)
+        with Store.open(members) as store:
+            stored = _put_all(store, random_chunks(rng, 60))
+            shut_down(members[1])
+            report = store.scrub()
+            # Its shards could not be rewritten there: the disk is failed, the data whole.
+            assert report.unrecoverable == []
+            assert report.degraded_stripes > 0
+            assert store.health().missing == [1]
+            db, as_owner = store.catalog_database()
+            metadata = scrub_open(db, as_owner)  # the copy on the dead disk is not "damaged"
+            assert metadata.damaged == [] and metadata.unrepaired == []
+            for cid, data in stored.items():
+                assert store.get(cid) == data

@@ -135,12 +135,17 @@ class CopyRoles:
 
     def verify_copies(self) -> dict[Path, list[str]]:
         """Verify every copy in use, whole (see checksums.verify); the problems of each.
+        Copies on members the guard refuses (failed or replaced) are left out.
 
         Safe from any thread (own connections; refreshes wait meanwhile). Changes nothing:
         `repair_copies` (the owner's thread) acts on the result.
         """
         found: dict[Path, list[str]] = {}
         for path in self.copies():
+            if self._copy_ok is not None and not self._copy_ok(path):
+                # On a member failed since (a disk that died under the scrub): not damage
+                # to repair, and unreadable; the rebuild puts a fresh copy there.
+                continue
             # One copy at a time under the lock: a refresh must not replace the file under
             # the check, and the owner's promotions wait for one copy at most.
             with self._lagging_lock:

@@ -18,6 +18,7 @@ from nasfs.store.reports import ScrubReport
 from nasfs.store.segments import rewrite_range
 from nasfs.store.stripecheck import Shard, StripeVerdict, check_stripe, read_stripe
 from nasfs.store.stripestream import StripeStream
+from nasfs.store.writer import is_no_space
 
 if TYPE_CHECKING:
     from nasfs.store.upkeep import Upkeep
@@ -106,10 +107,19 @@ def judge_stripe(store: Upkeep, stripe: StripeRecord, shards: Sequence[Shard | N
             try:
                 root = store.root(member)
             except KeyError:
-                raise OSError(f"{path} was failed during the scrub") from None
+                report.degraded_stripes += 1  # failed since the stream read it: rebuild's
+                continue
             rewrite_range(root, stripe.segment, stripe.offset, verdict.shards[j], create=True)
         except OSError as exc:
             store.verify_members()  # a member that vanished is failed, not written to
+            if not is_no_space(exc):
+                # A disk that fails a write has failed, as for any put (nasfs.store.store):
+                # the stripe's data is whole on the others and the rebuild writes this
+                # shard, so it is degraded, not lost (it was reported unrecoverable, and
+                # a scrub a disk died under exited 1).
+                store.fail_member(member, f"write failed: {exc.strerror or exc}")
+                report.degraded_stripes += 1
+                continue
             detail = f"stripe {stripe.id} shard {j}: {reason}; rewrite failed: {exc}"
             report.unrecoverable.append(detail)
             store.emit(StoreEvent("read-error", member=member, path=str(path),

@@ -85,6 +85,10 @@ class Upkeep:
     def verify_members(self) -> list[int]:
         return self._store.verify_members()
 
+    def fail_member(self, index: int, why: str) -> None:
+        """Stop using a member that failed while running (it will need a rebuild)."""
+        self._store.fail_member(index, why)
+
     def root(self, index: int) -> MemberRoot:
         """The pinned member of a present slot (KeyError when it is not present)."""
         return self._store.root(index)
