@@ -1029,7 +1029,7 @@ def member_death_round(run: Run, rnd: int, rng: random.Random) -> int:
             scrub_said = ""
             if scrub is not None:
                 try:
-                    _, err = scrub.communicate(timeout=600)
+                    out, err = scrub.communicate(timeout=600)
                 except subprocess.TimeoutExpired:
                     scrub.kill()
                     raise RoundFailed(f"{where}: the scrub hung after the disk died") from None
@@ -1037,7 +1037,7 @@ def member_death_round(run: Run, rnd: int, rng: random.Random) -> int:
                 if "Traceback" in err or (scrub.returncode != 0 and len(lines) != 1):
                     raise RoundFailed(f"{where}: the scrub a disk died under ended "
                                       f"{scrub.returncode} without a one-line error: "
-                                      f"{err.strip()[-400:]!r}")
+                                      f"{err.strip()[-400:]!r}; it said {out[-1500:]}")
                 scrub_said = f"; the scrub exited {scrub.returncode}" + (
                     f" ({lines[0][:120]})" if lines else "")
             errors = writers.errors()
