@@ -33,6 +33,7 @@ PHASES = {
     "copy": "copying",
     "manifest": "listing what was copied",
     "verify": "checking the copy",
+    "flush": "writing the copy to the destination's disk",
     "rotate": "removing old generations",
 }
 

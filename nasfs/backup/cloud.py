@@ -179,6 +179,10 @@ class CloudPlace:
     def rename(self, old: str, new: str) -> None:
         self.run("moveto", self.at(old), self.at(new))
 
+    def flush(self) -> None:
+        # Nothing to do: rclone returns only after the provider acknowledged each upload.
+        pass
+
     def remove(self, name: str) -> None:
         if name.endswith(".manifest"):
             self.run("deletefile", self.at(name))

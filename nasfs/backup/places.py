@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from nasfs.backup.results import BackupError, DestinationMissing
-from nasfs.durable import fsync_dir
+from nasfs.durable import fsync_dir, syncfs
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d{6}Z$")
 INCOMPLETE = ".incomplete-"
@@ -48,6 +48,9 @@ class Place(Protocol):
     def files(self, name: str) -> Iterator[tuple[str, int]]: ...
     def open_file(self, name: str, path: str) -> IO[bytes]: ...
     def still_there(self) -> bool: ...
+    # Make everything written into the job folder durable (before the manifest and the
+    # rename that say a generation is complete, and before retention removes an older one).
+    def flush(self) -> None: ...
 
 
 # A name no generation or incomplete folder can have, and a time with every digit of its
@@ -79,7 +82,19 @@ def _keeps_nanoseconds(folder: Path) -> bool:
 
 
 def generations(place: Place) -> list[str]:
-    return sorted(n for n in place.names() if STAMP.match(n))
+    """The complete generations: a stamp-named folder *with* its manifest. A run writes the
+    manifest before it renames its folder to the stamp, and retention removes the manifest
+    (durably) before the folder, so a folder without one is what a removal cut short by a
+    crash or a power cut left: part of its files may be gone."""
+    names = set(place.names())
+    return sorted(n for n in names if STAMP.match(n) and f"{n}.manifest" in names)
+
+
+def torn(place: Place) -> list[str]:
+    """Stamp-named folders without a manifest: removals a crash cut short (see
+    `generations`), to be removed again."""
+    names = set(place.names())
+    return sorted(n for n in names if STAMP.match(n) and f"{n}.manifest" not in names)
 
 
 def incomplete(place: Place) -> list[str]:
@@ -136,6 +151,11 @@ class LocalPlace:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
+        else:
+            return
+        # Gone for good before the caller goes on: retention removes a manifest durably
+        # before its generation's folder (see `generations`).
+        fsync_dir(self.root)
 
     def space(self) -> tuple[int, int] | None:
         try:
@@ -183,6 +203,14 @@ class LocalPlace:
 
     def open_file(self, name: str, path: str) -> IO[bytes]:
         return open(self.root / name / path, "rb")
+
+    def flush(self) -> None:
+        # rsync and cp -al write without fsync: one syncfs of the destination's filesystem
+        # writes back every file of the generation (and the folders holding them).
+        try:
+            syncfs(self.root)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write the copy in {self.root} to the disk") from None
 
     def still_there(self) -> bool:
         return self._check() if callable(self._check) else self.root.is_dir()
@@ -241,7 +269,11 @@ class SshPlace:
         self.run(f"mv -T {self._q(old)} {self._q(new)} && sync -f {self._q()}")
 
     def remove(self, name: str) -> None:
-        self.run(f"rm -rf -- {self._q(name)}")
+        self.run(f"rm -rf -- {self._q(name)} && sync -f {self._q()}")
+
+    def flush(self) -> None:
+        # The other box's rsync writes without fsync too: sync its filesystem (syncfs).
+        self.run(f"sync -f {self._q()}")
 
     def space(self) -> tuple[int, int] | None:
         out = self.run(f"df -B1 --output=avail,size {self._q()} | tail -n1", check=False)

@@ -33,7 +33,7 @@ _UNITS = {"": 1, "B": 1, "Byte": 1, "Bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20,
 class Progress:
     """What the running copy has done so far (read by `backup status` and the console)."""
 
-    phase: str = "starting"  # snapshot, copy, manifest, verify, rotate
+    phase: str = "starting"  # snapshot, link, copy, manifest, verify, flush, rotate, ...
     bytes_done: int = 0
     files_done: int = 0  # files transferred (unchanged ones are not counted)
     rate: str = ""  # the tool's own words for its current rate

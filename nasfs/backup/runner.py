@@ -311,6 +311,8 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
                changes_since: Callable[[str], SnapshotChanges | None] = lambda base: None,
                ) -> RunResult:
     place.prepare()
+    for left in places.torn(place):  # a removal a crash cut short: finish it
+        place.remove(left)
     done = places.generations(place)
     while gen in done:  # two runs within one second: the next free second
         gen = stamp(stamp_time(gen) + 1)
@@ -410,6 +412,11 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
         if bad:
             return RunResult("failed", f"verification after the copy failed: {len(bad)} "
                                        f"files differ from the snapshot ({', '.join(bad[:5])})")
+    # The copy's data on the destination's disk before its manifest and name say it is
+    # complete: a power cut after the rename must not leave a named generation of empty
+    # files while retention has removed an older one.
+    state.progress.enter("flush")
+    place.flush()
     base = state.snapshot if local and place.hardlinks and place.owners else None
     place.write_text(f"{gen}.manifest", manifest.dumps(gen, entries, xattrs=xattrs,
                                                       snapshot=base, setup=job_setup))
@@ -422,8 +429,10 @@ def _copy_into(job: Job, place: Place, source: Path, gen: str, now: float, state
     complete = places.generations(place)
     removed = to_remove([(g, stamp_time(g)) for g in complete], job.retention, now)
     for old in removed:
-        place.remove(old)
+        # The manifest first: a folder without one is no generation (places.generations),
+        # so a crash in the middle of removing the files never leaves a named, torn one.
         place.remove(f"{old}.manifest")
+        place.remove(old)
     return RunResult(outcome.result, f"{outcome.detail} ({state.copy_path})", generation=gen,
                      files=len(entries), bytes=sum(e.size for e in entries),
                      sent_bytes=state.progress.bytes_done, removed=tuple(removed),
