@@ -284,3 +284,21 @@ def test_a_copy_without_checksums_is_never_the_source_beside_one_with(tmp_path: 
     db.close()
     assert {e.path for e in events if e.kind == "repaired"} == {d / "meta.db" for d in dirs[1:]}
     assert all(_names(d / "meta.db") == ["good"] for d in dirs)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
+def test_the_last_copy_failing_its_flush_is_metadata_lost(tmp_path: Path) -> None:
+    """The disk of the only copy dies between a commit and the durable flush of it: the
+    flush fails with MetadataLostError naming the copy, not a bare OSError."""
+    from tests.diskfail_util import ext4_disks, shut_down
+
+    with ext4_disks(tmp_path, ["d0"]) as (point,):
+        db = _open([point / "nasfs" / "db"], sync=0)
+        try:
+            db.execute("INSERT INTO item (name) VALUES ('a')")
+            db.commit()  # in the WAL, in the page cache: not yet on the disk
+            shut_down(point)
+            with pytest.raises(MetadataLostError, match="last copy of the meta database"):
+                db.commit(durable=True)
+        finally:
+            db.close()

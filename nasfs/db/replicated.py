@@ -229,7 +229,13 @@ class ReplicatedDB(CopyRoles):
                     copy.fsync_wal()
                 except OSError as exc:
                     if copy is self._primary and not self._sync:
-                        raise
+                        # The last copy's disk failed its flush: what was committed may not
+                        # be on it. The owner's rule for a lost last copy, not an internal
+                        # error (a raw OSError came out of the FUSE adapter as one, with its
+                        # traceback).
+                        raise MetadataLostError(
+                            f"the last copy of the {self.name} database ({copy.path}) could "
+                            f"not be written to its disk: {exc.strerror or exc}") from exc
                     self._drop(copy, f"fsync failed: {exc}")
         if self.promote_in_commit:
             self._keep_sync_count()
