@@ -9,10 +9,8 @@ mount the disk holds only what had reached it."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,27 +26,15 @@ from tests.backup_util import (
     picture,
     run_job,
 )
+from tests.diskfail_util import shut_down
 from tests.fuse_policy_util import PolicyMount
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
-
-EXT4_IOC_SHUTDOWN = 0x8004587D
-EXT4_GOING_FLAGS_NOLOGFLUSH = 2
-
 
 @pytest.fixture
 def nas(tmp_path: Path) -> Iterator[PolicyMount]:
     with backup_nas(tmp_path) as m:
         yield m
-
-
-def power_cut(mountpoint: Path) -> None:
-    """The disk mounted at `mountpoint` loses power: nothing more of it reaches the disk."""
-    fd = os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
-    finally:
-        os.close(fd)
 
 
 def test_a_finished_generation_survives_a_power_cut_of_its_disk(nas: PolicyMount,
@@ -67,7 +53,7 @@ def test_a_finished_generation_survives_a_power_cut_of_its_disk(nas: PolicyMount
             (docs / "notes.txt").write_text("changed after the first run\n")
             (docs / "new.bin").write_bytes(os.urandom(1 << 20))
             second = run_job(nas, "docs")  # retention removes the first generation
-            power_cut(disk)
+            shut_down(disk)  # the power cut
         finally:
             subprocess.run(["umount", str(disk)], check=True)
         subprocess.run(["mount", device, str(disk)], check=True)
@@ -107,7 +93,7 @@ def test_flush_puts_files_written_without_fsync_on_the_disk(tmp_path: Path) -> N
                 (disk / "job" / "gen" / f".{name}.tmp").write_bytes(body)
                 os.rename(disk / "job" / "gen" / f".{name}.tmp", disk / "job" / "gen" / name)
             place.flush()
-            power_cut(disk)
+            shut_down(disk)  # the power cut
         finally:
             subprocess.run(["umount", str(disk)], check=True)
         subprocess.run(["mount", device, str(disk)], check=True)
