@@ -476,6 +476,22 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+def umount_when_free(point: Path, seconds: float = 60.0) -> None:
+    """Unmount the disk at `point`, waiting while it is busy. A SIGKILLed daemon's leader
+    turns zombie before its other threads have all exited (those blocked on a disk that
+    was shut down exit last), and their open files keep the mount busy until then. Never
+    lazily: mounting the image again while its old mount lives would run two ext4s on it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        done = subprocess.run(["umount", str(point)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode == 0:
+            return
+        if "busy" not in done.stderr or time.monotonic() > deadline:
+            raise RuntimeError(f"umount {point}: {done.stderr.strip()}")
+        time.sleep(0.2)
+
+
 def tree_state(dirs: list[Path]) -> dict[str, tuple[int, int, int, int]]:
     """Size, mtime, inode and mode of every file and folder under the directories: what a
     refused mount must leave as it was."""
@@ -1184,7 +1200,7 @@ def power_loss_round(run: Run, rnd: int, rng: random.Random) -> int:
             array.kill()
             writers.wait(600, f"seed {args.seed} {tag}")
             for point in members:  # the power comes back: each disk mounted again
-                subprocess.run(["umount", str(point)], check=True)
+                umount_when_free(point)
                 subprocess.run(["mount", "-o", "loop", str(root / f"{point.name}.img"),
                                 str(point)], check=True)
             array.mount()
